@@ -1,0 +1,43 @@
+"""Entry point of the ``dataplatform`` console script.
+
+Each command group lives in its own module and is mounted here, so ``--help`` at every
+level lists what exists.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from dataplatform import __version__
+from dataplatform.cli import kafka as kafka_cli
+from dataplatform.cli import run as run_cli
+
+app = typer.Typer(
+    name="dataplatform",
+    help="Event-driven data platform: data products on Kafka, joins, warnings, sinks, catalogue.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+app.add_typer(kafka_cli.app, name="kafka")
+app.command("run")(run_cli.run)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dataplatform {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Event-driven data platform: data products on Kafka, joins, warnings, sinks, catalogue."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

@@ -1,0 +1,62 @@
+"""One settings object for the whole platform.
+
+Every component reads its configuration from here, so an environment variable means the
+same thing everywhere and a command-line flag only overrides a field of this object.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Platform configuration, from environment variables (names as documented below)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        description="An existing Kafka cluster (host:port,...). Unset: start the embedded broker.",
+    )
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="A Confluent-compatible schema registry. Unset: the platform's own registry.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL for the catalogue and SQL sinks. Unset: SQLite under DATAPLATFORM_HOME.",
+    )
+    dataplatform_home: Path = Field(
+        default=Path(".dataplatform"),
+        description="Where local state lives: the embedded broker's data, SQLite files, Parquet output.",
+    )
+    dataplatform_kafka: str = Field(
+        default="auto",
+        description="How to get a broker when KAFKA_BOOTSTRAP_SERVERS is unset: auto|embedded|testcontainers.",
+    )
+    kafka_version: str = Field(default="4.1.1", description="Apache Kafka version of the embedded broker.")
+    kafka_heap: str = Field(default="512m", description="Java heap of each embedded broker node.")
+    kafka_jars_dir: Path | None = Field(
+        default=None,
+        description="Folder of Kafka's jars. Unset: resolved with Maven into ~/.cache/dataplatform.",
+    )
+
+    @property
+    def kafka_data_dir(self) -> Path:
+        return self.dataplatform_home / "kafka"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.dataplatform_home / 'dataplatform.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

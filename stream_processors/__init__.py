@@ -1,0 +1,2 @@
+"""Faust stream processors: join housing supply with release demand per area and raise
+threshold warnings."""

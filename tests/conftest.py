@@ -1,0 +1,56 @@
+"""Session fixtures: one real Kafka broker for the whole run, a PostgreSQL URL, and a
+unique topic name per test.
+
+Integration tests fail (never skip) when the broker cannot start: the fixture raises with
+the broker's log tail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dataplatform.kafka.broker import EmbeddedKafka
+from tests.support.kafka import create_topic, unique_name
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedKafka | None]:
+    """The session's embedded broker, or None when KAFKA_BOOTSTRAP_SERVERS names a cluster."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield None
+        return
+    broker = EmbeddedKafka(tmp_path_factory.mktemp("kafka"))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(kafka_broker: EmbeddedKafka | None) -> str:
+    return kafka_broker.bootstrap_servers if kafka_broker else os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+
+
+@pytest.fixture
+def topic(bootstrap: str, request: pytest.FixtureRequest) -> str:
+    """A fresh single-partition topic named after the test."""
+    return create_topic(bootstrap, unique_name(request.node.name[:40].replace("[", "-").rstrip("]")))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """PostgreSQL for integration tests; `make test` starts it and sets TEST_DATABASE_URL."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        pytest.fail("TEST_DATABASE_URL is not set: run the suite with `make test`, which starts PostgreSQL")
+    return url
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
