@@ -54,3 +54,19 @@ def postgres_url() -> str:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The platform's schema registry over real HTTP, on a SQLite file, for the session
+    (SCHEMA_REGISTRY_URL wins when set, e.g. a real Confluent registry)."""
+    if os.environ.get("SCHEMA_REGISTRY_URL"):
+        yield os.environ["SCHEMA_REGISTRY_URL"]
+        return
+    from dataplatform.config import Settings
+    from dataplatform.web.server import RunningServer
+
+    db = tmp_path_factory.mktemp("registry") / "registry.db"
+    settings = Settings(database_url=f"sqlite:///{db}")
+    with RunningServer(settings=settings) as url:
+        yield url

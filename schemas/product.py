@@ -1,0 +1,156 @@
+"""A data product as the platform sees it: manifest + entity schema + derived names.
+
+Products live in folders ``schemas/<domain>/<name>/`` holding ``manifest.yaml`` and
+``entity.avsc``. :func:`load_products` finds them all; everything else (producers,
+processors, sinks, the catalogue) asks this module for topics, subjects and schemas
+rather than building those names itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from fastavro import parse_schema
+from fastavro.schema import SchemaParseException
+
+from schemas.envelope import envelope_schema
+from schemas.manifest import Manifest, ManifestError, load_manifest
+from schemas.validation import validate_record
+
+PRODUCTS_ROOT = Path(__file__).resolve().parent
+
+
+class SchemaFileError(ValueError):
+    """An entity schema that is not valid Avro or does not fit its manifest."""
+
+
+@dataclass
+class DataProduct:
+    manifest: Manifest
+    entity_schema: dict
+    folder: Path
+
+    # -- names ---------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def topic(self) -> str:
+        return self.manifest.topic
+
+    @property
+    def value_subject(self) -> str:
+        """Confluent's TopicNameStrategy subject for the topic's values."""
+        return f"{self.topic}-value"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.topic}.dlq"
+
+    @property
+    def namespace(self) -> str:
+        return f"{str(self.manifest.domain).lower()}.{self.name}.v{self.manifest.major}"
+
+    @property
+    def personal_fields(self) -> set[str]:
+        return set(self.manifest.personalDataFields)
+
+    # -- schemas ---------------------------------------------------------------
+    @cached_property
+    def value_schema(self) -> dict:
+        """The Avro schema of the topic's values: the envelope around the entity."""
+        return envelope_schema(self.entity_schema, self.name, self.namespace)
+
+    @cached_property
+    def value_schema_str(self) -> str:
+        return json.dumps(self.value_schema, sort_keys=False)
+
+    @cached_property
+    def parsed_entity_schema(self) -> dict:
+        return parse_schema(self.entity_schema)
+
+    def entity_fields(self) -> list[dict]:
+        return list(self.entity_schema["fields"])
+
+    def field_names(self) -> list[str]:
+        return [f["name"] for f in self.entity_fields()]
+
+    def key_of(self, entity: dict) -> str:
+        """The Kafka key of an entity: its key field(s), joined by '|' when several."""
+        return "|".join(str(entity[k]) for k in self.manifest.keyFields)
+
+    def validate_entity(self, entity: dict) -> None:
+        """Raise RecordValidationError naming the field path, value and expected type."""
+        validate_record(entity, self.entity_schema, product=self.name)
+
+    def redact(self, entity: dict | None) -> dict | None:
+        """The entity without its personal fields, for anything leaving the product."""
+        if entity is None:
+            return None
+        return {k: v for k, v in entity.items() if k not in self.personal_fields}
+
+
+def load_product(folder: Path) -> DataProduct:
+    manifest = load_manifest(folder / "manifest.yaml")
+    schema_path = folder / "entity.avsc"
+    try:
+        entity = json.loads(schema_path.read_text())
+    except FileNotFoundError:
+        raise SchemaFileError(f"{schema_path}: missing; a data product needs its entity schema") from None
+    except json.JSONDecodeError as exc:
+        raise SchemaFileError(f"{schema_path}: not valid JSON: {exc}") from None
+    check_entity_schema(entity, manifest, schema_path)
+    return DataProduct(manifest=manifest, entity_schema=entity, folder=folder)
+
+
+def check_entity_schema(entity: dict, manifest: Manifest, where: Path | str) -> None:
+    """The entity schema must be an Avro record holding the manifest's key and personal fields."""
+    try:
+        parse_schema(entity)
+    except (SchemaParseException, KeyError, TypeError, ValueError) as exc:
+        raise SchemaFileError(f"{where}: not a valid Avro schema: {exc}") from None
+    if entity.get("type") != "record":
+        raise SchemaFileError(f"{where}: the entity schema must be an Avro record, not {entity.get('type')!r}")
+    names = {f["name"] for f in entity["fields"]}
+    for label, fields in (("keyFields", manifest.keyFields), ("personalDataFields", manifest.personalDataFields)):
+        missing = [f for f in fields if f not in names]
+        if missing:
+            raise SchemaFileError(
+                f"{where}: manifest {label} names {', '.join(missing)}, which the entity schema does not have "
+                f"(fields: {', '.join(sorted(names))})"
+            )
+    expected_folder = f"{str(manifest.domain).lower()}/{manifest.name}"
+    if isinstance(where, Path) and not str(where.parent).endswith(expected_folder):
+        raise SchemaFileError(f"{where}: product {manifest.name!r} of domain {manifest.domain} belongs in schemas/{expected_folder}/")
+
+
+def product_folders(root: Path = PRODUCTS_ROOT) -> list[Path]:
+    return sorted(p.parent for p in root.glob("*/*/manifest.yaml"))
+
+
+def load_products(root: Path = PRODUCTS_ROOT) -> dict[str, DataProduct]:
+    """Every data product under ``root``, by name. Raises on the first invalid one."""
+    products: dict[str, DataProduct] = {}
+    for folder in product_folders(root):
+        product = load_product(folder)
+        if product.name in products:
+            raise ManifestError(folder / "manifest.yaml", [f"name: {product.name!r} is already used by {products[product.name].folder}"])
+        products[product.name] = product
+    for product in products.values():
+        unknown = [u for u in product.manifest.upstreamProducts if u not in products]
+        if unknown:
+            raise ManifestError(product.folder / "manifest.yaml",
+                                [f"upstreamProducts: no data product named {', '.join(unknown)}"])
+    return products
+
+
+def get_product(name: str, root: Path = PRODUCTS_ROOT) -> DataProduct:
+    products = load_products(root)
+    try:
+        return products[name]
+    except KeyError:
+        raise KeyError(f"no data product named {name!r}; known: {', '.join(sorted(products))}") from None

@@ -1,0 +1,58 @@
+"""Reference data shared by products and processors: English regions and Welsh areas with
+their local authorities (ONS codes), and prisons."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Area:
+    local_authority_code: str
+    local_authority_name: str
+    region_code: str
+    region_name: str
+    country: str
+
+
+@dataclass(frozen=True)
+class Prison:
+    prison_code: str
+    prison_name: str
+    region_code: str
+
+
+@lru_cache(maxsize=1)
+def local_authorities() -> dict[str, Area]:
+    """Local authorities by ONS code."""
+    with open(HERE / "areas.csv", newline="") as f:
+        return {row["local_authority_code"]: Area(**row) for row in csv.DictReader(f)}
+
+
+@lru_cache(maxsize=1)
+def regions() -> dict[str, str]:
+    """Region (or, for Wales, country) names by ONS code."""
+    return {a.region_code: a.region_name for a in local_authorities().values()}
+
+
+@lru_cache(maxsize=1)
+def prisons() -> dict[str, Prison]:
+    with open(HERE / "prisons.csv", newline="") as f:
+        return {row["prison_code"]: Prison(**row) for row in csv.DictReader(f)}
+
+
+def area_name(code: str) -> str:
+    """A readable name for a local authority or region code (the code itself if unknown)."""
+    if code in local_authorities():
+        return local_authorities()[code].local_authority_name
+    return regions().get(code, code)
+
+
+def region_of(local_authority_code: str) -> str:
+    """The region code a local authority belongs to (KeyError if the code is unknown)."""
+    return local_authorities()[local_authority_code].region_code
