@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, model_validator
 
 
 class Domain(str, Enum):
@@ -71,12 +71,11 @@ class Manifest(BaseModel):
     subjectArea: str | None = Field(default=None, description="Subject area shown in the catalogue, e.g. Housing.")
     accessRequirements: str | None = Field(default=None, description="How to get access, shown in the catalogue.")
 
-    @field_validator("dpiaLocation")
-    @classmethod
-    def _dpia_location_when_required(cls, v: str | None, info) -> str | None:
-        if info.data.get("dpiaRequired") and not v:
-            raise ValueError("dpiaLocation is required when dpiaRequired is true")
-        return v
+    @model_validator(mode="after")
+    def _dpia_location_when_required(self) -> "Manifest":
+        if self.dpiaRequired and not self.dpiaLocation:
+            raise ValueError("dpiaLocation is required when dpiaRequired is true (where is the DPIA kept?)")
+        return self
 
     @property
     def major(self) -> int:

@@ -12,6 +12,8 @@ import typer
 
 from dataplatform import __version__
 from dataplatform.cli import kafka as kafka_cli
+from dataplatform.cli import registry as registry_cli
+from dataplatform.cli import products as products_cli
 from dataplatform.cli import run as run_cli
 
 app = typer.Typer(
@@ -22,6 +24,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(kafka_cli.app, name="kafka")
+app.add_typer(registry_cli.app, name="registry")
+app.add_typer(products_cli.products_app, name="products")
+app.add_typer(products_cli.schemas_app, name="schemas")
 app.command("run")(run_cli.run)
 
 
