@@ -68,5 +68,5 @@ def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     db = tmp_path_factory.mktemp("registry") / "registry.db"
     settings = Settings(database_url=f"sqlite:///{db}")
-    with RunningServer(settings=settings) as url:
-        yield url
+    with RunningServer(settings=settings) as server:
+        yield server.url

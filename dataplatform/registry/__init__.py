@@ -1,0 +1,16 @@
+"""The platform's own Confluent-compatible schema registry.
+
+Data products carry Avro schemas; producers and consumers talk to a registry with
+confluent-kafka's standard ``SchemaRegistryClient``. Running our own (instead of requiring
+Confluent's Java service) keeps ``make run`` free of Docker while staying wire-compatible,
+so ``SCHEMA_REGISTRY_URL`` can point at a real Confluent registry without code changes.
+
+Modules: ``errors`` (Confluent error codes), ``canonical`` (parsing and fingerprints),
+``compatibility`` (Avro reader/writer rules), ``models`` (tables), ``store`` (the logic),
+``api`` (the REST routes), ``client`` (waiting for a registry to answer).
+"""
+
+from dataplatform.registry.errors import RegistryError
+from dataplatform.registry.store import CompatibilityResult, RegisteredVersion, SchemaRegistryStore, StoredSchema
+
+__all__ = ["CompatibilityResult", "RegisteredVersion", "RegistryError", "SchemaRegistryStore", "StoredSchema"]
