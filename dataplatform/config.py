@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,6 +44,26 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of Kafka's jars. Unset: resolved with Maven into ~/.cache/dataplatform.",
     )
+
+    sink_personal_data_key: SecretStr | None = Field(
+        default=None,
+        description="Key for the keyed hash (HMAC-SHA256) sinks store instead of personal fields they are allowed to keep.",
+    )
+
+    api_write_token: SecretStr | None = Field(
+        default=None,
+        description="Token for the web API's write operations (registering schemas). Unset: writes are open.",
+    )
+    api_read_token: SecretStr | None = Field(
+        default=None,
+        description="Token for reads too. Unset: reads are open.",
+    )
+    webhook_urls: str = Field(default="", description="Comma-separated URLs that receive warning transitions.")
+    webhook_secret: SecretStr | None = Field(default=None, description="HMAC key that signs webhook bodies.")
+
+    @property
+    def webhook_url_list(self) -> list[str]:
+        return [u.strip() for u in self.webhook_urls.split(",") if u.strip()]
 
     @property
     def kafka_data_dir(self) -> Path:

@@ -15,6 +15,10 @@ from dataplatform.cli import kafka as kafka_cli
 from dataplatform.cli import registry as registry_cli
 from dataplatform.cli import products as products_cli
 from dataplatform.cli import run as run_cli
+from dataplatform.cli import simulate as simulate_cli
+from dataplatform.cli import consume as consume_cli
+from dataplatform.cli import sink as sink_cli
+from dataplatform.cli import warnings as warnings_cli
 
 app = typer.Typer(
     name="dataplatform",
@@ -28,6 +32,11 @@ app.add_typer(registry_cli.app, name="registry")
 app.add_typer(products_cli.products_app, name="products")
 app.add_typer(products_cli.schemas_app, name="schemas")
 app.command("run")(run_cli.run)
+app.add_typer(simulate_cli.app, name="simulate")
+app.command("consume")(consume_cli.consume)
+app.add_typer(sink_cli.app, name="sink")
+app.add_typer(warnings_cli.app, name="warnings")
+app.command("serve", help="Serve the web service: registry, catalogue, live warnings, API docs.")(registry_cli.serve)
 
 
 def _version(value: bool) -> None:

@@ -17,11 +17,12 @@ def serve(
     database_url: str = typer.Option(None, "--database-url",
                                      help="SQLAlchemy URL (default: DATABASE_URL, else SQLite in DATAPLATFORM_HOME)."),
 ) -> None:
-    """Serve the web service (schema registry at the root) until Ctrl-C."""
+    """Serve the web service until Ctrl-C: schema registry at the root, catalogue at
+    /catalogue, live warnings at /warnings (when KAFKA_BOOTSTRAP_SERVERS is set), API docs at /docs."""
     from dataplatform.web.server import serve as serve_web
 
     settings = get_settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
-    typer.echo(f"Schema registry http://{host}:{port} (database {settings.effective_database_url})", err=True)
+    typer.echo(f"Web service http://{host}:{port}  (registry at the root, /catalogue, /warnings; database {settings.effective_database_url})", err=True)
     serve_web(host, port, settings)

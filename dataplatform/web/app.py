@@ -1,44 +1,95 @@
 """``create_app``: the factory of the platform's one web service.
 
-One process serves everything HTTP (the schema registry at the root, because Confluent
-clients expect ``/subjects`` at the base URL; the catalogue and warnings pages will be
-mounted here too), so ``make run`` starts one server and users remember one address.
+One process serves everything HTTP, so ``make run`` starts one server and users remember
+one address:
+- the schema registry at the root (Confluent clients expect ``/subjects`` at the base URL);
+- the catalogue (``/catalogue``, ``/api/products``) and live warnings (``/warnings``,
+  ``/api/warnings``, ``/warnings/stream``) pages with a JSON API behind each;
+- OpenAPI documentation at ``/docs``.
+Writes (registering schemas) can be protected by a token (``API_WRITE_TOKEN``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from dataplatform import __version__
 from dataplatform.config import Settings, get_settings
 from dataplatform.registry.api import create_registry_router
 from dataplatform.registry.store import SchemaRegistryStore
+from dataplatform.warnings.follower import WarningFollower
+from dataplatform.warnings.store import WarningStore
+from dataplatform.warnings.webhooks import WebhookDispatcher
+from dataplatform.web.auth import TokenAuthMiddleware
+from dataplatform.web.catalogue_routes import create_catalogue_router, default_products_loader
+from dataplatform.web.templating import STATIC_DIR
+from dataplatform.web.warnings_routes import create_warnings_router
 
 
-def create_app(settings: Settings | None = None, *, registry_store: SchemaRegistryStore | None = None) -> FastAPI:
-    """Build the web service; the registry's tables are created here, before serving.
+def create_app(settings: Settings | None = None, *, registry_store: SchemaRegistryStore | None = None,
+               products_loader: Callable[[], dict] | None = None) -> FastAPI:
+    """Build the web service; the registry's and warnings' tables are created here.
 
     ``registry_store`` overrides the store built from ``settings.effective_database_url``
-    (the caller then owns it and closes it).
+    (the caller then owns it and closes it). Live warnings need Kafka: call
+    :func:`start_warning_follower` once the registry answers.
     """
     settings = settings or get_settings()
     owns_store = registry_store is None
     store = registry_store or SchemaRegistryStore(settings.effective_database_url)
     store.create_tables()
+    warning_store = WarningStore(engine=store.engine)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            stop_warning_follower(app)
             if owns_store:
                 store.close()
 
-    app = FastAPI(title="dataplatform", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="dataplatform", version=__version__, lifespan=lifespan,
+                  description="Schema registry (Confluent-compatible), data catalogue and live warnings.")
     app.state.settings = settings
     app.state.registry_store = store
+    app.state.warning_store = warning_store
+    app.state.warning_follower = None
+    app.state.webhooks = None
+    app.state.products_loader = products_loader or default_products_loader
+    app.add_middleware(TokenAuthMiddleware, settings=settings)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(create_warnings_router(warning_store))
+    app.include_router(create_catalogue_router(store))
     app.include_router(create_registry_router(store))
     return app
+
+
+def start_warning_follower(app: FastAPI, *, bootstrap: str, registry_url: str, topic: str | None = None) -> WarningFollower:
+    """Follow the warnings topic into the page's store, live stream and webhooks."""
+    settings: Settings = app.state.settings
+    webhooks = None
+    if settings.webhook_url_list:
+        if not settings.webhook_secret:
+            raise ValueError("WEBHOOK_URLS is set but WEBHOOK_SECRET is not: webhooks must be signed")
+        webhooks = WebhookDispatcher(app.state.warning_store.engine, settings.webhook_url_list,
+                                     settings.webhook_secret.get_secret_value())
+        webhooks.start()
+    follower = WarningFollower(app.state.warning_store, bootstrap=bootstrap, registry_url=registry_url,
+                               topic=topic, webhooks=webhooks).start()
+    app.state.warning_follower, app.state.webhooks = follower, webhooks
+    app.state.settings = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
+    return follower
+
+
+def stop_warning_follower(app: FastAPI) -> None:
+    if app.state.warning_follower:
+        app.state.warning_follower.stop()
+        app.state.warning_follower = None
+    if app.state.webhooks:
+        app.state.webhooks.stop()
+        app.state.webhooks = None

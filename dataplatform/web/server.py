@@ -18,9 +18,19 @@ from dataplatform.config import Settings
 
 def serve(host: str = "127.0.0.1", port: int = 8081, settings: Settings | None = None) -> None:
     """Run the web service in the foreground until Ctrl-C."""
-    from dataplatform.web.app import create_app
+    from dataplatform.config import get_settings
+    from dataplatform.web.app import create_app, start_warning_follower
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    settings = settings or get_settings()
+    app = create_app(settings)
+    if settings.kafka_bootstrap_servers:
+        registry = settings.schema_registry_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+
+        @app.on_event("startup")
+        def _follow_warnings() -> None:
+            start_warning_follower(app, bootstrap=settings.kafka_bootstrap_servers, registry_url=registry)
+
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 class RunningServer:

@@ -1,0 +1,162 @@
+"""The catalogue: search, product pages, schema CSV, lineage picture, and JSON behind each."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from dataplatform.catalogue.kafka_state import consumer_lag, freshness
+from dataplatform.catalogue.lineage import edges, lineage_svg
+from dataplatform.catalogue.search import search
+from dataplatform.registry.store import SchemaRegistryStore
+from dataplatform.web.templating import templates
+from schemas.product import DataProduct, load_products
+from schemas.versioning import compare_schemas
+
+log = logging.getLogger(__name__)
+
+
+def _type_text(t) -> tuple[str, bool]:
+    """A readable type and whether the field may be null."""
+    if isinstance(t, list):
+        branches = [b for b in t if b != "null"]
+        text = " or ".join(_type_text(b)[0] for b in branches)
+        return text, "null" in t
+    if isinstance(t, dict):
+        if t.get("logicalType"):
+            return t["logicalType"] + (f"({t['precision']},{t['scale']})" if t["logicalType"] == "decimal" else ""), False
+        if t.get("type") == "enum":
+            return "one of " + ", ".join(t["symbols"]), False
+        if t.get("type") == "array":
+            return f"list of {_type_text(t['items'])[0]}", False
+        if t.get("type") == "record":
+            return f"record {t['name']}", False
+        return _type_text(t["type"])
+    return str(t), False
+
+
+def field_rows(p: DataProduct) -> list[dict]:
+    rows = []
+    for f in p.entity_fields():
+        text, nullable = _type_text(f["type"])
+        rows.append({"name": f["name"], "type": text, "nullable": nullable, "doc": f.get("doc", ""),
+                     "personal": f["name"] in p.personal_fields})
+    return rows
+
+
+def summary(p: DataProduct) -> dict:
+    m = p.manifest
+    return {"name": p.name, "domain": m.domain, "description": " ".join(m.description.split()), "version": m.version,
+            "status": m.status, "topic": p.topic, "classification": m.securityClassification,
+            "refresh_period_s": int(m.refreshPeriod.total_seconds()), "tags": m.tag_list,
+            "owner": {"email": m.dataProductOwner, "name": m.dataProductOwnerDisplayName},
+            "maintainer": {"email": m.dataProductMaintainer, "name": m.dataProductMaintainerDisplayName},
+            "contact": m.email, "subject_area": m.subjectArea, "access_requirements": m.accessRequirements,
+            "retention_days": m.retentionPeriod, "upstream": m.upstreamProducts,
+            "personal_fields": m.personalDataFields, "fields": field_rows(p)}
+
+
+def _humanise(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"every {n} {unit}{'s' if n > 1 else ''}"
+    return f"every {seconds} seconds"
+
+
+def create_catalogue_router(registry: SchemaRegistryStore) -> APIRouter:
+    router = APIRouter()
+
+    def products(request: Request) -> dict[str, DataProduct]:
+        return request.app.state.products_loader()
+
+    def get(request: Request, name: str) -> DataProduct:
+        all_products = products(request)
+        if name not in all_products:
+            raise HTTPException(404, f"No data product named {name!r}")
+        return all_products[name]
+
+    def versions(p: DataProduct) -> list[dict]:
+        out, previous = [], None
+        try:
+            numbers = registry.versions(p.value_subject)
+        except Exception:
+            return []
+        for n in numbers:
+            v = registry.get_version(p.value_subject, n)
+            schema = json.loads(v.schema)
+            entity = next((f["type"][1] for f in schema["fields"] if f["name"] == "before"), None)
+            diff = compare_schemas(previous, entity).to_dict() if previous and entity else None
+            out.append({"version": v.version, "id": v.id, "diff": diff})
+            previous = entity
+        return out
+
+    def kafka_facts(request: Request, p: DataProduct) -> tuple[dict | None, list[dict]]:
+        bootstrap = request.app.state.settings.kafka_bootstrap_servers
+        if not bootstrap:
+            return None, []
+        try:
+            return freshness(p, bootstrap).to_dict(), consumer_lag(p, bootstrap)
+        except Exception as exc:  # Kafka down must not take the catalogue down
+            log.warning("could not read Kafka facts for %s: %s", p.name, exc)
+            return None, []
+
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request):
+        return catalogue_page(request, "")
+
+    @router.get("/catalogue", response_class=HTMLResponse, tags=["catalogue"], summary="Search page")
+    def catalogue_page(request: Request, q: str = ""):
+        all_products = products(request)
+        return templates.TemplateResponse(request, "catalogue.html", {
+            "title": "Data catalogue", "query": q, "hits": search(list(all_products.values()), q),
+            "lineage": lineage_svg(all_products)})
+
+    @router.get("/catalogue/lineage.svg", tags=["catalogue"], summary="Lineage picture")
+    def lineage_picture(request: Request):
+        return Response(lineage_svg(products(request)), media_type="image/svg+xml")
+
+    @router.get("/catalogue/{name}", response_class=HTMLResponse, tags=["catalogue"], summary="Product page")
+    def product_page(request: Request, name: str):
+        p = get(request, name)
+        fresh, consumers = kafka_facts(request, p)
+        return templates.TemplateResponse(request, "product.html", {
+            "title": p.name, "p": p, "fields": field_rows(p), "versions": versions(p), "freshness": fresh,
+            "consumers": consumers, "refresh_period": _humanise(int(p.manifest.refreshPeriod.total_seconds())),
+            "lineage": lineage_svg(products(request), highlight=p.name)})
+
+    @router.get("/catalogue/{name}/schema.csv", tags=["catalogue"], summary="The product's fields as CSV")
+    def schema_csv(request: Request, name: str):
+        p = get(request, name)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, ["name", "type", "nullable", "personal", "doc"])
+        writer.writeheader()
+        for row in field_rows(p):
+            writer.writerow(row)
+        return PlainTextResponse(buf.getvalue(), media_type="text/csv",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}-schema.csv"'})
+
+    @router.get("/api/products", tags=["catalogue"], summary="Search products (all when q is empty)")
+    def api_products(request: Request, q: str = "") -> list[dict]:
+        return [{**summary(h.product), "matched_in": h.matched_in} for h in search(list(products(request).values()), q)]
+
+    @router.get("/api/products/{name}", tags=["catalogue"], summary="One product: manifest, fields, versions, freshness, consumers")
+    def api_product(request: Request, name: str) -> dict:
+        p = get(request, name)
+        fresh, consumers = kafka_facts(request, p)
+        return {**summary(p), "versions": versions(p), "freshness": fresh, "consumers": consumers}
+
+    @router.get("/api/lineage", tags=["catalogue"], summary="Lineage edges (upstream, downstream)")
+    def api_lineage(request: Request) -> list[dict]:
+        return [{"upstream": a, "downstream": b} for a, b in edges(products(request))]
+
+    return router
+
+
+def default_products_loader():
+    return load_products()
