@@ -45,6 +45,21 @@ class Settings(BaseSettings):
         description="Folder of Kafka's jars. Unset: resolved with Maven into ~/.cache/dataplatform.",
     )
 
+    kafka_security_protocol: str = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
+    kafka_sasl_mechanism: str | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with SASL_*).")
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password (never logged).")
+    kafka_sasl_password_file: Path | None = Field(
+        default=None, description="A file holding the SASL password, instead of KAFKA_SASL_PASSWORD.")
+    kafka_ssl_ca_location: Path | None = Field(
+        default=None, description="PEM file of the CA(s) that signed the brokers' certificates.")
+    kafka_ssl_certificate_location: Path | None = Field(
+        default=None, description="PEM client certificate, for brokers that require mutual TLS.")
+    kafka_ssl_key_location: Path | None = Field(default=None, description="PEM private key of the client certificate.")
+    kafka_ssl_key_password: SecretStr | None = Field(default=None, description="Password of the client key, if any.")
+
     sink_personal_data_key: SecretStr | None = Field(
         default=None,
         description="Key for the keyed hash (HMAC-SHA256) sinks store instead of personal fields they are allowed to keep.",

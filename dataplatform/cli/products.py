@@ -136,3 +136,36 @@ def register(
             typer.secho(f"refused {p.value_subject}: {exc.error_message} (error {exc.error_code})", err=True, fg="red")
     if failed:
         raise typer.Exit(1)
+
+
+@products_app.command("grant")
+def grant(
+    name: list[str] = typer.Argument(None, help="Products to grant for [default: all]."),
+    root: Path = Root,
+    apply: bool = typer.Option(False, "--apply", help="Create the ACLs through Kafka's admin API."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Print the Kafka ACLs each product's manifest implies; --apply creates them."""
+    from confluent_kafka.admin import AdminClient
+
+    from dataplatform.acls import apply_grants, grants_for
+    from dataplatform.kafka_config import client_config
+
+    products = _load(root)
+    unknown = [n for n in name or [] if n not in products]
+    if unknown:
+        typer.secho(f"error: no data product named {', '.join(unknown)}", err=True, fg="red")
+        raise typer.Exit(1)
+    grants = [g for p in products.values() if not name or p.name in name for g in grants_for(p)]
+    if as_json:
+        typer.echo(json.dumps([g.__dict__ for g in grants], indent=2))
+    else:
+        for g in grants:
+            typer.echo(g.describe())
+    if apply:
+        try:
+            created = apply_grants(AdminClient(client_config()), grants)
+        except Exception as exc:
+            typer.secho(f"error: could not create the ACLs: {exc}", err=True, fg="red")
+            raise typer.Exit(1)
+        typer.echo(f"applied {created} ACLs", err=True)

@@ -72,6 +72,23 @@ def pid_alive(pid: int) -> bool:
 
 
 @dataclass
+class BrokerSecurity:
+    """Run the node with a SASL_SSL client listener, SCRAM users and, optionally, ACLs.
+
+    The broker talks to itself on a PLAINTEXT loopback listener (``INTERNAL``) whose
+    principal is ANONYMOUS; that listener and the controller's are loopback-only.
+    Clients reach the SASL_SSL listener with a user name and password, trusting
+    ``tls.ca_cert``. With ``acls=True`` nothing is allowed that an ACL does not grant,
+    except to the super users.
+    """
+
+    users: dict[str, str]
+    mechanism: str = "SCRAM-SHA-512"
+    acls: bool = False
+    super_users: tuple[str, ...] = ("admin",)
+
+
+@dataclass
 class NodeConfig:
     """What a node needs to be the same node after a restart."""
 
@@ -82,6 +99,7 @@ class NodeConfig:
     voters: str  # controller.quorum.voters, e.g. "1@127.0.0.1:9093"
     replication_factor: int = 1
     min_isr: int = 1
+    internal_port: int | None = None  # the PLAINTEXT loopback listener, when the client one is secured
 
 
 def _set_parent_death_signal() -> None:
@@ -119,6 +137,7 @@ class EmbeddedKafka:
         extra_properties: dict[str, str] | None = None,
         node: NodeConfig | None = None,
         owned: bool = True,
+        security: BrokerSecurity | None = None,
     ) -> None:
         from dataplatform.config import get_settings
 
@@ -132,6 +151,8 @@ class EmbeddedKafka:
         self._requested_port = port
         self._node = node
         self._process: subprocess.Popen | None = None
+        self.security = security
+        self.tls = None
 
     # -- paths -----------------------------------------------------------------------
     @property
@@ -166,7 +187,7 @@ class EmbeddedKafka:
         cport = free_port()
         return NodeConfig(
             node_id=1, port=port, controller_port=cport, cluster_id=new_cluster_id(),
-            voters=f"1@127.0.0.1:{cport}",
+            voters=f"1@127.0.0.1:{cport}", internal_port=free_port() if self.security else None,
         )
 
     @property
@@ -178,6 +199,18 @@ class EmbeddedKafka:
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.node.port}"
+
+    @property
+    def internal_bootstrap(self) -> str:
+        """The PLAINTEXT address the broker itself uses (the client one when unsecured)."""
+        return f"127.0.0.1:{self.node.internal_port or self.node.port}"
+
+    def client_settings(self, user: str) -> dict[str, object]:
+        """Platform settings (``Settings(**...)``) for ``user`` to reach a secured node."""
+        assert self.security and self.tls, "the node has no security"
+        return {"kafka_bootstrap_servers": self.bootstrap_servers, "kafka_security_protocol": "SASL_SSL",
+                "kafka_sasl_mechanism": self.security.mechanism, "kafka_sasl_username": user,
+                "kafka_sasl_password": self.security.users[user], "kafka_ssl_ca_location": self.tls.ca_cert}
 
     def _properties(self) -> dict[str, str]:
         n = self.node
@@ -209,7 +242,36 @@ class EmbeddedKafka:
             "num.network.threads": "2",
             "num.io.threads": "4",
         }
+        if self.security:
+            props.update(self._security_properties())
         props.update(self.extra_properties)
+        return props
+
+    def _security_properties(self) -> dict[str, str]:
+        from dataplatform.kafka.tls import make_broker_tls
+
+        n, sec = self.node, self.security
+        assert sec is not None
+        self.tls = make_broker_tls(self.data_dir / "tls")
+        mech = sec.mechanism.lower()
+        login = ("org.apache.kafka.common.security.scram.ScramLoginModule" if mech.startswith("scram")
+                 else "org.apache.kafka.common.security.plain.PlainLoginModule")
+        users = "" if mech.startswith("scram") else "".join(f' user_{u}="{p}"' for u, p in sec.users.items())
+        props = {
+            "listeners": f"SASL_SSL://127.0.0.1:{n.port},INTERNAL://127.0.0.1:{n.internal_port},"
+                         f"CONTROLLER://127.0.0.1:{n.controller_port}",
+            "advertised.listeners": f"SASL_SSL://127.0.0.1:{n.port},INTERNAL://127.0.0.1:{n.internal_port}",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,SASL_SSL:SASL_SSL",
+            "inter.broker.listener.name": "INTERNAL",
+            "sasl.enabled.mechanisms": sec.mechanism,
+            f"listener.name.sasl_ssl.{mech}.sasl.jaas.config": f"{login} required{users};",
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.tls.server_pem),
+        }
+        if sec.acls:
+            props["authorizer.class.name"] = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+            props["super.users"] = ";".join([f"User:{u}" for u in sec.super_users] + ["User:ANONYMOUS"])
+            props["allow.everyone.if.no.acl.found"] = "false"
         return props
 
     def _write_config(self) -> None:
@@ -247,6 +309,9 @@ class EmbeddedKafka:
             "kafka.tools.StorageTool", "format", "-t", self.node.cluster_id,
             "-c", str(self.properties_file), "-g",
         )
+        if self.security and self.security.mechanism.upper().startswith("SCRAM"):
+            for user, password in self.security.users.items():
+                cmd += ["--add-scram", f"{self.security.mechanism.upper()}=[name={user},password={password}]"]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise BrokerError(
@@ -329,7 +394,7 @@ class EmbeddedKafka:
                 )
             if port_open(self.node.port):
                 try:
-                    admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
+                    admin = AdminClient({"bootstrap.servers": self.internal_bootstrap, "log_level": 0})
                     md = admin.list_topics(timeout=5)
                     if len(md.brokers) >= expected_brokers:
                         return

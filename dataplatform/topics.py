@@ -1,0 +1,51 @@
+"""Create each data product's topic (and its dead-letter topic) as its manifest says.
+
+A product whose ``retentionPeriod`` is 0 keeps current state forever: its topic is
+compacted, so the tombstone after a delete makes Kafka forget the entity. Otherwise the
+topic deletes events older than the retention period. All product topics get the same
+partition count, which the stream processor's co-partitioned join requires.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from dataplatform.kafka_config import client_config
+from schemas.product import DataProduct
+
+log = logging.getLogger(__name__)
+DEFAULT_PARTITIONS = 4
+
+
+def topic_config(product: DataProduct) -> dict[str, str]:
+    days = product.manifest.retentionPeriod
+    if days == 0:
+        return {"cleanup.policy": "compact", "retention.ms": "-1"}
+    return {"cleanup.policy": "delete", "retention.ms": str(days * 86_400_000)}
+
+
+def ensure_product_topics(products: list[DataProduct], bootstrap: str | None = None,
+                          partitions: int = DEFAULT_PARTITIONS, replication: int = 1) -> list[str]:
+    """Create missing product and dead-letter topics; return the names that were created."""
+    admin = AdminClient(client_config(bootstrap))
+    existing = set(admin.list_topics(timeout=15).topics)
+    wanted: list[NewTopic] = []
+    for p in products:
+        if p.topic not in existing:
+            wanted.append(NewTopic(p.topic, partitions, replication, config=topic_config(p)))
+        if p.dead_letter_topic not in existing:
+            wanted.append(NewTopic(p.dead_letter_topic, 1, replication, config={"retention.ms": str(30 * 86_400_000)}))
+    created = []
+    for name, future in admin.create_topics(wanted).items() if wanted else []:
+        try:
+            future.result(30)
+            created.append(name)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    if created:
+        log.info("created topics: %s", ", ".join(created))
+    return created

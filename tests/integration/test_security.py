@@ -1,0 +1,109 @@
+"""Security: TLS + SASL/SCRAM on the client listener, topic ACLs by data product, and
+secrets that never reach a log."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from confluent_kafka import KafkaError, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from dataplatform.acls import apply_grants, grants_for
+from dataplatform.config import Settings
+from dataplatform.kafka.broker import BrokerSecurity, EmbeddedKafka
+from dataplatform.kafka.connection import KafkaConnectionError, check_connection
+from dataplatform.kafka.tls import make_ca
+from dataplatform.kafka_config import client_config, redacted
+from schemas.product import load_products
+
+PASSWORDS = {"admin": "admin-Pa55-word", "housing-service": "housing-Pa55-word",
+             "releases-service": "releases-Pa55-word", "dataplatform-processor": "processor-Pa55-word",
+             "dataplatform-sink-sql": "sink-Pa55-word"}
+
+
+@pytest.fixture(scope="module")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory):
+    broker = EmbeddedKafka(tmp_path_factory.mktemp("secure-kafka"),
+                           security=BrokerSecurity(users=PASSWORDS, acls=True))
+    broker.start()
+    admin = AdminClient(client_config(settings=Settings(**broker.client_settings("admin"))))
+    products = load_products()
+    futures = admin.create_topics([NewTopic(p.topic, 1, 1) for p in products.values()])
+    for f in futures.values():
+        f.result(30)
+    apply_grants(admin, [g for p in products.values() for g in grants_for(p)])
+    yield broker
+    broker.stop()
+
+
+def settings_for(broker: EmbeddedKafka, user: str, **changes) -> Settings:
+    return Settings(**{**broker.client_settings(user), **changes})
+
+
+def test_correct_credentials_connect_over_tls(secure_broker):
+    check_connection(settings=settings_for(secure_broker, "housing-service"))
+
+
+def test_wrong_password_fails_fast_and_says_so(secure_broker):
+    with pytest.raises(KafkaConnectionError) as err:
+        check_connection(settings=settings_for(secure_broker, "housing-service", kafka_sasl_password="nope"))
+    assert err.value.reason == "auth"
+    assert "KAFKA_SASL_USERNAME='housing-service'" in str(err.value) and "wrong user name or password" in str(err.value)
+
+
+def test_untrusted_certificate_fails_fast_and_says_so(secure_broker, tmp_path: Path):
+    other_ca, _, _ = make_ca(tmp_path, "someone else's CA")
+    with pytest.raises(KafkaConnectionError) as err:
+        check_connection(settings=settings_for(secure_broker, "housing-service", kafka_ssl_ca_location=other_ca))
+    assert err.value.reason == "tls" and "not trusted" in str(err.value) and str(other_ca) in str(err.value)
+
+
+def _produce(settings: Settings, topic: str) -> KafkaError | None:
+    results: list = []
+    producer = Producer({**client_config(settings=settings), "acks": "all", "enable.idempotence": True,
+                         "delivery.timeout.ms": 15000})
+    producer.produce(topic, key=b"k", value=b"v", on_delivery=lambda err, msg: results.append(err))
+    producer.flush(30)
+    assert results, "no delivery report"
+    return results[0]
+
+
+def test_a_service_may_write_its_own_product_but_not_another(secure_broker):
+    products = load_products()
+    housing = settings_for(secure_broker, "housing-service")
+    assert _produce(housing, products["social_housing_availability"].topic) is None
+    refused = _produce(housing, products["prison_releases_housing_need"].topic)
+    assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_products_grant_cli_prints_what_the_manifest_implies():
+    out = subprocess.run([sys.executable, "-m", "dataplatform.cli.__main__", "products", "grant",
+                          "prison_releases_housing_need"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert "ALLOW User:releases-service WRITE on TOPIC hmpps.prison_releases_housing_need.v1" in out.stdout
+    assert "ALLOW User:dataplatform-processor READ on GROUP dataplatform-processor" in out.stdout
+
+
+def test_secrets_never_reach_logs_or_reprs(secure_broker, caplog):
+    settings = settings_for(secure_broker, "releases-service")
+    secret = PASSWORDS["releases-service"]
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("test").debug("client config %s, settings %r", redacted(client_config(settings=settings)), settings)
+    check_connection(settings=settings)
+    assert secret not in caplog.text and secret not in repr(settings) and secret not in str(settings.model_dump())
+    env = {**os.environ, **{k.upper(): str(v) for k, v in secure_broker.client_settings("releases-service").items()}}
+    out = subprocess.run([sys.executable, "-m", "dataplatform.cli.__main__", "-v", "products", "list", "--json"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0 and secret not in out.stdout + out.stderr
+
+
+def test_password_can_come_from_a_file(secure_broker, tmp_path: Path):
+    secret_file = tmp_path / "kafka-password"
+    secret_file.write_text(PASSWORDS["housing-service"] + "\n")
+    settings = settings_for(secure_broker, "housing-service", kafka_sasl_password=None, kafka_sasl_password_file=secret_file)
+    check_connection(settings=settings)
