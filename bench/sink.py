@@ -1,0 +1,222 @@
+"""SQL sink throughput against a plain bulk insert of the same rows, in the same process.
+
+    .venv/bin/python -m bench.sink [--events N] [--batch-size B]
+
+N change events (default 20,000, one per key) are produced once to a topic. For each
+database (SQLite in a temporary file; PostgreSQL from TEST_DATABASE_URL or
+./scripts/ensure-postgres.sh) and each mode (upsert, append) a fresh SqlSink group reads
+the whole topic; rows/s is N over the time from partition assignment to the last batch
+committed (decoding, mapping, upsert, offsets in the same transaction included). The
+baseline inserts the very rows the sink wrote into a copy of its table with
+``conn.execute(insert(table), rows)`` (executemany, insertmanyvalues) in the same batch
+size, same driver, no Kafka. Writes bench/results/sink.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from rich.console import Console
+from rich.table import Table as RichTable
+from sqlalchemy import Column, MetaData, Table, func, insert, select
+
+from dataplatform.config import Settings
+from dataplatform.serialization import ProductSerde, registry_client
+from schemas.envelope import ChangeEvent
+from schemas.product import DataProduct, get_product
+from sinks.sql.offsets import offsets_table
+from sinks.sql.tables import table_name
+from sinks.sql.writer import SqlSink, make_engine
+
+RESULTS = Path(__file__).resolve().parent / "results" / "sink.json"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def machine() -> dict[str, object]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"nproc": os.cpu_count(), "cpu_model": model}
+
+
+@contextlib.contextmanager
+def platform(tmp: Path) -> Iterator[tuple[str, str]]:
+    with contextlib.ExitStack() as stack:
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            from dataplatform.kafka import EmbeddedKafka
+
+            broker = EmbeddedKafka(tmp / "kafka")
+            broker.start()
+            stack.callback(broker.stop)
+            bootstrap = broker.bootstrap_servers
+        registry = os.environ.get("SCHEMA_REGISTRY_URL")
+        if not registry:
+            from dataplatform.web.server import RunningServer
+
+            server = stack.enter_context(RunningServer(settings=Settings(database_url=f"sqlite:///{tmp / 'registry.db'}")))
+            registry = server.url
+        yield bootstrap, registry
+
+
+def bench_product() -> DataProduct:
+    """The releases product under a unique name, so the bench has its own topic and tables."""
+    base = get_product("prison_releases_housing_need")
+    manifest = base.manifest.model_copy(update={"name": f"bench_sink_{uuid.uuid4().hex[:8]}"})
+    return DataProduct(manifest=manifest, entity_schema=base.entity_schema, folder=base.folder)
+
+
+def produce(bootstrap: str, registry: str, product: DataProduct, n: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(product.topic, 1)])[product.topic].result(30)
+    serde = ProductSerde(product, registry_client(registry))
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4"})
+    for i in range(n):
+        e = {"case_id": f"case-{i}", "person_ref": f"P{i}", "prison_code": "MRI",
+             "expected_release_date": dt.date(2026, 12, 1 + i % 28), "local_authority_code": "E08000003",
+             "region_code": "E12000002", "housing_need": "general", "status": "scheduled",
+             "updated_at": dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)}
+        event = ChangeEvent("c", None, e, "bench", 1)
+        producer.produce(product.topic, key=e["case_id"].encode(), value=serde.serialize_value(event.to_record()))
+        if i % 1000 == 0:
+            producer.poll(0)
+    assert producer.flush(60) == 0
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    script = REPO / "scripts" / "ensure-postgres.sh"
+    with contextlib.suppress(Exception):
+        return subprocess.run([str(script)], capture_output=True, text=True, check=True, timeout=300).stdout.strip() or None
+    return None
+
+
+class TimedSqlSink(SqlSink):
+    """Records when partitions were assigned, so consumer-group start-up is not in the figure."""
+
+    assigned_at: float | None = None
+
+    def _on_assign(self, consumer, partitions):  # noqa: ANN001
+        super()._on_assign(consumer, partitions)
+        self.assigned_at = time.perf_counter()
+
+
+def run_sink(settings: Settings, product: DataProduct, url: str, mode: str, n: int, batch_size: int) -> float:
+    sink = TimedSqlSink(settings, products=[product], database_url=url, mode=mode, group=f"bench-{uuid.uuid4().hex[:8]}",
+                        batch_size=batch_size, batch_timeout=0.5)
+    stop = threading.Event()
+    thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
+    thread.start()
+    engine = make_engine(url)
+    offsets = offsets_table(MetaData())
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception), engine.connect() as conn:
+                done = conn.execute(select(func.sum(offsets.c.next_offset)).where(offsets.c.group_id == sink.group)).scalar()
+                if done and done >= n:
+                    finished = time.perf_counter()
+                    break
+            time.sleep(0.02)
+        else:
+            raise TimeoutError(f"the sink did not write {n} rows in time")
+    finally:
+        stop.set()
+        thread.join(60)
+        engine.dispose()
+    return n / (finished - sink.assigned_at)
+
+
+def baseline(url: str, source: str, n: int, batch_size: int) -> float:
+    """Plain executemany insert of the rows the sink wrote, into a copy of its table."""
+    engine = make_engine(url)
+    meta = MetaData()
+    table = Table(source, meta, autoload_with=engine)
+    copy = Table(f"{source}_baseline", MetaData(), *[
+        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, autoincrement=False) for c in table.c])
+    copy.create(engine)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(select(table))]
+    assert len(rows) == n
+    start = time.perf_counter()
+    for i in range(0, n, batch_size):
+        with engine.begin() as conn:
+            conn.execute(insert(copy), rows[i:i + batch_size])
+    elapsed = time.perf_counter() - start
+    copy.drop(engine)
+    engine.dispose()
+    return n / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch-size", type=int, default=5_000)
+    args = parser.parse_args()
+    console = Console()
+    results = []
+    with tempfile.TemporaryDirectory() as tmpdir, platform(Path(tmpdir)) as (bootstrap, registry):
+        settings = Settings(kafka_bootstrap_servers=bootstrap, schema_registry_url=registry)
+        product = bench_product()
+        console.print(f"producing {args.events} events to {product.topic}")
+        produce(bootstrap, registry, product, args.events)
+        databases = {"sqlite": f"sqlite:///{Path(tmpdir) / 'bench.db'}"}
+        pg = postgres_url()
+        if pg:
+            databases["postgresql"] = pg
+        else:
+            console.print("[yellow]no PostgreSQL (TEST_DATABASE_URL, scripts/ensure-postgres.sh): SQLite only")
+        for db, url in databases.items():
+            try:
+                for mode in ("upsert", "append"):
+                    rate = run_sink(settings, product, url, mode, args.events, args.batch_size)
+                    base = baseline(url, table_name(product.topic, mode), args.events, args.batch_size)
+                    results.append({"database": db, "mode": mode, "events": args.events,
+                                    "batch_size": args.batch_size, "rows_per_s": round(rate),
+                                    "baseline_rows_per_s": round(base), "ratio_vs_baseline": round(rate / base, 2)})
+            finally:
+                cleanup(url, product)
+    table = RichTable("database", "mode", "sink rows/s", "baseline rows/s", "ratio", title="SQL sink vs bulk insert")
+    for r in results:
+        table.add_row(r["database"], r["mode"], f"{r['rows_per_s']:,}", f"{r['baseline_rows_per_s']:,}",
+                      f"{r['ratio_vs_baseline']:.2f}")
+    console.print(table)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"date": dt.date.today().isoformat(), "machine": machine(), "results": results},
+                                  indent=2) + "\n")
+    console.print(f"wrote {RESULTS}")
+
+
+def cleanup(url: str, product: DataProduct) -> None:
+    """Drop the bench's tables and offsets so a shared database is left as found."""
+    engine = make_engine(url)
+    meta = MetaData()
+    with engine.begin() as conn:
+        for mode in ("upsert", "append"):
+            for suffix in ("", "_baseline"):
+                Table(table_name(product.topic, mode) + suffix, meta).drop(conn, checkfirst=True)
+        offsets = offsets_table(MetaData())
+        conn.execute(offsets.delete().where(offsets.c.topic == product.topic))
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

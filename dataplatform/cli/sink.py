@@ -1,0 +1,122 @@
+"""``dataplatform sink``: keep data products in SQL tables and Parquet files, and watch the lag.
+
+Each sink is a Kafka consumer group (start as many instances as you like; partitions are
+shared between them). Ctrl-C or SIGTERM writes what is in hand and stops.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dataplatform.config import get_settings
+
+app = typer.Typer(help="Sink connectors: data product topics into SQL tables and Parquet files.",
+                  no_args_is_help=True)
+console = Console()
+
+Topics = typer.Option(..., "--topic", "-t", help="Data product topic to sink (repeat for several).")
+AllowPersonal = typer.Option([], "--allow-personal",
+                             help="Product whose personal fields are kept as HMAC-SHA256 hashes (needs "
+                                  "SINK_PERSONAL_DATA_KEY). Default: personal fields are left out.")
+BatchSize = typer.Option(2000, "--batch-size", min=1, help="Rows per write (and per checkpoint).")
+BatchTimeout = typer.Option(1.0, "--batch-timeout", min=0.01, help="Seconds before a partial batch is written.")
+InstanceId = typer.Option(None, "--instance-id",
+                          help="Static group membership id: a restarted instance takes its partitions back at once.")
+ProductsRoot = typer.Option(None, "--products-root", help="Folder of <domain>/<name>/ products (default: schemas/).")
+
+
+def _fail(what: str, exc: BaseException) -> None:
+    typer.secho(f"error: {what}: {exc}", err=True, fg="red")
+    raise typer.Exit(1)
+
+
+def _run_until_signal(sink) -> None:  # noqa: ANN001
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    console.print(f"[bold]{type(sink).__name__}[/bold] group [cyan]{sink.group}[/cyan] on "
+                  f"{', '.join(sink.products)}. Ctrl-C stops.", highlight=False)
+    sink.run(stop)
+    console.print(f"stopped: {sink.rows_written} rows in {sink.batches_written} batches, "
+                  f"{sink.dead_letters.sent} dead letters")
+
+
+@app.command("sql")
+def sql(
+    topic: list[str] = Topics,
+    mode: str = typer.Option("upsert", "--mode", help="upsert: current state, one row per key (table <topic>); "
+                                                       "append: every event (table <topic>_history)."),
+    database_url: str = typer.Option(None, "--database-url", help="SQLAlchemy URL (default: DATABASE_URL or SQLite)."),
+    delete_mode: str = typer.Option("hard", "--delete-mode", help="hard: deletes remove the row; soft: set _deleted."),
+    group: str = typer.Option("dataplatform-sink-sql", "--group", help="Kafka consumer group (and offsets key)."),
+    allow_personal: list[str] = AllowPersonal, batch_size: int = BatchSize, batch_timeout: float = BatchTimeout,
+    instance_id: str = InstanceId, products_root: Path = ProductsRoot,
+) -> None:
+    """Keep topics in SQL tables (tables named after the topic: dots become '__')."""
+    from sinks.base import UnknownTopicError
+    from sinks.sql.upsert import UnsupportedDatabaseError
+    from sinks.sql.writer import SqlSink
+
+    if mode not in ("upsert", "append") or delete_mode not in ("hard", "soft"):
+        _fail("bad option", ValueError("--mode is upsert|append and --delete-mode is hard|soft"))
+    try:
+        sink = SqlSink(get_settings(), topics=topic, mode=mode, database_url=database_url, delete_mode=delete_mode,
+                       group=group, allow_personal=allow_personal, batch_size=batch_size, batch_timeout=batch_timeout,
+                       instance_id=instance_id, products_root=products_root)
+    except (UnknownTopicError, UnsupportedDatabaseError, ValueError) as exc:
+        _fail("cannot start the SQL sink", exc)
+    _run_until_signal(sink)
+
+
+@app.command("parquet")
+def parquet(
+    topic: list[str] = Topics,
+    path: str = typer.Option(None, "--path", help="Output folder or fsspec URL (default: DATAPLATFORM_HOME/parquet)."),
+    group: str = typer.Option("dataplatform-sink-parquet", "--group", help="Kafka consumer group."),
+    allow_personal: list[str] = AllowPersonal, batch_size: int = BatchSize, batch_timeout: float = BatchTimeout,
+    instance_id: str = InstanceId, products_root: Path = ProductsRoot,
+) -> None:
+    """Keep topics as Parquet files: <path>/<product>/date=YYYY-MM-DD/part-<partition>-<first>-<last>.parquet."""
+    from sinks.base import UnknownTopicError
+    from sinks.parquet import ParquetSink
+
+    try:
+        sink = ParquetSink(get_settings(), topics=topic, path=path, group=group, allow_personal=allow_personal,
+                           batch_size=batch_size, batch_timeout=batch_timeout, instance_id=instance_id,
+                           products_root=products_root)
+    except (UnknownTopicError, ValueError) as exc:
+        _fail("cannot start the Parquet sink", exc)
+    _run_until_signal(sink)
+
+
+@app.command("status")
+def status(
+    database_url: str = typer.Option(None, "--database-url", help="Where the SQL sinks keep offsets (default: DATABASE_URL)."),
+    parquet_path: str = typer.Option(None, "--parquet-path", help="Also show the Parquet sink writing here."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Each sink group's lag per partition, last stored offset, rows written and last error."""
+    from sinks.status import sink_status
+
+    try:
+        rows = sink_status(get_settings(), database_url, parquet_path)
+    except Exception as exc:  # noqa: BLE001 - reported with where and how to fix
+        _fail("cannot read sink status (is DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS right?)", exc)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        console.print("no sink has written anything yet")
+        return
+    table = Table("group", "topic", "partition", "next offset", "high watermark", "lag", "rows", "last error")
+    for r in rows:
+        table.add_row(r.group, r.topic, str(r.partition), str(r.next_offset), str(r.high_watermark),
+                      str(r.lag), str(r.rows_written if r.rows_written is not None else ""), r.last_error or "")
+    console.print(table)

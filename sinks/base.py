@@ -1,0 +1,320 @@
+"""The batching sink: consume data product topics, write in batches, checkpoint explicitly.
+
+Like Quix Streams' sink base, a sink here owns its checkpoints. The Kafka group only
+spreads partitions over the instances; where to resume is read from the sink's own store
+(the database, the Parquet files) when partitions are assigned, and the store is updated
+in the same step that makes the rows durable. So a crash anywhere neither loses nor
+duplicates rows. Offsets are committed to Kafka too, but only after the rows are durable
+and only so that ``kafka-consumer-groups`` shows the lag.
+
+Subclasses implement :meth:`BatchingSink.stored_offsets`, :meth:`BatchingSink.prepare`
+(one message to whatever the store writes; raise to dead-letter it) and
+:meth:`BatchingSink.write_batch` (rows and offsets, durably, at once).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.error import ConsumeError
+from confluent_kafka.serialization import SerializationError
+from fastavro import parse_schema, schemaless_reader
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
+
+from dataplatform.config import Settings, get_settings
+from dataplatform.kafka_config import consumer_config
+from dataplatform.serialization import ProductSerde, registry_client
+from schemas.product import DataProduct, load_products
+from sinks.dead_letter import DeadLetterQueue
+
+log = logging.getLogger(__name__)
+TopicPartitionKey = tuple[str, int]
+
+
+class SinkStopped(RuntimeError):
+    """Raised inside a retry loop when the sink was asked to stop before the write succeeded."""
+
+
+class UnknownTopicError(LookupError):
+    """A topic that no data product publishes."""
+
+
+@dataclass
+class SinkRecord:
+    """One decoded Kafka message of a data product topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: dict | None  # None for a tombstone
+    schema_id: int | None
+    timestamp_ms: int | None
+    product: DataProduct
+
+
+@dataclass
+class Batch:
+    """What one checkpoint makes durable: prepared rows, and per partition the next offset."""
+
+    items: list[Any] = field(default_factory=list)
+    next_offsets: dict[TopicPartitionKey, int] = field(default_factory=dict)
+    rows: dict[TopicPartitionKey, int] = field(default_factory=dict)
+    errors: dict[TopicPartitionKey, str] = field(default_factory=dict)
+
+
+def resolve_products(topics: Iterable[str] = (), products: Iterable[DataProduct] = (),
+                     products_root: Any = None) -> dict[str, DataProduct]:
+    """Each requested topic's data product, by topic; explicit products win over the catalogue."""
+    by_topic = {p.topic: p for p in products}
+    wanted = [t for t in topics if t not in by_topic]
+    if wanted:
+        known = {p.topic: p for p in (load_products(products_root) if products_root else load_products()).values()}
+        for t in wanted:
+            if t not in known:
+                raise UnknownTopicError(
+                    f"no data product publishes topic {t!r}; known topics: {', '.join(sorted(known)) or 'none'}")
+            by_topic[t] = known[t]
+    if not by_topic:
+        raise UnknownTopicError("no topic to sink: pass at least one --topic")
+    return by_topic
+
+
+def schema_id_of(value: bytes | None) -> int | None:
+    """The registry id in a Confluent wire-format value (magic byte 0, 4-byte id)."""
+    if value is None or len(value) < 5 or value[0] != 0:
+        return None
+    return int.from_bytes(value[1:5], "big")
+
+
+def is_poison(exc: BaseException) -> bool:
+    """Errors that belong to the record (dead-letter it) rather than to the infrastructure (retry)."""
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+    from confluent_kafka.serialization import SerializationError
+
+    if isinstance(exc, SerializationError):  # a KafkaException, but about the bytes of this record
+        return True
+    if isinstance(exc, SchemaRegistryError):
+        return exc.http_status_code == 404  # an id the registry never issued
+    return not isinstance(exc, (OSError, ConnectionError, TimeoutError, SinkStopped, KafkaException))
+
+
+class BatchingSink(ABC):
+    """Consume topics with a Kafka group and write them in checkpointed batches."""
+
+    default_group: ClassVar[str] = "dataplatform-sink"
+
+    def __init__(self, settings: Settings | None = None, *, topics: Sequence[str] = (),
+                 products: Sequence[DataProduct] = (), group: str | None = None,
+                 batch_size: int = 2000, batch_timeout: float = 1.0, bootstrap: str | None = None,
+                 registry_url: str | None = None, instance_id: str | None = None,
+                 products_root: Any = None, consumer_overrides: dict[str, object] | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.products = resolve_products(topics, products, products_root)
+        self.group = group or self.default_group
+        self.batch_size = batch_size
+        self.batch_timeout = batch_timeout
+        self.bootstrap = bootstrap
+        self.registry = registry_client(registry_url or self.settings.schema_registry_url)
+        self.instance_id = instance_id
+        self.consumer_overrides = consumer_overrides or {}
+        self.dead_letters = DeadLetterQueue(self.group, bootstrap, self.settings)
+        self._writer_schemas: dict[int, dict] = {}
+        self._stop = threading.Event()
+        self._consumer: Consumer | None = None
+        self._pending: list[Message] = []
+        self.rows_written = 0
+        self.batches_written = 0
+
+    # -- what subclasses provide ------------------------------------------------
+    def open(self) -> None:
+        """Prepare the store (create tables, folders) before consuming."""
+
+    def close(self) -> None:
+        """Release the store."""
+
+    @abstractmethod
+    def stored_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
+        """The next offset to read per partition, from the sink's own store (missing: from the start)."""
+
+    @abstractmethod
+    def prepare(self, record: SinkRecord) -> Any:
+        """Turn one decoded record into what :meth:`write_batch` writes; raise to dead-letter it."""
+
+    @abstractmethod
+    def write_batch(self, batch: Batch) -> None:
+        """Make the batch's items and its next offsets durable together, or raise."""
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Errors worth waiting out (store unreachable, locked) rather than crashing."""
+        return isinstance(exc, (OSError, TimeoutError))
+
+    # -- running -------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self, stop_event: threading.Event | None = None) -> None:
+        """Consume and write until ``stop_event`` (or :meth:`stop`) is set; writes what it holds first."""
+        if stop_event is not None:
+            self._stop = stop_event
+        self.retrying(self.open)
+        conf = consumer_config(self.group, self.bootstrap, self.settings,
+                               **{"enable.partition.eof": False, **self.consumer_overrides})
+        if self.instance_id:
+            conf["group.instance.id"] = self.instance_id
+        self._consumer = consumer = Consumer(conf)
+        consumer.subscribe(list(self.products), on_assign=self._on_assign, on_revoke=self._on_revoke,
+                           on_lost=self._on_revoke)
+        log.info("%s consuming %s as group %s", type(self).__name__, ", ".join(self.products), self.group)
+        started = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                room = max(1, self.batch_size - len(self._pending))
+                for msg in consumer.consume(num_messages=room, timeout=0.2):
+                    if msg.error():
+                        self._on_error(msg.error())
+                    else:
+                        self._pending.append(msg)
+                if not self._pending:
+                    started = time.monotonic()
+                elif len(self._pending) >= self.batch_size or time.monotonic() - started >= self.batch_timeout:
+                    self.flush()
+                    started = time.monotonic()
+            self.flush(stopping=True)
+        finally:
+            consumer.close()
+            self.dead_letters.close()
+            self.close()
+
+    def flush(self, stopping: bool = False) -> None:
+        """Decode, dead-letter the poison, write the rest with their offsets, then tell Kafka."""
+        if not self._pending:
+            return
+        messages, self._pending = self._pending, []
+        batch = Batch()
+        for msg in messages:
+            tp = (msg.topic(), msg.partition())
+            batch.next_offsets[tp] = msg.offset() + 1
+            batch.rows.setdefault(tp, 0)
+            try:
+                item = self.prepare(self.decode(msg))
+            except Exception as exc:  # noqa: BLE001 - classified just below
+                if not is_poison(exc) or self.is_transient(exc):
+                    raise
+                batch.errors[tp] = self.dead_letters.send(msg, exc, self._personal_values(msg))
+                batch.errors[tp] = f"{type(exc).__name__}: {batch.errors[tp]}"
+                continue
+            batch.items.append(item)
+            batch.rows[tp] += 1
+        self.dead_letters.flush()
+        try:
+            self.retrying(lambda: self.write_batch(batch))
+        except SinkStopped:
+            if not stopping:
+                raise
+            log.warning("stopped before the last batch was written; it will be read again on restart")
+            return
+        self.rows_written += len(batch.items)
+        self.batches_written += 1
+        self._commit_for_visibility(batch)
+
+    def decode(self, msg: Message) -> SinkRecord:
+        topic = msg.topic()
+        value = self._decode_value(msg.value())
+        key = ProductSerde.deserialize_key(msg.key())
+        ts_type, ts = msg.timestamp()
+        return SinkRecord(topic, msg.partition(), msg.offset(), key, value, schema_id_of(msg.value()),
+                          ts if ts_type else None, self.products[topic])
+
+    def _decode_value(self, data: bytes | None) -> dict | None:
+        """Confluent wire format with fastavro, one parsed writer schema per id (what
+        AvroDeserializer does, without its per-message overhead)."""
+        if data is None:
+            return None
+        schema_id = schema_id_of(data)
+        if schema_id is None:
+            raise SerializationError("Unexpected magic byte: not the Confluent Avro wire format")
+        schema = self._writer_schemas.get(schema_id)
+        if schema is None:
+            schema = parse_schema(json.loads(self.registry.get_schema(schema_id).schema_str))
+            self._writer_schemas[schema_id] = schema
+        try:
+            return schemaless_reader(io.BytesIO(data[5:]), schema, None)
+        except (EOFError, ValueError, IndexError, TypeError, UnicodeDecodeError) as exc:
+            raise SerializationError(f"not a valid Avro body for schema id {schema_id}: {exc}") from exc
+
+    def retrying(self, fn):
+        """Call ``fn`` until it succeeds, backing off on transient errors, until asked to stop."""
+        def log_wait(state: RetryCallState) -> None:
+            log.warning("%s failed (%s); retrying in %.1fs", getattr(fn, "__name__", "write"),
+                        state.outcome.exception() if state.outcome else "?", state.next_action.sleep if state.next_action else 0)
+
+        def stop_when_asked(_state: RetryCallState) -> bool:
+            if self._stop.is_set():
+                raise SinkStopped("sink stopped while waiting for the store")
+            return False
+
+        for attempt in Retrying(retry=retry_if_exception(self.is_transient), stop=stop_when_asked,
+                                wait=wait_exponential(multiplier=0.1, max=5.0), sleep=self._stop.wait,
+                                before_sleep=log_wait, reraise=True):
+            with attempt:
+                return fn()
+        return None
+
+    # -- partition assignment -----------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        by_topic: dict[str, list[int]] = {}
+        for p in partitions:
+            by_topic.setdefault(p.topic, []).append(p.partition)
+        stored: dict[TopicPartitionKey, int] = {}
+        for topic, parts in by_topic.items():
+            for part, offset in self.retrying(lambda t=topic, ps=parts: self.stored_offsets(t, ps)).items():
+                stored[(topic, part)] = offset
+        for p in partitions:
+            p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
+        log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]@{p.offset}" for p in partitions))
+        consumer.assign(partitions)
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Drop what we hold of revoked partitions: the next owner resumes from the store."""
+        gone = {(p.topic, p.partition) for p in partitions}
+        self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            raise ConsumeError(error)
+        log.warning("consumer: %s", error)
+
+    def _commit_for_visibility(self, batch: Batch) -> None:
+        if self._consumer is None:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:  # only for lag display; the store is the truth
+            log.debug("commit for visibility failed: %s", exc)
+
+    def _personal_values(self, msg: Message) -> list[object]:
+        """Personal values of a message we can still decode, to keep them out of DLQ headers."""
+        try:
+            record = self.decode(msg)
+        except Exception:  # noqa: BLE001 - undecodable: nothing to scrub
+            return []
+        values: list[object] = []
+        for side in ("before", "after"):
+            entity = (record.value or {}).get(side) or {}
+            values.extend(entity.get(f) for f in record.product.personal_fields)
+        return values

@@ -1,0 +1,105 @@
+"""The dead-letter topic: where a sink puts records it cannot decode or map, and carries on.
+
+A poison record must not stop a sink (every later record would wait behind it) nor vanish
+silently. It is copied as-is to ``<topic>.dlq`` with headers saying where it came from and
+why it failed; the error message is scrubbed of any personal values the sink knows about.
+The copy is flushed before the sink stores the offset past it, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from dataplatform.config import Settings
+from dataplatform.kafka_config import client_config, reliable_producer_config
+
+log = logging.getLogger(__name__)
+MAX_ERROR_CHARS = 500
+
+H_SOURCE_TOPIC = "dlq.source.topic"
+H_SOURCE_PARTITION = "dlq.source.partition"
+H_SOURCE_OFFSET = "dlq.source.offset"
+H_ERROR_CLASS = "dlq.error.class"
+H_ERROR_MESSAGE = "dlq.error.message"
+H_SINK_GROUP = "dlq.sink.group"
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+def scrub(message: str, personal_values: list[object] | None = None) -> str:
+    """The error text without known personal values, cut to a readable length."""
+    for value in personal_values or []:
+        if value is not None and str(value):
+            message = message.replace(str(value), "<personal data>")
+    return message[:MAX_ERROR_CHARS]
+
+
+class DeadLetterQueue:
+    """Copies poison records to ``<topic>.dlq`` (creating it when missing) and waits for acks."""
+
+    def __init__(self, group: str, bootstrap: str | None = None, settings: Settings | None = None) -> None:
+        self.group = group
+        self._bootstrap = bootstrap
+        self._settings = settings
+        self._producer: Producer | None = None
+        self._created: set[str] = set()
+        self._errors: list[KafkaError] = []
+        self.sent = 0
+
+    def send(self, msg: Message, error: BaseException, personal_values: list[object] | None = None) -> str:
+        """Queue a copy of ``msg``; returns the scrubbed error message that went in the headers."""
+        topic = dead_letter_topic(msg.topic())
+        self._ensure_topic(topic)
+        text = scrub(str(error) or error.__class__.__name__, personal_values)
+        headers = [
+            (H_SOURCE_TOPIC, msg.topic().encode()),
+            (H_SOURCE_PARTITION, str(msg.partition()).encode()),
+            (H_SOURCE_OFFSET, str(msg.offset()).encode()),
+            (H_ERROR_CLASS, f"{type(error).__module__}.{type(error).__qualname__}".encode()),
+            (H_ERROR_MESSAGE, text.encode("utf-8")),
+            (H_SINK_GROUP, self.group.encode()),
+        ]
+        self._producer_().produce(topic, key=msg.key(), value=msg.value(), headers=headers,
+                                  on_delivery=self._on_delivery)
+        self.sent += 1
+        log.warning("sent %s[%d]@%d to %s: %s", msg.topic(), msg.partition(), msg.offset(), topic, text)
+        return text
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until every queued copy is acknowledged; raise if any was not."""
+        if self._producer is None:
+            return
+        remaining = self._producer.flush(timeout)
+        if remaining or self._errors:
+            errors, self._errors = self._errors, []
+            raise KafkaException(errors[0] if errors else KafkaError(KafkaError._TIMED_OUT))
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(10)
+
+    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            self._errors.append(err)
+
+    def _producer_(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer(reliable_producer_config(self._bootstrap, self._settings))
+        return self._producer
+
+    def _ensure_topic(self, topic: str) -> None:
+        if topic in self._created:
+            return
+        admin = AdminClient(client_config(self._bootstrap, self._settings))
+        future = admin.create_topics([NewTopic(topic, 1)])[topic]
+        try:
+            future.result(30)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+        self._created.add(topic)

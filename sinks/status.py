@@ -1,0 +1,90 @@
+"""How far behind each sink is: its stored offsets against the topics' high watermarks.
+
+The sinks' own stores are the truth about what is written (``sink_offsets`` for SQL, the
+file names for Parquet), so the lag is computed from them, not from Kafka's committed
+offsets (which the sinks only update afterwards, for display).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import fsspec
+from confluent_kafka import Consumer, TopicPartition
+from sqlalchemy import MetaData, inspect
+
+from dataplatform.config import Settings, get_settings
+from dataplatform.kafka_config import consumer_config
+from schemas.product import load_products
+from sinks.parquet import ParquetSink, written_offsets
+from sinks.sql.offsets import OFFSETS_TABLE, all_offsets, offsets_table
+from sinks.sql.writer import make_engine
+
+STATUS_GROUP = "dataplatform-sink-status"
+
+
+@dataclass
+class PartitionStatus:
+    group: str
+    topic: str
+    partition: int
+    next_offset: int
+    high_watermark: int | None
+    lag: int | None
+    rows_written: int | None
+    last_error: str | None
+    updated_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["updated_at"] = self.updated_at.isoformat() if self.updated_at else None
+        return d
+
+
+def sql_offsets(database_url: str) -> list[dict]:
+    engine = make_engine(database_url)
+    try:
+        if not inspect(engine).has_table(OFFSETS_TABLE):
+            return []
+        with engine.connect() as conn:
+            return all_offsets(conn, offsets_table(MetaData()))
+    finally:
+        engine.dispose()
+
+
+def parquet_offsets(path: str, group: str = ParquetSink.default_group) -> list[dict]:
+    fs, root = fsspec.core.url_to_fs(path)
+    rows = []
+    for product in load_products().values():
+        for partition, next_offset in sorted(written_offsets(fs, f"{root.rstrip('/')}/{product.name}").items()):
+            rows.append({"group_id": f"{group} ({path})", "topic": product.topic, "partition": partition,
+                         "next_offset": next_offset, "rows_written": None, "last_error": None, "updated_at": None})
+    return rows
+
+
+def sink_status(settings: Settings | None = None, database_url: str | None = None,
+                parquet_path: str | None = None, bootstrap: str | None = None) -> list[PartitionStatus]:
+    """One line per (sink group, topic, partition) with its lag behind the high watermark."""
+    settings = settings or get_settings()
+    stored = sql_offsets(database_url or settings.effective_database_url)
+    if parquet_path:
+        stored += parquet_offsets(parquet_path)
+    if not stored:
+        return []
+    consumer = Consumer(consumer_config(STATUS_GROUP, bootstrap, settings))
+    try:
+        result = []
+        for row in stored:
+            try:
+                _low, high = consumer.get_watermark_offsets(TopicPartition(row["topic"], row["partition"]), timeout=10)
+            except Exception:  # noqa: BLE001 - a deleted topic: show the stored state without lag
+                high = None
+            result.append(PartitionStatus(
+                group=row["group_id"], topic=row["topic"], partition=row["partition"], next_offset=row["next_offset"],
+                high_watermark=high, lag=None if high is None else max(0, high - row["next_offset"]),
+                rows_written=row["rows_written"], last_error=row["last_error"], updated_at=row["updated_at"]))
+        return result
+    finally:
+        consumer.close()

@@ -1,0 +1,309 @@
+"""The SQL sink on a real broker, the real registry, and both SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from datetime import timezone
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer
+from sqlalchemy import MetaData, Table, create_engine, inspect, select
+
+from dataplatform.config import Settings
+from sinks.dead_letter import H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC
+from sinks.sql.tables import table_name
+from sinks.sql.writer import SqlSink
+from tests.support.kafka import consume, create_topic, unique_name
+from tests.support.sinks import Publisher, entity, make_product
+from tests.support.waiting import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sink.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def rows_of(url: str, name: str) -> list[dict]:
+    engine = create_engine(url)
+    try:
+        if not inspect(engine).has_table(name):
+            return []
+        table = Table(name, MetaData(), autoload_with=engine)
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(table))]
+    finally:
+        engine.dispose()
+
+
+def offsets_of(url: str, group: str) -> list[dict]:
+    return [r for r in rows_of(url, "sink_offsets") if r["group_id"] == group]
+
+
+@contextmanager
+def running(sink: SqlSink):
+    """Run the sink on a thread; stop it cleanly and surface any error it raised."""
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def target() -> None:
+        try:
+            sink.run(stop)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield sink
+    except AssertionError:
+        if errors:  # the sink's own failure explains the timeout better
+            raise errors[0]
+        raise
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive(), "the sink did not stop"
+    if errors:
+        raise errors[0]
+
+
+def settings(bootstrap: str, registry: str, **kw) -> Settings:
+    return Settings(kafka_bootstrap_servers=bootstrap, schema_registry_url=registry, **kw)
+
+
+def new_topic_product(tmp_path: Path, bootstrap: str, partitions: int = 1, **kw):
+    product = make_product(tmp_path / "products", **kw)
+    create_topic(bootstrap, product.topic, partitions=partitions)
+    return product
+
+
+def utc(v):
+    return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+
+
+def test_upsert_keeps_final_state_per_key_with_typed_columns(tmp_path, bootstrap, registry_url, db_url):
+    product = new_topic_product(tmp_path, bootstrap, partitions=2)
+    pub = Publisher(bootstrap, registry_url, product)
+    for i in range(10):
+        pub.change("c", None, entity(i, 0))
+    for i in range(10):
+        pub.change("u", entity(i, 0), entity(i, 1))
+    for i in range(3):
+        pub.change("d", entity(i, 1), None)
+    pub.tombstone("case-0")
+    pub.tombstone("case-1")
+    pub.change("u", entity(3, 1), entity(3, 2))
+    pub.flush()
+    expected = {f"case-{i}": entity(i, 2 if i == 3 else 1) for i in range(3, 10)}
+    group = unique_name("sql-upsert")
+    name = table_name(product.topic)
+
+    with running(SqlSink(settings(bootstrap, registry_url), products=[product], database_url=db_url, group=group,
+                         batch_timeout=0.2)):
+        wait_until(lambda: {r["_key"] for r in rows_of(db_url, name)} == set(expected) and
+                   sum(o["next_offset"] for o in offsets_of(db_url, group)) == 26, timeout=60,
+                   message="final state per key and all 26 offsets stored")
+
+    rows = {r["_key"]: r for r in rows_of(db_url, name)}
+    assert set(rows) == set(expected)
+    for key, e in expected.items():
+        r = rows[key]
+        assert (r["case_id"], r["status"], r["amount"], r["due"], r["note"]) == \
+               (e["case_id"], e["status"], e["amount"], e["due"], e["note"])
+        assert utc(r["updated_at"]) == e["updated_at"]
+        assert (r["address__town"], r["address__postcode"]) == (e["address"]["town"], e["address"]["postcode"])
+        assert r["tags"] == e["tags"] and r["counts"] == e["counts"]
+        assert r["_op"] == "u" and r["_deleted"] is False
+    assert "person_ref" not in next(iter(rows.values())), "personal fields are not written by default"
+    columns = {c["name"]: c["type"] for c in inspect(create_engine(db_url)).get_columns(name)}
+    assert "NUMERIC" in str(columns["amount"]).upper() and "DATE" in str(columns["due"]).upper()
+
+    from sinks.status import sink_status
+    status = [s for s in sink_status(settings(bootstrap, registry_url), database_url=db_url) if s.group == group]
+    assert sorted(s.partition for s in status) == [0, 1] and all(s.lag == 0 for s in status)
+    assert sum(s.rows_written for s in status) == 26
+
+
+def test_soft_delete_keeps_row_marked_deleted(tmp_path, bootstrap, registry_url, db_url):
+    product = new_topic_product(tmp_path, bootstrap)
+    pub = Publisher(bootstrap, registry_url, product)
+    for i in range(3):
+        pub.change("c", None, entity(i, 0))
+    pub.change("d", entity(1, 0), None)
+    pub.tombstone("case-1")
+    pub.flush()
+    name = table_name(product.topic)
+    group = unique_name("sql-soft")
+    with running(SqlSink(settings(bootstrap, registry_url), products=[product], database_url=db_url, group=group,
+                         delete_mode="soft", batch_size=2, batch_timeout=0.2)):
+        wait_until(lambda: sum(o["next_offset"] for o in offsets_of(db_url, group)) == 5, timeout=60,
+                   message="all 5 events written")
+    rows = {r["_key"]: r["_deleted"] for r in rows_of(db_url, name)}
+    assert rows == {"case-0": False, "case-1": True, "case-2": False}
+
+
+def test_append_keeps_every_event(tmp_path, bootstrap, registry_url, db_url):
+    product = new_topic_product(tmp_path, bootstrap, partitions=2)
+    pub = Publisher(bootstrap, registry_url, product)
+    for i in range(6):
+        pub.change("c", None, entity(i, 0))
+        pub.change("u", entity(i, 0), entity(i, 1))
+    pub.change("d", entity(0, 1), None)
+    pub.tombstone("case-0")
+    pub.flush()
+    name = table_name(product.topic, "append")
+    assert name.endswith("_history")
+    with running(SqlSink(settings(bootstrap, registry_url), products=[product], database_url=db_url, mode="append",
+                         group=unique_name("sql-append"), batch_size=5, batch_timeout=0.2)):
+        wait_until(lambda: len(rows_of(db_url, name)) == 14, timeout=60, message="14 history rows")
+    rows = rows_of(db_url, name)
+    assert len({(r["_kafka_partition"], r["_kafka_offset"]) for r in rows}) == 14
+    ops = sorted(r["_op"] for r in rows)
+    assert ops == sorted(["c"] * 6 + ["u"] * 6 + ["d", "t"])
+    assert {r["case_id"] for r in rows if r["_op"] == "u"} == {f"case-{i}" for i in range(6)}
+
+
+def test_poison_messages_go_to_the_dead_letter_topic_and_the_sink_carries_on(tmp_path, bootstrap, registry_url, db_url):
+    product = new_topic_product(tmp_path, bootstrap)
+    pub = Publisher(bootstrap, registry_url, product)
+    pub.change("c", None, entity(1, 0))
+    pub.raw(b"case-x", b"this is not avro at all")
+    good = pub.serde.serialize_value({"op": "c", "before": None, "after": entity(9, 0), "ts_ms": 1,
+                                      "source": {"system": "t", "event_id": "e", "position": 1}, "transaction": None})
+    pub.raw(b"case-9", b"\x07" + good[1:])  # a bad magic byte
+    pub.change("c", None, entity(2, 0))
+    pub.flush()
+    group = unique_name("sql-dlq")
+    name = table_name(product.topic)
+    with running(SqlSink(settings(bootstrap, registry_url), products=[product], database_url=db_url, group=group,
+                         batch_timeout=0.2)):
+        wait_until(lambda: {r["_key"] for r in rows_of(db_url, name)} == {"case-1", "case-2"}, timeout=60,
+                   message="the good records after the poison are written")
+        dead = consume(bootstrap, product.dead_letter_topic, 2)
+    offsets = offsets_of(db_url, group)
+    assert offsets[0]["next_offset"] == 4, "the dead letters' offsets are committed with the batch"
+    assert offsets[0]["last_error"]
+    assert [m.offset() for m in dead] == [0, 1]
+    for msg, source_offset in zip(dead, (1, 2)):
+        headers = {k: v.decode() for k, v in msg.headers()}
+        assert headers[H_SOURCE_TOPIC] == product.topic
+        assert headers[H_SOURCE_PARTITION] == "0" and headers[H_SOURCE_OFFSET] == str(source_offset)
+        assert headers[H_ERROR_CLASS] and headers[H_ERROR_MESSAGE]
+        assert "SECRET" not in headers[H_ERROR_MESSAGE]
+    assert dead[1].value() == b"\x07" + good[1:]
+
+
+def test_schema_evolution_adds_a_column_without_losing_rows(tmp_path, bootstrap, registry_url, db_url):
+    product = new_topic_product(tmp_path, bootstrap)
+    evolved = make_product(tmp_path / "evolved", name=product.name, extra_field=True)
+    old, new = Publisher(bootstrap, registry_url, product), Publisher(bootstrap, registry_url, evolved)
+    for i in range(3):
+        old.change("c", None, entity(i, 0))
+    old.flush()
+    name = table_name(product.topic)
+    with running(SqlSink(settings(bootstrap, registry_url), products=[product], database_url=db_url,
+                         group=unique_name("sql-evolve"), batch_timeout=0.2)):
+        wait_until(lambda: len(rows_of(db_url, name)) == 3, timeout=60, message="3 rows of schema v1")
+        assert "priority" not in rows_of(db_url, name)[0]
+        for i in range(3, 6):
+            new.change("c", None, entity(i, 0, extra=True))
+        new.flush()
+        wait_until(lambda: len(rows_of(db_url, name)) == 6, timeout=60, message="6 rows after the new version")
+    rows = {r["_key"]: r for r in rows_of(db_url, name)}
+    assert {k: r["priority"] for k, r in rows.items()} == {
+        "case-0": None, "case-1": None, "case-2": None, "case-3": 30, "case-4": 40, "case-5": 50}
+
+
+def test_personal_fields_hashed_when_allowed(tmp_path, bootstrap, registry_url, db_url):
+    product = new_topic_product(tmp_path, bootstrap)
+    pub = Publisher(bootstrap, registry_url, product)
+    for i in range(3):
+        pub.change("c", None, entity(i, 0))
+    pub.flush()
+    key = "test-hmac-key"
+    name = table_name(product.topic)
+    with running(SqlSink(settings(bootstrap, registry_url, sink_personal_data_key=key), products=[product],
+                         database_url=db_url, allow_personal=[product.name], group=unique_name("sql-pii"),
+                         batch_timeout=0.2)):
+        wait_until(lambda: len(rows_of(db_url, name)) == 3, timeout=60, message="3 rows")
+    for r in rows_of(db_url, name):
+        clear = entity(int(r["_key"].split("-")[1]), 0)["person_ref"]
+        assert r["person_ref"] == hmac.new(key.encode(), clear.encode(), hashlib.sha256).hexdigest()
+        assert not any("SECRET" in str(v) for v in r.values())
+    with pytest.raises(ValueError, match="SINK_PERSONAL_DATA_KEY"):
+        SqlSink(settings(bootstrap, registry_url), products=[product], database_url=db_url,
+                allow_personal=[product.name])
+
+
+def sink_process(env: dict, topic: str, root: Path, db_url: str, group: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dataplatform.cli", "sink", "sql", "--topic", topic, "--products-root", str(root),
+         "--database-url", db_url, "--mode", "append", "--group", group, "--instance-id", f"{group}-1",
+         "--batch-size", "15", "--batch-timeout", "0.05"],
+        env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_killed_and_restarted_sink_writes_every_row_exactly_once(tmp_path, bootstrap, registry_url, db_url):
+    rng = random.Random(20261127)
+    product = new_topic_product(tmp_path, bootstrap, partitions=2)
+    pub = Publisher(bootstrap, registry_url, product)
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SCHEMA_REGISTRY_URL": registry_url,
+           "DATAPLATFORM_HOME": str(tmp_path / "home")}
+    group, name = unique_name("sql-kill"), table_name(product.topic, "append")
+    produced = 0
+
+    def produce(n: int) -> None:
+        nonlocal produced
+        for _ in range(n):
+            pub.change("c", None, entity(produced, 0))
+            produced += 1
+            if produced % 10 == 0:
+                pub.producer.poll(0.01)
+        pub.flush()
+
+    for round_ in range(5):
+        before = len(rows_of(db_url, name))
+        proc = sink_process(env, product.topic, tmp_path / "products", db_url, group)
+        producer = threading.Thread(target=produce, args=(60,))
+        producer.start()
+        try:
+            wait_until(lambda: len(rows_of(db_url, name)) > before or proc.poll() is not None, timeout=60,
+                       message=f"progress in round {round_}")
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            threading.Event().wait(rng.uniform(0.0, 0.4))  # a random moment to kill it, not a synchronisation
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        finally:
+            producer.join()
+            if proc.poll() is None:
+                proc.kill()
+    proc = sink_process(env, product.topic, tmp_path / "products", db_url, group)
+    try:
+        wait_until(lambda: len(rows_of(db_url, name)) >= produced, timeout=60, message=f"all {produced} rows")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    rows = rows_of(db_url, name)
+    assert len(rows) == produced == 300
+    assert sorted(r["case_id"] for r in rows) == sorted(f"case-{i}" for i in range(produced))
+    assert sum(o["rows_written"] for o in offsets_of(db_url, group)) == produced, "no batch written twice"
+
+    out = subprocess.run([sys.executable, "-m", "dataplatform.cli", "sink", "status", "--json", "--database-url", db_url],
+                         env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    mine = [s for s in json.loads(out.stdout) if s["group"] == group]
+    assert sorted(s["partition"] for s in mine) == [0, 1] and all(s["lag"] == 0 for s in mine)

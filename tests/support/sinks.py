@@ -1,0 +1,102 @@
+"""Test-only data products and a tiny publisher for the sink tests.
+
+Each test gets its own product (so its own topic and its own tables): a manifest and an
+entity schema with every kind of field the sinks map (timestamps, dates, decimals, enums,
+nullable unions, nested records, arrays, maps, a personal field).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+from confluent_kafka import Producer
+
+from dataplatform.serialization import ProductSerde, registry_client
+from schemas.envelope import ChangeEvent
+from schemas.product import DataProduct, load_product
+
+ENTITY = {
+    "type": "record", "name": "SinkCase", "doc": "A test entity with every kind of field.",
+    "fields": [
+        {"name": "case_id", "type": "string"},
+        {"name": "person_ref", "type": "string"},
+        {"name": "status", "type": {"type": "enum", "name": "SinkStatus", "symbols": ["open", "closed"]}},
+        {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+        {"name": "due", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "updated_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "note", "type": ["null", "string"], "default": None},
+        {"name": "address", "type": {"type": "record", "name": "SinkAddress", "fields": [
+            {"name": "town", "type": "string"}, {"name": "postcode", "type": ["null", "string"], "default": None}]}},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+        {"name": "counts", "type": {"type": "map", "values": "int"}},
+    ],
+}
+EXTRA_FIELD = {"name": "priority", "type": ["null", "int"], "default": None}
+
+
+def make_product(root: Path, name: str | None = None, extra_field: bool = False) -> DataProduct:
+    """Write a test product under ``root/hmpps/<name>/`` and load it."""
+    name = name or f"sinktest_{uuid.uuid4().hex[:10]}"
+    folder = root / "hmpps" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "name": name, "description": "A test product for the sink tests.", "domain": "HMPPS",
+        "dataProductOwner": "owner@justice.gov.uk", "dataProductOwnerDisplayName": "Owner",
+        "email": "team@justice.gov.uk", "status": "draft", "dpiaRequired": False, "retentionPeriod": 7,
+        "version": "1.1" if extra_field else "1.0", "securityClassification": "Official",
+        "refreshPeriod": "PT1M", "keyFields": ["case_id"], "personalDataFields": ["person_ref"],
+    }
+    entity = copy.deepcopy(ENTITY)
+    if extra_field:
+        entity["fields"].append(EXTRA_FIELD)
+    (folder / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+    (folder / "entity.avsc").write_text(json.dumps(entity))
+    return load_product(folder)
+
+
+def entity(i: int, version: int = 0, extra: bool = False) -> dict:
+    e = {
+        "case_id": f"case-{i}", "person_ref": f"PERSON-{i}-SECRET", "status": "open" if version % 2 == 0 else "closed",
+        "amount": Decimal(f"{i}.{version:02d}"), "due": date(2026, 1, 1 + i % 28),
+        "updated_at": datetime(2026, 11, 27, 10, i % 60, version % 60, tzinfo=timezone.utc),
+        "note": None if i % 3 == 0 else f"note {i}/{version}",
+        "address": {"town": f"Town {i % 5}", "postcode": None if i % 2 else f"AB{i} 1CD"},
+        "tags": [f"t{version}", "x"], "counts": {"v": version},
+    }
+    if extra:
+        e["priority"] = i * 10 + version
+    return e
+
+
+class Publisher:
+    """Publishes a product's change events (ProductSerde + a reliable producer)."""
+
+    def __init__(self, bootstrap: str, registry: str, product: DataProduct) -> None:
+        self.product = product
+        self.serde = ProductSerde(product, registry_client(registry))
+        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                                  "linger.ms": 5})
+        self.positions: dict[str, int] = {}
+
+    def change(self, op: str, before: dict | None, after: dict | None, partition: int | None = None) -> None:
+        e = after if after is not None else before
+        key = self.product.key_of(e)
+        self.positions[key] = self.positions.get(key, 0) + 1
+        event = ChangeEvent(op=op, before=before, after=after, source_system="test", position=self.positions[key])
+        self.raw(self.serde.serialize_key(key), self.serde.serialize_value(event.to_record()), partition)
+
+    def tombstone(self, key: str, partition: int | None = None) -> None:
+        self.raw(self.serde.serialize_key(key), None, partition)
+
+    def raw(self, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
+        kwargs = {"partition": partition} if partition is not None else {}
+        self.producer.produce(self.product.topic, key=key, value=value, **kwargs)
+
+    def flush(self) -> None:
+        assert self.producer.flush(30) == 0, "events not delivered"
