@@ -1,0 +1,136 @@
+"""``dataplatform consume TOPIC``: print a data product's change events, decoded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import time
+import uuid
+from typing import Any
+
+import typer
+from confluent_kafka import Consumer, KafkaError, Message
+from rich.console import Console
+from rich.markup import escape
+
+from dataplatform.config import get_settings
+from dataplatform.kafka_config import consumer_config
+from dataplatform.serialization import ProductSerde, registry_client
+from schemas.product import DataProduct, load_products
+
+REDACTED = "***redacted***"
+
+
+def product_for_topic(topic: str) -> DataProduct:
+    """The data product published on ``topic`` (exactly, or its dead-letter topic)."""
+    products = load_products()
+    for product in products.values():
+        if topic in (product.topic, product.dead_letter_topic):
+            return product
+    known = ", ".join(sorted(p.topic for p in products.values()))
+    raise LookupError(f"no data product is published on {topic!r}; topics of data products: {known}")
+
+
+def _named_product(name: str) -> DataProduct:
+    products = load_products()
+    if name not in products:
+        raise LookupError(f"no data product named {name!r}; known: {', '.join(sorted(products))}")
+    return products[name]
+
+
+def redact(product: DataProduct, entity: dict | None) -> dict | None:
+    if entity is None:
+        return None
+    return {k: (REDACTED if k in product.personal_fields else v) for k, v in entity.items()}
+
+
+def describe(message: Message, serde: ProductSerde, show_personal: bool) -> dict[str, Any]:
+    """One message as a plain dict: key, op, before/after, event id, where it is."""
+    value = serde.deserialize_value(message.value(), message.topic())
+    headers = {k: (v.decode() if v is not None else None) for k, v in (message.headers() or [])}
+    out: dict[str, Any] = {"topic": message.topic(), "partition": message.partition(), "offset": message.offset(),
+                           "key": ProductSerde.deserialize_key(message.key())}
+    if value is None:
+        return {**out, "op": "tombstone", "event_id": headers.get("event_id"), "before": None, "after": None}
+    hide = (lambda e: e) if show_personal else (lambda e: redact(serde.product, e))
+    return {**out, "op": value["op"], "event_id": value["source"]["event_id"],
+            "position": value["source"]["position"], "before": hide(value["before"]), "after": hide(value["after"]),
+            "ts_ms": value["ts_ms"], "trace_id": headers.get("trace_id")}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return str(value)
+
+
+def consume(
+    topic: str = typer.Argument(..., help="The data product's topic (see `dataplatform products list`)."),
+    from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the oldest event, not the newest."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per line (for scripts)."),
+    group: str = typer.Option(None, "--group", help="Consumer group (default: a fresh one; offsets not committed)."),
+    max_events: int = typer.Option(None, "--max", min=1, help="Stop after this many messages."),
+    timeout: float = typer.Option(None, "--timeout", min=0.1,
+                                  help="Stop after this many seconds without a new message."),
+    show_personal: bool = typer.Option(False, "--show-personal",
+                                       help="Print personal fields too (redacted by default)."),
+    product_name: str = typer.Option(None, "--product",
+                                     help="Decode as this data product (default: the product whose topic it is)."),
+) -> None:
+    """Print the decoded change events of a data product's topic: key, op, before/after, event id.
+
+    Personal fields named in the product's manifest are shown as ***redacted*** unless
+    --show-personal is given.
+    """
+    try:
+        product = _named_product(product_name) if product_name else product_for_topic(topic)
+        settings = get_settings()
+        serde = ProductSerde(product, registry_client(settings.schema_registry_url), auto_register=False)
+        config = consumer_config(group or f"dataplatform-consume-{uuid.uuid4().hex[:8]}",
+                                 settings=settings, **{"auto.offset.reset": "earliest" if from_beginning else "latest"})
+    except (LookupError, ValueError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(2) from None
+    console = Console(highlight=False)
+    consumer = Consumer(config)
+    consumer.subscribe([topic])
+    seen = 0
+    last = time.monotonic()
+    try:
+        while max_events is None or seen < max_events:
+            message = consumer.poll(0.5)
+            if message is None:
+                if timeout is not None and time.monotonic() - last > timeout:
+                    break
+                continue
+            if message.error():
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                typer.secho(f"error: reading {topic}: {message.error()}", err=True, fg="red")
+                raise typer.Exit(1)
+            last = time.monotonic()
+            seen += 1
+            event = describe(message, serde, show_personal)
+            if json_out:
+                typer.echo(json.dumps(event, default=_plain))
+            else:
+                _print(console, event)
+            if group:
+                consumer.commit(message, asynchronous=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+
+
+def _print(console: Console, event: dict[str, Any]) -> None:
+    where = f"[dim]{event['topic']}[{event['partition']}]@{event['offset']}[/]"
+    console.print(f"{where} [bold]{event['op']}[/] key={escape(str(event['key']))} event_id={event['event_id']}")
+    for side in ("before", "after"):
+        if event.get(side) is not None:
+            console.print(f"    {side}: {json.dumps(event[side], default=_plain)}", markup=False)

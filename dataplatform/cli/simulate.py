@@ -1,0 +1,93 @@
+"""``dataplatform simulate housing|releases``: run a simulated service against Kafka."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from dataplatform.config import get_settings
+from producers.simulators.scenarios import DEFAULT_RATE, SCENARIOS, SimulationReport
+
+app = typer.Typer(help="Run a simulated service that publishes change events (housing units or release cases).",
+                  no_args_is_help=True)
+
+RATE = typer.Option(DEFAULT_RATE, "--rate", min=0.01, help="Business changes per second.")
+COUNT = typer.Option(None, "--count", min=1, help="Stop after this many changes.")
+DURATION = typer.Option(None, "--duration", min=0.1, help="Stop after this many seconds.")
+SEED = typer.Option(1, "--seed", help="Seed of the simulation: the same seed gives the same changes.")
+SCENARIO = typer.Option(None, "--scenario",
+                        help=f"A scripted scenario instead of ordinary activity: {', '.join(sorted(SCENARIOS))}. "
+                             "Run both simulators with the same scenario and seed.")
+TOPIC = typer.Option(None, "--topic", help="Publish to this topic instead of the product's own (for tests, demos).")
+JSON_OUT = typer.Option(False, "--json", help="Print the summary as JSON.")
+
+
+def _run(name: str, runner, json_out: bool, **kwargs) -> None:  # noqa: ANN001
+    """Run ``runner`` with a progress bar, stopping cleanly on Ctrl-C or SIGTERM."""
+    if kwargs.get("scenario") and kwargs["scenario"] not in SCENARIOS:
+        typer.secho(f"error: no scenario named {kwargs['scenario']!r}; known: {', '.join(sorted(SCENARIOS))}",
+                    err=True, fg="red")
+        raise typer.Exit(2)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    columns = [SpinnerColumn(), TextColumn(f"[bold]{name}[/] changes"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn()]
+    with Progress(*columns, transient=json_out, disable=json_out) as bar:
+        task = bar.add_task(name, total=kwargs.get("count"))
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            report: SimulationReport = runner(get_settings(), stop_event=stop, progress=progress, **kwargs)
+        except KeyboardInterrupt:
+            stop.set()
+            raise typer.Exit(130) from None
+        except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
+            typer.secho(f"error: the {name} simulator stopped: {exc}", err=True, fg="red")
+            raise typer.Exit(1) from None
+    if json_out:
+        typer.echo(json.dumps(report.__dict__))
+    else:
+        typer.echo(f"{report.service}: {report.changes} changes, {report.published} events published "
+                   f"in {report.seconds:.1f}s")
+    if report.unsent:
+        typer.secho(f"error: {report.unsent} outbox events are still unsent; run again to relay them",
+                    err=True, fg="red")
+        raise typer.Exit(1)
+
+
+@app.command("housing")
+def housing(rate: float = RATE, count: int = COUNT, duration: float = DURATION, seed: int = SEED,
+            scenario: str = SCENARIO, topic: str = TOPIC, json_out: bool = JSON_OUT,
+            database: Path = typer.Option(None, "--database",
+                                          help="The housing service's SQLite file (default: "
+                                               "$DATAPLATFORM_HOME/housing.db)."),
+            ) -> None:
+    """Simulate the housing service: units become available, are reserved, let, go void.
+
+    Changes go to its own SQLite database and the outbox in one transaction; a relay
+    publishes them to the social_housing_availability product.
+    """
+    from producers.simulators.housing import run_housing_simulator
+
+    _run("housing", run_housing_simulator, json_out, seed=seed, rate=rate, count=count, duration=duration,
+         scenario=scenario, database=database, topic=topic)
+
+
+@app.command("releases")
+def releases(rate: float = RATE, count: int = COUNT, duration: float = DURATION, seed: int = SEED,
+             scenario: str = SCENARIO, topic: str = TOPIC, json_out: bool = JSON_OUT) -> None:
+    """Simulate release planning: cases are scheduled, rescheduled, released, housed, cancelled.
+
+    Each change is published directly to the prison_releases_housing_need product.
+    """
+    from producers.simulators.releases import run_releases_simulator
+
+    _run("releases", run_releases_simulator, json_out, seed=seed, rate=rate, count=count, duration=duration,
+         scenario=scenario, topic=topic)

@@ -1,0 +1,11 @@
+"""Simulators of the example services, for demos and the platform's main job.
+
+``run_housing_simulator`` and ``run_releases_simulator`` are what ``dataplatform run`` and
+``dataplatform simulate`` call; ``scenarios`` holds the scripted scenarios they share.
+"""
+
+from producers.simulators.housing import run_housing_simulator
+from producers.simulators.releases import run_releases_simulator
+from producers.simulators.scenarios import SimulationReport, scenario_plan
+
+__all__ = ["SimulationReport", "run_housing_simulator", "run_releases_simulator", "scenario_plan"]
