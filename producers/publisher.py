@@ -45,6 +45,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro import parse_schema, schemaless_writer
 from fastavro.validation import validate as fast_validate
 
+from dataplatform.kafka.connection import check_connection
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import reliable_producer_config
 from dataplatform.serialization import CONTENT_TYPE, ProductSerde, registry_client
@@ -218,6 +219,8 @@ class Publisher:
         if not self.registry_url:
             raise PublisherError("no schema registry: set SCHEMA_REGISTRY_URL (or pass registry_url=) "
                                  "so the publisher can register the product's schema")
+        # A wrong password or untrusted certificate stops the service now, saying which.
+        check_connection(str(self._config["bootstrap.servers"]), self.settings)
         client = registry_client(self.registry_url)  # the platform's one way to build registry clients
         self.serde = ProductSerde(self.product, client)
         self.schema_id = self._register(client)

@@ -30,6 +30,7 @@ from confluent_kafka.serialization import SerializationError
 from fastavro import parse_schema, schemaless_reader
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
+from dataplatform.kafka.connection import check_connection
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import consumer_config
 from dataplatform.serialization import ProductSerde, registry_client
@@ -171,6 +172,7 @@ class BatchingSink(ABC):
         if stop_event is not None:
             self._stop = stop_event
         self.retrying(self.open)
+        check_connection(self.bootstrap, self.settings)  # fail fast on a wrong password or certificate
         conf = consumer_config(self.group, self.bootstrap, self.settings,
                                **{"enable.partition.eof": False, **self.consumer_overrides})
         if self.instance_id:
