@@ -15,6 +15,7 @@ from dataplatform.cli import kafka as kafka_cli
 from dataplatform.cli import registry as registry_cli
 from dataplatform.cli import products as products_cli
 from dataplatform.cli import run as run_cli
+from dataplatform.cli import process as process_cli
 from dataplatform.cli import simulate as simulate_cli
 from dataplatform.cli import consume as consume_cli
 from dataplatform.cli import sink as sink_cli
@@ -28,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(kafka_cli.app, name="kafka")
+app.command("process")(process_cli.process)
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(products_cli.products_app, name="products")
 app.add_typer(products_cli.schemas_app, name="schemas")

@@ -1,40 +1,79 @@
-"""``dataplatform run``: the platform's main job, end to end."""
+"""``dataplatform run``: the platform's main job, end to end, on this machine."""
 
 from __future__ import annotations
 
+import logging
+import queue
 import signal
 import threading
 
 import typer
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
 
 from dataplatform.config import get_settings
-from dataplatform.kafka.broker import BrokerError
-from dataplatform.kafka.provider import kafka_bootstrap
+from dataplatform.platform import DEFAULT_SCENARIO, Platform, RunOptions, wait_for
+
+STYLES = {"RED": "bold red", "AMBER": "bold yellow", "NONE": "bold green"}
 
 
 def run(
-    fresh: bool = typer.Option(False, "--fresh", help="Start over: delete the local state first."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start over: delete DATAPLATFORM_HOME's state first."),
     duration: float = typer.Option(None, "--duration", help="Stop by itself after this many seconds."),
+    scenario: str = typer.Option(DEFAULT_SCENARIO, "--scenario", help="What the simulators play ('' for ordinary activity)."),
+    seed: int = typer.Option(7, "--seed", help="Seed of the simulators (same seed, same events)."),
+    rate: float = typer.Option(5.0, "--rate", help="Changes per second per simulated service."),
+    web_port: int = typer.Option(8080, "--web-port", help="Port of the web page (another free one if taken)."),
+    workers: int = typer.Option(1, "--workers", help="Stream processor workers (each its own process)."),
 ) -> None:
-    """Bring up the platform and keep it running until Ctrl-C (or --duration)."""
-    import shutil
+    """Bring up the whole platform and show a housing shortage being detected.
 
+    Starts Kafka (embedded unless KAFKA_BOOTSTRAP_SERVERS is set), the web service
+    (registry, catalogue, live warnings), the stream processor, the SQL and Parquet sinks
+    and the two service simulators; prints each warning as it is raised or cleared.
+    Ctrl-C stops everything cleanly; a second run resumes where this one stopped.
+    """
+    console = Console(highlight=False, soft_wrap=True)
+    logging.getLogger().setLevel(logging.WARNING)
     settings = get_settings()
-    if fresh:
-        shutil.rmtree(settings.dataplatform_home, ignore_errors=True)
-    settings.dataplatform_home.mkdir(parents=True, exist_ok=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    options = RunOptions(fresh=fresh, scenario=scenario or None, seed=seed, rate=rate, web_port=web_port,
+                         workers=workers)
+    platform = Platform(settings, options, say=lambda line: console.print(line, markup=False))
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
     try:
-        with kafka_bootstrap() as bootstrap:
-            typer.echo(f"Kafka           {bootstrap}")
-            typer.echo(f"State           {settings.dataplatform_home.resolve()}")
-            typer.echo("Running. Press Ctrl-C to stop.")
-            try:
-                stop.wait(duration)
-            except KeyboardInterrupt:
-                pass
-            typer.echo("Stopping...")
-    except BrokerError as exc:
-        typer.secho(f"error: {exc}", err=True, fg="red")
+        platform.start()
+    except KeyboardInterrupt:
+        console.print("Interrupted while starting; everything started has been stopped.")
+        raise typer.Exit(130)
+    except Exception as exc:
+        console.print(f"[red]error:[/red] could not start the platform: {exc}")
         raise typer.Exit(1)
+    console.print(f"\nRunning{f' for {duration:.0f}s' if duration else ''}. Open {platform.web_url}/warnings "
+                  f"to watch the warnings live. Press Ctrl-C to stop.\n")
+    status = Text()
+
+    def tick() -> None:
+        while True:
+            try:
+                w = platform.transitions.get_nowait()
+            except queue.Empty:
+                break
+            live.console.print(Text(w["message"], style=STYLES.get(w["severity"], "")))
+        c = platform.counters
+        state = "simulators finished" if c.simulators_done >= 2 else "simulating"
+        processor = "" if platform.processor_alive() else "  [processor stopped: see its log]"
+        status.plain = (f"housing changes {c.housing_changes}  release changes {c.release_changes}  "
+                        f"warning transitions {c.transitions}  ({state}){processor}")
+
+    try:
+        with Live(status, console=console, refresh_per_second=4, transient=True) as live:
+            wait_for(platform, duration, tick, interrupted)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("Stopping: simulators, processor, sinks, web service, Kafka...")
+        platform.stop()
+        signal.signal(signal.SIGTERM, previous)
+    console.print(f"Stopped. State kept in {platform.home} (run again to resume, --fresh to start over).")

@@ -1,0 +1,72 @@
+"""``dataplatform process``: run the supply/demand stream processor (Faust workers)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import typer
+
+from dataplatform.config import get_settings
+from stream_processors.config import ProcessorConfig
+from stream_processors.rules import DEFAULT_RULES_PATH, RulesFileError, load_rules
+
+
+def process(
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes; they split the partitions."),
+    rules: Path = typer.Option(DEFAULT_RULES_PATH, "--rules", help="YAML threshold rules file."),
+    horizon_days: int = typer.Option(None, "--horizon-days", min=0,
+                                     help="Override the horizon (days) of the rules file."),
+    app_id: str = typer.Option("dataplatform-processor", "--app-id",
+                               help="Faust app id: consumer group and prefix of changelog topics."),
+    topic_prefix: str = typer.Option("", "--topic-prefix", help="Prefix for every product topic (test deployments)."),
+    partitions: int = typer.Option(4, "--partitions", min=1, help="Partitions of the co-partitioned topics."),
+    tick_seconds: float = typer.Option(30.0, "--tick-seconds", min=0.5,
+                                       help="How often every area is re-evaluated as the horizon moves."),
+    duration: float = typer.Option(None, "--duration", help="Stop by itself after this many seconds."),
+) -> None:
+    """Join housing supply with release demand per area, raise shortfall warnings.
+
+    Reads the housing availability and prison releases products, writes
+    platforms.area_supply_demand.v1 and platforms.housing_shortfall_warnings.v1.
+    Needs KAFKA_BOOTSTRAP_SERVERS and SCHEMA_REGISTRY_URL (see README). Ctrl-C stops
+    every worker cleanly.
+    """
+    settings = get_settings()
+    try:
+        load_rules(rules, horizon_days)   # fail early, in this process, on a bad rules file
+        config = ProcessorConfig(app_id=app_id, topic_prefix=topic_prefix, partitions=partitions,
+                                 rules_path=str(rules), horizon_days=horizon_days,
+                                 tick_seconds=tick_seconds).resolved(settings)
+    except (RulesFileError, ValueError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(2)
+    from stream_processors.topology import TopicLayoutError
+    from stream_processors.worker import start_workers
+
+    try:
+        pool = start_workers(workers, settings, config)
+    except TopicLayoutError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(2)
+    typer.echo(f"Processor       {config.app_id}: {workers} worker(s), rules {rules}")
+    for log in pool.logs:
+        typer.echo(f"Worker log      {log}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0 if duration is None else min(1.0, duration)):
+            if not all(pool.alive()):
+                typer.secho(f"error: a worker exited; its log:\n{pool.log_tail()}", err=True, fg="red")
+                pool.stop()
+                raise typer.Exit(1)
+            if duration is not None:
+                duration -= 1.0
+                if duration <= 0:
+                    break
+    except KeyboardInterrupt:
+        pass
+    typer.echo("Stopping workers...")
+    codes = pool.stop()
+    raise typer.Exit(0 if all(c in (0, -signal.SIGTERM) for c in codes) else 1)

@@ -1,0 +1,265 @@
+"""The whole platform on one machine: what ``dataplatform run`` (and ``make run``) starts.
+
+Order matters and is the order a reader would expect: Kafka, the web service (registry,
+catalogue, warnings), every product registered and its topic created, the stream
+processor, the sinks, then the two service simulators. Everything started here is
+stopped here, in reverse, so no Java or Python process outlives the run. State lives in
+``DATAPLATFORM_HOME``, so a second run resumes where the first stopped (``fresh`` wipes it).
+
+With ``KAFKA_BOOTSTRAP_SERVERS``, ``SCHEMA_REGISTRY_URL`` or ``DATABASE_URL`` set, those
+are used instead of the embedded broker, the platform's registry and SQLite.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dataplatform.config import Settings
+from dataplatform.kafka.broker import EmbeddedKafka, port_open
+from dataplatform.kafka.connection import check_connection
+from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.topics import ensure_product_topics
+from schemas.product import load_products
+
+log = logging.getLogger(__name__)
+DEFAULT_SCENARIO = "shortage-north-west"
+SQL_SINK_GROUP = "dataplatform-sink-sql"
+PARQUET_SINK_GROUP = "dataplatform-sink-parquet"
+
+
+@dataclass
+class RunOptions:
+    fresh: bool = False
+    scenario: str | None = DEFAULT_SCENARIO
+    seed: int = 7
+    rate: float = 5.0
+    web_port: int = 8080
+    workers: int = 1
+    tick_seconds: float = 5.0
+
+
+@dataclass
+class Counters:
+    """Live figures for the progress line."""
+
+    housing_changes: int = 0
+    release_changes: int = 0
+    transitions: int = 0
+    simulators_done: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class Platform:
+    """Start, watch and stop every part of the platform."""
+
+    def __init__(self, settings: Settings, options: RunOptions, say: Callable[[str], None] = print) -> None:
+        self.options, self.say = options, say
+        self.home = settings.dataplatform_home.resolve()
+        self.settings = settings.model_copy(update={"dataplatform_home": self.home})
+        self.counters = Counters()
+        self.transitions: queue.Queue = queue.Queue()
+        self._stop_simulators = threading.Event()
+        self._stop_sinks = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._broker: EmbeddedKafka | None = None
+        self._server = None
+        self._app = None
+        self._pool = None
+        self._sinks: list = []
+        self._stopped = False
+
+    # -- where things are --------------------------------------------------------------
+    @property
+    def analytics_url(self) -> str:
+        return self.settings.database_url or f"sqlite:///{self.home / 'analytics.db'}"
+
+    @property
+    def parquet_path(self) -> Path:
+        return self.home / "parquet"
+
+    @property
+    def web_url(self) -> str:
+        return self._server.url if self._server else ""
+
+    # -- start ---------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.options.fresh:
+            shutil.rmtree(self.home, ignore_errors=True)
+        self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_kafka()
+            self._start_web()
+            self._register_products()
+            self._start_warnings()
+            self._start_processor()
+            self._start_sinks()
+            self._start_simulators()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_kafka(self) -> None:
+        if self.settings.kafka_bootstrap_servers:
+            check_connection(settings=self.settings)
+            self.say(f"Kafka           {self.settings.kafka_bootstrap_servers} (existing cluster)")
+            return
+        self._broker = EmbeddedKafka(self.home / "kafka", owned=True)
+        bootstrap = self._broker.start()
+        self.settings = self.settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
+        self.say(f"Kafka           {bootstrap} (embedded Apache Kafka {self._broker.version}, data in {self._broker.data_dir})")
+
+    def _start_web(self) -> None:
+        from dataplatform.web.app import create_app
+        from dataplatform.web.server import RunningServer
+
+        self._app = create_app(self.settings)
+        port = self.options.web_port if self.options.web_port and not port_open(self.options.web_port) else 0
+        self._server = RunningServer(self._app, port=port)
+        self._server.start()
+        if not self.settings.schema_registry_url:
+            self.settings = self.settings.model_copy(update={"schema_registry_url": self._server.url})
+        self.say(f"Web             {self._server.url}/warnings  (catalogue {self._server.url}/catalogue, API {self._server.url}/docs)")
+        self.say(f"Schema registry {self.settings.schema_registry_url}")
+        self.say(f"Databases       catalogue {self.settings.effective_database_url}")
+        self.say(f"                sink tables {self.analytics_url}")
+        self.say(f"Parquet         {self.parquet_path}")
+
+    def _register_products(self) -> None:
+        products = list(load_products().values())
+        client = registry_client(self.settings.schema_registry_url)
+        for p in products:
+            ProductSerde(p, client).register()
+        ensure_product_topics(products, self.settings.kafka_bootstrap_servers)
+        self.say(f"Data products   {len(products)} registered: {', '.join(p.topic for p in products)}")
+
+    def _start_warnings(self) -> None:
+        from dataplatform.web.app import start_warning_follower
+
+        follower = start_warning_follower(self._app, bootstrap=self.settings.kafka_bootstrap_servers,
+                                          registry_url=self.settings.schema_registry_url)
+        follower.ready.wait(30)
+        listener = follower.subscribe()
+
+        def relay() -> None:
+            while not self._stopped:
+                try:
+                    self.transitions.put(listener.get(timeout=0.5))
+                    self.counters.transitions += 1
+                except queue.Empty:
+                    continue
+        self._spawn("warnings-printer", relay)
+
+    def _start_processor(self) -> None:
+        from stream_processors.config import ProcessorConfig
+        from stream_processors.worker import start_workers
+
+        config = ProcessorConfig(datadir=str(self.home / "processor"), tick_seconds=self.options.tick_seconds,
+                                 loglevel="WARNING")
+        self._pool = start_workers(self.options.workers, self.settings, config)
+        self.say(f"Stream processor {self.options.workers} Faust worker(s), logs in {self.home / 'processor'}")
+        self._spawn("processor-supervisor", self._supervise_processor)
+
+    def _supervise_processor(self) -> None:
+        """Restart a worker that died (its state comes back from the changelogs)."""
+        from stream_processors.worker import start_workers
+
+        while not self._stopped:
+            for i, process in enumerate(list(self._pool.processes)):
+                if process.poll() is not None and not self._stopped:
+                    self.say(f"processor worker {i} exited with code {process.returncode}; restarting it "
+                             f"(log: {self._pool.logs[i]})")
+                    replacement = start_workers(1, self.settings, self._pool.config, first_index=i)
+                    self._pool.processes[i] = replacement.processes[0]
+                    self.counters.extra["processor_restarts"] = self.counters.extra.get("processor_restarts", 0) + 1
+            time.sleep(1.0)
+
+    def _start_sinks(self) -> None:
+        from sinks.parquet import ParquetSink
+        from sinks.sql import SqlSink
+
+        topics = [p.topic for p in load_products().values()]
+        sql = SqlSink(self.settings, topics=topics, mode="upsert", database_url=self.analytics_url,
+                      group=SQL_SINK_GROUP, instance_id="run-sql-0")
+        parquet = ParquetSink(self.settings, topics=topics, path=str(self.parquet_path),
+                              group=PARQUET_SINK_GROUP, instance_id="run-parquet-0")
+        for sink in (sql, parquet):
+            self._sinks.append(sink)
+            self._spawn(type(sink).__name__, lambda s=sink: s.run(self._stop_sinks))
+        self.say(f"Sinks           SQL (upsert, {len(topics)} topics) and Parquet")
+
+    def _start_simulators(self) -> None:
+        from producers.simulators.housing import run_housing_simulator
+        from producers.simulators.releases import run_releases_simulator
+
+        opts = self.options
+
+        def simulate(run, counter: str) -> None:
+            def progress(done: int, _total: int | None) -> None:
+                setattr(self.counters, counter, done)
+            try:
+                run(self.settings, seed=opts.seed, rate=opts.rate, scenario=opts.scenario,
+                    stop_event=self._stop_simulators, progress=progress)
+            finally:
+                self.counters.simulators_done += 1
+
+        self._spawn("housing-simulator", lambda: simulate(run_housing_simulator, "housing_changes"))
+        self._spawn("releases-simulator", lambda: simulate(run_releases_simulator, "release_changes"))
+        what = f"scenario {opts.scenario}" if opts.scenario else "ordinary activity"
+        self.say(f"Simulators      housing service (outbox relay) and releases service (SDK), {what}")
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        def guarded() -> None:
+            try:
+                target()
+            except Exception:
+                log.exception("%s stopped with an error", name)
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # -- health --------------------------------------------------------------------------
+    def processor_alive(self) -> bool:
+        return self._pool is None or all(self._pool.alive())
+
+    # -- stop ----------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop everything in reverse order; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stop_simulators.set()
+        for t in self._threads:
+            if t.name.endswith("simulator"):
+                t.join(timeout=60)
+        if self._pool is not None:
+            self._pool.stop(timeout=45)
+        self._stop_sinks.set()
+        for sink in self._sinks:
+            sink.stop()
+        for t in self._threads:
+            t.join(timeout=60)
+        if self._app is not None:
+            from dataplatform.web.app import stop_warning_follower
+
+            stop_warning_follower(self._app)
+        if self._server is not None:
+            self._server.stop()
+        if self._broker is not None:
+            self._broker.stop()
+
+
+def wait_for(platform: Platform, duration: float | None, on_tick: Callable[[], None],
+             interrupted: threading.Event) -> None:
+    """Run until ``duration`` passes or ``interrupted`` is set, calling ``on_tick`` often."""
+    deadline = time.monotonic() + duration if duration else None
+    while not interrupted.is_set() and (deadline is None or time.monotonic() < deadline):
+        on_tick()
+        interrupted.wait(0.25)
+    on_tick()

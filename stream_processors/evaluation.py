@@ -1,0 +1,70 @@
+"""What stage 2 does after an area changed (or the timer ticked), in plain Python.
+
+Given the area's contributions, its last published figures and its rule states, work out
+the derived ``area_supply_demand`` change event (only when the figures moved) and the
+warning transitions. The Faust agent only loads and stores these dicts in its tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.envelope import ChangeEvent
+from schemas.reference import area_name
+from stream_processors.rules import RuleSet, evaluate
+from stream_processors.supply_demand import AreaState, Clock, epoch_ms, today_of
+
+PROCESSOR_SYSTEM = "dataplatform-processor"
+
+
+@dataclass
+class AreaResult:
+    published: dict[str, Any] | None          # new "last published" record for the area
+    change: ChangeEvent | None                # derived product event to send, if any
+    rule_states: dict[str, dict[str, Any]]    # rule id -> state machine state
+    warnings: list[dict[str, Any]] = field(default_factory=list)   # warning records (entities)
+    warning_events: list[ChangeEvent] = field(default_factory=list)  # the same, as change events
+
+
+def evaluate_area(area: AreaState, published: dict[str, Any] | None, rule_states: dict[str, dict] | None,
+                  rules: RuleSet, clock: Clock) -> AreaResult:
+    """Re-derive an area's figures, the derived change event and any warning transitions."""
+    now = clock.now()
+    now_ms, today = epoch_ms(now), today_of(clock)
+    figures = area.figures(today, rules.horizon_days)
+    record = {
+        "area_code": area.area_code, "area_name": area_name(area.area_code), "area_level": area.level,
+        "region_code": area.region_code, "supply": figures.supply, "demand": figures.demand,
+        "horizon_days": rules.horizon_days, "as_of": now_ms,
+    }
+    change = None
+    new_published = published
+    if published is None or _figures_of(published["record"]) != _figures_of(record):
+        seq = (published or {}).get("seq", 0) + 1
+        before = published["record"] if published else None
+        change = ChangeEvent(op="u" if before else "c", before=before, after=record,
+                             source_system=PROCESSOR_SYSTEM, position=seq, ts_ms=now_ms,
+                             event_id=f"{area.area_code}:{seq}")
+        new_published = {"seq": seq, "record": record}
+    states = dict(rule_states or {})
+    warnings, events = [], []
+    for rule in rules.for_level(area.level):
+        outcome = evaluate(rule, area.area_code, area.level, area.figures(today, rule.horizon_days),
+                           states.get(rule.id), now_ms, area.max_ts)
+        state = outcome.state
+        if outcome.warning:
+            warning = outcome.warning
+            seq = int(state.get("seq", 0)) + 1
+            before = state.get("last")
+            events.append(ChangeEvent(op="u" if before else "c", before=before, after=warning,
+                                      source_system=PROCESSOR_SYSTEM, position=seq, ts_ms=now_ms,
+                                      event_id=f"{warning['warning_id']}:{seq}"))
+            state = {**state, "seq": seq, "last": warning}
+            warnings.append(warning)
+        states[rule.id] = state
+    return AreaResult(new_published, change, states, warnings, events)
+
+
+def _figures_of(record: dict[str, Any]) -> tuple:
+    return record["supply"], record["demand"], record["horizon_days"]

@@ -1,0 +1,300 @@
+"""The counting core of the supply-versus-demand join, in plain Python (no Faust, no Kafka).
+
+Counts are never kept as running +1/-1 totals: every area holds the set of entities that
+contribute to it (entity key -> contribution) and the figures are derived from that set
+when asked. Re-applying the same fact is therefore a no-op, and a duplicated, replayed or
+reprocessed event can never change a count.
+
+Two stages, mirroring the Faust topology (see docs/stream-processing.md):
+
+* :class:`EntityTracker` (stage 1, keyed by entity id) keeps the latest state of each
+  housing unit / release case, drops events older than the position already seen, and
+  turns a change into :class:`Move` s: "entity X now contributes C to area A" (C is None
+  when the entity left A).
+* :class:`AreaState` (stage 2, keyed by area) holds the contributions of one area and
+  derives supply and demand for a horizon measured from a clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+EPOCH = dt.date(1970, 1, 1)
+SUPPLY = "supply"
+DEMAND = "demand"
+LOCAL_AUTHORITY = "local_authority"
+REGION = "region"
+HOUSING = "social_housing_availability"
+RELEASES = "prison_releases_housing_need"
+
+
+class Clock(Protocol):
+    """Where "now" comes from; tests move a :class:`ManualClock` instead of waiting."""
+
+    def now(self) -> dt.datetime: ...
+
+
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass
+class ManualClock:
+    current: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc))
+
+    def now(self) -> dt.datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += dt.timedelta(**delta)
+
+
+def epoch_day(value: dt.date | dt.datetime | int) -> int:
+    """Days since 1970-01-01 (Avro's ``date``), whatever form the decoder gave us."""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return (value - EPOCH).days
+    return int(value)
+
+
+def epoch_ms(value: dt.datetime | int | float | None) -> int:
+    if value is None:
+        return int(time.time() * 1000)
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1000)
+    return int(value)
+
+
+def today_of(clock: Clock) -> int:
+    return epoch_day(clock.now().astimezone(dt.timezone.utc).date())
+
+
+# -- stage 1: entities -------------------------------------------------------------------
+
+Contribution = tuple  # (kind, day) where day None means "counts whatever the horizon"
+
+
+def contribution_of(product: str, entity: dict | None) -> Contribution | None:
+    """What one entity adds to its area: supply, demand (with its date) or nothing.
+
+    * a housing unit with status ``available`` is supply from its ``available_from`` date;
+    * a release case ``scheduled`` is demand from its ``expected_release_date``;
+      ``released`` (left prison, not housed yet) is demand whatever the horizon;
+      ``housed`` and ``cancelled`` add nothing.
+    """
+    if entity is None:
+        return None
+    status = str(entity.get("status"))
+    if product == HOUSING:
+        return (SUPPLY, epoch_day(entity["available_from"])) if status == "available" else None
+    if product == RELEASES:
+        if status == "scheduled":
+            return (DEMAND, epoch_day(entity["expected_release_date"]))
+        if status == "released":
+            return (DEMAND, None)
+        return None
+    raise ValueError(f"no supply/demand rule for product {product!r}")
+
+
+def areas_of(entity: dict | None) -> list[tuple[str, str, str]]:
+    """(area_code, level, region_code) of an entity: its local authority and its region."""
+    if entity is None:
+        return []
+    la, region = str(entity["local_authority_code"]), str(entity["region_code"])
+    return [(la, LOCAL_AUTHORITY, region), (region, REGION, region)]
+
+
+@dataclass(frozen=True)
+class Move:
+    """Entity ``entity_key`` contributes ``contribution`` to ``area_code`` (None: nothing)."""
+
+    area_code: str
+    level: str
+    region_code: str
+    entity_key: str
+    contribution: Contribution | None
+    ts_ms: int
+
+    def to_message(self) -> dict[str, Any]:
+        return {"area": self.area_code, "level": self.level, "region": self.region_code,
+                "entity": self.entity_key,
+                "contribution": list(self.contribution) if self.contribution else None, "ts": self.ts_ms}
+
+    @classmethod
+    def from_message(cls, m: dict[str, Any]) -> "Move":
+        c = m.get("contribution")
+        return cls(m["area"], m["level"], m["region"], m["entity"], tuple(c) if c else None, int(m["ts"]))
+
+
+def entity_state(product: str, op: str, entity: dict | None, position: int, ts_ms: int,
+                 previous: dict | None) -> dict:
+    """The stored state of one entity after an event (JSON-friendly, no personal data)."""
+    live = None if op == "d" else entity
+    areas = areas_of(live)
+    old_areas = [tuple(a) for a in (previous or {}).get("areas", [])]
+    contribution = contribution_of(product, live)
+    return {
+        "pos": position, "ts": ts_ms,
+        "areas": [list(a) for a in areas],
+        # areas left by the last change, so a reprocessed event can repeat the removals
+        "left": [list(a) for a in old_areas if a not in areas],
+        "contribution": list(contribution) if contribution else None,
+    }
+
+
+def moves_of(entity_key: str, state: dict) -> list[Move]:
+    """Every contribution message implied by a stored entity state (idempotent to apply)."""
+    contribution = tuple(state["contribution"]) if state.get("contribution") else None
+    moves = [Move(a, lvl, r, entity_key, None, state["ts"]) for a, lvl, r in state.get("left", [])]
+    moves += [Move(a, lvl, r, entity_key, contribution, state["ts"]) for a, lvl, r in state.get("areas", [])]
+    return moves
+
+
+@dataclass
+class Decision:
+    """What stage 1 does with an event: the new state to store (None: keep) and the moves."""
+
+    state: dict | None
+    moves: list[Move]
+    reason: str
+
+
+def decide(product: str, entity_key: str, op: str, entity: dict | None, position: int, ts_ms: int,
+           previous: dict | None) -> Decision:
+    """Stage 1 for one event.
+
+    Older than the position already seen: ignored. The same position again (a redelivery,
+    or reprocessing after a crash between storing the state and committing the offset):
+    the stored state's moves are re-sent, which stage 2 absorbs without change. Newer:
+    stored, and its moves sent (removals from areas left, the contribution to the others).
+    """
+    if previous is not None and position < previous["pos"]:
+        return Decision(None, [], "stale")
+    if previous is not None and position == previous["pos"]:
+        return Decision(None, moves_of(entity_key, previous), "duplicate")
+    state = entity_state(product, op, entity, position, ts_ms, previous)
+    return Decision(state, moves_of(entity_key, state), "applied")
+
+
+class EntityTracker:
+    """Stage 1 in memory (for tests and the benchmark's baseline checks)."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, dict] = {}
+
+    def apply(self, product: str, entity_key: str, op: str, entity: dict | None, position: int,
+              ts_ms: int) -> list[Move]:
+        key = f"{product}:{entity_key}"
+        decision = decide(product, key, op, entity, position, ts_ms, self.states.get(key))
+        if decision.state is not None:
+            self.states[key] = decision.state
+        return decision.moves
+
+
+# -- stage 2: areas --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figures:
+    supply: int
+    demand: int
+
+
+@dataclass
+class AreaState:
+    """The contributions to one area, keyed by entity; figures derived on demand."""
+
+    area_code: str
+    level: str
+    region_code: str
+    entities: dict[str, Contribution] = field(default_factory=dict)
+    max_ts: int = 0
+
+    def apply(self, move: Move) -> bool:
+        """Set the entity's contribution; True when that changed anything."""
+        old = self.entities.get(move.entity_key)
+        if old == move.contribution:
+            return False
+        if move.contribution is None:
+            del self.entities[move.entity_key]
+        else:
+            self.entities[move.entity_key] = move.contribution
+        self.max_ts = max(self.max_ts, move.ts_ms)
+        return True
+
+    def figures(self, today: int, horizon_days: int) -> Figures:
+        """Supply and demand whose date is on or before ``today + horizon_days``."""
+        last_day = today + horizon_days
+        supply = demand = 0
+        for kind, day in self.entities.values():
+            if day is None or day <= last_day:
+                if kind == SUPPLY:
+                    supply += 1
+                else:
+                    demand += 1
+        return Figures(supply, demand)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"area": self.area_code, "level": self.level, "region": self.region_code,
+                "entities": {k: list(v) for k, v in self.entities.items()}, "max_ts": self.max_ts}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "AreaState":
+        return cls(d["area"], d["level"], d["region"], {k: tuple(v) for k, v in d["entities"].items()},
+                   int(d.get("max_ts", 0)))
+
+
+AREA_BUCKETS = 32
+
+
+def bucket_of(entity_key: str, buckets: int = AREA_BUCKETS) -> int:
+    """Which slice of an area's contributions holds an entity.
+
+    An area's contributions are stored as ``buckets`` table values rather than one, so a
+    change rewrites (and sends to the changelog) 1/buckets of a large region's state.
+    """
+    return zlib.crc32(entity_key.encode()) % buckets
+
+
+def merge_buckets(area_code: str, level: str, region_code: str, buckets: list[dict | None]) -> AreaState:
+    """The whole area from its stored buckets (missing buckets are empty)."""
+    state = AreaState(area_code, level, region_code)
+    for b in buckets:
+        if b:
+            state.entities.update({k: tuple(v) for k, v in b["entities"].items()})
+            state.max_ts = max(state.max_ts, int(b.get("max_ts", 0)))
+            state.level, state.region_code = b["level"], b["region"]
+    return state
+
+
+def apply_to_bucket(bucket: dict | None, move: Move) -> dict:
+    """The bucket holding ``move.entity_key`` after the move (a new dict)."""
+    bucket = {"area": move.area_code, "level": move.level, "region": move.region_code, "entities": {}, "max_ts": 0,
+              **(bucket or {})}
+    entities = dict(bucket["entities"])
+    if move.contribution is None:
+        entities.pop(move.entity_key, None)
+    else:
+        entities[move.entity_key] = list(move.contribution)
+    return {**bucket, "entities": entities, "max_ts": max(int(bucket["max_ts"]), move.ts_ms)}
+
+
+class AreaBook:
+    """Stage 2 in memory: every area's state; applies moves from stage 1."""
+
+    def __init__(self) -> None:
+        self.areas: dict[str, AreaState] = {}
+
+    def apply(self, move: Move) -> bool:
+        state = self.areas.setdefault(move.area_code, AreaState(move.area_code, move.level, move.region_code))
+        return state.apply(move)
+
+    def figures(self, area_code: str, today: int, horizon_days: int) -> Figures:
+        state = self.areas.get(area_code)
+        return state.figures(today, horizon_days) if state else Figures(0, 0)

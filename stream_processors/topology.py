@@ -1,0 +1,291 @@
+"""The Faust app: housing supply joined with release demand per area, rules, warnings.
+
+::
+
+    housing topic  ──▶ stage 1 (key: unit id)  ─┐  moves keyed by area   ┌─▶ area_supply_demand
+                        table: latest unit     ├──▶ area-contributions ─▶ stage 2 (key: area) ┤
+    releases topic ──▶ stage 1 (key: case id)  ─┘   (repartition topic)   tables: contributions,  └─▶ shortfall warnings
+                        table: latest case                                 published figures, rule states
+
+Faust's Stream.join/Table.join are not implemented, so the join is two keyed stages: the
+first keeps each entity's latest state (keyed by entity id, on the input's partitions) and
+emits "entity X contributes C to area A" to an area-keyed topic; the second, keyed by area,
+holds the contributions per area and derives supply and demand from them. Every table is
+changelog-backed, so a restarted worker resumes where the last one stopped. The counting
+logic lives in plain Python (:mod:`stream_processors.supply_demand`, :mod:`.rules`,
+:mod:`.evaluation`); this module only wires it to Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from dataplatform.kafka_config import client_config
+from dataplatform.serialization import registry_client
+from schemas.envelope import ChangeEvent
+from schemas.product import DataProduct, load_products
+from sinks.dead_letter import (
+    H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC, scrub,
+)
+from stream_processors.codec import AvroEventCodec, Undecodable
+from stream_processors.config import INPUTS, OUTPUTS, SUPPLY_DEMAND, WARNINGS, ProcessorConfig
+from stream_processors.evaluation import evaluate_area
+from stream_processors.rules import load_rules
+from stream_processors.supply_demand import (
+    HOUSING, RELEASES,
+    AREA_BUCKETS, Clock, Move, SystemClock, apply_to_bucket, bucket_of, decide, merge_buckets,
+)
+
+log = logging.getLogger(__name__)
+H_PROCESSOR = "dlq.processor.app"
+SHORT_NAMES = {HOUSING: "unit", RELEASES: "case"}   # entity key prefixes in the (changelogged) state
+
+
+class TopicLayoutError(RuntimeError):
+    """An existing topic has the wrong partition count for the co-partitioned join."""
+
+
+def ensure_topics(config: ProcessorConfig) -> list[str]:
+    """Create the input, output, repartition and dead-letter topics when missing.
+
+    Inputs and the repartition topic are co-partitioned with the tables' changelogs, so
+    they must all have ``config.partitions`` partitions; an existing input with another
+    count is refused with a message saying how to fix it.
+    """
+    admin = AdminClient(client_config(config.bootstrap))
+    inputs = [config.topic(p) for p in INPUTS]
+    names = inputs + [config.contributions_topic] + [config.topic(p) for p in OUTPUTS] + [f"{t}.dlq" for t in inputs]
+    futures = admin.create_topics([NewTopic(n, config.partitions, config.replication_factor) for n in names])
+    for name, future in futures.items():
+        try:
+            future.result(30)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    metadata = _metadata_with(admin, names)
+    for name in inputs + [config.contributions_topic]:
+        count = len(metadata[name].partitions)
+        if count != config.partitions:
+            raise TopicLayoutError(
+                f"topic {name} has {count} partitions but the processor's tables have {config.partitions}: "
+                f"run with --partitions {count}, or recreate the topic with {config.partitions} partitions")
+    return names
+
+
+def seed_group_offsets(config: ProcessorConfig) -> int:
+    """Commit the earliest offset for every consumed partition the group has no offset for.
+
+    Works around a Faust/aiokafka behaviour seen here (faust-streaming issue #629): after a
+    rebalance, a partition the group never committed is sometimes never fetched again, so
+    a second worker joining before the first event of a topic stalls that topic. With an
+    offset committed for every partition up front, a rebalance always has a position to
+    seek to. Equivalent to auto.offset.reset=earliest; only possible while the group is
+    empty, so a refused commit (a worker is already running) is ignored. Returns how many
+    partitions were seeded.
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    topics = [config.topic(p) for p in INPUTS] + [config.contributions_topic]
+    partitions = [TopicPartition(t, p) for t in topics for p in range(config.partitions)]
+    deadline = time.monotonic() + 30
+    while True:
+        consumer = Consumer({**client_config(config.bootstrap), "group.id": config.app_id,
+                             "enable.auto.commit": False})
+        try:
+            missing = []
+            for tp in consumer.committed(partitions, timeout=30):
+                if tp.offset < 0:
+                    low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=30)
+                    missing.append(TopicPartition(tp.topic, tp.partition, low))
+            if missing:
+                consumer.commit(offsets=missing, asynchronous=False)
+            return len(missing)
+        except KafkaException as exc:
+            error = exc.args[0]
+            # new topics: leaders are still being elected; retry. Anything else (a worker
+            # already in the group refuses the commit): leave it to the running group.
+            if error.code() in _NOT_READY and time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            log.info("not seeding offsets of %s: %s", config.app_id, error)
+            return 0
+        finally:
+            consumer.close()
+
+
+_NOT_READY = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+              KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TIMED_OUT, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+              KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR}
+
+
+def _metadata_with(admin: AdminClient, names: list[str], timeout: float = 30.0) -> dict:
+    """Topic metadata once every name is visible (a new topic takes a moment to appear)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=timeout).topics
+        missing = [n for n in names if n not in topics or not topics[n].partitions]
+        if not missing:
+            return topics
+        if time.monotonic() > deadline:
+            raise TopicLayoutError(f"topics {', '.join(missing)} did not appear within {timeout}s")
+        time.sleep(0.2)
+
+
+class SupplyDemandProcessor:
+    """Builds the Faust app for one configuration; ``app`` is what a worker runs."""
+
+    def __init__(self, config: ProcessorConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.rules = load_rules(config.rules_path, config.horizon_days)
+        self.products: dict[str, DataProduct] = load_products()
+        client = registry_client(config.registry_url)
+        self.codecs = {name: AvroEventCodec(self.products[name], client, config.topic(name))
+                       for name in INPUTS + OUTPUTS}
+        self.app = self._make_app()
+        self._wire()
+
+    def warm(self) -> None:
+        """Fetch every schema id once, before the event loop starts decoding."""
+        for codec in self.codecs.values():
+            codec.warm()
+
+    def _make_app(self) -> faust.App:
+        c = self.config
+        return faust.App(
+            c.app_id,
+            broker=f"kafka://{c.bootstrap}",
+            store="memory://",
+            topic_partitions=c.partitions,
+            topic_replication_factor=c.replication_factor,
+            table_standby_replicas=0,
+            processing_guarantee=c.processing_guarantee,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            web_enabled=False,
+            datadir=c.datadir,
+            key_serializer="raw",
+            value_serializer="json",
+            broker_commit_every=500,
+            broker_commit_interval=1.0,
+        )
+
+    def _wire(self) -> None:
+        app, c = self.app, self.config
+        self.contributions = app.topic(c.contributions_topic, key_type=str, value_type=None,
+                                       key_serializer="raw", value_serializer="json",
+                                       partitions=c.partitions, internal=False)
+        self.outputs = {name: app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name])
+                        for name in OUTPUTS}
+        self.dead_letters = {name: app.topic(f"{c.topic(name)}.dlq", key_serializer="raw", value_serializer="raw")
+                             for name in INPUTS}
+        table = dict(partitions=c.partitions, key_type=str, default=None)
+        self.entities = {name: app.Table(f"entities-{name}", **table) for name in INPUTS}
+        self.areas = app.Table("area-contributions", **table)
+        self.published = app.Table("area-published", **table)
+        self.rule_states = app.Table("area-rule-states", **table)
+        for name in INPUTS:
+            source = app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name],
+                               partitions=c.partitions)
+            app.agent(source, name=f"stage1-{name}")(self._stage1(name))
+        app.agent(self.contributions, name="stage2-areas")(self._stage2)
+        app.timer(c.tick_seconds, name="horizon-tick")(self._tick)
+
+    # -- stage 1 --------------------------------------------------------------------------
+    def _stage1(self, product_name: str):
+        product, table = self.products[product_name], self.entities[product_name]
+
+        async def agent(stream: faust.Stream) -> None:
+            async for event in stream.events():
+                await self._on_entity_event(product, table, event)
+
+        agent.__name__ = f"stage1_{product_name}"
+        return agent
+
+    async def _on_entity_event(self, product: DataProduct, table: Any, event: faust.types.EventT) -> None:
+        value = event.value
+        log.debug("stage 1 %s[%d]@%d", event.message.topic, event.message.partition, event.message.offset)
+        if value is None:
+            return  # tombstone after a delete: the delete itself already did the work
+        if isinstance(value, Undecodable):
+            await self._dead_letter(product.name, event, value.error_class, value.error_message)
+            return
+        try:
+            change = ChangeEvent.from_record(value)
+            entity_key = f"{SHORT_NAMES[product.name]}:{product.key_of(change.entity)}"
+            decision = decide(product.name, entity_key, change.op, change.entity, change.position,
+                              change.ts_ms, table.get(entity_key))
+        except Exception as exc:  # noqa: BLE001 - an unprocessable event is a dead letter
+            entity = (value.get("after") or value.get("before") or {}) if isinstance(value, dict) else {}
+            personal = [entity.get(f) for f in product.personal_fields]
+            await self._dead_letter(product.name, event, type(exc).__name__, scrub(str(exc), personal))
+            return
+        if decision.state is not None:
+            table[entity_key] = decision.state
+        for move in decision.moves:
+            await self.contributions.send(key=move.area_code, value=move.to_message())
+
+    async def _dead_letter(self, product_name: str, event: faust.types.EventT, error_class: str,
+                           error_message: str) -> None:
+        msg = event.message
+        headers = [
+            (H_SOURCE_TOPIC, msg.topic.encode()), (H_SOURCE_PARTITION, str(msg.partition).encode()),
+            (H_SOURCE_OFFSET, str(msg.offset).encode()), (H_ERROR_CLASS, error_class.encode()),
+            (H_ERROR_MESSAGE, error_message.encode("utf-8")), (H_PROCESSOR, self.config.app_id.encode()),
+        ]
+        log.warning("dead letter %s[%d]@%d: %s: %s", msg.topic, msg.partition, msg.offset, error_class, error_message)
+        await self.dead_letters[product_name].send(key=msg.key, value=msg.value, headers=headers)
+
+    # -- stage 2 --------------------------------------------------------------------------
+    async def _stage2(self, stream: faust.Stream) -> None:
+        async for message in stream:
+            await self._on_area_message(message)
+
+    async def _on_area_message(self, message: dict[str, Any]) -> None:
+        area_code = message["area"]
+        log.debug("stage 2 %s %s", area_code, message.get("entity") or "tick")
+        buckets = [self.areas.get(f"{area_code}#{b}") for b in range(AREA_BUCKETS)]
+        if message.get("tick"):
+            first = next((b for b in buckets if b), None)
+            if first is None:
+                return
+            area = merge_buckets(area_code, first["level"], first["region"], buckets)
+            move = None
+        else:
+            move = Move.from_message(message)
+            area = merge_buckets(area_code, move.level, move.region_code, buckets)
+            if not area.apply(move):
+                return  # a duplicate or replay: nothing to re-evaluate
+        old_rules = self.rule_states.get(area_code)
+        result = evaluate_area(area, self.published.get(area_code), old_rules, self.rules, self.clock)
+        # outputs first, state after: a crash in between re-sends (at-least-once), never loses
+        if result.change is not None:
+            await self.outputs[SUPPLY_DEMAND].send(key=area_code, value=result.change.to_record())
+        for event in result.warning_events:
+            await self.outputs[WARNINGS].send(key=event.after["warning_id"], value=event.to_record())
+        if move is not None:
+            b = bucket_of(move.entity_key)
+            self.areas[f"{area_code}#{b}"] = apply_to_bucket(buckets[b], move)
+        if result.change is not None:
+            self.published[area_code] = result.published
+        if result.rule_states != old_rules:
+            self.rule_states[area_code] = result.rule_states
+
+    async def _tick(self) -> None:
+        """The horizon moves with the clock: re-evaluate every area this worker holds."""
+        for area_code in sorted({key.rpartition("#")[0] for key in list(self.areas.keys())}):
+            await self.contributions.send(key=area_code, value={"tick": True, "area": area_code})
+
+
+def build_app(config: ProcessorConfig, clock: Clock | None = None, warm: bool = True) -> SupplyDemandProcessor:
+    """The processor for ``config`` (resolved), with its registry cache warmed."""
+    processor = SupplyDemandProcessor(config, clock)
+    if warm:
+        processor.warm()
+    return processor

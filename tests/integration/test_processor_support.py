@@ -1,0 +1,144 @@
+"""Helpers (no tests) for the processor integration tests: reading its outputs, knowing when it has
+caught up, and recomputing supply and demand from the raw events independently."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from pathlib import Path
+
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from dataplatform.serialization import ProductSerde, registry_client
+from schemas.envelope import ChangeEvent
+from schemas.product import get_product
+from stream_processors.config import ProcessorConfig
+from stream_processors.supply_demand import HOUSING, RELEASES
+from tests.support.kafka import unique_name
+
+MANCHESTER, NORTH_WEST = "E08000003", "E12000002"
+LEEDS, YORKSHIRE = "E08000035", "E12000003"
+NEWCASTLE, NORTH_EAST = "E08000021", "E12000001"
+TODAY = dt.datetime.now(dt.timezone.utc).date()
+
+TEST_RULES = """
+horizon_days: 28
+rules:
+  - id: shortfall
+    applies_to: [local_authority, region]
+    min_demand: 1
+    red_below: 1.0
+    amber_below: 1.2
+    clear_margin: 0.1
+    clear_after: 1
+"""
+
+
+def processor_config(bootstrap: str, registry_url: str, tmp_path: Path, name: str, **kw: object) -> ProcessorConfig:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(TEST_RULES)
+    prefix = unique_name(name) + "."
+    return ProcessorConfig(app_id=f"{prefix}processor", bootstrap=bootstrap, registry_url=registry_url,
+                           topic_prefix=prefix, rules_path=str(rules), datadir=str(tmp_path / prefix),
+                           loglevel="INFO", **kw)
+
+
+class OutputReader:
+    """Reads the processor's warnings, derived figures and dead letters as they arrive."""
+
+    def __init__(self, bootstrap: str, registry_url: str, config: ProcessorConfig) -> None:
+        client = registry_client(registry_url)
+        self.warning_topic = config.topic("housing_shortfall_warnings")
+        self.derived_topic = config.topic("area_supply_demand")
+        self.dlq_topic = config.topic(HOUSING) + ".dlq"
+        self.serdes = {self.warning_topic: ProductSerde(get_product("housing_shortfall_warnings"), client),
+                       self.derived_topic: ProductSerde(get_product("area_supply_demand"), client)}
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("reader"),
+                                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        self.consumer.subscribe([self.warning_topic, self.derived_topic, self.dlq_topic])
+        self.warnings: list[dict] = []       # change events (envelopes) in arrival order
+        self.derived: list[dict] = []
+        self.dead_letters: list = []
+
+    def drain(self) -> "OutputReader":
+        for msg in self.consumer.consume(num_messages=500, timeout=0.5):
+            if msg.error():
+                if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                    continue
+                raise AssertionError(f"reader error: {msg.error()}")
+            if msg.topic() == self.dlq_topic:
+                self.dead_letters.append(msg)
+            else:
+                record = self.serdes[msg.topic()].deserialize_value(msg.value(), msg.topic())
+                (self.warnings if msg.topic() == self.warning_topic else self.derived).append(record)
+        return self
+
+    def transitions(self, area: str | None = None) -> list[tuple[str, str, str]]:
+        return [(w["after"]["area_code"], w["after"]["severity"], w["after"]["transition"])
+                for w in self.warnings if area is None or w["after"]["area_code"] == area]
+
+    def latest_figures(self) -> dict[str, tuple[int, int]]:
+        latest = {}
+        for event in self.derived:
+            latest[event["after"]["area_code"]] = (event["after"]["supply"], event["after"]["demand"])
+        return latest
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def caught_up(bootstrap: str, config: ProcessorConfig) -> bool:
+    """True when the processor's group has committed every input and repartition message."""
+    topics = [config.topic(HOUSING), config.topic(RELEASES), config.contributions_topic]
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    request = ConsumerGroupTopicPartitions(config.app_id)
+    committed = {(tp.topic, tp.partition): tp.offset for tp in
+                 admin.list_consumer_group_offsets([request])[config.app_id].result(30).topic_partitions}
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("probe")})
+    try:
+        for topic in topics:
+            for p in range(config.partitions):
+                _, high = probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                if high > 0 and committed.get((topic, p), -1) < high:
+                    return False
+    finally:
+        probe.close()
+    return True
+
+
+def workers_settled(logs: list[Path]) -> bool:
+    """Every worker of a pool is in the same group generation and ready (from Faust's logs)."""
+    import re
+
+    texts = [p.read_text() if p.exists() else "" for p in logs]
+    generations = [re.findall(r"\(generation (\d+)\)", t) for t in texts]
+    if not all(generations) or len({g[-1] for g in generations}) != 1:
+        return False
+    return all("Worker ready" in t[t.rfind("(generation"):] for t in texts)
+
+
+def expected_figures(sent: list[tuple[str, ChangeEvent]], horizon: int = 28) -> dict[str, tuple[int, int]]:
+    """Supply and demand per area recomputed straight from the raw events (no processor code)."""
+    latest: dict[tuple[str, str], ChangeEvent] = {}
+    for product, event in sent:
+        key = (product, event.entity["unit_id" if product == HOUSING else "case_id"])
+        if key not in latest or event.position > latest[key].position:
+            latest[key] = event
+    last_day = TODAY + dt.timedelta(days=horizon)
+    figures: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for (product, _), event in latest.items():
+        e = event.entity
+        for area in (e["local_authority_code"], e["region_code"]):
+            figures[area]  # an area that ever had an entity is reported, even at 0/0
+        if event.op == "d":
+            continue
+        if product == HOUSING:
+            counted, side = e["status"] == "available" and e["available_from"] <= last_day, 0
+        else:
+            counted = (e["status"] == "scheduled" and e["expected_release_date"] <= last_day) or e["status"] == "released"
+            side = 1
+        if counted:
+            for area in (e["local_authority_code"], e["region_code"]):
+                figures[area][side] += 1
+    return {a: (s, d) for a, (s, d) in figures.items()}
