@@ -76,6 +76,18 @@ class Settings(BaseSettings):
     webhook_urls: str = Field(default="", description="Comma-separated URLs that receive warning transitions.")
     webhook_secret: SecretStr | None = Field(default=None, description="HMAC key that signs webhook bodies.")
 
+    def child_environment(self) -> dict[str, str]:
+        """These settings as environment variables, for child processes (e.g. Faust workers)
+        that must connect the same way. Secrets travel in the environment, never in argv."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[name.upper()] = str(value)
+        return env
+
     @property
     def webhook_url_list(self) -> list[str]:
         return [u.strip() for u in self.webhook_urls.split(",") if u.strip()]

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -74,9 +74,11 @@ class Batch:
 
 
 def resolve_products(topics: Iterable[str] = (), products: Iterable[DataProduct] = (),
-                     products_root: Any = None) -> dict[str, DataProduct]:
-    """Each requested topic's data product, by topic; explicit products win over the catalogue."""
-    by_topic = {p.topic: p for p in products}
+                     products_root: Any = None, topic_products: Mapping[str, DataProduct] | None = None,
+                     ) -> dict[str, DataProduct]:
+    """Each requested topic's data product, by topic; explicit products win over the catalogue.
+    ``topic_products`` maps topics whose names differ from the product's (a prefixed copy)."""
+    by_topic = {**{p.topic: p for p in products}, **(topic_products or {})}
     wanted = [t for t in topics if t not in by_topic]
     if wanted:
         known = {p.topic: p for p in (load_products(products_root) if products_root else load_products()).values()}
@@ -118,9 +120,10 @@ class BatchingSink(ABC):
                  products: Sequence[DataProduct] = (), group: str | None = None,
                  batch_size: int = 2000, batch_timeout: float = 1.0, bootstrap: str | None = None,
                  registry_url: str | None = None, instance_id: str | None = None,
-                 products_root: Any = None, consumer_overrides: dict[str, object] | None = None) -> None:
+                 products_root: Any = None, consumer_overrides: dict[str, object] | None = None,
+                 topic_products: Mapping[str, DataProduct] | None = None) -> None:
         self.settings = settings or get_settings()
-        self.products = resolve_products(topics, products, products_root)
+        self.products = resolve_products(topics, products, products_root, topic_products)
         self.group = group or self.default_group
         self.batch_size = batch_size
         self.batch_timeout = batch_timeout

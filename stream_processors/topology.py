@@ -26,7 +26,8 @@ import faust
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from dataplatform.kafka_config import client_config
+from dataplatform.config import Settings, get_settings
+from dataplatform.kafka_config import client_config, faust_broker_credentials, faust_broker_url
 from dataplatform.serialization import registry_client
 from schemas.envelope import ChangeEvent
 from schemas.product import DataProduct, load_products
@@ -51,14 +52,14 @@ class TopicLayoutError(RuntimeError):
     """An existing topic has the wrong partition count for the co-partitioned join."""
 
 
-def ensure_topics(config: ProcessorConfig) -> list[str]:
+def ensure_topics(config: ProcessorConfig, settings: Settings | None = None) -> list[str]:
     """Create the input, output, repartition and dead-letter topics when missing.
 
     Inputs and the repartition topic are co-partitioned with the tables' changelogs, so
     they must all have ``config.partitions`` partitions; an existing input with another
     count is refused with a message saying how to fix it.
     """
-    admin = AdminClient(client_config(config.bootstrap))
+    admin = AdminClient(client_config(config.bootstrap, settings))
     inputs = [config.topic(p) for p in INPUTS]
     names = inputs + [config.contributions_topic] + [config.topic(p) for p in OUTPUTS] + [f"{t}.dlq" for t in inputs]
     futures = admin.create_topics([NewTopic(n, config.partitions, config.replication_factor) for n in names])
@@ -78,7 +79,7 @@ def ensure_topics(config: ProcessorConfig) -> list[str]:
     return names
 
 
-def seed_group_offsets(config: ProcessorConfig) -> int:
+def seed_group_offsets(config: ProcessorConfig, settings: Settings | None = None) -> int:
     """Commit the earliest offset for every consumed partition the group has no offset for.
 
     Works around a Faust/aiokafka behaviour seen here (faust-streaming issue #629): after a
@@ -95,7 +96,7 @@ def seed_group_offsets(config: ProcessorConfig) -> int:
     partitions = [TopicPartition(t, p) for t in topics for p in range(config.partitions)]
     deadline = time.monotonic() + 30
     while True:
-        consumer = Consumer({**client_config(config.bootstrap), "group.id": config.app_id,
+        consumer = Consumer({**client_config(config.bootstrap, settings), "group.id": config.app_id,
                              "enable.auto.commit": False})
         try:
             missing = []
@@ -140,8 +141,9 @@ def _metadata_with(admin: AdminClient, names: list[str], timeout: float = 30.0) 
 class SupplyDemandProcessor:
     """Builds the Faust app for one configuration; ``app`` is what a worker runs."""
 
-    def __init__(self, config: ProcessorConfig, clock: Clock | None = None) -> None:
+    def __init__(self, config: ProcessorConfig, clock: Clock | None = None, settings: Settings | None = None) -> None:
         self.config = config
+        self.settings = settings or get_settings()
         self.clock = clock or SystemClock()
         self.rules = load_rules(config.rules_path, config.horizon_days)
         self.products: dict[str, DataProduct] = load_products()
@@ -160,7 +162,8 @@ class SupplyDemandProcessor:
         c = self.config
         return faust.App(
             c.app_id,
-            broker=f"kafka://{c.bootstrap}",
+            broker=faust_broker_url(c.bootstrap),
+            broker_credentials=faust_broker_credentials(self.settings),
             store="memory://",
             topic_partitions=c.partitions,
             topic_replication_factor=c.replication_factor,
@@ -283,9 +286,10 @@ class SupplyDemandProcessor:
             await self.contributions.send(key=area_code, value={"tick": True, "area": area_code})
 
 
-def build_app(config: ProcessorConfig, clock: Clock | None = None, warm: bool = True) -> SupplyDemandProcessor:
+def build_app(config: ProcessorConfig, clock: Clock | None = None, warm: bool = True,
+              settings: Settings | None = None) -> SupplyDemandProcessor:
     """The processor for ``config`` (resolved), with its registry cache warmed."""
-    processor = SupplyDemandProcessor(config, clock)
+    processor = SupplyDemandProcessor(config, clock, settings)
     if warm:
         processor.warm()
     return processor

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dataplatform.config import Settings
+from dataplatform.config import Settings, get_settings
 from stream_processors.config import ProcessorConfig
 from stream_processors.supply_demand import Clock
 
@@ -34,9 +34,9 @@ def run_worker(settings: Settings | None = None, config: ProcessorConfig | None 
     from stream_processors.topology import build_app, ensure_topics, seed_group_offsets
 
     config = (config or ProcessorConfig()).resolved(settings)
-    ensure_topics(config)
-    seed_group_offsets(config)
-    processor = build_app(config, clock)
+    ensure_topics(config, settings)
+    seed_group_offsets(config, settings)
+    processor = build_app(config, clock, settings=settings)
     worker = faust.Worker(processor.app, loglevel=config.loglevel, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
@@ -92,14 +92,15 @@ def start_workers(n: int = 1, settings: Settings | None = None, config: Processo
     from stream_processors.topology import ensure_topics, seed_group_offsets
 
     config = (config or ProcessorConfig()).resolved(settings)
-    ensure_topics(config)  # before returning, so callers can publish to the right partitions
-    seed_group_offsets(config)
+    ensure_topics(config, settings)  # before returning, so callers can publish to the right partitions
+    seed_group_offsets(config, settings)
     pool = WorkerPool(config)
     for i in range(first_index, first_index + n):
         workdir = Path(config.datadir or ".") / f"worker-{i}"
         workdir.mkdir(parents=True, exist_ok=True)
         log_path = workdir / "worker.log"
-        env = {**os.environ, CONFIG_ENV: config.with_(datadir=str(workdir)).to_json()}
+        env = {**os.environ, **(settings or get_settings()).child_environment(),
+               CONFIG_ENV: config.with_(datadir=str(workdir)).to_json()}
         with open(log_path, "ab") as out:
             pool.processes.append(subprocess.Popen([sys.executable, "-m", "stream_processors.worker"],
                                                    env=env, stdout=out, stderr=subprocess.STDOUT,

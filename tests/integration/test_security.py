@@ -107,3 +107,62 @@ def test_password_can_come_from_a_file(secure_broker, tmp_path: Path):
     secret_file.write_text(PASSWORDS["housing-service"] + "\n")
     settings = settings_for(secure_broker, "housing-service", kafka_sasl_password=None, kafka_sasl_password_file=secret_file)
     check_connection(settings=settings)
+
+
+def test_producer_processor_sink_path_runs_over_tls_and_sasl(secure_broker, registry_url, tmp_path: Path):
+    """Releases and housing published with the SDK, joined by a Faust worker, kept by the SQL
+    sink: every hop over SASL_SSL (SCRAM-SHA-512) to the secured broker."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from producers.publisher import Publisher
+    from sinks.sql import SqlSink, table_name
+    from stream_processors.config import ProcessorConfig
+    from stream_processors.sample_events import housing_unit, release_case
+    from stream_processors.worker import start_workers
+    from tests.support.kafka import unique_name
+    from tests.support.waiting import wait_until
+
+    settings = settings_for(secure_broker, "admin", schema_registry_url=registry_url)
+    prefix = unique_name("tls") + "."
+    config = ProcessorConfig(app_id=f"{prefix}processor", topic_prefix=prefix, datadir=str(tmp_path / "processor"),
+                             partitions=2, tick_seconds=5)
+    pool = start_workers(1, settings, config)
+    products = load_products()
+    database_url = f"sqlite:///{tmp_path / 'tls-sink.db'}"
+    stop_sink = threading.Event()
+    outputs = [config.topic("area_supply_demand"), config.topic("housing_shortfall_warnings")]
+    sink = SqlSink(settings, topics=outputs, database_url=database_url, group=f"{prefix}sink", topic_products={
+        outputs[0]: products["area_supply_demand"], outputs[1]: products["housing_shortfall_warnings"]})
+    sink_thread = threading.Thread(target=sink.run, args=(stop_sink,), daemon=True)
+    try:
+        with Publisher(products["prison_releases_housing_need"], source_system="releases-service", settings=settings,
+                       topic=config.topic("prison_releases_housing_need")) as releases:
+            for i in range(6):
+                releases.created(release_case(f"TLS-C{i}", "E08000003", "E12000002", person_ref=f"TLS-PERSON-{i}"))
+        with Publisher(products["social_housing_availability"], source_system="housing-service", settings=settings,
+                       topic=config.topic("social_housing_availability")) as housing:
+            housing.created(housing_unit("TLS-U1", "E08000003", "E12000002"))
+        sink_thread.start()
+        engine = sa.create_engine(database_url)
+        warnings_table = table_name(outputs[1])
+
+        figures_table = table_name(outputs[0])
+
+        def manchester(table: str, columns: str):
+            if not sa.inspect(engine).has_table(table):
+                return None
+            with engine.connect() as db:
+                return db.execute(sa.text(f"SELECT {columns} FROM {table} WHERE area_code = 'E08000003'")).first()
+
+        figures = wait_until(lambda: (r := manchester(figures_table, "demand, supply")) and r.demand == 6 and r,
+                             timeout=180, interval=1, message="Manchester's figures for all 6 cases in the SQL sink")
+        assert (figures.demand, figures.supply) == (6, 1)
+        warning = wait_until(lambda: manchester(warnings_table, "severity, transition"), timeout=60, interval=1,
+                             message="the warning in the SQL sink")
+        assert (warning.severity, warning.transition) == ("RED", "raised"), pool.log_tail()
+    finally:
+        stop_sink.set()
+        pool.stop()
+        sink_thread.join(30)
