@@ -22,26 +22,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
-import os
-import platform
 import re
-import statistics
 import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
 from rich.console import Console
 from rich.table import Table
 
-from dataplatform.config import Settings
+from bench.common import machine, platform_services
 from dataplatform.kafka_config import reliable_producer_config
 from dataplatform.serialization import ProductSerde, registry_client
 from schemas.envelope import ChangeEvent
@@ -60,29 +54,6 @@ rules:
 """
 PROBE_LA, PROBE_REGION = "E08000021", "E12000001"   # Newcastle, North East: only probes go there
 TODAY = dt.datetime.now(dt.timezone.utc).date()
-
-
-@contextlib.contextmanager
-def platform_services(tmp: Path) -> Iterator[tuple[str, str]]:
-    """(bootstrap, registry URL): the environment's, or an embedded broker and registry."""
-    with contextlib.ExitStack() as stack:
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
-            from dataplatform.kafka import EmbeddedKafka
-
-            broker = EmbeddedKafka(tmp / "kafka")
-            broker.start()
-            stack.callback(broker.stop)
-            bootstrap = broker.bootstrap_servers
-        registry = os.environ.get("SCHEMA_REGISTRY_URL")
-        if not registry:
-            from dataplatform.web.server import RunningServer
-
-            server = RunningServer(settings=Settings(database_url=f"sqlite:///{tmp / 'registry.db'}"))
-            server.start()
-            stack.callback(server.stop)
-            registry = server.url
-        yield bootstrap, registry
 
 
 def load_areas() -> list[tuple[str, str]]:
@@ -305,7 +276,7 @@ def main() -> None:
         "latency_rate_per_s": args.rate, "latency_samples": len(lat),
         "latency_ms_p50": round(pct(lat, 0.50), 1), "latency_ms_p95": round(pct(lat, 0.95), 1),
         "latency_ms_p99": round(pct(lat, 0.99), 1),
-        "machine": {"nproc": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
     }
     table = Table(title="Stream processor (supply/demand join + rules)")
     for col in ("measure", "value"):

@@ -18,19 +18,16 @@ broker and registry unless KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL are set
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import decimal
 import io
 import json
 import os
-import platform
 import statistics
 import struct
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from confluent_kafka import Producer
@@ -39,6 +36,7 @@ from fastavro import parse_schema, schemaless_writer
 from rich.console import Console
 from rich.table import Table
 
+from bench.common import machine, platform_services
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config, redacted, reliable_producer_config
 from producers.publisher import Publisher
@@ -47,40 +45,6 @@ from schemas.product import get_product
 
 RESULTS = Path(__file__).resolve().parent / "results" / "producer.json"
 PRODUCT = get_product("social_housing_availability")
-
-
-def machine() -> dict[str, object]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "platform": platform.platform()}
-
-
-@contextlib.contextmanager
-def platform_services(tmp: Path) -> Iterator[tuple[str, str]]:
-    """(bootstrap, registry URL): the environment's, or an embedded broker and registry."""
-    with contextlib.ExitStack() as stack:
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
-            from dataplatform.kafka import EmbeddedKafka
-
-            broker = EmbeddedKafka(tmp / "kafka")
-            broker.start()
-            stack.callback(broker.stop)
-            bootstrap = broker.bootstrap_servers
-        registry = os.environ.get("SCHEMA_REGISTRY_URL")
-        if not registry:
-            from dataplatform.web.server import RunningServer
-
-            server = RunningServer(settings=Settings(database_url=f"sqlite:///{tmp / 'registry.db'}"))
-            registry = stack.enter_context(server)
-            if not isinstance(registry, str):
-                registry = server.url
-        yield bootstrap, registry
 
 
 def units(n: int) -> list[dict]:

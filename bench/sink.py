@@ -24,7 +24,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from confluent_kafka import Producer
@@ -33,6 +32,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from sqlalchemy import Column, MetaData, Table, func, insert, select
 
+from bench.common import machine, platform_services
 from dataplatform.config import Settings
 from dataplatform.serialization import ProductSerde, registry_client
 from schemas.envelope import ChangeEvent
@@ -43,36 +43,6 @@ from sinks.sql.writer import SqlSink, make_engine
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sink.json"
 REPO = Path(__file__).resolve().parent.parent
-
-
-def machine() -> dict[str, object]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"nproc": os.cpu_count(), "cpu_model": model}
-
-
-@contextlib.contextmanager
-def platform(tmp: Path) -> Iterator[tuple[str, str]]:
-    with contextlib.ExitStack() as stack:
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
-            from dataplatform.kafka import EmbeddedKafka
-
-            broker = EmbeddedKafka(tmp / "kafka")
-            broker.start()
-            stack.callback(broker.stop)
-            bootstrap = broker.bootstrap_servers
-        registry = os.environ.get("SCHEMA_REGISTRY_URL")
-        if not registry:
-            from dataplatform.web.server import RunningServer
-
-            server = stack.enter_context(RunningServer(settings=Settings(database_url=f"sqlite:///{tmp / 'registry.db'}")))
-            registry = server.url
-        yield bootstrap, registry
 
 
 def bench_product() -> DataProduct:
@@ -173,7 +143,7 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     results = []
-    with tempfile.TemporaryDirectory() as tmpdir, platform(Path(tmpdir)) as (bootstrap, registry):
+    with tempfile.TemporaryDirectory() as tmpdir, platform_services(Path(tmpdir)) as (bootstrap, registry):
         settings = Settings(kafka_bootstrap_servers=bootstrap, schema_registry_url=registry)
         product = bench_product()
         console.print(f"producing {args.events} events to {product.topic}")

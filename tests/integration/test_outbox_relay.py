@@ -15,18 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from dataplatform.config import Settings
-from dataplatform.kafka_config import client_config
 from dataplatform.serialization import ProductSerde, registry_client
 from producers.outbox import OutboxEvent, OutboxRelay, create_outbox_table, record_change
 from producers.publisher import Publisher
 from schemas.envelope import ChangeEvent
 from schemas.product import get_product
-from tests.support.kafka import consume, unique_name
+from tests.support.kafka import consume, end_offset
 from tests.support.waiting import wait_until
 
 HOUSING = get_product("social_housing_availability")
@@ -75,14 +73,6 @@ class Service:
                                     position=version)
                 record_change(session, HOUSING, event)
                 self.versions[key] = version
-
-
-def end_offset(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({**client_config(bootstrap), "group.id": unique_name("offsets")})
-    try:
-        return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
-    finally:
-        consumer.close()
 
 
 def sent_count(engine: Engine) -> int:

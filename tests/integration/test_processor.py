@@ -7,7 +7,6 @@ import os
 import re
 import time
 
-from confluent_kafka.admin import AdminClient
 
 from schemas.envelope import ChangeEvent
 from stream_processors.sample_events import ChangePublisher, housing_unit, release_case

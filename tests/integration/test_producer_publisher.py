@@ -9,16 +9,14 @@ import json
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from dataplatform.config import Settings
-from dataplatform.kafka_config import client_config
 from dataplatform.serialization import ProductSerde, registry_client
 from producers.publisher import DeliveryError, Publisher, SchemaIncompatibleError
 from schemas.envelope import ChangeEvent
 from schemas.product import get_product
 from schemas.validation import RecordValidationError
-from tests.support.kafka import consume, create_topic, unique_name
+from tests.support.kafka import consume, end_offset, create_topic, unique_name
 
 HOUSING = get_product("social_housing_availability")
 
@@ -33,14 +31,6 @@ def unit(unit_id: str = "HU-1", status: str = "available", **changes: object) ->
 def publisher(bootstrap: str, registry_url: str, topic: str) -> Publisher:
     return Publisher(HOUSING, bootstrap=bootstrap, registry_url=registry_url, source_system="housing-service",
                      settings=Settings(), topic=topic)
-
-
-def end_offset(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({**client_config(bootstrap), "group.id": unique_name("offsets")})
-    try:
-        return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
-    finally:
-        consumer.close()
 
 
 def test_every_op_is_read_back_decoded_and_equal(bootstrap: str, registry_url: str, topic: str) -> None:

@@ -10,13 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
 
-from dataplatform.kafka_config import client_config
 from dataplatform.serialization import ProductSerde, registry_client
 from schemas.product import get_product
 from schemas.reference import local_authorities, prisons
-from tests.support.kafka import consume, unique_name
+from tests.support.kafka import consume, end_offset, unique_name
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,14 +24,6 @@ def cli(bootstrap: str, registry_url: str, *args: str, home: Path, timeout: floa
            "DATAPLATFORM_HOME": str(home)}
     return subprocess.run([sys.executable, "-m", "dataplatform.cli.__main__", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def end_offset(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({**client_config(bootstrap), "group.id": unique_name("offsets")})
-    try:
-        return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
-    finally:
-        consumer.close()
 
 
 def test_housing_simulator_writes_its_database_and_publishes_every_change(

@@ -16,7 +16,6 @@ from datetime import timezone
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 from sqlalchemy import MetaData, Table, create_engine, inspect, select
 
 from dataplatform.config import Settings

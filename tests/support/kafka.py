@@ -49,3 +49,14 @@ def consume(bootstrap: str, topic: str, expected: int, timeout: float = 60.0,
         consumer.close()
     assert len(messages) >= expected, f"read {len(messages)} of {expected} messages from {topic} before the deadline"
     return messages
+
+
+def end_offset(bootstrap: str, topic: str, partition: int = 0) -> int:
+    """The high watermark of one partition: how many records it has had."""
+    from confluent_kafka import TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("offsets")})
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+    finally:
+        consumer.close()

@@ -1,0 +1,43 @@
+"""What every benchmark shares: the services it runs against and the machine it ran on."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from collections.abc import Iterator
+from pathlib import Path
+
+from dataplatform.config import Settings
+
+
+def machine() -> dict[str, object]:
+    """The machine's description, recorded next to every figure."""
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+@contextlib.contextmanager
+def platform_services(tmp: Path) -> Iterator[tuple[str, str]]:
+    """(bootstrap, registry URL): the environment's, or an embedded broker and registry."""
+    with contextlib.ExitStack() as stack:
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            from dataplatform.kafka import EmbeddedKafka
+
+            broker = EmbeddedKafka(tmp / "kafka")
+            bootstrap = broker.start()
+            stack.callback(broker.stop)
+        registry = os.environ.get("SCHEMA_REGISTRY_URL")
+        if not registry:
+            from dataplatform.web.server import RunningServer
+
+            server = stack.enter_context(RunningServer(settings=Settings(database_url=f"sqlite:///{tmp / 'registry.db'}")))
+            registry = server.url
+        yield bootstrap, registry
