@@ -98,30 +98,58 @@ def test_webhooks_get_each_transition_once_signed_even_after_failures(web, boots
     assert receivers[1].requests == 5  # two refusals, then three deliveries
 
 
-def test_warnings_page_shows_a_warning_live_and_drops_it_when_cleared(web, bootstrap, registry_url, warnings_topic):
+def test_warnings_page_shows_a_simulated_shortage_live_and_drops_it_when_housing_arrives(
+        tmp_path: Path, bootstrap: str, registry_url: str):
+    """The real pipeline: releases and housing published with the SDK, joined by a Faust
+    worker, followed by the web service, watched in headless Chromium."""
     from playwright.sync_api import expect, sync_playwright
 
-    pub = WarningPublisher(bootstrap, registry_url, warnings_topic)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.goto(f"{web.url}/warnings")
-        expect(page.locator("#no-warnings")).to_be_visible()
-        expect(page.locator("#live-status")).to_have_text("Live: connected.", timeout=15_000)
-        pub.send(warning(area_code="E08000012", area_name="Liverpool", severity="RED", demand=41, supply=12))
-        row = page.locator("tr[data-warning-id='E08000012:shortfall']")
-        expect(row).to_be_visible(timeout=30_000)
-        expect(row.locator(".sev")).to_have_text("RED")
-        expect(row.locator(".demand")).to_have_text("41")
-        expect(row.locator(".area")).to_have_text("Liverpool")
-        if os.environ.get("SCREENSHOTS"):
-            page.screenshot(path=os.environ["SCREENSHOTS"] + "/warnings.png", full_page=True)
-        pub.send(warning(area_code="E08000012", area_name="Liverpool", severity="NONE", transition="cleared", supply=50))
-        expect(row).to_have_count(0, timeout=30_000)
-        expect(page.locator("#no-warnings")).to_be_visible()
-        page.goto(f"{web.url}/warnings/history")
-        expect(page.locator("table")).to_contain_text("cleared")
-        browser.close()
+    from producers.publisher import Publisher
+    from schemas.product import load_products
+    from stream_processors.config import ProcessorConfig
+    from stream_processors.sample_events import housing_unit, release_case
+    from stream_processors.worker import start_workers
+
+    prefix = unique_name("live") + "."
+    config = ProcessorConfig(app_id=f"{prefix}processor", topic_prefix=prefix, partitions=2, tick_seconds=2,
+                             datadir=str(tmp_path / "processor"))
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'web.db'}", kafka_bootstrap_servers=bootstrap,
+                        schema_registry_url=registry_url)
+    pool = start_workers(1, settings, config)
+    products = load_products()
+    app = create_app(settings)
+
+    def publisher(name: str, service: str) -> Publisher:
+        return Publisher(products[name], source_system=service, settings=settings, topic=config.topic(name))
+
+    try:
+        with RunningServer(app) as web, sync_playwright() as p:
+            follower = start_warning_follower(app, bootstrap=bootstrap, registry_url=registry_url,
+                                              topic=config.topic("housing_shortfall_warnings"))
+            assert follower.ready.wait(30)
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(f"{web.url}/warnings")
+            expect(page.locator("#live-status")).to_have_text("Live: connected.", timeout=15_000)
+            expect(page.locator("#no-warnings")).to_be_visible()
+            with publisher("prison_releases_housing_need", "releases-service") as releases:
+                for i in range(8):
+                    releases.created(release_case(f"LIVE-C{i}", "E08000012", "E12000002"))
+            row = page.locator("tr[data-warning-id='E08000012:shortfall']")
+            expect(row).to_be_visible(timeout=120_000)
+            expect(row.locator(".sev")).to_have_text("RED")
+            expect(row.locator(".area")).to_have_text("Liverpool")
+            if os.environ.get("SCREENSHOTS"):
+                page.screenshot(path=os.environ["SCREENSHOTS"] + "/warnings.png", full_page=True)
+            with publisher("social_housing_availability", "housing-service") as housing:
+                for i in range(12):
+                    housing.created(housing_unit(f"LIVE-U{i}", "E08000012", "E12000002"))
+            expect(row).to_have_count(0, timeout=120_000)
+            page.goto(f"{web.url}/warnings/history")
+            expect(page.locator("table")).to_contain_text("cleared")
+            browser.close()
+    finally:
+        pool.stop()
 
 
 def test_catalogue_search_finds_a_product_by_field_name_in_the_browser(web):
