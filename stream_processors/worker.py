@@ -104,7 +104,9 @@ def start_workers(n: int = 1, settings: Settings | None = None, config: Processo
         with open(log_path, "ab") as out:
             pool.processes.append(subprocess.Popen([sys.executable, "-m", "stream_processors.worker"],
                                                    env=env, stdout=out, stderr=subprocess.STDOUT,
-                                                   preexec_fn=_stop_with_parent))
+                                                   preexec_fn=_stop_with_parent,
+                                                   # Ctrl-C reaches the owner, which stops workers in order
+                                                   start_new_session=True))
         pool.logs.append(log_path)
     return pool
 

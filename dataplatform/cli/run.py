@@ -41,12 +41,11 @@ def run(
                          workers=workers)
     platform = Platform(settings, options, say=lambda line: console.print(line, markup=False))
     interrupted = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
+    # Ctrl-C and SIGTERM both mean "stop cleanly"; set explicitly so it also works when the
+    # shell started us with SIGINT ignored (a background job).
+    previous = {sig: signal.signal(sig, lambda *_: interrupted.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         platform.start()
-    except KeyboardInterrupt:
-        console.print("Interrupted while starting; everything started has been stopped.")
-        raise typer.Exit(130)
     except Exception as exc:
         console.print(f"[red]error:[/red] could not start the platform: {exc}")
         raise typer.Exit(1)
@@ -75,5 +74,6 @@ def run(
     finally:
         console.print("Stopping: simulators, processor, sinks, web service, Kafka...")
         platform.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     console.print(f"Stopped. State kept in {platform.home} (run again to resume, --fresh to start over).")
