@@ -41,3 +41,12 @@ def platform_services(tmp: Path) -> Iterator[tuple[str, str]]:
             server = stack.enter_context(RunningServer(settings=Settings(database_url=f"sqlite:///{tmp / 'registry.db'}")))
             registry = server.url
         yield bootstrap, registry
+
+
+def write_results(path: Path, result: dict, console) -> None:
+    """Write a benchmark's JSON next to the others and say where."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    console.print(f"wrote {path}")

@@ -35,7 +35,7 @@ from confluent_kafka import Consumer, Producer
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import machine, platform_services
+from bench.common import machine, platform_services, write_results
 from dataplatform.kafka_config import reliable_producer_config
 from dataplatform.serialization import ProductSerde, registry_client
 from schemas.envelope import ChangeEvent
@@ -290,9 +290,7 @@ def main() -> None:
                        ("event-to-warning p95 ms", "latency_ms_p95"), ("event-to-warning p99 ms", "latency_ms_p99")]:
         table.add_row(label, f"{result[key]:,}")
     console.print(table)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    console.print(f"wrote {RESULTS}")
+    write_results(RESULTS, result, console)
 
 
 if __name__ == "__main__":

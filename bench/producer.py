@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import decimal
 import io
-import json
 import os
 import statistics
 import struct
@@ -36,7 +35,7 @@ from fastavro import parse_schema, schemaless_writer
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import machine, platform_services
+from bench.common import machine, platform_services, write_results
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config, redacted, reliable_producer_config
 from producers.publisher import Publisher
@@ -148,9 +147,7 @@ def main() -> None:
     table.add_row("baseline Producer + fastavro", f"{result['baseline_events_per_s']:,}",
                   f"{result['baseline_bytes_per_s'] / 1e6:.2f}", "1.00")
     console.print(table)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    console.print(f"wrote {RESULTS}")
+    write_results(RESULTS, result, console)
 
 
 if __name__ == "__main__":

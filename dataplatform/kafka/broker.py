@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -550,9 +549,3 @@ class EmbeddedKafkaCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def main() -> None:  # pragma: no cover - manual smoke test
-    logging.basicConfig(level=logging.INFO)
-    with EmbeddedKafka(sys.argv[1] if len(sys.argv) > 1 else "/tmp/dp-kafka") as k:
-        print(k.bootstrap_servers)

@@ -75,7 +75,10 @@ def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
                     page.update(status=response.status_code, text=response.text)
                 except httpx.HTTPError:
                     pass
-            time.sleep(1)
+            try:
+                proc.wait(timeout=1)  # the poll interval: returns at once when run exits
+            except subprocess.TimeoutExpired:
+                pass
         assert proc.poll() is not None, "dataplatform run did not stop by itself after --duration"
     finally:
         if proc.poll() is None:

@@ -7,7 +7,6 @@ work against it, producers and consumers can use it in place of Confluent's regi
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.support.concurrency import run_together
 from dataplatform.config import Settings
 from dataplatform.registry.client import wait_for_registry
 from dataplatform.web.server import RunningServer
@@ -193,23 +193,11 @@ def test_restarted_registry_serves_the_same_ids(tmp_path: Path):
 
 
 def test_concurrent_registration_over_http_yields_one_id(registry_url: str):
-    barrier = threading.Barrier(8)
-    ids: list[int] = []
-    errors: list[BaseException] = []
+    def register() -> int:
+        client = SchemaRegistryClient({"url": registry_url})
+        return client.register_schema("race-value", Schema(ORDER_V1, "AVRO"))
 
-    def register() -> None:
-        try:
-            client = SchemaRegistryClient({"url": registry_url})
-            barrier.wait(10)
-            ids.append(client.register_schema("race-value", Schema(ORDER_V1, "AVRO")))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=register) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    ids, errors = run_together(register, threads=8)
     assert not errors, errors
     assert len(ids) == 8 and len(set(ids)) == 1
     assert SchemaRegistryClient({"url": registry_url}).get_versions("race-value") == [1]

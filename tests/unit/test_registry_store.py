@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
@@ -17,6 +16,7 @@ from dataplatform.registry.errors import (
     VersionNotFound,
 )
 from dataplatform.registry.store import SchemaRegistryStore
+from tests.support.concurrency import run_together
 
 
 def record(*fields: dict, name: str = "Person") -> str:
@@ -187,22 +187,7 @@ def test_invalid_schema_and_level_are_clear_errors(store):
 
 
 def test_concurrent_registration_of_one_schema_yields_one_id_and_one_version(store):
-    barrier = threading.Barrier(8)
-    ids: list[int] = []
-    errors: list[BaseException] = []
-
-    def register() -> None:
-        try:
-            barrier.wait(10)
-            ids.append(store.register("race-value", V1))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=register) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    ids, errors = run_together(lambda: store.register("race-value", V1), threads=8)
     assert not errors
     assert len(ids) == 8 and len(set(ids)) == 1
     assert store.versions("race-value") == [1]
