@@ -12,6 +12,7 @@ are used instead of the embedded broker, the platform's registry and SQLite.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import shutil
@@ -22,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataplatform.config import Settings
-from dataplatform.kafka.broker import EmbeddedKafka, port_open
-from dataplatform.kafka.connection import check_connection
+from dataplatform.kafka.broker import port_open
+from dataplatform.kafka.provider import kafka_bootstrap
 from dataplatform.serialization import ProductSerde, registry_client
 from dataplatform.topics import ensure_product_topics
 from schemas.product import load_products
@@ -68,7 +69,7 @@ class Platform:
         self._stop_simulators = threading.Event()
         self._stop_sinks = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._broker: EmbeddedKafka | None = None
+        self._resources = contextlib.ExitStack()  # what must stop last: Kafka
         self._server = None
         self._app = None
         self._pool = None
@@ -106,14 +107,11 @@ class Platform:
             raise
 
     def _start_kafka(self) -> None:
-        if self.settings.kafka_bootstrap_servers:
-            check_connection(settings=self.settings)
-            self.say(f"Kafka           {self.settings.kafka_bootstrap_servers} (existing cluster)")
-            return
-        self._broker = EmbeddedKafka(self.home / "kafka", owned=True)
-        bootstrap = self._broker.start()
+        external = self.settings.kafka_bootstrap_servers
+        bootstrap = self._resources.enter_context(kafka_bootstrap(settings=self.settings))
         self.settings = self.settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
-        self.say(f"Kafka           {bootstrap} (embedded Apache Kafka {self._broker.version}, data in {self._broker.data_dir})")
+        where = "existing cluster" if external else f"data in {self.settings.kafka_data_dir}"
+        self.say(f"Kafka           {bootstrap} ({where})")
 
     def _start_web(self) -> None:
         from dataplatform.web.app import create_app
@@ -136,7 +134,7 @@ class Platform:
         client = registry_client(self.settings.schema_registry_url)
         for p in products:
             ProductSerde(p, client).register()
-        ensure_product_topics(products, self.settings.kafka_bootstrap_servers)
+        ensure_product_topics(products, self.settings.kafka_bootstrap_servers, settings=self.settings)
         self.say(f"Data products   {len(products)} registered: {', '.join(p.topic for p in products)}")
 
     def _start_warnings(self) -> None:
@@ -262,8 +260,7 @@ class Platform:
             stop_warning_follower(self._app)
         if self._server is not None:
             self._server.stop()
-        if self._broker is not None:
-            self._broker.stop()
+        self._resources.close()
 
 
 STALL_AFTER_S = 45.0

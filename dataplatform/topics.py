@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config
 from schemas.product import DataProduct
 
@@ -28,24 +29,27 @@ def topic_config(product: DataProduct) -> dict[str, str]:
 
 
 def ensure_product_topics(products: list[DataProduct], bootstrap: str | None = None,
-                          partitions: int = DEFAULT_PARTITIONS, replication: int = 1) -> list[str]:
+                          partitions: int = DEFAULT_PARTITIONS, replication: int = 1,
+                          settings: Settings | None = None) -> list[str]:
     """Create missing product and dead-letter topics; return the names that were created."""
-    admin = AdminClient(client_config(bootstrap))
-    existing = set(admin.list_topics(timeout=15).topics)
-    wanted: list[NewTopic] = []
-    for p in products:
-        if p.topic not in existing:
-            wanted.append(NewTopic(p.topic, partitions, replication, config=topic_config(p)))
-        if p.dead_letter_topic not in existing:
-            wanted.append(NewTopic(p.dead_letter_topic, 1, replication, config={"retention.ms": str(30 * 86_400_000)}))
-    created = []
-    for name, future in admin.create_topics(wanted).items() if wanted else []:
-        try:
-            future.result(30)
-            created.append(name)
-        except KafkaException as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise
+    admin = AdminClient(client_config(bootstrap, settings))
+    wanted = [NewTopic(p.topic, partitions, replication, config=topic_config(p)) for p in products] + [
+        NewTopic(p.dead_letter_topic, 1, replication, config={"retention.ms": str(30 * 86_400_000)})
+        for p in products]
+    created = create_missing(admin, wanted)
     if created:
         log.info("created topics: %s", ", ".join(created))
+    return created
+
+
+def create_missing(admin: AdminClient, topics: list[NewTopic], timeout: float = 30.0) -> list[str]:
+    """Create ``topics``; one that already exists is not an error. The names created."""
+    created = []
+    for name, future in (admin.create_topics(topics).items() if topics else []):
+        try:
+            future.result(timeout)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
     return created

@@ -29,6 +29,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import client_config, faust_broker_credentials, faust_broker_url
 from dataplatform.serialization import registry_client
+from dataplatform.topics import create_missing
 from schemas.envelope import ChangeEvent
 from schemas.product import DataProduct, load_products
 from sinks.dead_letter import (
@@ -62,13 +63,7 @@ def ensure_topics(config: ProcessorConfig, settings: Settings | None = None) -> 
     admin = AdminClient(client_config(config.bootstrap, settings))
     inputs = [config.topic(p) for p in INPUTS]
     names = inputs + [config.contributions_topic] + [config.topic(p) for p in OUTPUTS] + [f"{t}.dlq" for t in inputs]
-    futures = admin.create_topics([NewTopic(n, config.partitions, config.replication_factor) for n in names])
-    for name, future in futures.items():
-        try:
-            future.result(30)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
+    create_missing(admin, [NewTopic(n, config.partitions, config.replication_factor) for n in names])
     metadata = _metadata_with(admin, names)
     for name in inputs + [config.contributions_topic]:
         count = len(metadata[name].partitions)

@@ -13,27 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from dataplatform.kafka.broker import EmbeddedKafka
+from dataplatform.config import Settings
+from dataplatform.kafka.provider import kafka_bootstrap
 from tests.support.kafka import create_topic, unique_name
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedKafka | None]:
-    """The session's embedded broker, or None when KAFKA_BOOTSTRAP_SERVERS names a cluster."""
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield None
-        return
-    broker = EmbeddedKafka(tmp_path_factory.mktemp("kafka"))
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
-
-
-@pytest.fixture(scope="session")
-def bootstrap(kafka_broker: EmbeddedKafka | None) -> str:
-    return kafka_broker.bootstrap_servers if kafka_broker else os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's Kafka, chosen as everywhere else: KAFKA_BOOTSTRAP_SERVERS, else
+    Testcontainers when DATAPLATFORM_KAFKA=testcontainers, else the embedded broker."""
+    with kafka_bootstrap(tmp_path_factory.mktemp("kafka"), Settings()) as address:
+        yield address
 
 
 @pytest.fixture
@@ -63,7 +53,6 @@ def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("SCHEMA_REGISTRY_URL"):
         yield os.environ["SCHEMA_REGISTRY_URL"]
         return
-    from dataplatform.config import Settings
     from dataplatform.web.server import RunningServer
 
     db = tmp_path_factory.mktemp("registry") / "registry.db"

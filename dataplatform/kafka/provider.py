@@ -22,6 +22,9 @@ def kafka_bootstrap(data_dir: Path | None = None, settings: Settings | None = No
     only what was started here."""
     settings = settings or get_settings()
     if settings.kafka_bootstrap_servers:
+        from dataplatform.kafka.connection import check_connection
+
+        check_connection(settings=settings)  # a wrong address, password or certificate: say so now
         yield settings.kafka_bootstrap_servers
         return
     if settings.dataplatform_kafka == "testcontainers":
