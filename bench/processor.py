@@ -9,6 +9,9 @@
 * baseline: a bare aiokafka loop in this process consumes the same N events, decodes them
   with the same ProductSerde and produces one small JSON record per event: what any
   Kafka consume-decode-produce step costs here, without tables, repartitioning or rules.
+* Faust floor (second baseline): the same consume-decode-produce step as a stateless Faust
+  agent (``bench/faust_floor.py``, its own process), batched like the processor: what
+  Faust itself costs per event here, before any work of ours.
 * latency: with one worker running, events are paced at ``--rate`` per second; one in 50
   is a probe that flips a warning in Newcastle (a release appears, then is housed). The
   latency of a warning is its arrival at a consumer minus ``evidence_at`` (the ts of the
@@ -25,6 +28,8 @@ import asyncio
 import datetime as dt
 import json
 import re
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -100,6 +105,7 @@ class Run:
         self.serdes = {p: ProductSerde(get_product(p), client) for p in (HOUSING, RELEASES)}
         self.out = {p: ProductSerde(get_product(p), client)
                     for p in ("area_supply_demand", "housing_shortfall_warnings")}
+        self.topics = {p: self.config.topic(p) for p in (HOUSING, RELEASES)}
         self.producer = Producer({**reliable_producer_config(bootstrap), "linger.ms": 10})
         self.figures: dict[str, tuple[int, int]] = {}
         self.warnings: list[tuple[float, dict]] = []
@@ -118,7 +124,7 @@ class Run:
         wait(lambda: load_areas()[0][0] in self.figures, 120, "warm-up processed")
 
     def publish(self, product: str, event: ChangeEvent) -> None:
-        topic = self.config.topic(product)
+        topic = self.topics[product]
         key = event.entity["unit_id" if product == HOUSING else "case_id"]
         self.producer.produce(topic, key=key.encode(), value=self.serdes[product].serialize_value(event.to_record(), topic))
         self.producer.poll(0)
@@ -212,6 +218,16 @@ def baseline(bootstrap: str, registry: str, run: Run, n: int) -> float:
     return asyncio.run(loop())
 
 
+def faust_floor(bootstrap: str, registry: str, run: Run, n: int, tmp: Path) -> float:
+    """A stateless Faust agent doing the baseline's work on the same topics (events/s)."""
+    out = tmp / f"faust-floor-{uuid.uuid4().hex[:6]}.json"
+    topics = [f"{run.config.topic(p)}={p}" for p in (HOUSING, RELEASES)]
+    subprocess.run([sys.executable, "-m", "bench.faust_floor", "--bootstrap", bootstrap, "--registry", registry,
+                    "--events", str(n), "--out", str(out), *topics], check=True, timeout=600,
+                   stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())["events_per_s"]
+
+
 def latency(run: Run, rate: float, seconds: float) -> list[float]:
     """Paced events; one in 50 a probe that flips Newcastle's warning. Latencies in ms."""
     areas, sent, probes = load_areas(), 0, 0
@@ -251,7 +267,7 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1500, help="events per throughput run")
+    parser.add_argument("--events", type=int, default=6000, help="events per throughput run")
     parser.add_argument("--rate", type=float, default=1000.0, help="paced events/s for latency")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of the paced phase")
     args = parser.parse_args()
@@ -264,6 +280,7 @@ def main() -> None:
         console.print(f"1 worker: {one:,.0f} events/s")
         try:
             base = baseline(bootstrap, registry, run1, args.events + 1)
+            floor = faust_floor(bootstrap, registry, run1, args.events + 1, tmp)
             lat = latency(run1, args.rate, args.seconds)
         finally:
             run1.stop()
@@ -273,6 +290,7 @@ def main() -> None:
         "events": args.events, "events_per_s": round(one, 1), "events_per_s_two_workers": round(two, 1),
         "baseline_events_per_s": round(base, 1), "ratio_vs_baseline": round(one / base, 3),
         "ratio_two_workers_vs_baseline": round(two / base, 3),
+        "faust_floor_events_per_s": round(floor, 1), "ratio_vs_faust_floor": round(one / floor, 3),
         "latency_rate_per_s": args.rate, "latency_samples": len(lat),
         "latency_ms_p50": round(pct(lat, 0.50), 1), "latency_ms_p95": round(pct(lat, 0.95), 1),
         "latency_ms_p99": round(pct(lat, 0.99), 1),
@@ -284,7 +302,9 @@ def main() -> None:
     for label, key in [("processor, 1 worker (events/s)", "events_per_s"),
                        ("processor, 2 workers (events/s)", "events_per_s_two_workers"),
                        ("baseline aiokafka consume-decode-produce (events/s)", "baseline_events_per_s"),
+                       ("Faust floor: stateless agent, same step (events/s)", "faust_floor_events_per_s"),
                        ("ratio 1 worker / baseline", "ratio_vs_baseline"),
+                       ("ratio 1 worker / Faust floor", "ratio_vs_faust_floor"),
                        ("ratio 2 workers / baseline", "ratio_two_workers_vs_baseline"),
                        (f"event-to-warning p50 ms at {args.rate:.0f}/s", "latency_ms_p50"),
                        ("event-to-warning p95 ms", "latency_ms_p95"), ("event-to-warning p99 ms", "latency_ms_p99")]:

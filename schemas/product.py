@@ -133,7 +133,23 @@ def product_folders(root: Path = PRODUCTS_ROOT) -> list[Path]:
 
 
 def load_products(root: Path = PRODUCTS_ROOT) -> dict[str, DataProduct]:
-    """Every data product under ``root``, by name. Raises on the first invalid one."""
+    """Every data product under ``root``, by name. Raises on the first invalid one.
+
+    Parsed once per version of the files: callers on hot paths (a topic name per published
+    event) ask freely, and an edited manifest or schema is picked up on the next call.
+    """
+    files = sorted(p for folder in product_folders(root) for p in folder.iterdir() if p.is_file())
+    signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    cached = _LOADED.get(root)
+    if cached is None or cached[0] != signature:
+        cached = _LOADED[root] = (signature, _load_products(root))
+    return dict(cached[1])
+
+
+_LOADED: dict[Path, tuple[tuple, dict[str, DataProduct]]] = {}
+
+
+def _load_products(root: Path) -> dict[str, DataProduct]:
     products: dict[str, DataProduct] = {}
     for folder in product_folders(root):
         product = load_product(folder)

@@ -35,6 +35,10 @@ class ProcessorConfig:
     rules_path: str = str(DEFAULT_RULES_PATH)
     horizon_days: int | None = None
     tick_seconds: float = 30.0
+    # Events are processed in batches of up to batch_size, or whatever arrived within
+    # batch_seconds: stage 2 then evaluates each area once per batch, not once per event.
+    batch_size: int = 1000
+    batch_seconds: float = 0.05
     processing_guarantee: str = "at_least_once"
     datadir: str | None = None
     loglevel: str = "WARNING"

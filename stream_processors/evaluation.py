@@ -3,6 +3,11 @@
 Given the area's contributions, its last published figures and its rule states, work out
 the derived ``area_supply_demand`` change event (only when the figures moved) and the
 warning transitions. The Faust agent only loads and stores these dicts in its tables.
+
+The two are separate because they run at different rates: the rules step after every
+change of an area (so the sequence of transitions does not depend on how events were
+batched), the derived figures once per batch (the latest figures of the area, as a
+Kafka Streams record cache would emit them).
 """
 
 from __future__ import annotations
@@ -30,6 +35,15 @@ class AreaResult:
 def evaluate_area(area: AreaState, published: dict[str, Any] | None, rule_states: dict[str, dict] | None,
                   rules: RuleSet, clock: Clock) -> AreaResult:
     """Re-derive an area's figures, the derived change event and any warning transitions."""
+    states, warnings, events = evaluate_rules(area, rule_states, rules, clock)
+    new_published, change = derive_figures(area, published, rules, clock)
+    return AreaResult(new_published, change, states, warnings, events)
+
+
+def derive_figures(area: AreaState, published: dict[str, Any] | None, rules: RuleSet,
+                   clock: Clock) -> tuple[dict[str, Any] | None, ChangeEvent | None]:
+    """The derived ``area_supply_demand`` event when the figures moved since ``published``
+    (and the new "last published" record); ``(published, None)`` when they did not."""
     now = clock.now()
     now_ms, today = epoch_ms(now), today_of(clock)
     figures = area.figures(today, rules.horizon_days)
@@ -38,15 +52,20 @@ def evaluate_area(area: AreaState, published: dict[str, Any] | None, rule_states
         "region_code": area.region_code, "supply": figures.supply, "demand": figures.demand,
         "horizon_days": rules.horizon_days, "as_of": now_ms,
     }
-    change = None
-    new_published = published
-    if published is None or _figures_of(published["record"]) != _figures_of(record):
-        seq = (published or {}).get("seq", 0) + 1
-        before = published["record"] if published else None
-        change = ChangeEvent(op="u" if before else "c", before=before, after=record,
-                             source_system=PROCESSOR_SYSTEM, position=seq, ts_ms=now_ms,
-                             event_id=f"{area.area_code}:{seq}")
-        new_published = {"seq": seq, "record": record}
+    if published is not None and _figures_of(published["record"]) == _figures_of(record):
+        return published, None
+    seq = (published or {}).get("seq", 0) + 1
+    before = published["record"] if published else None
+    change = ChangeEvent(op="u" if before else "c", before=before, after=record,
+                         source_system=PROCESSOR_SYSTEM, position=seq, ts_ms=now_ms,
+                         event_id=f"{area.area_code}:{seq}")
+    return {"seq": seq, "record": record}, change
+
+
+def evaluate_rules(area: AreaState, rule_states: dict[str, dict] | None, rules: RuleSet,
+                   clock: Clock) -> tuple[dict[str, dict], list[dict[str, Any]], list[ChangeEvent]]:
+    """Step every rule's state machine for the area: (new states, warnings, warning events)."""
+    now_ms, today = epoch_ms(clock.now()), today_of(clock)
     states = dict(rule_states or {})
     warnings, events = [], []
     for rule in rules.for_level(area.level):
@@ -63,7 +82,7 @@ def evaluate_area(area: AreaState, published: dict[str, Any] | None, rule_states
             state = {**state, "seq": seq, "last": warning}
             warnings.append(warning)
         states[rule.id] = state
-    return AreaResult(new_published, change, states, warnings, events)
+    return states, warnings, events
 
 
 def _figures_of(record: dict[str, Any]) -> tuple:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -121,15 +122,31 @@ class Move:
     contribution: Contribution | None
     ts_ms: int
 
-    def to_message(self) -> dict[str, Any]:
-        return {"area": self.area_code, "level": self.level, "region": self.region_code,
-                "entity": self.entity_key,
-                "contribution": list(self.contribution) if self.contribution else None, "ts": self.ts_ms}
 
-    @classmethod
-    def from_message(cls, m: dict[str, Any]) -> "Move":
-        c = m.get("contribution")
-        return cls(m["area"], m["level"], m["region"], m["entity"], tuple(c) if c else None, int(m["ts"]))
+def area_message(moves: list[Move]) -> dict[str, Any]:
+    """One repartition message carrying every move of a batch into one area (same area)."""
+    first = moves[0]
+    return {"area": first.area_code, "level": first.level, "region": first.region_code,
+            "moves": [[m.entity_key, list(m.contribution) if m.contribution else None, m.ts_ms] for m in moves]}
+
+
+def tick_message(area_code: str) -> dict[str, Any]:
+    """The timer's "re-evaluate this area" message (the horizon moved with the clock)."""
+    return {"area": area_code, "tick": True}
+
+
+def moves_of_message(m: dict[str, Any]) -> list[Move]:
+    """The moves an :func:`area_message` carries, in the order they happened (none for a tick)."""
+    return [Move(m["area"], m["level"], m["region"], entity, tuple(c) if c else None, int(ts))
+            for entity, c, ts in m.get("moves", ())]
+
+
+def by_area(moves: list[Move]) -> dict[str, list[Move]]:
+    """Moves grouped per area, each group in its original order."""
+    groups: dict[str, list[Move]] = {}
+    for move in moves:
+        groups.setdefault(move.area_code, []).append(move)
+    return groups
 
 
 def entity_state(product: str, op: str, entity: dict | None, position: int, ts_ms: int,
@@ -215,6 +232,7 @@ class AreaState:
     region_code: str
     entities: dict[str, Contribution] = field(default_factory=dict)
     max_ts: int = 0
+    _tally: Counter | None = field(default=None, repr=False, compare=False)
 
     def apply(self, move: Move) -> bool:
         """Set the entity's contribution; True when that changed anything."""
@@ -225,19 +243,31 @@ class AreaState:
             del self.entities[move.entity_key]
         else:
             self.entities[move.entity_key] = move.contribution
+        if self._tally is not None:
+            if old is not None:
+                self._tally[old] -= 1
+            if move.contribution is not None:
+                self._tally[move.contribution] += 1
         self.max_ts = max(self.max_ts, move.ts_ms)
         return True
 
     def figures(self, today: int, horizon_days: int) -> Figures:
-        """Supply and demand whose date is on or before ``today + horizon_days``."""
+        """Supply and demand whose date is on or before ``today + horizon_days``.
+
+        Counted from a tally of contributions (how many entities per kind and day), kept up
+        to date by :meth:`apply`, so the rules can be evaluated after every change of a large
+        area without walking all its entities.
+        """
+        if self._tally is None:
+            self._tally = Counter(self.entities.values())
         last_day = today + horizon_days
         supply = demand = 0
-        for kind, day in self.entities.values():
+        for (kind, day), n in self._tally.items():
             if day is None or day <= last_day:
                 if kind == SUPPLY:
-                    supply += 1
+                    supply += n
                 else:
-                    demand += 1
+                    demand += n
         return Figures(supply, demand)
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,7 +280,7 @@ class AreaState:
                    int(d.get("max_ts", 0)))
 
 
-AREA_BUCKETS = 32
+AREA_BUCKETS = 8
 
 
 def bucket_of(entity_key: str, buckets: int = AREA_BUCKETS) -> int:

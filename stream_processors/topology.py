@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -37,16 +39,19 @@ from sinks.dead_letter import (
 )
 from stream_processors.codec import AvroEventCodec, Undecodable
 from stream_processors.config import INPUTS, OUTPUTS, SUPPLY_DEMAND, WARNINGS, ProcessorConfig
-from stream_processors.evaluation import evaluate_area
+from stream_processors.evaluation import derive_figures, evaluate_rules
 from stream_processors.rules import load_rules
 from stream_processors.supply_demand import (
     HOUSING, RELEASES,
-    AREA_BUCKETS, Clock, Move, SystemClock, apply_to_bucket, bucket_of, decide, merge_buckets,
+    AREA_BUCKETS, Clock, Move, SystemClock, apply_to_bucket, area_message, bucket_of, by_area, decide,
+    merge_buckets, moves_of_message, tick_message,
 )
 
 log = logging.getLogger(__name__)
 H_PROCESSOR = "dlq.processor.app"
 SHORT_NAMES = {HOUSING: "unit", RELEASES: "case"}   # entity key prefixes in the (changelogged) state
+ENTITY_TABLES = {name: f"entities-{name}" for name in INPUTS}
+TABLES = [*ENTITY_TABLES.values(), "area-contributions", "area-published", "area-rule-states"]
 
 
 class TopicLayoutError(RuntimeError):
@@ -54,24 +59,30 @@ class TopicLayoutError(RuntimeError):
 
 
 def ensure_topics(config: ProcessorConfig, settings: Settings | None = None) -> list[str]:
-    """Create the input, output, repartition and dead-letter topics when missing.
+    """Create the input, output, repartition, changelog and dead-letter topics when missing.
 
     Inputs and the repartition topic are co-partitioned with the tables' changelogs, so
     they must all have ``config.partitions`` partitions; an existing input with another
-    count is refused with a message saying how to fix it.
+    count is refused with a message saying how to fix it. The changelogs are created here
+    rather than by Faust: a changelog Faust creates itself is missing from its consumer's
+    first metadata, and Faust then refuses the table's first write (``PartitionsMismatch``,
+    "the changelog has 0 partitions") until the metadata is refreshed minutes later.
     """
     admin = AdminClient(client_config(config.bootstrap, settings))
     inputs = [config.topic(p) for p in INPUTS]
     names = inputs + [config.contributions_topic] + [config.topic(p) for p in OUTPUTS] + [f"{t}.dlq" for t in inputs]
-    create_missing(admin, [NewTopic(n, config.partitions, config.replication_factor) for n in names])
-    metadata = _metadata_with(admin, names)
-    for name in inputs + [config.contributions_topic]:
+    changelogs = [f"{config.app_id}-{table}-changelog" for table in TABLES]
+    create_missing(admin, [NewTopic(n, config.partitions, config.replication_factor) for n in names]
+                   + [NewTopic(n, config.partitions, config.replication_factor, config={"cleanup.policy": "compact"})
+                      for n in changelogs])
+    metadata = _metadata_with(admin, names + changelogs)
+    for name in inputs + [config.contributions_topic] + changelogs:
         count = len(metadata[name].partitions)
         if count != config.partitions:
             raise TopicLayoutError(
                 f"topic {name} has {count} partitions but the processor's tables have {config.partitions}: "
                 f"run with --partitions {count}, or recreate the topic with {config.partitions} partitions")
-    return names
+    return names + changelogs
 
 
 def seed_group_offsets(config: ProcessorConfig, settings: Settings | None = None) -> int:
@@ -172,6 +183,7 @@ class SupplyDemandProcessor:
             value_serializer="json",
             broker_commit_every=500,
             broker_commit_interval=1.0,
+            producer_linger=0.01,
         )
 
     def _wire(self) -> None:
@@ -184,7 +196,7 @@ class SupplyDemandProcessor:
         self.dead_letters = {name: app.topic(f"{c.topic(name)}.dlq", key_serializer="raw", value_serializer="raw")
                              for name in INPUTS}
         table = dict(partitions=c.partitions, key_type=str, default=None)
-        self.entities = {name: app.Table(f"entities-{name}", **table) for name in INPUTS}
+        self.entities = {name: app.Table(ENTITY_TABLES[name], **table) for name in INPUTS}
         self.areas = app.Table("area-contributions", **table)
         self.published = app.Table("area-published", **table)
         self.rule_states = app.Table("area-rule-states", **table)
@@ -200,20 +212,26 @@ class SupplyDemandProcessor:
         product, table = self.products[product_name], self.entities[product_name]
 
         async def agent(stream: faust.Stream) -> None:
-            async for event in stream.events():
-                await self._on_entity_event(product, table, event)
+            async for events in stream.take_events(self.config.batch_size, within=self.config.batch_seconds):
+                moves: list[Move] = []
+                for event in events:
+                    processing(event)
+                    moves += await self._on_entity_event(product, table, event)
+                # one repartition message per area and batch, not one per move
+                for area_code, area_moves in by_area(moves).items():
+                    await self.contributions.send(key=area_code, value=area_message(area_moves))
 
         agent.__name__ = f"stage1_{product_name}"
         return agent
 
-    async def _on_entity_event(self, product: DataProduct, table: Any, event: faust.types.EventT) -> None:
+    async def _on_entity_event(self, product: DataProduct, table: Any, event: faust.types.EventT) -> list[Move]:
+        """Store the entity's new state; the moves it implies (sent by the caller, batched)."""
         value = event.value
-        log.debug("stage 1 %s[%d]@%d", event.message.topic, event.message.partition, event.message.offset)
         if value is None:
-            return  # tombstone after a delete: the delete itself already did the work
+            return []  # tombstone after a delete: the delete itself already did the work
         if isinstance(value, Undecodable):
             await self._dead_letter(product.name, event, value.error_class, value.error_message)
-            return
+            return []
         try:
             change = ChangeEvent.from_record(value)
             entity_key = f"{SHORT_NAMES[product.name]}:{product.key_of(change.entity)}"
@@ -223,11 +241,10 @@ class SupplyDemandProcessor:
             entity = (value.get("after") or value.get("before") or {}) if isinstance(value, dict) else {}
             personal = [entity.get(f) for f in product.personal_fields]
             await self._dead_letter(product.name, event, type(exc).__name__, scrub(str(exc), personal))
-            return
+            return []
         if decision.state is not None:
             table[entity_key] = decision.state
-        for move in decision.moves:
-            await self.contributions.send(key=move.area_code, value=move.to_message())
+        return decision.moves
 
     async def _dead_letter(self, product_name: str, event: faust.types.EventT, error_class: str,
                            error_message: str) -> None:
@@ -242,43 +259,74 @@ class SupplyDemandProcessor:
 
     # -- stage 2 --------------------------------------------------------------------------
     async def _stage2(self, stream: faust.Stream) -> None:
-        async for message in stream:
-            await self._on_area_message(message)
+        async for events in stream.take_events(self.config.batch_size, within=self.config.batch_seconds):
+            areas: dict[str, list[faust.types.EventT]] = {}
+            for event in events:
+                areas.setdefault(event.value["area"], []).append(event)
+            for area_code, area_events in areas.items():
+                processing(area_events[-1])   # the area's changelog partition
+                await self._on_area_messages(area_code, [e.value for e in area_events])
 
-    async def _on_area_message(self, message: dict[str, Any]) -> None:
-        area_code = message["area"]
-        log.debug("stage 2 %s %s", area_code, message.get("entity") or "tick")
+    async def _on_area_messages(self, area_code: str, messages: list[dict[str, Any]]) -> None:
+        """Apply a batch of moves (and ticks) to one area, in order.
+
+        The rules step after every move that changed the area and on every tick, exactly as
+        if the messages came one by one, so warnings do not depend on batching. The derived
+        figures are sent once, at the end of the batch, and the tables are written once.
+        """
         buckets = [self.areas.get(f"{area_code}#{b}") for b in range(AREA_BUCKETS)]
-        if message.get("tick"):
-            first = next((b for b in buckets if b), None)
-            if first is None:
-                return
-            area = merge_buckets(area_code, first["level"], first["region"], buckets)
-            move = None
-        else:
-            move = Move.from_message(message)
-            area = merge_buckets(area_code, move.level, move.region_code, buckets)
-            if not area.apply(move):
-                return  # a duplicate or replay: nothing to re-evaluate
-        old_rules = self.rule_states.get(area_code)
-        result = evaluate_area(area, self.published.get(area_code), old_rules, self.rules, self.clock)
+        first = next((b for b in buckets if b), None)
+        moves = [moves_of_message(m) for m in messages]
+        some_move = next((ms[0] for ms in moves if ms), None)
+        if first is None and some_move is None:
+            return  # a tick for an area this worker holds nothing of
+        level, region = (first["level"], first["region"]) if first else (some_move.level, some_move.region_code)
+        area = merge_buckets(area_code, level, region, buckets)
+        old_rules = rule_states = self.rule_states.get(area_code)
+        warnings: list[ChangeEvent] = []
+        changed: set[int] = set()
+        for message, message_moves in zip(messages, moves):
+            for move in message_moves:
+                if not area.apply(move):
+                    continue   # a duplicate or replay changes nothing
+                b = bucket_of(move.entity_key)
+                buckets[b] = apply_to_bucket(buckets[b], move)
+                changed.add(b)
+                rule_states, _, events = evaluate_rules(area, rule_states, self.rules, self.clock)
+                warnings += events
+            if message.get("tick"):
+                rule_states, _, events = evaluate_rules(area, rule_states, self.rules, self.clock)
+                warnings += events
+        if not changed and rule_states == old_rules and not any(m.get("tick") for m in messages):
+            return
+        published, change = derive_figures(area, self.published.get(area_code), self.rules, self.clock)
         # outputs first, state after: a crash in between re-sends (at-least-once), never loses
-        if result.change is not None:
-            await self.outputs[SUPPLY_DEMAND].send(key=area_code, value=result.change.to_record())
-        for event in result.warning_events:
+        if change is not None:
+            await self.outputs[SUPPLY_DEMAND].send(key=area_code, value=change.to_record())
+        for event in warnings:
             await self.outputs[WARNINGS].send(key=event.after["warning_id"], value=event.to_record())
-        if move is not None:
-            b = bucket_of(move.entity_key)
-            self.areas[f"{area_code}#{b}"] = apply_to_bucket(buckets[b], move)
-        if result.change is not None:
-            self.published[area_code] = result.published
-        if result.rule_states != old_rules:
-            self.rule_states[area_code] = result.rule_states
+        for b in sorted(changed):
+            self.areas[f"{area_code}#{b}"] = buckets[b]
+        if change is not None:
+            self.published[area_code] = published
+        if rule_states != old_rules:
+            self.rule_states[area_code] = rule_states
 
     async def _tick(self) -> None:
         """The horizon moves with the clock: re-evaluate every area this worker holds."""
         for area_code in sorted({key.rpartition("#")[0] for key in list(self.areas.keys())}):
-            await self.contributions.send(key=area_code, value={"tick": True, "area": area_code})
+            await self.contributions.send(key=area_code, value=tick_message(area_code))
+
+
+def processing(event: faust.types.EventT) -> None:
+    """Make ``event`` the one a table write belongs to (its changelog partition), in this task.
+
+    Faust's tables take the partition of a write from the task-local current event, which
+    its stream sets per event; a batch from ``take_events`` is processed after the fact, so
+    each write is tagged here. Only the task-local variable is set: ``Stream.current_event``
+    is what ``take_events``' own buffering reads, and must not be touched.
+    """
+    _current_event.set(weakref.ref(event))
 
 
 def build_app(config: ProcessorConfig, clock: Clock | None = None, warm: bool = True,

@@ -24,6 +24,10 @@ def process(
     partitions: int = typer.Option(4, "--partitions", min=1, help="Partitions of the co-partitioned topics."),
     tick_seconds: float = typer.Option(30.0, "--tick-seconds", min=0.5,
                                        help="How often every area is re-evaluated as the horizon moves."),
+    batch_size: int = typer.Option(1000, "--batch-size", min=1,
+                                   help="Most events one step processes together (areas are evaluated once per step)."),
+    batch_ms: float = typer.Option(50.0, "--batch-ms", min=1.0,
+                                   help="Longest wait (ms) for a batch to fill before it is processed."),
     duration: float = typer.Option(None, "--duration", help="Stop by itself after this many seconds."),
 ) -> None:
     """Join housing supply with release demand per area, raise shortfall warnings.
@@ -38,7 +42,8 @@ def process(
         load_rules(rules, horizon_days)   # fail early, in this process, on a bad rules file
         config = ProcessorConfig(app_id=app_id, topic_prefix=topic_prefix, partitions=partitions,
                                  rules_path=str(rules), horizon_days=horizon_days,
-                                 tick_seconds=tick_seconds).resolved(settings)
+                                 tick_seconds=tick_seconds, batch_size=batch_size,
+                                 batch_seconds=batch_ms / 1000).resolved(settings)
     except (RulesFileError, ValueError) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2)

@@ -81,7 +81,8 @@ def test_shortage_warning_lifecycle_duplicates_garbage_and_restart(bootstrap, re
         assert reader.transitions(LEEDS) == [] and reader.transitions(YORKSHIRE) == []
         assert (NORTH_WEST, "RED", "raised") in reader.transitions()
         red = next(w["after"] for w in reader.warnings if w["after"]["area_code"] == MANCHESTER)
-        # raised by the first release applied (events are processed one by one), then only updated counts
+        # raised by the first release applied (the rules step after every change, even inside a
+        # batch), then only updated counts
         assert (red["supply"], red["demand"], red["horizon_days"], red["rule_id"]) == (0, 1, 28, "shortfall")
         assert red["message"] == "RED raised  Manchester  demand 1 > supply 0 (next 28 days)"
         assert _epoch_ms(red["evidence_at"]) in {e.ts_ms for p, e in pub.sent if p == RELEASES

@@ -114,7 +114,7 @@ def test_counts_are_derived_per_kind_without_personal_data():
 
 
 def test_area_buckets_round_trip_to_the_same_figures():
-    from stream_processors.supply_demand import Move, apply_to_bucket, bucket_of, merge_buckets
+    from stream_processors.supply_demand import AREA_BUCKETS, Move, apply_to_bucket, bucket_of, merge_buckets
 
     stored: dict[int, dict] = {}
     p = Pipeline()
@@ -125,9 +125,36 @@ def test_area_buckets_round_trip_to_the_same_figures():
         stored[b] = apply_to_bucket(stored.get(b), move)
     gone = Move(REG, "region", REG, "social_housing_availability:u0", None, 9)
     stored[bucket_of(gone.entity_key)] = apply_to_bucket(stored[bucket_of(gone.entity_key)], gone)
-    merged = merge_buckets(REG, "region", REG, [stored.get(b) for b in range(32)])
-    assert len(stored) > 10                                  # spread over many buckets
+    merged = merge_buckets(REG, "region", REG, [stored.get(b) for b in range(AREA_BUCKETS)])
+    assert len(stored) == AREA_BUCKETS                       # spread over every bucket
     assert p.figures(REG) == (29, 0)                        # u0..u28 are within 28 days
     figures = merged.figures(today_of(CLOCK), 28)
     assert (figures.supply, figures.demand) == (28, 0)       # u0 removed through its bucket
     assert merged.max_ts == 9
+
+
+def test_area_messages_carry_a_batch_of_moves_in_order():
+    from stream_processors.supply_demand import Move, area_message, by_area, moves_of_message, tick_message
+
+    moves = [Move(LA1, "local_authority", REG, "unit:u1", (SUPPLY, 5), 1),
+             Move(REG, "region", REG, "unit:u1", (SUPPLY, 5), 1),
+             Move(LA1, "local_authority", REG, "unit:u1", None, 2)]
+    groups = by_area(moves)
+    assert list(groups) == [LA1, REG] and [m.ts_ms for m in groups[LA1]] == [1, 2]
+    assert moves_of_message(area_message(groups[LA1])) == groups[LA1]   # a round trip, order kept
+    assert moves_of_message(tick_message(LA1)) == []
+
+
+def test_figures_follow_moves_after_the_tally_is_built():
+    from stream_processors.supply_demand import AreaState, Move
+
+    area = AreaState(LA1, "local_authority", REG)
+    area.apply(Move(LA1, "local_authority", REG, "a", (SUPPLY, 10), 1))
+    assert (area.figures(10, 0).supply, area.figures(10, 0).demand) == (1, 0)
+    area.apply(Move(LA1, "local_authority", REG, "a", (DEMAND, None), 2))   # the same entity changes kind
+    area.apply(Move(LA1, "local_authority", REG, "b", (SUPPLY, 40), 3))     # beyond the horizon
+    figures = area.figures(10, 28)
+    assert (figures.supply, figures.demand) == (0, 1)
+    area.apply(Move(LA1, "local_authority", REG, "a", None, 4))             # gone
+    figures = area.figures(20, 28)
+    assert (figures.supply, figures.demand) == (1, 0)
