@@ -9,7 +9,8 @@ the whole topic; rows/s is N over the time from partition assignment to the last
 committed (decoding, mapping, upsert, offsets in the same transaction included). The
 baseline inserts the very rows the sink wrote into a copy of its table with
 ``conn.execute(insert(table), rows)`` (executemany, insertmanyvalues) in the same batch
-size, same driver, no Kafka. Writes bench/results/sink.json.
+size, same driver, no Kafka. On PostgreSQL a raw ``COPY`` of the same rows is timed too, as
+the ceiling (the sink itself loads through COPY there). Writes bench/results/sink.json.
 """
 
 from __future__ import annotations
@@ -115,25 +116,39 @@ def run_sink(settings: Settings, product: DataProduct, url: str, mode: str, n: i
     return n / (finished - sink.assigned_at)
 
 
-def baseline(url: str, source: str, n: int, batch_size: int) -> float:
-    """Plain executemany insert of the rows the sink wrote, into a copy of its table."""
+def baseline(url: str, source: str, n: int, batch_size: int) -> tuple[float, float | None]:
+    """Rows/s of a plain executemany insert of the rows the sink wrote into a copy of its
+    table; on PostgreSQL also of a raw COPY of the same rows (the ceiling, for reference)."""
     engine = make_engine(url)
-    meta = MetaData()
-    table = Table(source, meta, autoload_with=engine)
-    copy = Table(f"{source}_baseline", MetaData(), *[
-        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, autoincrement=False) for c in table.c])
-    copy.create(engine)
+    table = Table(source, MetaData(), autoload_with=engine)
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(select(table))]
     assert len(rows) == n
-    start = time.perf_counter()
-    for i in range(0, n, batch_size):
-        with engine.begin() as conn:
-            conn.execute(insert(copy), rows[i:i + batch_size])
-    elapsed = time.perf_counter() - start
-    copy.drop(engine)
+
+    def timed(load) -> float:  # noqa: ANN001
+        copy = Table(f"{source}_baseline", MetaData(), *[
+            Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, autoincrement=False) for c in table.c])
+        copy.create(engine)
+        try:
+            start = time.perf_counter()
+            for i in range(0, n, batch_size):
+                with engine.begin() as conn:
+                    load(conn, copy, rows[i:i + batch_size])
+            return n / (time.perf_counter() - start)
+        finally:
+            copy.drop(engine)
+
+    def raw_copy(conn, copy, chunk) -> None:  # noqa: ANN001
+        names = [c.name for c in copy.c]
+        with conn.connection.driver_connection.cursor() as cur, \
+                cur.copy(f'COPY "{copy.name}" ({", ".join(names)}) FROM STDIN') as out:
+            for r in chunk:
+                out.write_row([r[c] for c in names])
+
+    executemany = timed(lambda conn, copy, chunk: conn.execute(insert(copy), chunk))
+    ceiling = timed(raw_copy) if engine.dialect.name == "postgresql" else None
     engine.dispose()
-    return n / elapsed
+    return executemany, ceiling
 
 
 def main() -> None:
@@ -158,16 +173,20 @@ def main() -> None:
             try:
                 for mode in ("upsert", "append"):
                     rate = run_sink(settings, product, url, mode, args.events, args.batch_size)
-                    base = baseline(url, table_name(product.topic, mode), args.events, args.batch_size)
+                    base, ceiling = baseline(url, table_name(product.topic, mode), args.events, args.batch_size)
                     results.append({"database": db, "mode": mode, "events": args.events,
                                     "batch_size": args.batch_size, "rows_per_s": round(rate),
-                                    "baseline_rows_per_s": round(base), "ratio_vs_baseline": round(rate / base, 2)})
+                                    "baseline_rows_per_s": round(base), "ratio_vs_baseline": round(rate / base, 2),
+                                    "copy_rows_per_s": round(ceiling) if ceiling else None,
+                                    "ratio_vs_copy": round(rate / ceiling, 2) if ceiling else None})
             finally:
                 cleanup(url, product)
-    table = RichTable("database", "mode", "sink rows/s", "baseline rows/s", "ratio", title="SQL sink vs bulk insert")
+    table = RichTable("database", "mode", "sink rows/s", "baseline rows/s", "ratio", "raw COPY rows/s",
+                      "ratio vs COPY", title="SQL sink vs bulk insert")
     for r in results:
         table.add_row(r["database"], r["mode"], f"{r['rows_per_s']:,}", f"{r['baseline_rows_per_s']:,}",
-                      f"{r['ratio_vs_baseline']:.2f}")
+                      f"{r['ratio_vs_baseline']:.2f}", f"{r['copy_rows_per_s']:,}" if r["copy_rows_per_s"] else "-",
+                      f"{r['ratio_vs_copy']:.2f}" if r["ratio_vs_copy"] else "-")
     console.print(table)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"date": dt.date.today().isoformat(), "machine": machine(), "results": results},

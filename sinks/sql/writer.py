@@ -25,7 +25,7 @@ from sinks.base import Batch, BatchingSink, SinkRecord
 from sinks.columns import FieldColumn, MappingError, PersonalDataPolicy, entity_columns, entity_schema_of_envelope, entity_values
 from sinks.sql.offsets import ensure_offsets_table, load_offsets, save_offsets
 from sinks.sql.tables import APPEND, KEY, METADATA_COLUMNS, UPSERT, TableManager, table_name
-from sinks.sql.upsert import dialect_insert
+from sinks.sql.bulk import insert_rows
 
 log = logging.getLogger(__name__)
 HARD, SOFT = "hard", "soft"
@@ -159,16 +159,9 @@ class SqlSink(BatchingSink):
                     self._upsert(conn, table, items)
             save_offsets(conn, self._offsets, self.group, batch.next_offsets, batch.rows, batch.errors)
 
-    @staticmethod
-    def _full_rows(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Every row with every column, so one executemany covers rows of different schema versions."""
-        names = [c.name for c in table.c]
-        return [{n: r.get(n) for n in names} for r in rows]
-
     def _append(self, conn: Connection, table: Table, items: list[PreparedRow]) -> None:
-        stmt = dialect_insert(conn.dialect, table).on_conflict_do_nothing(
-            index_elements=["_kafka_partition", "_kafka_offset"])
-        conn.execute(stmt, self._full_rows(table, [i.row for i in items]))
+        insert_rows(conn, table, [i.row for i in items],
+                    lambda ins: ins.on_conflict_do_nothing(index_elements=["_kafka_partition", "_kafka_offset"]))
 
     def _upsert(self, conn: Connection, table: Table, items: list[PreparedRow]) -> None:
         """Reduce the batch to each key's final state, then delete and upsert in bulk."""
@@ -192,11 +185,8 @@ class SqlSink(BatchingSink):
         for key, row in soft_tombstones.items():
             conn.execute(update(table).where(table.c[KEY] == key).values(
                 _deleted=True, _kafka_partition=row["_kafka_partition"], _kafka_offset=row["_kafka_offset"]))
-        if upserts:
-            ins = dialect_insert(conn.dialect, table)
-            stmt = ins.on_conflict_do_update(index_elements=[KEY], set_={
-                c.name: ins.excluded[c.name] for c in table.c if c.name != KEY})
-            conn.execute(stmt, self._full_rows(table, upserts))
+        insert_rows(conn, table, upserts, lambda ins: ins.on_conflict_do_update(
+            index_elements=[KEY], set_={c.name: ins.excluded[c.name] for c in table.c if c.name != KEY}))
 
 
 __all__ = ["SqlSink", "PreparedRow", "make_engine", "METADATA_COLUMNS"]
