@@ -109,6 +109,7 @@ class Run:
         self.producer = Producer({**reliable_producer_config(bootstrap), "linger.ms": 10})
         self.figures: dict[str, tuple[int, int]] = {}
         self.warnings: list[tuple[float, dict]] = []
+        self.produced_at: list[float] = []   # the warnings' Kafka timestamps (when the processor sent them)
         self._stop = threading.Event()
         self.pool: WorkerPool | None = None
 
@@ -135,7 +136,7 @@ class Run:
                       "auto.offset.reset": "earliest", "enable.auto.commit": False})
         c.subscribe([derived, warnings])
         while not self._stop.is_set():
-            for msg in c.consume(500, 0.2):
+            for msg in c.consume(500, 0.01):
                 if msg.error():
                     continue
                 now = time.time()
@@ -145,6 +146,7 @@ class Run:
                 else:
                     after = self.out["housing_shortfall_warnings"].deserialize_value(msg.value(), warnings)["after"]
                     self.warnings.append((now, after))
+                    self.produced_at.append(msg.timestamp()[1] / 1000)
         c.close()
 
     def stop(self) -> None:

@@ -304,15 +304,21 @@ def merge_buckets(area_code: str, level: str, region_code: str, buckets: list[di
 
 
 def apply_to_bucket(bucket: dict | None, move: Move) -> dict:
-    """The bucket holding ``move.entity_key`` after the move (a new dict)."""
+    """The bucket holding ``move.entity_key`` after the move (a new dict; ``bucket`` is kept)."""
     bucket = {"area": move.area_code, "level": move.level, "region": move.region_code, "entities": {}, "max_ts": 0,
               **(bucket or {})}
-    entities = dict(bucket["entities"])
+    bucket["entities"] = dict(bucket["entities"])
+    set_in_bucket(bucket, move)
+    return bucket
+
+
+def set_in_bucket(bucket: dict, move: Move) -> None:
+    """Apply the move to a bucket in place (one made by :func:`apply_to_bucket` in this step)."""
     if move.contribution is None:
-        entities.pop(move.entity_key, None)
+        bucket["entities"].pop(move.entity_key, None)
     else:
-        entities[move.entity_key] = list(move.contribution)
-    return {**bucket, "entities": entities, "max_ts": max(int(bucket["max_ts"]), move.ts_ms)}
+        bucket["entities"][move.entity_key] = list(move.contribution)
+    bucket["max_ts"] = max(int(bucket["max_ts"]), move.ts_ms)
 
 
 class AreaBook:

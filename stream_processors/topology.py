@@ -43,7 +43,7 @@ from stream_processors.evaluation import derive_figures, evaluate_rules
 from stream_processors.rules import load_rules
 from stream_processors.supply_demand import (
     HOUSING, RELEASES,
-    AREA_BUCKETS, Clock, Move, SystemClock, apply_to_bucket, area_message, bucket_of, by_area, decide,
+    AREA_BUCKETS, AreaState, Clock, Move, SystemClock, apply_to_bucket, set_in_bucket, area_message, bucket_of, by_area, decide,
     merge_buckets, moves_of_message, tick_message,
 )
 
@@ -156,6 +156,7 @@ class SupplyDemandProcessor:
         client = registry_client(config.registry_url)
         self.codecs = {name: AvroEventCodec(self.products[name], client, config.topic(name))
                        for name in INPUTS + OUTPUTS}
+        self._merged: dict[str, tuple[list[dict | None], AreaState]] = {}   # see _merged_area
         self.app = self._make_app()
         self._wire()
 
@@ -280,8 +281,7 @@ class SupplyDemandProcessor:
         some_move = next((ms[0] for ms in moves if ms), None)
         if first is None and some_move is None:
             return  # a tick for an area this worker holds nothing of
-        level, region = (first["level"], first["region"]) if first else (some_move.level, some_move.region_code)
-        area = merge_buckets(area_code, level, region, buckets)
+        area = self._merged_area(area_code, buckets, some_move)
         old_rules = rule_states = self.rule_states.get(area_code)
         warnings: list[ChangeEvent] = []
         changed: set[int] = set()
@@ -290,8 +290,11 @@ class SupplyDemandProcessor:
                 if not area.apply(move):
                     continue   # a duplicate or replay changes nothing
                 b = bucket_of(move.entity_key)
-                buckets[b] = apply_to_bucket(buckets[b], move)
-                changed.add(b)
+                if b in changed:
+                    set_in_bucket(buckets[b], move)   # already our own copy in this step
+                else:
+                    buckets[b] = apply_to_bucket(buckets[b], move)
+                    changed.add(b)
                 rule_states, _, events = evaluate_rules(area, rule_states, self.rules, self.clock)
                 warnings += events
             if message.get("tick"):
@@ -311,6 +314,23 @@ class SupplyDemandProcessor:
             self.published[area_code] = published
         if rule_states != old_rules:
             self.rule_states[area_code] = rule_states
+        self._merged[area_code] = (buckets, area)
+
+    def _merged_area(self, area_code: str, buckets: list[dict | None], some_move: Move | None) -> AreaState:
+        """The area as one :class:`AreaState`: from the last step's, when the table still holds
+        the very bucket objects that step wrote, else merged afresh from the buckets.
+
+        Merging walks every entity of the area, which for a region on a busy input costs more
+        than the rest of the step; the cached state is dropped while a step runs (so a step
+        that fails half-way cannot leave it out of line with the table) and on any change to
+        the table made elsewhere (a recovery replaces the objects).
+        """
+        cached = self._merged.pop(area_code, None)
+        if cached is not None and all(a is b for a, b in zip(cached[0], buckets)):
+            return cached[1]
+        first = next((b for b in buckets if b), None)
+        level, region = (first["level"], first["region"]) if first else (some_move.level, some_move.region_code)
+        return merge_buckets(area_code, level, region, buckets)
 
     async def _tick(self) -> None:
         """The horizon moves with the clock: re-evaluate every area this worker holds."""
