@@ -11,8 +11,10 @@ Faust's Stream.join/Table.join are not implemented, so the join is two keyed sta
 first keeps each entity's latest state (keyed by entity id, on the input's partitions) and
 emits "entity X contributes C to area A" to an area-keyed topic; the second, keyed by area,
 holds the contributions per area and derives supply and demand from them. Every table is
-changelog-backed, so a restarted worker resumes where the last one stopped. The counting
-logic lives in plain Python (:mod:`stream_processors.supply_demand`, :mod:`.rules`,
+changelog-backed, so a restarted worker resumes where the last one stopped. Both stages
+work on batches (``take_events``): one repartition message per area and batch, the rules
+stepped after every change, the derived figures sent once per area and batch (see
+docs/stream-processing.md, "Batches"). The counting logic lives in plain Python (:mod:`stream_processors.supply_demand`, :mod:`.rules`,
 :mod:`.evaluation`); this module only wires it to Kafka.
 """
 
@@ -24,9 +26,9 @@ import weakref
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
+from faust.streams import _current_event
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import client_config, faust_broker_credentials, faust_broker_url
@@ -43,8 +45,8 @@ from stream_processors.evaluation import derive_figures, evaluate_rules
 from stream_processors.rules import load_rules
 from stream_processors.supply_demand import (
     HOUSING, RELEASES,
-    AREA_BUCKETS, AreaState, Clock, Move, SystemClock, apply_to_bucket, set_in_bucket, area_message, bucket_of, by_area, decide,
-    merge_buckets, moves_of_message, tick_message,
+    AREA_BUCKETS, AreaState, Clock, Move, SystemClock, apply_to_bucket, area_message, bucket_of, by_area, decide,
+    merge_buckets, moves_of_message, set_in_bucket, tick_message,
 )
 
 log = logging.getLogger(__name__)
