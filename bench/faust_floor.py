@@ -25,6 +25,7 @@ import faust
 from dataplatform.serialization import registry_client
 from schemas.product import load_products
 from stream_processors.codec import AvroEventCodec
+from stream_processors.transport import broker_url
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     products, client = load_products(), registry_client(args.registry)
-    app = faust.App(f"bench-faust-floor-{uuid.uuid4().hex[:8]}", broker=f"kafka://{args.bootstrap}",
+    app = faust.App(f"bench-faust-floor-{uuid.uuid4().hex[:8]}", broker=broker_url(args.bootstrap),
                     store="memory://", web_enabled=False, consumer_auto_offset_reset="earliest",
                     producer_acks=-1, datadir=tempfile.mkdtemp(prefix="faust-floor-"))
     out = app.topic(f"{app.conf.id}-out", key_serializer="raw", value_serializer="raw")

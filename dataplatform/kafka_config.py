@@ -116,7 +116,3 @@ def faust_broker_credentials(settings: Settings | None = None):
                                      mechanism=s.kafka_sasl_mechanism.upper(), ssl_context=ctx)
     return faust.SSLCredentials(ctx)
 
-
-def faust_broker_url(bootstrap: str) -> str:
-    """Faust's broker URL for a bootstrap list ("host:port,host:port")."""
-    return ";".join(f"kafka://{h}" for h in bootstrap.split(","))

@@ -31,7 +31,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from faust.streams import _current_event
 
 from dataplatform.config import Settings, get_settings
-from dataplatform.kafka_config import client_config, faust_broker_credentials, faust_broker_url
+from dataplatform.kafka_config import client_config, faust_broker_credentials
 from dataplatform.serialization import registry_client
 from dataplatform.topics import create_missing
 from schemas.envelope import ChangeEvent
@@ -48,6 +48,7 @@ from stream_processors.supply_demand import (
     AREA_BUCKETS, AreaState, Clock, Move, SystemClock, apply_to_bucket, area_message, bucket_of, by_area, decide,
     merge_buckets, moves_of_message, set_in_bucket, tick_message,
 )
+from stream_processors.transport import broker_url
 
 log = logging.getLogger(__name__)
 H_PROCESSOR = "dlq.processor.app"
@@ -171,7 +172,7 @@ class SupplyDemandProcessor:
         c = self.config
         return faust.App(
             c.app_id,
-            broker=faust_broker_url(c.bootstrap),
+            broker=broker_url(c.bootstrap),
             broker_credentials=faust_broker_credentials(self.settings),
             store="memory://",
             topic_partitions=c.partitions,
