@@ -21,10 +21,13 @@ import time
 import uuid
 
 import faust
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from dataplatform.serialization import registry_client
+from dataplatform.topics import create_missing
 from schemas.product import load_products
 from stream_processors.codec import AvroEventCodec
+from stream_processors.config import ProcessorConfig
 from stream_processors.transport import broker_url
 
 
@@ -34,8 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--registry", required=True)
     parser.add_argument("--events", type=int, required=True, help="stop after this many events")
     parser.add_argument("--out", required=True, help="JSON result file")
-    parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--batch-seconds", type=float, default=0.05)
+    parser.add_argument("--batch-size", type=int, default=ProcessorConfig.batch_size)
+    parser.add_argument("--batch-seconds", type=float, default=ProcessorConfig.batch_seconds)
     parser.add_argument("topics", nargs="+", help="TOPIC=PRODUCT pairs")
     args = parser.parse_args(argv)
 
@@ -44,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
                     store="memory://", web_enabled=False, consumer_auto_offset_reset="earliest",
                     producer_acks=-1, datadir=tempfile.mkdtemp(prefix="faust-floor-"))
     out = app.topic(f"{app.conf.id}-out", key_serializer="raw", value_serializer="raw")
+    create_missing(AdminClient({"bootstrap.servers": args.bootstrap}), [NewTopic(out.get_topic_name(), 4)])
     seen = {"n": 0, "started": 0.0}
 
     def agent_for(topic: str, product: str):

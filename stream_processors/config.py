@@ -36,9 +36,10 @@ class ProcessorConfig:
     horizon_days: int | None = None
     tick_seconds: float = 30.0
     # Events are processed in batches of up to batch_size, or whatever arrived within
-    # batch_seconds: stage 2 then evaluates each area once per batch, not once per event.
+    # batch_seconds: an area's derived figures and table values are written once per batch,
+    # so a longer window costs latency and buys throughput (docs/stream-processing.md).
     batch_size: int = 1000
-    batch_seconds: float = 0.05
+    batch_seconds: float = 0.1
     processing_guarantee: str = "at_least_once"
     datadir: str | None = None
     loglevel: str = "WARNING"

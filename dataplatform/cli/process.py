@@ -26,7 +26,7 @@ def process(
                                        help="How often every area is re-evaluated as the horizon moves."),
     batch_size: int = typer.Option(1000, "--batch-size", min=1,
                                    help="Most events one step processes together (areas are evaluated once per step)."),
-    batch_ms: float = typer.Option(50.0, "--batch-ms", min=1.0,
+    batch_ms: float = typer.Option(100.0, "--batch-ms", min=1.0,
                                    help="Longest wait (ms) for a batch to fill before it is processed."),
     duration: float = typer.Option(None, "--duration", help="Stop by itself after this many seconds."),
 ) -> None:
