@@ -26,14 +26,10 @@ def machine() -> dict[str, object]:
 @contextlib.contextmanager
 def platform_services(tmp: Path) -> Iterator[tuple[str, str]]:
     """(bootstrap, registry URL): the environment's, or an embedded broker and registry."""
-    with contextlib.ExitStack() as stack:
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
-            from dataplatform.kafka import EmbeddedKafka
+    from dataplatform.kafka.provider import kafka_bootstrap
 
-            broker = EmbeddedKafka(tmp / "kafka")
-            bootstrap = broker.start()
-            stack.callback(broker.stop)
+    with contextlib.ExitStack() as stack:
+        bootstrap = stack.enter_context(kafka_bootstrap(tmp / "kafka", Settings()))
         registry = os.environ.get("SCHEMA_REGISTRY_URL")
         if not registry:
             from dataplatform.web.server import RunningServer

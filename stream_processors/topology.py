@@ -53,8 +53,10 @@ from stream_processors.transport import broker_url
 log = logging.getLogger(__name__)
 H_PROCESSOR = "dlq.processor.app"
 SHORT_NAMES = {HOUSING: "unit", RELEASES: "case"}   # entity key prefixes in the (changelogged) state
+# table names: each one's changelog is <app id>-<name>-changelog (created by ensure_topics)
 ENTITY_TABLES = {name: f"entities-{name}" for name in INPUTS}
-TABLES = [*ENTITY_TABLES.values(), "area-contributions", "area-published", "area-rule-states"]
+AREAS_TABLE, PUBLISHED_TABLE, RULE_STATES_TABLE = "area-contributions", "area-published", "area-rule-states"
+TABLES = [*ENTITY_TABLES.values(), AREAS_TABLE, PUBLISHED_TABLE, RULE_STATES_TABLE]
 
 
 class TopicLayoutError(RuntimeError):
@@ -201,9 +203,9 @@ class SupplyDemandProcessor:
                              for name in INPUTS}
         table = dict(partitions=c.partitions, key_type=str, default=None)
         self.entities = {name: app.Table(ENTITY_TABLES[name], **table) for name in INPUTS}
-        self.areas = app.Table("area-contributions", **table)
-        self.published = app.Table("area-published", **table)
-        self.rule_states = app.Table("area-rule-states", **table)
+        self.areas = app.Table(AREAS_TABLE, **table)
+        self.published = app.Table(PUBLISHED_TABLE, **table)
+        self.rule_states = app.Table(RULE_STATES_TABLE, **table)
         for name in INPUTS:
             source = app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name],
                                partitions=c.partitions)
@@ -284,7 +286,8 @@ class SupplyDemandProcessor:
         some_move = next((ms[0] for ms in moves if ms), None)
         if first is None and some_move is None:
             return  # a tick for an area this worker holds nothing of
-        area = self._merged_area(area_code, buckets, some_move)
+        level, region = (first["level"], first["region"]) if first else (some_move.level, some_move.region_code)
+        area = self._merged_area(area_code, level, region, buckets)
         old_rules = rule_states = self.rule_states.get(area_code)
         warnings: list[ChangeEvent] = []
         changed: set[int] = set()
@@ -319,7 +322,7 @@ class SupplyDemandProcessor:
             self.rule_states[area_code] = rule_states
         self._merged[area_code] = (buckets, area)
 
-    def _merged_area(self, area_code: str, buckets: list[dict | None], some_move: Move | None) -> AreaState:
+    def _merged_area(self, area_code: str, level: str, region: str, buckets: list[dict | None]) -> AreaState:
         """The area as one :class:`AreaState`: from the last step's, when the table still holds
         the very bucket objects that step wrote, else merged afresh from the buckets.
 
@@ -331,8 +334,6 @@ class SupplyDemandProcessor:
         cached = self._merged.pop(area_code, None)
         if cached is not None and all(a is b for a, b in zip(cached[0], buckets)):
             return cached[1]
-        first = next((b for b in buckets if b), None)
-        level, region = (first["level"], first["region"]) if first else (some_move.level, some_move.region_code)
         return merge_buckets(area_code, level, region, buckets)
 
     async def _tick(self) -> None:
