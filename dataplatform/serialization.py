@@ -7,14 +7,48 @@ Confluent Schema Registry. Keys are the entity key as UTF-8 strings.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, wraps
+from typing import Any, Callable
 
+import confluent_kafka.schema_registry._sync.avro as _confluent_avro
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext, StringDeserializer, StringSerializer
 
 from dataplatform.config import get_settings
 from schemas.product import DataProduct
+
+def once_per_schema(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn(schema)`` computed once per parsed-schema object, then reused.
+
+    confluent-kafka's ``AvroDeserializer`` (2.16) expands the reader schema and collects
+    its inline rule tags for *every message*, before it knows whether the subject has any
+    rules: about half the time it spends on a message, on a parsed schema it
+    keeps cached and never changes. The results depend only on the schema, so they are
+    kept per schema object (held, so its id cannot be reused while cached). The decoded
+    records are unchanged: ``tests/unit/test_serialization_speed.py`` compares them.
+    """
+    cache: dict[int, tuple[Any, Any]] = {}
+
+    @wraps(fn)
+    def cached(schema: Any) -> Any:
+        hit = cache.get(id(schema))
+        if hit is not None and hit[0] is schema:
+            return hit[1]
+        if len(cache) >= 256:
+            cache.clear()
+        result = fn(schema)
+        cache[id(schema)] = (schema, result)
+        return result
+
+    cached.uncached = fn  # type: ignore[attr-defined]
+    return cached
+
+
+for _name in ("expand_schema", "get_inline_tags"):
+    _fn = getattr(_confluent_avro, _name, None)
+    if _fn is not None and not hasattr(_fn, "uncached"):
+        setattr(_confluent_avro, _name, once_per_schema(_fn))
 
 CONTENT_TYPE = "application/vnd.confluent.avro"
 key_serializer = StringSerializer("utf_8")

@@ -187,7 +187,7 @@ class SupplyDemandProcessor:
             datadir=c.datadir,
             key_serializer="raw",
             value_serializer="json",
-            broker_commit_every=500,
+            broker_commit_every=10_000,
             broker_commit_interval=1.0,
             producer_linger=0.01,
         )
