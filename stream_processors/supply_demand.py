@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import zlib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -280,45 +280,55 @@ class AreaState:
                    int(d.get("max_ts", 0)))
 
 
-AREA_BUCKETS = 8
+# -- stage 2 storage: a table value per (area, entity), and one per area for its details --------
 
 
-def bucket_of(entity_key: str, buckets: int = AREA_BUCKETS) -> int:
-    """Which slice of an area's contributions holds an entity.
+def member_key(area_code: str, entity_key: str) -> str:
+    """The table key of one entity's contribution to one area.
 
-    An area's contributions are stored as ``buckets`` table values rather than one, so a
-    change rewrites (and sends to the changelog) 1/buckets of a large region's state.
+    One value per member, so a change writes (and sends to the changelog) that member
+    only, whatever the size of the area; the area's figures are derived in memory.
     """
-    return zlib.crc32(entity_key.encode()) % buckets
+    return f"{area_code}|{entity_key}"
 
 
-def merge_buckets(area_code: str, level: str, region_code: str, buckets: list[dict | None]) -> AreaState:
-    """The whole area from its stored buckets (missing buckets are empty)."""
-    state = AreaState(area_code, level, region_code)
-    for b in buckets:
-        if b:
-            state.entities.update({k: tuple(v) for k, v in b["entities"].items()})
-            state.max_ts = max(state.max_ts, int(b.get("max_ts", 0)))
-            state.level, state.region_code = b["level"], b["region"]
-    return state
+def details_key(area_code: str) -> str:
+    """The table key of an area's level, region and latest evidence time."""
+    return f"{area_code}|"
 
 
-def apply_to_bucket(bucket: dict | None, move: Move) -> dict:
-    """The bucket holding ``move.entity_key`` after the move (a new dict; ``bucket`` is kept)."""
-    bucket = {"area": move.area_code, "level": move.level, "region": move.region_code, "entities": {}, "max_ts": 0,
-              **(bucket or {})}
-    bucket["entities"] = dict(bucket["entities"])
-    set_in_bucket(bucket, move)
-    return bucket
+def area_details(area: AreaState) -> dict[str, Any]:
+    return {"level": area.level, "region": area.region_code, "max_ts": area.max_ts}
 
 
-def set_in_bucket(bucket: dict, move: Move) -> None:
-    """Apply the move to a bucket in place (one made by :func:`apply_to_bucket` in this step)."""
-    if move.contribution is None:
-        bucket["entities"].pop(move.entity_key, None)
-    else:
-        bucket["entities"][move.entity_key] = list(move.contribution)
-    bucket["max_ts"] = max(int(bucket["max_ts"]), move.ts_ms)
+def table_writes(area: AreaState, changed: dict[str, Contribution | None]) -> list[tuple[str, Any]]:
+    """What stage 2 stores after a step that changed the members in ``changed``: the area's
+    details first (so in the changelog no member comes before its area's details), then
+    each changed member's contribution, None for a member that left (a delete)."""
+    writes: list[tuple[str, Any]] = [(details_key(area.area_code), area_details(area))]
+    writes += [(member_key(area.area_code, entity_key), list(c) if c is not None else None)
+               for entity_key, c in changed.items()]
+    return writes
+
+
+def areas_from_table(items: Iterable[tuple[str, Any]]) -> dict[str, AreaState]:
+    """Every area in the stage 2 table (:func:`member_key` and :func:`details_key` values),
+    rebuilt in one pass over it. A member whose details are missing gets an area with an
+    empty level, which the next move into it fills in."""
+    areas: dict[str, AreaState] = {}
+    members: list[tuple[str, str, Any]] = []
+    for key, value in items:
+        area_code, _, entity_key = key.partition("|")
+        if value is None:
+            continue
+        if entity_key:
+            members.append((area_code, entity_key, value))
+        else:
+            areas[area_code] = AreaState(area_code, value["level"], value["region"], max_ts=int(value["max_ts"]))
+    for area_code, entity_key, contribution in members:
+        area = areas.setdefault(area_code, AreaState(area_code, "", ""))
+        area.entities[entity_key] = tuple(contribution)
+    return areas
 
 
 class AreaBook:

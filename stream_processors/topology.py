@@ -45,8 +45,8 @@ from stream_processors.evaluation import derive_figures, evaluate_rules
 from stream_processors.rules import load_rules
 from stream_processors.supply_demand import (
     HOUSING, RELEASES,
-    AREA_BUCKETS, AreaState, Clock, Move, SystemClock, apply_to_bucket, area_message, bucket_of, by_area, decide,
-    merge_buckets, moves_of_message, set_in_bucket, tick_message,
+    AreaState, Clock, Contribution, Move, SystemClock, area_message, areas_from_table, by_area, decide, moves_of_message,
+    table_writes, tick_message,
 )
 from stream_processors.transport import broker_url
 
@@ -161,7 +161,8 @@ class SupplyDemandProcessor:
         client = registry_client(config.registry_url)
         self.codecs = {name: AvroEventCodec(self.products[name], client, config.topic(name))
                        for name in INPUTS + OUTPUTS}
-        self._merged: dict[str, tuple[list[dict | None], AreaState]] = {}   # see _merged_area
+        self._areas: dict[str, AreaState] | None = None   # stage 2's areas in memory, see _area
+        self._areas_generation = -1
         self.app = self._make_app()
         self._wire()
 
@@ -278,29 +279,29 @@ class SupplyDemandProcessor:
 
         The rules step after every move that changed the area and on every tick, exactly as
         if the messages came one by one, so warnings do not depend on batching. The derived
-        figures are sent once, at the end of the batch, and the tables are written once.
+        figures are sent once, at the end of the batch, and each changed member is written
+        once.
         """
-        buckets = [self.areas.get(f"{area_code}#{b}") for b in range(AREA_BUCKETS)]
-        first = next((b for b in buckets if b), None)
         moves = [moves_of_message(m) for m in messages]
-        some_move = next((ms[0] for ms in moves if ms), None)
-        if first is None and some_move is None:
+        area = self._area(area_code, next((ms[0] for ms in moves if ms), None))
+        if area is None:
             return  # a tick for an area this worker holds nothing of
-        level, region = (first["level"], first["region"]) if first else (some_move.level, some_move.region_code)
-        area = self._merged_area(area_code, level, region, buckets)
+        try:
+            await self._step(area, messages, moves)
+        except BaseException:
+            self._areas = None   # memory may now be ahead of the table: rebuild it from the table
+            raise
+
+    async def _step(self, area: AreaState, messages: list[dict[str, Any]], moves: list[list[Move]]) -> None:
+        area_code = area.area_code
         old_rules = rule_states = self.rule_states.get(area_code)
         warnings: list[ChangeEvent] = []
-        changed: set[int] = set()
+        changed: dict[str, Contribution | None] = {}   # entity -> its contribution after the batch
         for message, message_moves in zip(messages, moves):
             for move in message_moves:
                 if not area.apply(move):
                     continue   # a duplicate or replay changes nothing
-                b = bucket_of(move.entity_key)
-                if b in changed:
-                    set_in_bucket(buckets[b], move)   # already our own copy in this step
-                else:
-                    buckets[b] = apply_to_bucket(buckets[b], move)
-                    changed.add(b)
+                changed[move.entity_key] = move.contribution
                 rule_states, _, events = evaluate_rules(area, rule_states, self.rules, self.clock)
                 warnings += events
             if message.get("tick"):
@@ -314,31 +315,42 @@ class SupplyDemandProcessor:
             await self.outputs[SUPPLY_DEMAND].send(key=area_code, value=change.to_record())
         for event in warnings:
             await self.outputs[WARNINGS].send(key=event.after["warning_id"], value=event.to_record())
-        for b in sorted(changed):
-            self.areas[f"{area_code}#{b}"] = buckets[b]
+        for key, value in table_writes(area, changed) if changed else ():
+            if value is not None:
+                self.areas[key] = value
+            elif key in self.areas:
+                del self.areas[key]   # a tombstone in the changelog
         if change is not None:
             self.published[area_code] = published
         if rule_states != old_rules:
             self.rule_states[area_code] = rule_states
-        self._merged[area_code] = (buckets, area)
 
-    def _merged_area(self, area_code: str, level: str, region: str, buckets: list[dict | None]) -> AreaState:
-        """The area as one :class:`AreaState`: from the last step's, when the table still holds
-        the very bucket objects that step wrote, else merged afresh from the buckets.
+    def _area(self, area_code: str, move: Move | None) -> AreaState | None:
+        """The area as one :class:`AreaState` (None: nothing held and nothing moving in).
 
-        Merging walks every entity of the area, which for a region on a busy input costs more
-        than the rest of the step; the cached state is dropped while a step runs (so a step
-        that fails half-way cannot leave it out of line with the table) and on any change to
-        the table made elsewhere (a recovery replaces the objects).
+        Stage 2 keeps every area it holds in memory, with the tally its figures come from,
+        and writes only the members that change to the table. The memory is rebuilt from
+        the table, in one pass, after every rebalance (the table then holds what the
+        changelogs of this worker's partitions restored) and after a failed step.
         """
-        cached = self._merged.pop(area_code, None)
-        if cached is not None and all(a is b for a, b in zip(cached[0], buckets)):
-            return cached[1]
-        return merge_buckets(area_code, level, region, buckets)
+        if self._areas is None or self._areas_generation != self.app.rebalancing_count:
+            self._areas = areas_from_table(self.areas.items())
+            self._areas_generation = self.app.rebalancing_count
+        area = self._areas.get(area_code)
+        if area is None:
+            if move is None:
+                return None
+            area = self._areas[area_code] = AreaState(area_code, move.level, move.region_code)
+        elif not area.level and move is not None:
+            area.level, area.region_code = move.level, move.region_code
+        return area
 
     async def _tick(self) -> None:
         """The horizon moves with the clock: re-evaluate every area this worker holds."""
-        for area_code in sorted({key.rpartition("#")[0] for key in list(self.areas.keys())}):
+        areas = self._areas
+        if areas is None or self._areas_generation != self.app.rebalancing_count:
+            areas = areas_from_table(self.areas.items())   # read only: the agent owns self._areas
+        for area_code in sorted(areas):
             await self.contributions.send(key=area_code, value=tick_message(area_code))
 
 

@@ -113,24 +113,46 @@ def test_counts_are_derived_per_kind_without_personal_data():
     assert SUPPLY != DEMAND
 
 
-def test_area_buckets_round_trip_to_the_same_figures():
-    from stream_processors.supply_demand import AREA_BUCKETS, Move, apply_to_bucket, bucket_of, merge_buckets
+def test_stage_two_table_writes_rebuild_the_same_areas():
+    from stream_processors.supply_demand import AreaState, Move, areas_from_table, table_writes
 
-    stored: dict[int, dict] = {}
+    table: dict[str, object] = {}   # what the changelog restores: the last value per key
+
+    def store(area: AreaState, changed: dict) -> list:
+        writes = table_writes(area, changed)
+        for key, value in writes:
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+        return writes
+
     p = Pipeline()
     for i in range(40):
         p.send(HOUSING, f"u{i}", "c", unit(f"u{i}", days=i), 1)
-    for move in [Move(REG, "region", REG, k, c, 5) for k, c in p.book.areas[REG].entities.items()]:
-        b = bucket_of(move.entity_key)
-        stored[b] = apply_to_bucket(stored.get(b), move)
+    region = AreaState(REG, "region", REG)
+    moves = [Move(REG, "region", REG, k, c, 5) for k, c in p.book.areas[REG].entities.items()]
+    for move in moves:
+        region.apply(move)
+    store(region, {m.entity_key: m.contribution for m in moves})
     gone = Move(REG, "region", REG, "social_housing_availability:u0", None, 9)
-    stored[bucket_of(gone.entity_key)] = apply_to_bucket(stored[bucket_of(gone.entity_key)], gone)
-    merged = merge_buckets(REG, "region", REG, [stored.get(b) for b in range(AREA_BUCKETS)])
-    assert len(stored) == AREA_BUCKETS                       # spread over every bucket
+    region.apply(gone)
+    writes = store(region, {gone.entity_key: None})
+
+    assert writes == [(f"{REG}|", {"level": "region", "region": REG, "max_ts": 9}),
+                      (f"{REG}|social_housing_availability:u0", None)]   # one member, whatever the area's size
+    rebuilt = areas_from_table(table.items())[REG]
+    assert rebuilt == region and (rebuilt.level, rebuilt.max_ts) == ("region", 9)
+    figures = rebuilt.figures(today_of(CLOCK), 28)
     assert p.figures(REG) == (29, 0)                        # u0..u28 are within 28 days
-    figures = merged.figures(today_of(CLOCK), 28)
-    assert (figures.supply, figures.demand) == (28, 0)       # u0 removed through its bucket
-    assert merged.max_ts == 9
+    assert (figures.supply, figures.demand) == (28, 0)       # u0 removed through its delete
+
+
+def test_a_member_stored_without_its_area_details_is_kept():
+    from stream_processors.supply_demand import areas_from_table
+
+    areas = areas_from_table([(f"{LA1}|unit:u1", [SUPPLY, 5])])
+    assert areas[LA1].entities == {"unit:u1": (SUPPLY, 5)} and areas[LA1].level == ""
 
 
 def test_area_messages_carry_a_batch_of_moves_in_order():
