@@ -1,9 +1,10 @@
 """Stream processor throughput and event-to-warning latency, against a bare aiokafka loop.
 
-    .venv/bin/python -m bench.processor [--events N] [--rate R] [--seconds S]
+    .venv/bin/python -m bench.processor [--events N] [--rate R] [--seconds S] [--warmup W]
 
-* throughput: N housing/release events are published as fast as the producer goes while
-  1 (then 2) processor workers are running; the clock stops when the derived
+* throughput: N housing/release events (Avro-encoded beforehand, so the load generator
+  costs next to nothing while the clock runs) are published as fast as the producer goes
+  while 1 (then 2) processor workers are running; the clock stops when the derived
   ``area_supply_demand`` figures of every area equal the expected final figures (every
   event changes its area's figures, so that is when the last event went through the join).
 * baseline: a bare aiokafka loop in this process consumes the same N events, decodes them
@@ -12,10 +13,12 @@
 * Faust floor (second baseline): the same consume-decode-produce step as a stateless Faust
   agent (``bench/faust_floor.py``, its own process), batched like the processor: what
   Faust itself costs per event here, before any work of ours.
-* latency: with one worker running, events are paced at ``--rate`` per second (and, first,
-  at half that rate); one in 50 is a probe that flips a warning in Newcastle (a release appears, then is housed). The
-  latency of a warning is its arrival at a consumer minus ``evidence_at`` (the ts of the
-  probe event behind it).
+* latency: with one worker running, events are paced at ``--rate`` per second for
+  ``--warmup`` seconds (not counted: the broker's JIT compiler is still busy at first),
+  then measured for ``--seconds`` at half that rate and at the full rate; one in 50 is a
+  probe that flips a warning in Newcastle (a release appears, then is housed). The latency
+  of a warning is its arrival at a consumer minus ``evidence_at`` (the ts of the probe
+  event behind it).
 
 Starts its own broker and registry unless KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL
 are set. Writes bench/results/processor.json.
@@ -126,10 +129,15 @@ class Run:
         self.producer.flush(30)
         wait(lambda: load_areas()[0][0] in self.figures, 120, "warm-up processed")
 
-    def publish(self, product: str, event: ChangeEvent) -> None:
+    def encode(self, product: str, event: ChangeEvent) -> tuple[str, bytes, bytes]:
+        """(topic, key, value) of an event, as its service would publish it."""
         topic = self.topics[product]
         key = event.entity["unit_id" if product == HOUSING else "case_id"]
-        self.producer.produce(topic, key=key.encode(), value=self.serdes[product].serialize_value(event.to_record(), topic))
+        return topic, key.encode(), self.serdes[product].serialize_value(event.to_record(), topic)
+
+    def publish(self, product: str, event: ChangeEvent) -> None:
+        topic, key, value = self.encode(product, event)
+        self.producer.produce(topic, key=key, value=value)
         self.producer.poll(0)
 
     def _read(self) -> None:
@@ -179,9 +187,12 @@ def throughput(bootstrap: str, registry: str, tmp: Path, workers: int, events: l
     expected = final_figures(events)
     expected[load_areas()[0][0]] = (expected[load_areas()[0][0]][0] + 1, expected[load_areas()[0][0]][1])
     expected[load_areas()[0][1]] = (expected[load_areas()[0][1]][0] + 1, expected[load_areas()[0][1]][1])
+    # encoded first, so the clock measures the processor, not this process's Avro encoding
+    messages = [run.encode(product, event) for product, event in events]
     started = time.perf_counter()
-    for product, event in events:
-        run.publish(product, event)
+    for topic, key, value in messages:
+        run.producer.produce(topic, key=key, value=value)
+        run.producer.poll(0)
     run.producer.flush(60)
     wait(lambda: all(run.figures.get(a) == f for a, f in expected.items()), 300, f"{workers}-worker run")
     return len(events) / (time.perf_counter() - started), run
@@ -282,9 +293,11 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=6000, help="events per throughput run")
+    parser.add_argument("--events", type=int, default=20000, help="events per throughput run")
     parser.add_argument("--rate", type=float, default=1000.0, help="paced events/s for latency")
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of the paced phase")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured paced phase")
+    parser.add_argument("--warmup", type=float, default=15.0,
+                        help="seconds of paced load before the latency is measured (not counted)")
     args = parser.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory(prefix="bench-processor-") as tmp_name, \
@@ -296,7 +309,8 @@ def main() -> None:
         try:
             base = baseline(bootstrap, registry, run1, args.events + 1)
             floor = faust_floor(bootstrap, registry, run1, args.events + 1, tmp)
-            half = latency(run1, args.rate / 2, args.seconds)   # where one worker keeps up here
+            latency(run1, args.rate, args.warmup)   # warm-up: the broker's JIT, the worker's caches
+            half = latency(run1, args.rate / 2, args.seconds)
             lat = latency(run1, args.rate, args.seconds)
         finally:
             run1.stop()
