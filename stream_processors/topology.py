@@ -309,6 +309,8 @@ class SupplyDemandProcessor:
                 warnings += events
         if not changed and rule_states == old_rules and not any(m.get("tick") for m in messages):
             return
+        if changed:
+            self._areas.setdefault(area_code, area)   # an area new here is kept once a move changed it
         published, change = derive_figures(area, self.published.get(area_code), self.rules, self.clock)
         # outputs first, state after: a crash in between re-sends (at-least-once), never loses
         if change is not None:
@@ -338,10 +340,9 @@ class SupplyDemandProcessor:
             self._areas_generation = self.app.rebalancing_count
         area = self._areas.get(area_code)
         if area is None:
-            if move is None:
-                return None
-            area = self._areas[area_code] = AreaState(area_code, move.level, move.region_code)
-        elif not area.level and move is not None:
+            # new here: _step keeps it once a move changed it, so a no-op never makes an area
+            return AreaState(area_code, move.level, move.region_code) if move is not None else None
+        if not area.level and move is not None:
             area.level, area.region_code = move.level, move.region_code
         return area
 
