@@ -136,7 +136,9 @@ class Run:
         return topic, key.encode(), self.serdes[product].serialize_value(event.to_record(), topic)
 
     def publish(self, product: str, event: ChangeEvent) -> None:
-        topic, key, value = self.encode(product, event)
+        self.send(*self.encode(product, event))
+
+    def send(self, topic: str, key: bytes, value: bytes) -> None:
         self.producer.produce(topic, key=key, value=value)
         self.producer.poll(0)
 
@@ -190,9 +192,8 @@ def throughput(bootstrap: str, registry: str, tmp: Path, workers: int, events: l
     # encoded first, so the clock measures the processor, not this process's Avro encoding
     messages = [run.encode(product, event) for product, event in events]
     started = time.perf_counter()
-    for topic, key, value in messages:
-        run.producer.produce(topic, key=key, value=value)
-        run.producer.poll(0)
+    for message in messages:
+        run.send(*message)
     run.producer.flush(60)
     wait(lambda: all(run.figures.get(a) == f for a, f in expected.items()), 300, f"{workers}-worker run")
     return len(events) / (time.perf_counter() - started), run

@@ -10,7 +10,6 @@ from __future__ import annotations
 from functools import lru_cache, wraps
 from typing import Any, Callable
 
-import confluent_kafka.schema_registry._sync.avro as _confluent_avro
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext, StringDeserializer, StringSerializer
@@ -18,15 +17,17 @@ from confluent_kafka.serialization import MessageField, SerializationContext, St
 from dataplatform.config import get_settings
 from schemas.product import DataProduct
 
+
 def once_per_schema(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """``fn(schema)`` computed once per parsed-schema object, then reused.
 
     confluent-kafka's ``AvroDeserializer`` (2.16) expands the reader schema and collects
     its inline rule tags for *every message*, before it knows whether the subject has any
-    rules: about half the time it spends on a message, on a parsed schema it
-    keeps cached and never changes. The results depend only on the schema, so they are
-    kept per schema object (held, so its id cannot be reused while cached). The decoded
-    records are unchanged: ``tests/unit/test_serialization_speed.py`` compares them.
+    rules: about half of its time per message, spent on a parsed schema that it keeps
+    cached and never changes. The results depend only on the schema, so they are kept per
+    schema object (held, so its id cannot be reused while cached); the module's functions
+    are replaced by cached ones when this module is imported. The decoded records are
+    unchanged: ``tests/unit/test_serialization_speed.py`` compares them.
     """
     cache: dict[int, tuple[Any, Any]] = {}
 
@@ -45,10 +46,20 @@ def once_per_schema(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return cached
 
 
-for _name in ("expand_schema", "get_inline_tags"):
-    _fn = getattr(_confluent_avro, _name, None)
-    if _fn is not None and not hasattr(_fn, "uncached"):
-        setattr(_confluent_avro, _name, once_per_schema(_fn))
+def _cache_per_schema_work() -> None:
+    """Install :func:`once_per_schema` in confluent-kafka's Avro module (2.16's layout; an
+    older or newer layout without these functions is left as it is)."""
+    try:
+        import confluent_kafka.schema_registry._sync.avro as confluent_avro
+    except ImportError:
+        return
+    for name in ("expand_schema", "get_inline_tags"):
+        fn = getattr(confluent_avro, name, None)
+        if fn is not None and not hasattr(fn, "uncached"):
+            setattr(confluent_avro, name, once_per_schema(fn))
+
+
+_cache_per_schema_work()
 
 CONTENT_TYPE = "application/vnd.confluent.avro"
 key_serializer = StringSerializer("utf_8")
