@@ -23,6 +23,7 @@ import uuid
 import faust
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench.processor import step_output
 from dataplatform.serialization import registry_client
 from dataplatform.topics import create_missing
 from schemas.product import load_products
@@ -58,9 +59,7 @@ def main(argv: list[str] | None = None) -> None:
             async for events in stream.take_events(args.batch_size, within=args.batch_seconds):
                 seen["started"] = seen["started"] or time.perf_counter()
                 for event in events:
-                    entity = event.value["after"]
-                    body = json.dumps({"area": entity["local_authority_code"], "op": event.value["op"]}).encode()
-                    await out.send(key=event.message.key, value=body)
+                    await out.send(key=event.message.key, value=step_output(event.value))
                 seen["n"] += len(events)
                 if seen["n"] >= args.events:
                     elapsed = time.perf_counter() - seen["started"]

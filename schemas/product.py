@@ -139,7 +139,7 @@ def load_products(root: Path = PRODUCTS_ROOT) -> dict[str, DataProduct]:
     event) ask freely, and an edited manifest or schema is picked up on the next call.
     """
     files = sorted(p for folder in product_folders(root) for p in folder.iterdir() if p.is_file())
-    signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    signature = tuple((str(p), st.st_mtime_ns, st.st_size) for p in files for st in [p.stat()])
     cached = _LOADED.get(root)
     if cached is None or cached[0] != signature:
         cached = _LOADED[root] = (signature, _load_products(root))

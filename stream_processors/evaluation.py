@@ -12,7 +12,6 @@ Kafka Streams record cache would emit them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.envelope import ChangeEvent
@@ -21,23 +20,6 @@ from stream_processors.rules import RuleSet, evaluate
 from stream_processors.supply_demand import AreaState, Clock, epoch_ms, today_of
 
 PROCESSOR_SYSTEM = "dataplatform-processor"
-
-
-@dataclass
-class AreaResult:
-    published: dict[str, Any] | None          # new "last published" record for the area
-    change: ChangeEvent | None                # derived product event to send, if any
-    rule_states: dict[str, dict[str, Any]]    # rule id -> state machine state
-    warnings: list[dict[str, Any]] = field(default_factory=list)   # warning records (entities)
-    warning_events: list[ChangeEvent] = field(default_factory=list)  # the same, as change events
-
-
-def evaluate_area(area: AreaState, published: dict[str, Any] | None, rule_states: dict[str, dict] | None,
-                  rules: RuleSet, clock: Clock) -> AreaResult:
-    """Re-derive an area's figures, the derived change event and any warning transitions."""
-    states, warnings, events = evaluate_rules(area, rule_states, rules, clock)
-    new_published, change = derive_figures(area, published, rules, clock)
-    return AreaResult(new_published, change, states, warnings, events)
 
 
 def derive_figures(area: AreaState, published: dict[str, Any] | None, rules: RuleSet,
@@ -63,11 +45,12 @@ def derive_figures(area: AreaState, published: dict[str, Any] | None, rules: Rul
 
 
 def evaluate_rules(area: AreaState, rule_states: dict[str, dict] | None, rules: RuleSet,
-                   clock: Clock) -> tuple[dict[str, dict], list[dict[str, Any]], list[ChangeEvent]]:
-    """Step every rule's state machine for the area: (new states, warnings, warning events)."""
+                   clock: Clock) -> tuple[dict[str, dict], list[ChangeEvent]]:
+    """Step every rule's state machine for the area: (new states, warning events; the
+    warning itself is each event's ``after``)."""
     now_ms, today = epoch_ms(clock.now()), today_of(clock)
     states = dict(rule_states or {})
-    warnings, events = [], []
+    events = []
     for rule in rules.for_level(area.level):
         outcome = evaluate(rule, area.area_code, area.level, area.figures(today, rule.horizon_days),
                            states.get(rule.id), now_ms, area.max_ts)
@@ -80,9 +63,8 @@ def evaluate_rules(area: AreaState, rule_states: dict[str, dict] | None, rules: 
                                       source_system=PROCESSOR_SYSTEM, position=seq, ts_ms=now_ms,
                                       event_id=f"{warning['warning_id']}:{seq}"))
             state = {**state, "seq": seq, "last": warning}
-            warnings.append(warning)
         states[rule.id] = state
-    return states, warnings, events
+    return states, events
 
 
 def _figures_of(record: dict[str, Any]) -> tuple:

@@ -274,11 +274,6 @@ class AreaState:
         return {"area": self.area_code, "level": self.level, "region": self.region_code,
                 "entities": {k: list(v) for k, v in self.entities.items()}, "max_ts": self.max_ts}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AreaState":
-        return cls(d["area"], d["level"], d["region"], {k: tuple(v) for k, v in d["entities"].items()},
-                   int(d.get("max_ts", 0)))
-
 
 # -- stage 2 storage: a table value per (area, entity), and one per area for its details --------
 
@@ -302,9 +297,12 @@ def area_details(area: AreaState) -> dict[str, Any]:
 
 
 def table_writes(area: AreaState, changed: dict[str, Contribution | None]) -> list[tuple[str, Any]]:
-    """What stage 2 stores after a step that changed the members in ``changed``: the area's
-    details first (so in the changelog no member comes before its area's details), then
-    each changed member's contribution, None for a member that left (a delete)."""
+    """What stage 2 stores after a step that changed the members in ``changed`` (nothing
+    when none changed): the area's details first (so in the changelog no member comes
+    before its area's details), then each changed member's contribution, None for a member
+    that left (a delete)."""
+    if not changed:
+        return []
     writes: list[tuple[str, Any]] = [(details_key(area.area_code), area_details(area))]
     writes += [(member_key(area.area_code, entity_key), list(c) if c is not None else None)
                for entity_key, c in changed.items()]

@@ -302,10 +302,10 @@ class SupplyDemandProcessor:
                 if not area.apply(move):
                     continue   # a duplicate or replay changes nothing
                 changed[move.entity_key] = move.contribution
-                rule_states, _, events = evaluate_rules(area, rule_states, self.rules, self.clock)
+                rule_states, events = evaluate_rules(area, rule_states, self.rules, self.clock)
                 warnings += events
             if message.get("tick"):
-                rule_states, _, events = evaluate_rules(area, rule_states, self.rules, self.clock)
+                rule_states, events = evaluate_rules(area, rule_states, self.rules, self.clock)
                 warnings += events
         if not changed and rule_states == old_rules and not any(m.get("tick") for m in messages):
             return
@@ -317,7 +317,7 @@ class SupplyDemandProcessor:
             await self.outputs[SUPPLY_DEMAND].send(key=area_code, value=change.to_record())
         for event in warnings:
             await self.outputs[WARNINGS].send(key=event.after["warning_id"], value=event.to_record())
-        for key, value in table_writes(area, changed) if changed else ():
+        for key, value in table_writes(area, changed):
             if value is not None:
                 self.areas[key] = value
             elif key in self.areas:
@@ -335,7 +335,7 @@ class SupplyDemandProcessor:
         the table, in one pass, after every rebalance (the table then holds what the
         changelogs of this worker's partitions restored) and after a failed step.
         """
-        if self._areas is None or self._areas_generation != self.app.rebalancing_count:
+        if self._held_areas() is None:
             self._areas = areas_from_table(self.areas.items())
             self._areas_generation = self.app.rebalancing_count
         area = self._areas.get(area_code)
@@ -346,10 +346,17 @@ class SupplyDemandProcessor:
             area.level, area.region_code = move.level, move.region_code
         return area
 
+    def _held_areas(self) -> dict[str, AreaState] | None:
+        """The areas in memory, or None when they must be rebuilt from the table (never
+        built, a rebalance since, or a step failed)."""
+        if self._areas is not None and self._areas_generation == self.app.rebalancing_count:
+            return self._areas
+        return None
+
     async def _tick(self) -> None:
         """The horizon moves with the clock: re-evaluate every area this worker holds."""
-        areas = self._areas
-        if areas is None or self._areas_generation != self.app.rebalancing_count:
+        areas = self._held_areas()
+        if areas is None:
             areas = areas_from_table(self.areas.items())   # read only: the agent owns self._areas
         for area_code in sorted(areas):
             await self.contributions.send(key=area_code, value=tick_message(area_code))

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from stream_processors.evaluation import evaluate_area
+from stream_processors.evaluation import derive_figures, evaluate_rules
 from stream_processors.rules import DEFAULT_RULES_PATH, Rule, RulesFileError, evaluate, load_rules, parse_rules
 from stream_processors.supply_demand import (
     DEMAND, LOCAL_AUTHORITY, REGION, SUPPLY, AreaState, Figures, ManualClock, Move, today_of,
 )
+
+
+def evaluate_area(area, published, rule_states, rules, clock) -> SimpleNamespace:
+    """Stage 2's two evaluations after a change, as the worker runs them (rules, then figures)."""
+    states, events = evaluate_rules(area, rule_states, rules, clock)
+    new_published, change = derive_figures(area, published, rules, clock)
+    return SimpleNamespace(published=new_published, change=change, rule_states=states,
+                           warnings=[e.after for e in events], warning_events=events)
+
 
 RULE = Rule(id="shortfall", red_below=1.0, amber_below=1.2, clear_margin=0.1, clear_after=1, min_demand=1)
 AREA = "E12000002"   # North West
