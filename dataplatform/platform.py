@@ -165,28 +165,13 @@ class Platform:
         self._spawn("processor-supervisor", self._supervise_processor)
 
     def _supervise_processor(self) -> None:
-        """Restart a worker that died, and all workers when they stall: input keeps arriving
-        but no derived output appears (a known Faust failure after a rebalance). Restarting
-        is safe: state comes back from the changelogs and counting is idempotent."""
-        from stream_processors.worker import start_workers
-
-        watch = ProgressWatch(self.settings.kafka_bootstrap_servers, self.settings,
-                              inputs=[self._pool.config.topic(n) for n in ("social_housing_availability",
-                                                                            "prison_releases_housing_need")],
-                              output=self._pool.config.topic("area_supply_demand"))
+        """Restart a worker that died, and all workers when they stall (lag and no commit:
+        a known Faust failure after a rebalance). Restarting is safe: state comes back from
+        the changelogs and a replayed step sends the same events (docs/stream-processing.md)."""
         while not self._stopped:
-            for i, process in enumerate(list(self._pool.processes)):
-                if process.poll() is not None and not self._stopped:
-                    self.say(f"processor worker {i} exited with code {process.returncode}; restarting it "
-                             f"(log: {self._pool.logs[i]})")
-                    self._pool.processes[i] = start_workers(1, self.settings, self._pool.config,
-                                                            first_index=i).processes[0]
-            if watch.stalled(STALL_AFTER_S) and not self._stopped:
-                self.say(f"processor made no progress for {STALL_AFTER_S:.0f}s while input arrived; restarting it")
-                self._pool.stop(timeout=30)
+            for what in self._pool.supervise():
                 if not self._stopped:
-                    self._pool = start_workers(self.options.workers, self.settings, self._pool.config)
-                watch.reset()
+                    self.say(what)
             time.sleep(2.0)
 
     def _start_sinks(self) -> None:
@@ -261,46 +246,6 @@ class Platform:
         if self._server is not None:
             self._server.stop()
         self._resources.close()
-
-
-STALL_AFTER_S = 45.0
-
-
-class ProgressWatch:
-    """Compares how far the input topics and the derived topic have grown."""
-
-    def __init__(self, bootstrap: str, settings: Settings, inputs: list[str], output: str) -> None:
-        from confluent_kafka import Consumer
-
-        from dataplatform.kafka_config import client_config
-
-        self.inputs, self.output = inputs, output
-        self._consumer = Consumer({**client_config(bootstrap, settings), "group.id": "dataplatform-run-watch",
-                                   "log_level": 3})
-        self.reset()
-
-    def _size(self, topic: str) -> int:
-        from confluent_kafka import TopicPartition
-
-        md = self._consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if md is None:
-            return 0
-        return sum(self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in md.partitions)
-
-    def reset(self) -> None:
-        self._since = time.monotonic()
-        self._output = -1
-        self._input_at_output = None
-
-    def stalled(self, after_s: float) -> bool:
-        try:
-            output, inputs = self._size(self.output), sum(self._size(t) for t in self.inputs)
-        except Exception:  # Kafka busy: no verdict this time
-            return False
-        if output != self._output or self._input_at_output is None:
-            self._output, self._input_at_output, self._since = output, inputs, time.monotonic()
-            return False
-        return inputs > self._input_at_output and time.monotonic() - self._since > after_s
 
 
 def wait_for(platform: Platform, duration: float | None, on_tick: Callable[[], None],

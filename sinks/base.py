@@ -30,8 +30,9 @@ from confluent_kafka.serialization import SerializationError
 from fastavro import parse_schema, schemaless_reader
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
-from dataplatform.kafka.connection import check_connection
 from dataplatform.config import Settings, get_settings
+from dataplatform.instance_ids import claim_instance_id
+from dataplatform.kafka.connection import check_connection
 from dataplatform.kafka_config import consumer_config
 from dataplatform.serialization import ProductSerde, registry_client
 from schemas.product import DataProduct, load_products
@@ -178,8 +179,8 @@ class BatchingSink(ABC):
         check_connection(self.bootstrap, self.settings)  # fail fast on a wrong password or certificate
         conf = consumer_config(self.group, self.bootstrap, self.settings,
                                **{"enable.partition.eof": False, **self.consumer_overrides})
-        if self.instance_id:
-            conf["group.instance.id"] = self.instance_id
+        claimed = None if self.instance_id else claim_instance_id(self.group, self.settings.dataplatform_home)
+        conf["group.instance.id"] = self.instance_id or claimed.value   # static membership: back at once after a crash
         self._consumer = consumer = Consumer(conf)
         consumer.subscribe(list(self.products), on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_revoke)
@@ -203,6 +204,8 @@ class BatchingSink(ABC):
             consumer.close()
             self.dead_letters.close()
             self.close()
+            if claimed is not None:
+                claimed.release()
 
     def flush(self, stopping: bool = False) -> None:
         """Decode, dead-letter the poison, write the rest with their offsets, then tell Kafka."""

@@ -4,13 +4,20 @@ A poison record must not stop a sink (every later record would wait behind it) n
 silently. It is copied as-is to ``<topic>.dlq`` with headers saying where it came from and
 why it failed; the error message is scrubbed of any personal values the sink knows about.
 The copy is flushed before the sink stores the offset past it, so nothing is lost.
+
+Once per group: a sink (or processor) that crashed after dead-lettering a record and
+before storing its offset meets the record again when it restarts. The first time it
+writes to a dead-letter topic, it reads which source records its group already put there
+(:func:`already_dead_lettered`) and does not send those again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from dataplatform.config import Settings
@@ -39,6 +46,41 @@ def scrub(message: str, personal_values: list[object] | None = None) -> str:
     return message[:MAX_ERROR_CHARS]
 
 
+def already_dead_lettered(dlq_topic: str, header: str, value: str, bootstrap: str | None = None,
+                          settings: Settings | None = None, timeout: float = 30.0) -> set[tuple[str, int, int]]:
+    """(topic, partition, offset) of every source record in ``dlq_topic`` whose ``header`` is
+    ``value`` (the group or app that dead-lettered it), read up to the end as it is now."""
+    consumer = Consumer({**client_config(bootstrap, settings), "group.id": f"dlq-ledger-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        topics = consumer.list_topics(dlq_topic, timeout=timeout).topics
+        if dlq_topic not in topics or topics[dlq_topic].error is not None:
+            return set()
+        ends = {}
+        for p in topics[dlq_topic].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(dlq_topic, p), timeout=timeout)
+            if high > low:
+                ends[p] = high
+        consumer.assign([TopicPartition(dlq_topic, p, 0) for p in ends])
+        done, seen, deadline = set(), set(), time.monotonic() + timeout
+        while len(done) < len(ends):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {dlq_topic} to its end within {timeout}s")
+            for msg in consumer.consume(500, timeout=0.5):
+                if msg.error():
+                    continue
+                headers = dict(msg.headers() or [])
+                if headers.get(header, b"").decode() == value:
+                    done_with = (headers[H_SOURCE_TOPIC].decode(), int(headers[H_SOURCE_PARTITION]),
+                                 int(headers[H_SOURCE_OFFSET]))
+                    seen.add(done_with)
+                if msg.offset() >= ends[msg.partition()] - 1:
+                    done.add(msg.partition())
+        return seen
+    finally:
+        consumer.close()
+
+
 class DeadLetterQueue:
     """Copies poison records to ``<topic>.dlq`` (creating it when missing) and waits for acks."""
 
@@ -49,6 +91,7 @@ class DeadLetterQueue:
         self._producer: Producer | None = None
         self._created: set[str] = set()
         self._errors: list[KafkaError] = []
+        self._ledgers: dict[str, set[tuple[str, int, int]]] = {}
         self.sent = 0
 
     def send(self, msg: Message, error: BaseException, personal_values: list[object] | None = None) -> str:
@@ -56,6 +99,9 @@ class DeadLetterQueue:
         topic = dead_letter_topic(msg.topic())
         self._ensure_topic(topic)
         text = scrub(str(error) or error.__class__.__name__, personal_values)
+        if (msg.topic(), msg.partition(), msg.offset()) in self._ledger(topic):
+            log.info("%s[%d]@%d is already in %s (sent before a restart)", msg.topic(), msg.partition(), msg.offset(), topic)
+            return text
         headers = [
             (H_SOURCE_TOPIC, msg.topic().encode()),
             (H_SOURCE_PARTITION, str(msg.partition()).encode()),
@@ -86,6 +132,12 @@ class DeadLetterQueue:
     def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
         if err is not None:
             self._errors.append(err)
+
+    def _ledger(self, topic: str) -> set[tuple[str, int, int]]:
+        if topic not in self._ledgers:
+            self._ledgers[topic] = already_dead_lettered(topic, H_SINK_GROUP, self.group, self._bootstrap,
+                                                         self._settings)
+        return self._ledgers[topic]
 
     def _producer_(self) -> Producer:
         if self._producer is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import client_config
@@ -41,6 +40,11 @@ class ProcessorConfig:
     batch_size: int = 1000
     batch_seconds: float = 0.1
     processing_guarantee: str = "at_least_once"
+    # Static group membership: a worker restarted with the same id takes its partitions
+    # back at once; without one the group waits session_timeout_seconds for the old
+    # incarnation (60 s with Faust's default). start_workers gives each worker its own.
+    instance_id: str | None = None
+    session_timeout_seconds: float = 10.0
     datadir: str | None = None
     loglevel: str = "WARNING"
 
@@ -78,6 +82,3 @@ class ProcessorConfig:
 
     def with_(self, **changes: object) -> "ProcessorConfig":
         return ProcessorConfig(**{**asdict(self), **changes})
-
-    def datadir_path(self) -> Path:
-        return Path(self.datadir or ".")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -123,16 +122,19 @@ class Move:
     ts_ms: int
 
 
-def area_message(moves: list[Move]) -> dict[str, Any]:
-    """One repartition message carrying every move of a batch into one area (same area)."""
+def area_message(moves: list[Move], now_ms: int) -> dict[str, Any]:
+    """One repartition message carrying every move of a batch into one area (same area).
+
+    ``now_ms`` is the time stage 2 evaluates these moves at (so a replay evaluates them at
+    the same time, see :mod:`stream_processors.area_step`)."""
     first = moves[0]
-    return {"area": first.area_code, "level": first.level, "region": first.region_code,
+    return {"area": first.area_code, "level": first.level, "region": first.region_code, "now": now_ms,
             "moves": [[m.entity_key, list(m.contribution) if m.contribution else None, m.ts_ms] for m in moves]}
 
 
-def tick_message(area_code: str) -> dict[str, Any]:
-    """The timer's "re-evaluate this area" message (the horizon moved with the clock)."""
-    return {"area": area_code, "tick": True}
+def tick_message(area_code: str, now_ms: int) -> dict[str, Any]:
+    """The timer's "re-evaluate this area at ``now_ms``" message (the horizon moved with the clock)."""
+    return {"area": area_code, "tick": True, "now": now_ms}
 
 
 def moves_of_message(m: dict[str, Any]) -> list[Move]:
@@ -273,60 +275,6 @@ class AreaState:
     def to_dict(self) -> dict[str, Any]:
         return {"area": self.area_code, "level": self.level, "region": self.region_code,
                 "entities": {k: list(v) for k, v in self.entities.items()}, "max_ts": self.max_ts}
-
-
-# -- stage 2 storage: a table value per (area, entity), and one per area for its details --------
-
-
-def member_key(area_code: str, entity_key: str) -> str:
-    """The table key of one entity's contribution to one area.
-
-    One value per member, so a change writes (and sends to the changelog) that member
-    only, whatever the size of the area; the area's figures are derived in memory.
-    """
-    return f"{area_code}|{entity_key}"
-
-
-def details_key(area_code: str) -> str:
-    """The table key of an area's level, region and latest evidence time."""
-    return f"{area_code}|"
-
-
-def area_details(area: AreaState) -> dict[str, Any]:
-    return {"level": area.level, "region": area.region_code, "max_ts": area.max_ts}
-
-
-def table_writes(area: AreaState, changed: dict[str, Contribution | None]) -> list[tuple[str, Any]]:
-    """What stage 2 stores after a step that changed the members in ``changed`` (nothing
-    when none changed): the area's details first (so in the changelog no member comes
-    before its area's details), then each changed member's contribution, None for a member
-    that left (a delete)."""
-    if not changed:
-        return []
-    writes: list[tuple[str, Any]] = [(details_key(area.area_code), area_details(area))]
-    writes += [(member_key(area.area_code, entity_key), list(c) if c is not None else None)
-               for entity_key, c in changed.items()]
-    return writes
-
-
-def areas_from_table(items: Iterable[tuple[str, Any]]) -> dict[str, AreaState]:
-    """Every area in the stage 2 table (:func:`member_key` and :func:`details_key` values),
-    rebuilt in one pass over it. A member whose details are missing gets an area with an
-    empty level, which the next move into it fills in."""
-    areas: dict[str, AreaState] = {}
-    members: list[tuple[str, str, Any]] = []
-    for key, value in items:
-        area_code, _, entity_key = key.partition("|")
-        if value is None:
-            continue
-        if entity_key:
-            members.append((area_code, entity_key, value))
-        else:
-            areas[area_code] = AreaState(area_code, value["level"], value["region"], max_ts=int(value["max_ts"]))
-    for area_code, entity_key, contribution in members:
-        area = areas.setdefault(area_code, AreaState(area_code, "", ""))
-        area.entities[entity_key] = tuple(contribution)
-    return areas
 
 
 class AreaBook:

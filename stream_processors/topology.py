@@ -4,149 +4,59 @@
 
     housing topic  ──▶ stage 1 (key: unit id)  ─┐  moves keyed by area   ┌─▶ area_supply_demand
                         table: latest unit     ├──▶ area-contributions ─▶ stage 2 (key: area) ┤
-    releases topic ──▶ stage 1 (key: case id)  ─┘   (repartition topic)   tables: contributions,  └─▶ shortfall warnings
-                        table: latest case                                 published figures, rule states
+    releases topic ──▶ stage 1 (key: case id)  ─┘   (repartition topic)   table: areas         └─▶ shortfall warnings
 
 Faust's Stream.join/Table.join are not implemented, so the join is two keyed stages: the
 first keeps each entity's latest state (keyed by entity id, on the input's partitions) and
 emits "entity X contributes C to area A" to an area-keyed topic; the second, keyed by area,
-holds the contributions per area and derives supply and demand from them. Every table is
-changelog-backed, so a restarted worker resumes where the last one stopped. Both stages
-work on batches (``take_events``): one repartition message per area and batch, the rules
-stepped after every change, the derived figures sent once per area and batch (see
-docs/stream-processing.md, "Batches"). The counting logic lives in plain Python (:mod:`stream_processors.supply_demand`, :mod:`.rules`,
-:mod:`.evaluation`); this module only wires it to Kafka.
+holds the contributions per area and derives supply and demand from them. Both stages
+work on batches (``take_events``).
+
+Crash safety (docs/stream-processing.md, "Crashes"): each batch sends its outputs, makes
+them durable, then writes the state they came from and makes that durable, and only then
+are its events acknowledged, so Faust never commits an offset past an effect that could
+still be lost. A batch that fails stops the worker at once (:func:`fail_stop`): its events
+are never acknowledged, and a restarted worker redoes them from the state the changelogs
+restore. Stage 2's outputs are a pure function of that state and the repartition messages
+(:mod:`stream_processors.area_step`), so a redone step re-sends exactly the same events.
+The counting logic is plain Python (:mod:`.supply_demand`, :mod:`.area_step`,
+:mod:`.area_table`, :mod:`.rules`, :mod:`.evaluation`); this module wires it to Kafka.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
-import weakref
+import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
-from faust.streams import _current_event
 
 from dataplatform.config import Settings, get_settings
-from dataplatform.kafka_config import client_config, faust_broker_credentials
+from dataplatform.kafka_config import faust_broker_credentials
 from dataplatform.serialization import registry_client
-from dataplatform.topics import create_missing
 from schemas.envelope import ChangeEvent
 from schemas.product import DataProduct, load_products
 from sinks.dead_letter import (
-    H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC, scrub,
+    H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC, already_dead_lettered, scrub,
 )
+from stream_processors.area_step import step_area
+from stream_processors.area_table import HeldArea, rebuild
 from stream_processors.codec import AvroEventCodec, Undecodable
 from stream_processors.config import INPUTS, OUTPUTS, SUPPLY_DEMAND, WARNINGS, ProcessorConfig
-from stream_processors.evaluation import derive_figures, evaluate_rules
+from stream_processors.crash_points import crash_point
 from stream_processors.rules import load_rules
 from stream_processors.supply_demand import (
-    HOUSING, RELEASES,
-    AreaState, Clock, Contribution, Move, SystemClock, area_message, areas_from_table, by_area, decide, moves_of_message,
-    table_writes, tick_message,
+    HOUSING, RELEASES, AreaState, Clock, Move, SystemClock, area_message, by_area, decide, epoch_ms, tick_message,
 )
-from stream_processors.transport import broker_url
+from stream_processors.topic_layout import AREAS_TABLE, ENTITY_TABLES
+from stream_processors.transport import RestoringTable, broker_url, durable, processing
 
 log = logging.getLogger(__name__)
 H_PROCESSOR = "dlq.processor.app"
 SHORT_NAMES = {HOUSING: "unit", RELEASES: "case"}   # entity key prefixes in the (changelogged) state
-# table names: each one's changelog is <app id>-<name>-changelog (created by ensure_topics)
-ENTITY_TABLES = {name: f"entities-{name}" for name in INPUTS}
-AREAS_TABLE, PUBLISHED_TABLE, RULE_STATES_TABLE = "area-contributions", "area-published", "area-rule-states"
-TABLES = [*ENTITY_TABLES.values(), AREAS_TABLE, PUBLISHED_TABLE, RULE_STATES_TABLE]
-
-
-class TopicLayoutError(RuntimeError):
-    """An existing topic has the wrong partition count for the co-partitioned join."""
-
-
-def ensure_topics(config: ProcessorConfig, settings: Settings | None = None) -> list[str]:
-    """Create the input, output, repartition, changelog and dead-letter topics when missing.
-
-    Inputs and the repartition topic are co-partitioned with the tables' changelogs, so
-    they must all have ``config.partitions`` partitions; an existing input with another
-    count is refused with a message saying how to fix it. The changelogs are created here
-    rather than by Faust: a changelog Faust creates itself is missing from its consumer's
-    first metadata, and Faust then refuses the table's first write (``PartitionsMismatch``,
-    "the changelog has 0 partitions") until the metadata is refreshed minutes later.
-    """
-    admin = AdminClient(client_config(config.bootstrap, settings))
-    inputs = [config.topic(p) for p in INPUTS]
-    names = inputs + [config.contributions_topic] + [config.topic(p) for p in OUTPUTS] + [f"{t}.dlq" for t in inputs]
-    changelogs = [f"{config.app_id}-{table}-changelog" for table in TABLES]
-    create_missing(admin, [NewTopic(n, config.partitions, config.replication_factor) for n in names]
-                   + [NewTopic(n, config.partitions, config.replication_factor, config={"cleanup.policy": "compact"})
-                      for n in changelogs])
-    metadata = _metadata_with(admin, names + changelogs)
-    for name in inputs + [config.contributions_topic] + changelogs:
-        count = len(metadata[name].partitions)
-        if count != config.partitions:
-            raise TopicLayoutError(
-                f"topic {name} has {count} partitions but the processor's tables have {config.partitions}: "
-                f"run with --partitions {count}, or recreate the topic with {config.partitions} partitions")
-    return names + changelogs
-
-
-def seed_group_offsets(config: ProcessorConfig, settings: Settings | None = None) -> int:
-    """Commit the earliest offset for every consumed partition the group has no offset for.
-
-    Works around a Faust/aiokafka behaviour seen here (faust-streaming issue #629): after a
-    rebalance, a partition the group never committed is sometimes never fetched again, so
-    a second worker joining before the first event of a topic stalls that topic. With an
-    offset committed for every partition up front, a rebalance always has a position to
-    seek to. Equivalent to auto.offset.reset=earliest; only possible while the group is
-    empty, so a refused commit (a worker is already running) is ignored. Returns how many
-    partitions were seeded.
-    """
-    from confluent_kafka import Consumer, TopicPartition
-
-    topics = [config.topic(p) for p in INPUTS] + [config.contributions_topic]
-    partitions = [TopicPartition(t, p) for t in topics for p in range(config.partitions)]
-    deadline = time.monotonic() + 30
-    while True:
-        consumer = Consumer({**client_config(config.bootstrap, settings), "group.id": config.app_id,
-                             "enable.auto.commit": False})
-        try:
-            missing = []
-            for tp in consumer.committed(partitions, timeout=30):
-                if tp.offset < 0:
-                    low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=30)
-                    missing.append(TopicPartition(tp.topic, tp.partition, low))
-            if missing:
-                consumer.commit(offsets=missing, asynchronous=False)
-            return len(missing)
-        except KafkaException as exc:
-            error = exc.args[0]
-            # new topics: leaders are still being elected; retry. Anything else (a worker
-            # already in the group refuses the commit): leave it to the running group.
-            if error.code() in _NOT_READY and time.monotonic() < deadline:
-                time.sleep(0.5)
-                continue
-            log.info("not seeding offsets of %s: %s", config.app_id, error)
-            return 0
-        finally:
-            consumer.close()
-
-
-_NOT_READY = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-              KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TIMED_OUT, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-              KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR}
-
-
-def _metadata_with(admin: AdminClient, names: list[str], timeout: float = 30.0) -> dict:
-    """Topic metadata once every name is visible (a new topic takes a moment to appear)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        topics = admin.list_topics(timeout=timeout).topics
-        missing = [n for n in names if n not in topics or not topics[n].partitions]
-        if not missing:
-            return topics
-        if time.monotonic() > deadline:
-            raise TopicLayoutError(f"topics {', '.join(missing)} did not appear within {timeout}s")
-        time.sleep(0.2)
+EXIT_STEP_FAILED = 70
 
 
 class SupplyDemandProcessor:
@@ -161,15 +71,20 @@ class SupplyDemandProcessor:
         client = registry_client(config.registry_url)
         self.codecs = {name: AvroEventCodec(self.products[name], client, config.topic(name))
                        for name in INPUTS + OUTPUTS}
-        self._areas: dict[str, AreaState] | None = None   # stage 2's areas in memory, see _area
-        self._areas_generation = -1
+        self._dead_lettered: set[tuple[str, int, int]] = set()   # by this app before this worker started
+        self._held: dict[str, HeldArea] | None = None   # stage 2's areas in memory, see _held_areas
+        self._held_generation = -1
         self.app = self._make_app()
         self._wire()
 
     def warm(self) -> None:
-        """Fetch every schema id once, before the event loop starts decoding."""
+        """Fetch every schema id once, before the event loop starts decoding; learn which
+        input records this app has dead-lettered already (a replay does not send them again)."""
         for codec in self.codecs.values():
             codec.warm()
+        for name in INPUTS:
+            self._dead_lettered |= already_dead_lettered(f"{self.config.topic(name)}.dlq", H_PROCESSOR,
+                                                         self.config.app_id, self.config.bootstrap, self.settings)
 
     def _make_app(self) -> faust.App:
         c = self.config
@@ -178,11 +93,17 @@ class SupplyDemandProcessor:
             broker=broker_url(c.bootstrap),
             broker_credentials=faust_broker_credentials(self.settings),
             store="memory://",
+            Table=RestoringTable,
             topic_partitions=c.partitions,
             topic_replication_factor=c.replication_factor,
             table_standby_replicas=0,
             processing_guarantee=c.processing_guarantee,
             consumer_auto_offset_reset="earliest",
+            # static membership: a restarted worker takes its partitions back at once instead
+            # of waiting for the group to time out its previous incarnation
+            consumer_group_instance_id=c.instance_id,
+            broker_session_timeout=c.session_timeout_seconds,
+            broker_heartbeat_interval=max(0.5, c.session_timeout_seconds / 5),
             producer_acks=-1,
             web_enabled=False,
             datadir=c.datadir,
@@ -205,34 +126,62 @@ class SupplyDemandProcessor:
         table = dict(partitions=c.partitions, key_type=str, default=None)
         self.entities = {name: app.Table(ENTITY_TABLES[name], **table) for name in INPUTS}
         self.areas = app.Table(AREAS_TABLE, **table)
-        self.published = app.Table(PUBLISHED_TABLE, **table)
-        self.rule_states = app.Table(RULE_STATES_TABLE, **table)
         for name in INPUTS:
             source = app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name],
                                partitions=c.partitions)
-            app.agent(source, name=f"stage1-{name}")(self._stage1(name))
-        app.agent(self.contributions, name="stage2-areas")(self._stage2)
+            app.agent(source, name=f"stage1-{name}")(self._batches(self._stage1_batch(name)))
+        app.agent(self.contributions, name="stage2-areas")(self._batches(self._stage2_batch))
         app.timer(c.tick_seconds, name="horizon-tick")(self._tick)
 
-    # -- stage 1 --------------------------------------------------------------------------
-    def _stage1(self, product_name: str):
-        product, table = self.products[product_name], self.entities[product_name]
+    def _batches(self, handle: Callable[[list[faust.types.EventT]], Awaitable[None]]):
+        """An agent that hands each batch to ``handle`` and acknowledges it only once done.
 
+        ``take_events`` acknowledges a batch's events when the loop body exits, however it
+        exits, so a failed batch must never return to it: the worker stops on the spot. A
+        graceful stop (Faust cancels its agents) lets the batch in hand finish first.
+        """
         async def agent(stream: faust.Stream) -> None:
             async for events in stream.take_events(self.config.batch_size, within=self.config.batch_seconds):
-                moves: list[Move] = []
-                for event in events:
-                    processing(event)
-                    moves += await self._on_entity_event(product, table, event)
-                # one repartition message per area and batch, not one per move
-                for area_code, area_moves in by_area(moves).items():
-                    await self.contributions.send(key=area_code, value=area_message(area_moves))
+                task = asyncio.ensure_future(handle(events))
+                try:
+                    await asyncio.shield(task)
+                except asyncio.CancelledError:
+                    await _finish_or_fail(task)
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - nothing of this batch may be committed
+                    fail_stop(exc)
 
-        agent.__name__ = f"stage1_{product_name}"
+        agent.__name__ = getattr(handle, "__name__", "batches")
         return agent
 
-    async def _on_entity_event(self, product: DataProduct, table: Any, event: faust.types.EventT) -> list[Move]:
-        """Store the entity's new state; the moves it implies (sent by the caller, batched)."""
+    # -- stage 1 --------------------------------------------------------------------------
+    def _stage1_batch(self, product_name: str):
+        product, table = self.products[product_name], self.entities[product_name]
+
+        async def stage1(events: list[faust.types.EventT]) -> None:
+            """Moves out and durable, then the entity states that imply them."""
+            moves: list[Move] = []
+            states: dict[str, tuple[faust.types.EventT, dict]] = {}   # this batch's new states, not yet written
+            for event in events:
+                moves += await self._on_entity_event(product, table, states, event)
+            now_ms = epoch_ms(self.clock.now())
+            for i, (area_code, area_moves) in enumerate(by_area(moves).items()):
+                await self.contributions.send(key=area_code, value=area_message(area_moves, now_ms))
+                if not i:
+                    crash_point("stage1.repartition-sent")
+            await durable(self.app)
+            for key, (event, state) in states.items():
+                processing(event)
+                table[key] = state
+            crash_point("stage1.state-queued")
+            await durable(self.app)
+
+        stage1.__name__ = f"stage1_{product_name}"
+        return stage1
+
+    async def _on_entity_event(self, product: DataProduct, table: Any, states: dict[str, tuple[Any, dict]],
+                               event: faust.types.EventT) -> list[Move]:
+        """The moves an event implies; its entity's new state goes into ``states``."""
         value = event.value
         if value is None:
             return []  # tombstone after a delete: the delete itself already did the work
@@ -242,20 +191,24 @@ class SupplyDemandProcessor:
         try:
             change = ChangeEvent.from_record(value)
             entity_key = f"{SHORT_NAMES[product.name]}:{product.key_of(change.entity)}"
+            previous = states[entity_key][1] if entity_key in states else table.get(entity_key)
             decision = decide(product.name, entity_key, change.op, change.entity, change.position,
-                              change.ts_ms, table.get(entity_key))
+                              change.ts_ms, previous)
         except Exception as exc:  # noqa: BLE001 - an unprocessable event is a dead letter
             entity = (value.get("after") or value.get("before") or {}) if isinstance(value, dict) else {}
             personal = [entity.get(f) for f in product.personal_fields]
             await self._dead_letter(product.name, event, type(exc).__name__, scrub(str(exc), personal))
             return []
         if decision.state is not None:
-            table[entity_key] = decision.state
+            states[entity_key] = (event, decision.state)
         return decision.moves
 
     async def _dead_letter(self, product_name: str, event: faust.types.EventT, error_class: str,
                            error_message: str) -> None:
         msg = event.message
+        if (msg.topic, msg.partition, msg.offset) in self._dead_lettered:
+            log.info("%s[%d]@%d is already dead-lettered (before a restart)", msg.topic, msg.partition, msg.offset)
+            return
         headers = [
             (H_SOURCE_TOPIC, msg.topic.encode()), (H_SOURCE_PARTITION, str(msg.partition).encode()),
             (H_SOURCE_OFFSET, str(msg.offset).encode()), (H_ERROR_CLASS, error_class.encode()),
@@ -265,112 +218,87 @@ class SupplyDemandProcessor:
         await self.dead_letters[product_name].send(key=msg.key, value=msg.value, headers=headers)
 
     # -- stage 2 --------------------------------------------------------------------------
-    async def _stage2(self, stream: faust.Stream) -> None:
-        async for events in stream.take_events(self.config.batch_size, within=self.config.batch_seconds):
-            areas: dict[str, list[faust.types.EventT]] = {}
-            for event in events:
-                areas.setdefault(event.value["area"], []).append(event)
-            for area_code, area_events in areas.items():
-                processing(area_events[-1])   # the area's changelog partition
-                await self._on_area_messages(area_code, [e.value for e in area_events])
+    async def _stage2_batch(self, events: list[faust.types.EventT]) -> None:
+        """Per area: step it; send every output and the member writes, make them durable,
+        then write each area's head (its commit record) and make that durable."""
+        held = self._held_areas()
+        messages: dict[str, list[tuple[int, dict]]] = {}
+        last_event: dict[str, faust.types.EventT] = {}
+        for event in events:
+            area_code = event.value["area"]
+            messages.setdefault(area_code, []).append((event.message.offset, event.value))
+            last_event[area_code] = event   # the area's changelog partition
+        steps = []
+        for area_code, area_messages in messages.items():
+            area = held.get(area_code) or HeldArea(AreaState(area_code, "", ""))
+            step = step_area(area, area_messages, self.rules)
+            if step is not None:
+                held.setdefault(area_code, area)   # an area new here is kept once a step changed it
+                steps.append(step)
+        sent = 0
+        for step in steps:
+            for name, key, event in [*((SUPPLY_DEMAND, step.area_code, e) for e in step.figures),
+                                     *((WARNINGS, e.after["warning_id"], e) for e in step.warnings)]:
+                await self.outputs[name].send(key=key, value=event.to_record())
+                sent += 1
+                if sent <= 2:
+                    crash_point("stage2.output-sent" if sent == 1 else "stage2.outputs-between")
+            processing(last_event[step.area_code])
+            for key, value in step.members:
+                self._write_area_value(key, value)
+        crash_point("stage2.members-queued")
+        await durable(self.app)
+        for step in steps:
+            processing(last_event[step.area_code])
+            self._write_area_value(*step.head)
+        crash_point("stage2.heads-queued")
+        await durable(self.app)
 
-    async def _on_area_messages(self, area_code: str, messages: list[dict[str, Any]]) -> None:
-        """Apply a batch of moves (and ticks) to one area, in order.
+    def _write_area_value(self, key: str, value: Any) -> None:
+        if value is not None:
+            self.areas[key] = value
+        elif key in self.areas:
+            del self.areas[key]   # a tombstone in the changelog
 
-        The rules step after every move that changed the area and on every tick, exactly as
-        if the messages came one by one, so warnings do not depend on batching. The derived
-        figures are sent once, at the end of the batch, and each changed member is written
-        once.
-        """
-        moves = [moves_of_message(m) for m in messages]
-        area = self._area(area_code, next((ms[0] for ms in moves if ms), None))
-        if area is None:
-            return  # a tick for an area this worker holds nothing of
-        try:
-            await self._step(area, messages, moves)
-        except BaseException:
-            self._areas = None   # memory may now be ahead of the table: rebuild it from the table
-            raise
-
-    async def _step(self, area: AreaState, messages: list[dict[str, Any]], moves: list[list[Move]]) -> None:
-        area_code = area.area_code
-        old_rules = rule_states = self.rule_states.get(area_code)
-        warnings: list[ChangeEvent] = []
-        changed: dict[str, Contribution | None] = {}   # entity -> its contribution after the batch
-        for message, message_moves in zip(messages, moves):
-            for move in message_moves:
-                if not area.apply(move):
-                    continue   # a duplicate or replay changes nothing
-                changed[move.entity_key] = move.contribution
-                rule_states, events = evaluate_rules(area, rule_states, self.rules, self.clock)
-                warnings += events
-            if message.get("tick"):
-                rule_states, events = evaluate_rules(area, rule_states, self.rules, self.clock)
-                warnings += events
-        if not changed and rule_states == old_rules and not any(m.get("tick") for m in messages):
-            return
-        if changed:
-            self._areas.setdefault(area_code, area)   # an area new here is kept once a move changed it
-        published, change = derive_figures(area, self.published.get(area_code), self.rules, self.clock)
-        # outputs first, state after: a crash in between re-sends (at-least-once), never loses
-        if change is not None:
-            await self.outputs[SUPPLY_DEMAND].send(key=area_code, value=change.to_record())
-        for event in warnings:
-            await self.outputs[WARNINGS].send(key=event.after["warning_id"], value=event.to_record())
-        for key, value in table_writes(area, changed):
-            if value is not None:
-                self.areas[key] = value
-            elif key in self.areas:
-                del self.areas[key]   # a tombstone in the changelog
-        if change is not None:
-            self.published[area_code] = published
-        if rule_states != old_rules:
-            self.rule_states[area_code] = rule_states
-
-    def _area(self, area_code: str, move: Move | None) -> AreaState | None:
-        """The area as one :class:`AreaState` (None: nothing held and nothing moving in).
-
-        Stage 2 keeps every area it holds in memory, with the tally its figures come from,
-        and writes only the members that change to the table. The memory is rebuilt from
-        the table, in one pass, after every rebalance (the table then holds what the
-        changelogs of this worker's partitions restored) and after a failed step.
-        """
-        if self._held_areas() is None:
-            self._areas = areas_from_table(self.areas.items())
-            self._areas_generation = self.app.rebalancing_count
-        area = self._areas.get(area_code)
-        if area is None:
-            # new here: _step keeps it once a move changed it, so a no-op never makes an area
-            return AreaState(area_code, move.level, move.region_code) if move is not None else None
-        if not area.level and move is not None:
-            area.level, area.region_code = move.level, move.region_code
-        return area
-
-    def _held_areas(self) -> dict[str, AreaState] | None:
-        """The areas in memory, or None when they must be rebuilt from the table (never
-        built, a rebalance since, or a step failed)."""
-        if self._areas is not None and self._areas_generation == self.app.rebalancing_count:
-            return self._areas
-        return None
+    def _held_areas(self) -> dict[str, HeldArea]:
+        """Stage 2's areas in memory, rebuilt from the table (one pass, undoing any step
+        that never finished) when never built or after a rebalance: the table then holds
+        what the changelogs of this worker's partitions restored."""
+        if self._held is None or self._held_generation != self.app.rebalancing_count:
+            self._held = rebuild(self.areas.items())
+            self._held_generation = self.app.rebalancing_count
+        return self._held
 
     async def _tick(self) -> None:
         """The horizon moves with the clock: re-evaluate every area this worker holds."""
-        areas = self._held_areas()
-        if areas is None:
-            areas = areas_from_table(self.areas.items())   # read only: the agent owns self._areas
+        if self._held is None or self._held_generation != self.app.rebalancing_count:
+            areas = rebuild(self.areas.items())   # read only: the stage 2 agent owns self._held
+        else:
+            areas = self._held
+        now_ms = epoch_ms(self.clock.now())
         for area_code in sorted(areas):
-            await self.contributions.send(key=area_code, value=tick_message(area_code))
+            await self.contributions.send(key=area_code, value=tick_message(area_code, now_ms))
 
 
-def processing(event: faust.types.EventT) -> None:
-    """Make ``event`` the one a table write belongs to (its changelog partition), in this task.
+async def _finish_or_fail(task: asyncio.Future) -> None:
+    """Let a batch finish its writes during a graceful stop; a batch that fails stops the worker."""
+    try:
+        await task
+    except BaseException as exc:  # noqa: BLE001
+        fail_stop(exc)
 
-    Faust's tables take the partition of a write from the task-local current event, which
-    its stream sets per event; a batch from ``take_events`` is processed after the fact, so
-    each write is tagged here. Only the task-local variable is set: ``Stream.current_event``
-    is what ``take_events``' own buffering reads, and must not be touched.
+
+def fail_stop(exc: BaseException) -> None:
+    """Stop the worker now, acknowledging nothing: a restarted worker redoes the batch.
+
+    Letting the exception reach ``take_events`` would acknowledge the batch's events (it
+    does so however its loop body exits), and Faust would commit offsets past a batch
+    whose effects may not all have been written.
     """
-    _current_event.set(weakref.ref(event))
+    log.critical("a processing step failed; stopping this worker without committing: %r", exc, exc_info=exc)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(EXIT_STEP_FAILED)
 
 
 def build_app(config: ProcessorConfig, clock: Clock | None = None, warm: bool = True,

@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from dataplatform.config import get_settings
 from dataplatform.kafka_config import consumer_config
+from dataplatform.repeats import RepeatFilter
 from dataplatform.serialization import ProductSerde, registry_client
 from schemas.product import DataProduct, load_products
 
@@ -81,11 +82,15 @@ def consume(
                                        help="Print personal fields too (redacted by default)."),
     product_name: str = typer.Option(None, "--product",
                                      help="Decode as this data product (default: the product whose topic it is)."),
+    show_repeats: bool = typer.Option(False, "--show-repeats",
+                                      help="Also print exact repeats (an event id already printed), which a "
+                                           "producer re-sends after a crash; skipped by default."),
 ) -> None:
     """Print the decoded change events of a data product's topic: key, op, before/after, event id.
 
     Personal fields named in the product's manifest are shown as ***redacted*** unless
-    --show-personal is given.
+    --show-personal is given. An event whose id was already printed (re-sent after a
+    producer's crash) is skipped unless --show-repeats is given.
     """
     try:
         product = _named_product(product_name) if product_name else product_for_topic(topic)
@@ -101,6 +106,7 @@ def consume(
     consumer.subscribe([topic])
     seen = 0
     last = time.monotonic()
+    repeats = RepeatFilter()
     try:
         while max_events is None or seen < max_events:
             message = consumer.poll(0.5)
@@ -114,8 +120,10 @@ def consume(
                 typer.secho(f"error: reading {topic}: {message.error()}", err=True, fg="red")
                 raise typer.Exit(1)
             last = time.monotonic()
-            seen += 1
             event = describe(message, serde, show_personal)
+            if not repeats.first_time(topic, event["event_id"]) and not show_repeats:
+                continue
+            seen += 1
             if json_out:
                 typer.echo(json.dumps(event, default=_plain))
             else:
@@ -126,6 +134,8 @@ def consume(
         pass
     finally:
         consumer.close()
+    if repeats.repeats and not show_repeats and not json_out:
+        typer.echo(f"({repeats.repeats} exact repeat(s) skipped)", err=True)
 
 
 def _print(console: Console, event: dict[str, Any]) -> None:

@@ -28,9 +28,15 @@ def process(
                                    help="Most events one step processes together (areas are evaluated once per step)."),
     batch_ms: float = typer.Option(100.0, "--batch-ms", min=1.0,
                                    help="Longest wait (ms) for a batch to fill before it is processed."),
+    stall_seconds: float = typer.Option(60.0, "--stall-seconds", min=0,
+                                        help="Restart the workers when they have lag and commit nothing for this "
+                                             "long (0: never)."),
     duration: float = typer.Option(None, "--duration", help="Stop by itself after this many seconds."),
 ) -> None:
     """Join housing supply with release demand per area, raise shortfall warnings.
+
+    A worker that dies is restarted (after 1 s, doubling to 30 s while it keeps dying) and
+    the others keep working; each restart is reported on stderr.
 
     Reads the housing availability and prison releases products, writes
     platforms.area_supply_demand.v1 and platforms.housing_shortfall_warnings.v1.
@@ -47,7 +53,7 @@ def process(
     except (RulesFileError, ValueError) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2)
-    from stream_processors.topology import TopicLayoutError
+    from stream_processors.topic_layout import TopicLayoutError
     from stream_processors.worker import start_workers
 
     try:
@@ -55,6 +61,7 @@ def process(
     except TopicLayoutError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2)
+    pool.stall_after_s = stall_seconds
     typer.echo(f"Processor       {config.app_id}: {workers} worker(s), rules {rules}")
     for log in pool.logs:
         typer.echo(f"Worker log      {log}")
@@ -62,10 +69,8 @@ def process(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(1.0 if duration is None else min(1.0, duration)):
-            if not all(pool.alive()):
-                typer.secho(f"error: a worker exited; its log:\n{pool.log_tail()}", err=True, fg="red")
-                pool.stop()
-                raise typer.Exit(1)
+            for what in pool.supervise():   # a dead worker is restarted, the others keep working
+                typer.secho(what, err=True, fg="yellow")
             if duration is not None:
                 duration -= 1.0
                 if duration <= 0:

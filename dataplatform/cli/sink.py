@@ -28,7 +28,8 @@ AllowPersonal = typer.Option([], "--allow-personal",
 BatchSize = typer.Option(2000, "--batch-size", min=1, help="Rows per write (and per checkpoint).")
 BatchTimeout = typer.Option(1.0, "--batch-timeout", min=0.01, help="Seconds before a partial batch is written.")
 InstanceId = typer.Option(None, "--instance-id",
-                          help="Static group membership id: a restarted instance takes its partitions back at once.")
+                          help="Static group membership id [default: <group>-<host>-<n>, n the lowest slot "
+                               "free on this host]: a restarted instance takes its partitions back at once.")
 ProductsRoot = typer.Option(None, "--products-root", help="Folder of <domain>/<name>/ products (default: schemas/).")
 
 

@@ -10,6 +10,7 @@ from confluent_kafka import Consumer
 
 from dataplatform.config import get_settings
 from dataplatform.kafka_config import consumer_config
+from dataplatform.repeats import RepeatFilter
 from dataplatform.serialization import ProductSerde, registry_client
 from schemas.product import get_product
 
@@ -42,12 +43,16 @@ def tail(
                                         **{"auto.offset.reset": "earliest" if from_beginning else "latest"}))
     consumer.subscribe([topic or product.topic])
     seen, deadline = 0, (time.monotonic() + timeout) if timeout else None
+    repeats = RepeatFilter()   # a transition re-sent after the processor crashed is printed once
     try:
         while (max_events is None or seen < max_events) and (deadline is None or time.monotonic() < deadline):
             msg = consumer.poll(0.5)
             if msg is None or msg.error() or msg.value() is None:
                 continue
-            w = serde.deserialize_value(msg.value(), msg.topic())["after"]
+            event = serde.deserialize_value(msg.value(), msg.topic())
+            if not repeats.first_time(msg.topic(), event["source"]["event_id"]):
+                continue
+            w = event["after"]
             seen += 1
             if as_json:
                 typer.echo(json.dumps({k: _plain(v) for k, v in w.items()}))

@@ -88,13 +88,18 @@ class OutputReader:
         self.consumer.close()
 
 
+def committed_offsets(bootstrap: str, config: ProcessorConfig) -> dict[tuple[str, int], int]:
+    """The processor group's committed offset of each partition."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    request = ConsumerGroupTopicPartitions(config.app_id)
+    return {(tp.topic, tp.partition): tp.offset for tp in
+            admin.list_consumer_group_offsets([request])[config.app_id].result(30).topic_partitions}
+
+
 def caught_up(bootstrap: str, config: ProcessorConfig) -> bool:
     """True when the processor's group has committed every input and repartition message."""
     topics = [config.topic(HOUSING), config.topic(RELEASES), config.contributions_topic]
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    request = ConsumerGroupTopicPartitions(config.app_id)
-    committed = {(tp.topic, tp.partition): tp.offset for tp in
-                 admin.list_consumer_group_offsets([request])[config.app_id].result(30).topic_partitions}
+    committed = committed_offsets(bootstrap, config)
     probe = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("probe")})
     try:
         for topic in topics:

@@ -113,48 +113,6 @@ def test_counts_are_derived_per_kind_without_personal_data():
     assert SUPPLY != DEMAND
 
 
-def test_stage_two_table_writes_rebuild_the_same_areas():
-    from stream_processors.supply_demand import AreaState, Move, areas_from_table, table_writes
-
-    table: dict[str, object] = {}   # what the changelog restores: the last value per key
-
-    def store(area: AreaState, changed: dict) -> list:
-        writes = table_writes(area, changed)
-        for key, value in writes:
-            if value is None:
-                table.pop(key, None)
-            else:
-                table[key] = value
-        return writes
-
-    p = Pipeline()
-    for i in range(40):
-        p.send(HOUSING, f"u{i}", "c", unit(f"u{i}", days=i), 1)
-    region = AreaState(REG, "region", REG)
-    moves = [Move(REG, "region", REG, k, c, 5) for k, c in p.book.areas[REG].entities.items()]
-    for move in moves:
-        region.apply(move)
-    store(region, {m.entity_key: m.contribution for m in moves})
-    gone = Move(REG, "region", REG, "social_housing_availability:u0", None, 9)
-    region.apply(gone)
-    writes = store(region, {gone.entity_key: None})
-
-    assert writes == [(f"{REG}|", {"level": "region", "region": REG, "max_ts": 9}),
-                      (f"{REG}|social_housing_availability:u0", None)]   # one member, whatever the area's size
-    rebuilt = areas_from_table(table.items())[REG]
-    assert rebuilt == region and (rebuilt.level, rebuilt.max_ts) == ("region", 9)
-    figures = rebuilt.figures(today_of(CLOCK), 28)
-    assert p.figures(REG) == (29, 0)                        # u0..u28 are within 28 days
-    assert (figures.supply, figures.demand) == (28, 0)       # u0 removed through its delete
-
-
-def test_a_member_stored_without_its_area_details_is_kept():
-    from stream_processors.supply_demand import areas_from_table
-
-    areas = areas_from_table([(f"{LA1}|unit:u1", [SUPPLY, 5])])
-    assert areas[LA1].entities == {"unit:u1": (SUPPLY, 5)} and areas[LA1].level == ""
-
-
 def test_area_messages_carry_a_batch_of_moves_in_order():
     from stream_processors.supply_demand import Move, area_message, by_area, moves_of_message, tick_message
 
@@ -163,8 +121,9 @@ def test_area_messages_carry_a_batch_of_moves_in_order():
              Move(LA1, "local_authority", REG, "unit:u1", None, 2)]
     groups = by_area(moves)
     assert list(groups) == [LA1, REG] and [m.ts_ms for m in groups[LA1]] == [1, 2]
-    assert moves_of_message(area_message(groups[LA1])) == groups[LA1]   # a round trip, order kept
-    assert moves_of_message(tick_message(LA1)) == []
+    assert moves_of_message(area_message(groups[LA1], 7)) == groups[LA1]   # a round trip, order kept
+    assert moves_of_message(tick_message(LA1, 7)) == []
+    assert area_message(groups[LA1], 7)["now"] == tick_message(LA1, 7)["now"] == 7
 
 
 def test_figures_follow_moves_after_the_tally_is_built():

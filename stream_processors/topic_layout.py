@@ -1,0 +1,112 @@
+"""The processor's topics: created with one partition count, offsets seeded for the group.
+
+Every topic that feeds a table (both inputs, the repartition topic, every changelog) is
+co-partitioned, so they must all have the same partition count.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from dataplatform.config import Settings
+from dataplatform.kafka_config import client_config
+from dataplatform.topics import create_missing
+from stream_processors.config import INPUTS, OUTPUTS, ProcessorConfig
+
+log = logging.getLogger(__name__)
+# table names: each one's changelog is <app id>-<name>-changelog (created by ensure_topics)
+ENTITY_TABLES = {name: f"entities-{name}" for name in INPUTS}
+AREAS_TABLE = "areas"
+TABLES = [*ENTITY_TABLES.values(), AREAS_TABLE]
+
+
+class TopicLayoutError(RuntimeError):
+    """An existing topic has the wrong partition count for the co-partitioned join."""
+
+
+def ensure_topics(config: ProcessorConfig, settings: Settings | None = None) -> list[str]:
+    """Create the input, output, repartition, changelog and dead-letter topics when missing.
+
+    Inputs and the repartition topic are co-partitioned with the tables' changelogs, so
+    they must all have ``config.partitions`` partitions; an existing input with another
+    count is refused with a message saying how to fix it. The changelogs are created here
+    rather than by Faust: a changelog Faust creates itself is missing from its consumer's
+    first metadata, and Faust then refuses the table's first write (``PartitionsMismatch``,
+    "the changelog has 0 partitions") until the metadata is refreshed minutes later.
+    """
+    admin = AdminClient(client_config(config.bootstrap, settings))
+    inputs = [config.topic(p) for p in INPUTS]
+    names = inputs + [config.contributions_topic] + [config.topic(p) for p in OUTPUTS] + [f"{t}.dlq" for t in inputs]
+    changelogs = [f"{config.app_id}-{table}-changelog" for table in TABLES]
+    create_missing(admin, [NewTopic(n, config.partitions, config.replication_factor) for n in names]
+                   + [NewTopic(n, config.partitions, config.replication_factor, config={"cleanup.policy": "compact"})
+                      for n in changelogs])
+    metadata = _metadata_with(admin, names + changelogs)
+    for name in inputs + [config.contributions_topic] + changelogs:
+        count = len(metadata[name].partitions)
+        if count != config.partitions:
+            raise TopicLayoutError(
+                f"topic {name} has {count} partitions but the processor's tables have {config.partitions}: "
+                f"run with --partitions {count}, or recreate the topic with {config.partitions} partitions")
+    return names + changelogs
+
+
+def seed_group_offsets(config: ProcessorConfig, settings: Settings | None = None) -> int:
+    """Commit the earliest offset for every consumed partition the group has no offset for.
+
+    Works around a Faust/aiokafka behaviour seen here (faust-streaming issue #629): after a
+    rebalance, a partition the group never committed is sometimes never fetched again, so
+    a second worker joining before the first event of a topic stalls that topic. With an
+    offset committed for every partition up front, a rebalance always has a position to
+    seek to. Equivalent to auto.offset.reset=earliest; only possible while the group is
+    empty, so a refused commit (a worker is already running) is ignored. Returns how many
+    partitions were seeded.
+    """
+    topics = [config.topic(p) for p in INPUTS] + [config.contributions_topic]
+    partitions = [TopicPartition(t, p) for t in topics for p in range(config.partitions)]
+    deadline = time.monotonic() + 30
+    while True:
+        consumer = Consumer({**client_config(config.bootstrap, settings), "group.id": config.app_id,
+                             "enable.auto.commit": False})
+        try:
+            missing = []
+            for tp in consumer.committed(partitions, timeout=30):
+                if tp.offset < 0:
+                    low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=30)
+                    missing.append(TopicPartition(tp.topic, tp.partition, low))
+            if missing:
+                consumer.commit(offsets=missing, asynchronous=False)
+            return len(missing)
+        except KafkaException as exc:
+            error = exc.args[0]
+            # new topics: leaders are still being elected; retry. Anything else (a worker
+            # already in the group refuses the commit): leave it to the running group.
+            if error.code() in _NOT_READY and time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            log.info("not seeding offsets of %s: %s", config.app_id, error)
+            return 0
+        finally:
+            consumer.close()
+
+
+_NOT_READY = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+              KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TIMED_OUT, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+              KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR}
+
+
+def _metadata_with(admin: AdminClient, names: list[str], timeout: float = 30.0) -> dict:
+    """Topic metadata once every name is visible (a new topic takes a moment to appear)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=timeout).topics
+        missing = [n for n in names if n not in topics or not topics[n].partitions]
+        if not missing:
+            return topics
+        if time.monotonic() > deadline:
+            raise TopicLayoutError(f"topics {', '.join(missing)} did not appear within {timeout}s")
+        time.sleep(0.2)

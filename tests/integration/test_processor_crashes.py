@@ -1,0 +1,201 @@
+"""The processor killed (SIGKILL) at chosen points of its step, again and again: nothing is
+lost, nothing is said twice, and a restarted worker is back within seconds.
+
+Each run publishes a seeded, messy stream (creates, moves, deletes with tombstones,
+duplicates, a replayed slice, late events) slice by slice while the workers work through
+it, with a crash plan (stream_processors/crash_points.py) that kills a worker at each
+listed point in turn; the pool's supervisor restarts it. Then both output topics are read
+event by event and checked against an independent recomputation from the raw events.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+from confluent_kafka import Consumer, KafkaError
+
+from dataplatform.serialization import ProductSerde, registry_client
+from schemas.product import get_product
+from stream_processors.crash_points import PLAN_ENV
+from stream_processors.rules import SEVERITIES, parse_rules
+from stream_processors.sample_events import ChangePublisher
+from stream_processors.supply_demand import HOUSING, RELEASES, Figures
+from stream_processors.worker import start_workers
+from tests.integration.test_processor_support import (
+    TEST_RULES, TODAY, caught_up, committed_offsets, expected_figures, processor_config,
+)
+from tests.support.change_streams import change_events, seeded_stream
+from tests.support.kafka import unique_name
+from tests.support.waiting import wait_until
+
+# "restore" comes after kills that leave state behind, so there is something to restore
+ONE_WORKER_PLAN = [("stage2.output-sent", 1), ("stage1.repartition-sent", 2), ("stage2.members-queued", 2),
+                   ("stage1.state-queued", 2), ("restore", 1), ("commit.before", 2),
+                   ("stage2.outputs-between", 1), ("stage2.heads-queued", 2), ("commit.after", 2),
+                   ("restore", 2), ("stage2.output-sent", 3), ("stage1.state-queued", 1)]
+TWO_WORKER_PLAN = [("stage2.output-sent", 2), ("stage1.state-queued", 1), ("stage2.heads-queued", 1),
+                   ("commit.after", 1), ("restore", 1), ("stage2.members-queued", 1),
+                   ("stage1.repartition-sent", 1), ("commit.before", 3)]
+SLICE = 120
+
+
+def write_plan(folder: Path, plan: list[tuple[str, int]]) -> Path:
+    folder.mkdir(parents=True)
+    for i, (point, n) in enumerate(plan):
+        (folder / f"{i:03d}.plan").write_text(f"{point} {n}\n")
+    return folder
+
+
+@pytest.mark.parametrize("workers,plan,seed", [(1, ONE_WORKER_PLAN, 11), (2, TWO_WORKER_PLAN, 12)],
+                         ids=["one-worker", "two-workers"])
+def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, registry_url, tmp_path, monkeypatch,
+                                                                    workers, plan, seed):
+    plans = write_plan(tmp_path / "crash-plan", plan)
+    monkeypatch.setenv(PLAN_ENV, str(plans))
+    config = processor_config(bootstrap, registry_url, tmp_path, f"crash{workers}", tick_seconds=3600,
+                              batch_size=40)
+    stream = seeded_stream(seed, events=40 * SLICE, today=TODAY)
+    pool = start_workers(workers, config=config)
+    pool.backoff_max_s = float(__import__("os").environ.get("CRASH_BACKOFF", "1"))   # the kills are deliberate: no crash-loop backoff
+    pool.stall_after_s = 20
+    config = pool.config
+    pub = ChangePublisher(bootstrap, registry_url, {p: config.topic(p) for p in (HOUSING, RELEASES)})
+    resumed: list[float] = []
+    stalls = 0
+    try:
+        published, restarted_at = 0, None
+        deadline = time.monotonic() + 420
+        while published < len(stream) or not caught_up(bootstrap, config):
+            assert time.monotonic() < deadline, f"no progress; plans left {sorted(plans.iterdir())}\n{pool.log_tail()}"
+            said = pool.supervise()
+            stalls += sum("committed nothing" in what for what in said)
+            if said and workers == 1:
+                restarted_at, offsets_then = time.monotonic(), committed_offsets(bootstrap, config)
+            elif not all(pool.alive()):
+                restarted_at = None   # killed again before it committed: nothing to measure
+            elif restarted_at is not None and committed_offsets(bootstrap, config) != offsets_then:
+                resumed.append(time.monotonic() - restarted_at)   # the restarted worker committed again
+                restarted_at = None
+            kills_left = any(p.suffix != ".done" for p in plans.iterdir())
+            if published < len(stream) and (caught_up(bootstrap, config) or not kills_left):
+                # the next slice while the workers are idle; all the rest once every kill happened
+                end = published + SLICE if kills_left else len(stream)
+                for product, item in stream[published:end]:
+                    if isinstance(item, str):
+                        pub.publish_raw(product, item.encode(), None)   # the tombstone after a delete
+                    else:
+                        pub.publish(product, item)
+                pub.flush()
+                published = end
+            time.sleep(0.2)
+        assert sorted(p.name for p in plans.iterdir()) == [f"{i:03d}.done" for i in range(len(plan))], \
+            "every planned kill happened"
+
+        outputs = read_outputs(bootstrap, registry_url, config)
+        check_each_event_once_and_in_order(outputs)
+        expected = expected_figures(change_events(stream))
+        final = {area: events[-1]["after"] for area, events in outputs["figures"].items()}
+        for area in set(expected) | set(final):
+            got = (final[area]["supply"], final[area]["demand"]) if area in final else (0, 0)
+            assert got == expected.get(area, (0, 0)), f"figures of {area}"
+        check_final_levels(outputs, final)
+        if workers == 1:
+            # without static membership the group waited about 60 s for the killed incarnation
+            assert len(resumed) >= 3 and max(resumed) < 30, f"resumed after {resumed}"
+            print(f"\nresumed after a kill in {sorted(round(r, 1) for r in resumed)} s; {stalls} stall restart(s)")
+    finally:
+        pool.stop()
+
+
+def read_outputs(bootstrap: str, registry_url: str, config) -> dict[str, dict[str, list[dict]]]:
+    """Both output topics, every message, as a subscriber reads them: per key, in order.
+
+    Checks on the way that an event id never comes with two contents (key and bytes), and
+    keeps the first of exact repeats, as a subscriber dropping them would.
+    """
+    client = registry_client(registry_url)
+    topics = {config.topic("area_supply_demand"): "figures", config.topic("housing_shortfall_warnings"): "warnings"}
+    serdes = {t: ProductSerde(get_product(p), client) for t, p in
+              zip(topics, ("area_supply_demand", "housing_shortfall_warnings"))}
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("crash-reader"),
+                         "auto.offset.reset": "earliest", "enable.partition.eof": True,
+                         "isolation.level": "read_committed"})
+    consumer.subscribe(list(topics))
+    seen: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+    kept: set[tuple[str, str]] = set()
+    out: dict[str, dict[str, list[dict]]] = {"figures": defaultdict(list), "warnings": defaultdict(list)}
+    eof: set[tuple[str, int]] = set()
+    try:
+        def drained() -> bool:
+            for msg in consumer.consume(500, timeout=0.5):
+                if msg.error():
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        eof.add((msg.topic(), msg.partition()))
+                        continue
+                    raise AssertionError(msg.error())
+                record = serdes[msg.topic()].deserialize_value(msg.value(), msg.topic())
+                event_id = record["source"]["event_id"]
+                first = seen.setdefault((msg.topic(), event_id), (msg.key(), msg.value()))
+                if first != (msg.key(), msg.value()):
+                    debug_dump(bootstrap, config, msg.key().decode(), serdes, tuple(topics))
+                assert first == (msg.key(), msg.value()), f"event {event_id} sent with two contents"
+                if (msg.topic(), event_id) not in kept:   # an exact repeat is dropped
+                    kept.add((msg.topic(), event_id))
+                    out[topics[msg.topic()]][msg.key().decode()].append(record)
+            return len(eof) == 2 * config.partitions
+        wait_until(drained, timeout=60, message="both output topics read to the end")
+    finally:
+        consumer.close()
+    return out
+
+
+def check_each_event_once_and_in_order(outputs: dict[str, dict[str, list[dict]]]) -> None:
+    """Per key: positions 1, 2, 3, ... with no gap or repeat; the first a create, each
+    next event's ``before`` the previous one's ``after``."""
+    for kind, per_key in outputs.items():
+        for key, events in per_key.items():
+            assert [e["source"]["position"] for e in events] == list(range(1, len(events) + 1)), f"{kind} {key}"
+            assert events[0]["op"] == "c" and events[0]["before"] is None
+            for previous, event in zip(events, events[1:]):
+                assert event["op"] == "u" and event["before"] == previous["after"], f"chain break in {kind} {key}"
+
+
+def check_final_levels(outputs: dict[str, dict[str, list[dict]]], final: dict[str, dict]) -> None:
+    """Each area's last warning level is one its final figures allow: at least what they
+    call for, at most what they call for with the clearing margin (hysteresis)."""
+    (rule,) = parse_rules(yaml.safe_load(TEST_RULES)).rules
+    warned = {events[-1]["after"]["area_code"]: events[-1]["after"]["severity"]
+              for events in outputs["warnings"].values()}
+    for area, figures in final.items():
+        f = Figures(figures["supply"], figures["demand"])
+        low, high = (SEVERITIES.index(rule.level(f, m)) for m in (0.0, rule.clear_margin))
+        assert low <= SEVERITIES.index(warned.get(area, "NONE")) <= high, f"level of {area} with {f}"
+
+
+def debug_dump(bootstrap, config, area, serdes, topics):  # TEMPORARY
+    import json
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("dbg"), "auto.offset.reset": "earliest",
+                  "enable.partition.eof": True})
+    c.subscribe([config.contributions_topic, topics[0], f"{config.app_id}-areas-changelog"])
+    eofs, lines = 0, []
+    while eofs < 3 * config.partitions:
+        for m in c.consume(500, timeout=1.0):
+            if m.error():
+                eofs += 1
+                continue
+            if m.key() is None or not m.key().decode().startswith(area):
+                continue
+            if m.topic() == config.contributions_topic:
+                v = json.loads(m.value())
+                lines.append(f"REP {m.partition()}@{m.offset()} ts={m.timestamp()[1]} now={v.get('now')} tick={v.get('tick')} moves={v.get('moves')}")
+            elif m.topic() == topics[0]:
+                r = serdes[m.topic()].deserialize_value(m.value(), m.topic())
+                lines.append(f"FIG {m.partition()}@{m.offset()} ts={m.timestamp()[1]} seq={r['source']['position']} s={r['after']['supply']} d={r['after']['demand']} as_of={r['after']['as_of']}")
+            else:
+                lines.append(f"CHG {m.partition()}@{m.offset()} ts={m.timestamp()[1]} {m.key()} {m.value()[:300] if m.value() else None}")
+    c.close()
+    Path("/tmp/crash-debug.txt").write_text("\n".join(lines))
