@@ -74,6 +74,27 @@ def entity(i: int, version: int = 0, extra: bool = False) -> dict:
     return e
 
 
+DAY = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+
+
+def decoded_batch(sink, product: DataProduct, offsets: range, partition: int = 0, when: datetime = DAY,  # noqa: ANN001
+                  dead_letters: int = 0):
+    """A batch of creates at ``offsets`` as ``sink`` prepares them (then ``dead_letters``
+    offsets with no row): what a sink's write path receives, without a broker."""
+    from sinks.base import Batch, SinkRecord
+
+    batch = Batch()
+    for offset in offsets:
+        value = {"op": "c", "before": None, "after": entity(offset), "ts_ms": when,
+                 "source": {"system": "test", "event_id": f"e{partition}-{offset}", "position": offset}}
+        record = SinkRecord(product.topic, partition, offset, f"case-{offset}", value, None,
+                            int(when.timestamp() * 1000), product)
+        batch.items.append(sink.prepare(record))
+    tp = (product.topic, partition)
+    batch.next_offsets[tp], batch.rows[tp] = offsets.stop + dead_letters, len(offsets)
+    return batch
+
+
 class Publisher:
     """Publishes a product's change events (ProductSerde + a reliable producer)."""
 

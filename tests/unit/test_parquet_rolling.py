@@ -5,7 +5,7 @@ sink's write path, the part that decides what is on disk."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import fsspec
@@ -15,15 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from dataplatform.config import Settings
-from sinks.base import Batch, SinkRecord
 from sinks.parquet import ParquetSink
 from sinks.parquet_compaction import compact_product, merge_groups
 from sinks.parquet_files import PartFile, list_files, partition_stats, remove_leftovers, written_offsets
-from tests.support.sinks import entity, make_product
+from tests.support.sinks import DAY, decoded_batch, make_product
 from tests.support.waiting import wait_until
-
-DAY = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
-
 
 @pytest.fixture
 def product(tmp_path: Path):
@@ -38,17 +34,8 @@ def make_sink(product, out: Path, **kwargs) -> ParquetSink:
 
 
 def batch(sink: ParquetSink, product, offsets: range, partition: int = 0, when: datetime = DAY,
-          dead_letters: int = 0) -> Batch:
-    """A batch of creates at ``offsets`` (then ``dead_letters`` offsets with no row)."""
-    b = Batch()
-    for offset in offsets:
-        value = {"op": "c", "before": None, "after": entity(offset), "ts_ms": when,
-                 "source": {"system": "test", "event_id": f"e{partition}-{offset}", "position": offset}}
-        record = SinkRecord(product.topic, partition, offset, f"case-{offset}", value, None,
-                            int(when.timestamp() * 1000), product)
-        b.items.append(sink.prepare(record))
-    b.next_offsets[(product.topic, partition)] = offsets.stop + dead_letters
-    return b
+          dead_letters: int = 0):
+    return decoded_batch(sink, product, offsets, partition, when, dead_letters)
 
 
 def rows(out: Path, product) -> list[dict]:
