@@ -16,7 +16,7 @@ from sinks.parquet_files import product_glob
 from sinks.sql.tables import APPEND, UPSERT, table_name
 
 _EXAMPLES = {"string": "…", "int": 0, "long": 0, "float": 0.0, "double": 0.0, "boolean": False, "bytes": "…"}
-_LOGICAL = {"timestamp-millis": 1767225600000, "date": 20454, "decimal": "0.00", "uuid": "…"}
+_LOGICAL = {"timestamp-millis": "2026-01-01T09:30:00+00:00", "date": "2026-01-01", "decimal": "0.00", "uuid": "…"}
 
 
 def example_value(avro_type, personal: bool = False):  # noqa: ANN001 - any Avro type
@@ -43,9 +43,10 @@ def example_value(avro_type, personal: bool = False):  # noqa: ANN001 - any Avro
 
 
 def example_event(product: DataProduct) -> str:
-    """The envelope of an update event around a placeholder entity, as JSON."""
+    """The envelope of an update event around a placeholder entity, as JSON (dates and
+    times written as ISO text; a deserializer gives date and datetime objects)."""
     after = {f["name"]: example_value(f["type"], f["name"] in product.personal_fields) for f in product.entity_fields()}
-    event = {"op": "u", "before": {"…": "the entity before the change"}, "after": after, "ts_ms": 1767225600000,
+    event = {"op": "u", "before": {"…": "the entity before the change"}, "after": after, "ts_ms": _LOGICAL["timestamp-millis"],
              "source": {"system": product.manifest.producingService or "the producing service",
                         "event_id": "5f0c…", "position": 42},
              "transaction": None}

@@ -5,8 +5,9 @@ one address:
 - the schema registry at the root (Confluent clients expect ``/subjects`` at the base URL);
 - the catalogue (``/catalogue``, ``/api/products``) and live warnings (``/warnings``,
   ``/api/warnings``, ``/warnings/stream``) pages with a JSON API behind each;
-- OpenAPI documentation at ``/docs`` (Swagger UI) and ``/redoc``, their scripts served from
-  the installed ``fastapi-offline`` package, so they work without internet.
+- OpenAPI documentation at ``/docs`` (Swagger UI), its scripts served from the installed
+  ``fastapi-offline`` package, so it works without internet. (No ``/redoc``: ReDoc fetches
+  its logo from a CDN.)
 Writes (registering schemas) can be protected by a token (``API_WRITE_TOKEN``).
 """
 
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, registry_store: SchemaRegist
                 store.close()
 
     app = FastAPIOffline(title="dataplatform", version=__version__, lifespan=lifespan, static_url="/static/api-docs",
+                         redoc_url=None,
                          description="Schema registry (Confluent-compatible), data catalogue and live warnings.")
     app.state.settings = settings
     app.state.registry_store = store
