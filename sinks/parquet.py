@@ -92,7 +92,7 @@ class ParquetSink(BatchingSink):
             raise ValueError("the roll size and interval must be above 0, and the compaction interval 0 (off) or more")
         self._open: dict[TopicPartitionKey, OpenFile] = {}
         self._assigned: set[TopicPartitionKey] = set()
-        self._last_compaction = time.monotonic()
+        self._last_compaction: float | None = None  # compact soon after start: old days may wait
         self.files_written = 0
 
     def _policy(self, product: DataProduct, allowed: set[str]) -> PersonalDataPolicy:
@@ -183,15 +183,20 @@ class ParquetSink(BatchingSink):
         return {tp: (self._open[tp].first if tp in self._open else o) for tp, o in batch.next_offsets.items()}
 
     def on_tick(self) -> None:
-        """Write files that are ``roll_seconds`` old; compact closed days now and then."""
+        """Write files that are ``roll_seconds`` old; compact days that are over once partitions
+        are assigned, then every ``compact_seconds``."""
         for tp in [tp for tp, f in self._open.items() if f.age() >= self.roll_seconds]:
             open_file = self._open[tp]
             self.retrying(lambda f=open_file: self._write(f))
             del self._open[tp]
             self.commit_offsets({tp: open_file.last + 1})
-        if self.compact_seconds and time.monotonic() - self._last_compaction >= self.compact_seconds:
+        due = self._last_compaction is None or time.monotonic() - self._last_compaction >= self.compact_seconds
+        if self.compact_seconds and self._assigned and due:
             self._last_compaction = time.monotonic()
-            self.compact()
+            try:
+                self.compact()
+            except Exception as exc:  # noqa: BLE001 - housekeeping: the files stay as they were, try again later
+                log.warning("compaction failed, will try again in %.0fs: %s", self.compact_seconds, exc)
 
     def flush(self, stopping: bool = False) -> None:
         super().flush(stopping)

@@ -28,7 +28,7 @@ def product(tmp_path: Path):
 
 def make_sink(product, out: Path, **kwargs) -> ParquetSink:
     settings = Settings(kafka_bootstrap_servers="127.0.0.1:1", schema_registry_url="http://127.0.0.1:1")
-    sink = ParquetSink(settings, products=[product], path=str(out), compact_seconds=0, **kwargs)
+    sink = ParquetSink(settings, products=[product], path=str(out), **{"compact_seconds": 0, **kwargs})
     sink.stored_offsets(product.topic, [0, 1])  # as on assignment: the sink owns partitions 0 and 1
     return sink
 
@@ -138,6 +138,25 @@ def test_compaction_merges_small_files_of_past_days_only(product, tmp_path):
     assert written_offsets(fs, str(out / product.name)) == {0: 65}  # the checkpoint is unchanged
     stats = partition_stats(fs, str(out / product.name))[0]
     assert (stats.files, stats.rows, stats.days) == (4, 65, 2)
+
+
+def test_the_running_sink_compacts_past_days_by_itself_and_outlives_a_failed_compaction(product, tmp_path,
+                                                                                        monkeypatch):
+    out = tmp_path / "out"
+    sink = make_sink(product, out, roll_seconds=3600, compact_seconds=3600)
+    for start in range(0, 15, 5):  # three files of a day that is over (27 November 2026)
+        sink.write_batch(batch(sink, product, range(start, start + 5)))
+        sink.finish_open_files()
+    sink.on_tick()  # the first turn after assignment compacts
+    assert names(out, product) == ["date=2026-11-27/part-0-0-14.parquet"]
+
+    def broken(*args, **kwargs):
+        raise OSError("bucket unreachable")
+
+    monkeypatch.setattr("sinks.parquet.compact_product", broken)
+    sink._last_compaction = None
+    sink.on_tick()  # logged, not raised: the sink keeps consuming
+    assert sink._last_compaction is not None
 
 
 def test_leftovers_of_an_interrupted_compaction_are_removed_on_assignment(product, tmp_path):
