@@ -107,11 +107,13 @@ def test_a_product_page_is_served_from_the_cache_in_under_100_ms(catalogue):
             timings.append(time.perf_counter() - started)
             assert response.status_code == 200
     assert statistics.median(timings) < 0.1, f"median {statistics.median(timings) * 1000:.0f} ms"
-    with chromium() as page:
-        page.goto(url)
-        served = page.evaluate("() => { const n = performance.getEntriesByType('navigation')[0];"
-                               " return n.responseEnd - n.requestStart; }")
-        assert served < 100, f"{served:.0f} ms in the browser"
+    with chromium() as page:  # the same, seen from the browser: request sent to last byte received
+        served = []
+        for _ in range(7):
+            page.goto(url)
+            served.append(page.evaluate("() => { const n = performance.getEntriesByType('navigation')[0];"
+                                        " return n.responseEnd - n.requestStart; }"))
+    assert statistics.median(served) < 100, f"{statistics.median(served):.0f} ms in the browser ({served})"
 
 
 def test_a_product_page_says_how_to_use_the_data(catalogue):
