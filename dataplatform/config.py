@@ -65,6 +65,16 @@ class Settings(BaseSettings):
         description="Key for the keyed hash (HMAC-SHA256) sinks store instead of personal fields they are allowed to keep.",
     )
 
+    parquet_roll_size_mb: float = Field(
+        default=128.0, gt=0, description="The Parquet sink writes a file once its rows take this many MB in memory.")
+    parquet_roll_seconds: float = Field(
+        default=900.0, gt=0, description="...or once its first row is this many seconds old (default 15 minutes).")
+    parquet_compact_seconds: float = Field(
+        default=3600.0, ge=0,
+        description="How often the Parquet sink merges the small files of days that are over (0: never).")
+    catalogue_refresh_seconds: float = Field(
+        default=15.0, gt=0, description="How often the catalogue reads freshness and consumer lag from Kafka.")
+
     api_write_token: SecretStr | None = Field(
         default=None,
         description="Token for the web API's write operations (registering schemas). Unset: writes are open.",

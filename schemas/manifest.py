@@ -34,6 +34,19 @@ class Status(str, Enum):
     retired = "retired"
 
 
+class RefreshMode(str, Enum):
+    """How a product is refreshed, which decides what "stale" means for it."""
+
+    periodic = "periodic"    # new events at least every refreshPeriod: older than that is stale
+    on_change = "on-change"  # events only when something changes: an old last event is normal
+
+
+class DpiaStatus(str, Enum):
+    in_progress = "in-progress"
+    approved = "approved"
+    review_due = "review-due"
+
+
 class Classification(str, Enum):
     official = "Official"
     official_sensitive = "Official-Sensitive"
@@ -48,6 +61,9 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=True)
 
     name: ProductName = Field(description="Product name, lower case letters, digits and underscores. Never changes.")
+    title: str | None = Field(default=None, max_length=120,
+                              description="Human title shown beside the name, e.g. 'Social housing availability'. "
+                                          "Default: the name in words.")
     description: str = Field(min_length=10, description="What the product holds and what it is for, in plain English.")
     domain: Domain = Field(description="The part of the organisation that owns it: HQ, HMPPS, OPG, LAA, HMCTS, CICA or Platforms.")
     dataProductOwner: EmailStr = Field(description="Email of the person accountable for the product.")
@@ -58,11 +74,20 @@ class Manifest(BaseModel):
     status: Status = Field(default=Status.draft, description="draft, published or retired.")
     dpiaRequired: bool = Field(description="Whether a data protection impact assessment is required.")
     dpiaLocation: str | None = Field(default=None, description="Where the DPIA is kept (required when dpiaRequired).")
+    dpiaStatus: DpiaStatus | None = Field(default=None, description="Where the DPIA stands: in-progress, approved or review-due.")
     retentionPeriod: int = Field(ge=0, description="Days the events are kept on the topic (0: forever, compacted).")
     tags: dict[str, str] | list[str] = Field(default_factory=list, description="Free tags for search, e.g. [housing, releases].")
     version: str = Field(pattern=r"^\d+\.\d+$", description="MAJOR.MINOR. A breaking schema change bumps MAJOR (a new topic).")
     securityClassification: Classification = Field(description="Official or Official-Sensitive.")
     refreshPeriod: timedelta = Field(description="How fresh consumers may expect it, ISO 8601 duration (e.g. PT5M).")
+    refreshMode: RefreshMode = Field(
+        default=RefreshMode.periodic,
+        description="periodic: an event at least every refreshPeriod, so an older last event is stale. on-change: "
+                    "events only when something changes (e.g. warnings); freshness then comes from the producer's "
+                    "heartbeat (producerGroup), not from the age of the last event.")
+    producerGroup: str | None = Field(
+        default=None, description="Kafka consumer group of the processor that computes a derived product. Its "
+                                  "membership (the group's heartbeats) tells the catalogue whether the producer runs.")
     keyFields: list[str] = Field(min_length=1, description="Entity field(s) that identify an entity; the Kafka key.")
     personalDataFields: list[str] = Field(default_factory=list, description="Entity fields holding personal data. They never leave the product.")
     upstreamProducts: list[str] = Field(default_factory=list, description="Names of the products a derived product is computed from (lineage).")
@@ -70,6 +95,8 @@ class Manifest(BaseModel):
     consumerGroups: list[str] = Field(default_factory=list, description="Consumer groups allowed to read the topic.")
     subjectArea: str | None = Field(default=None, description="Subject area shown in the catalogue, e.g. Housing.")
     accessRequirements: str | None = Field(default=None, description="How to get access, shown in the catalogue.")
+    issueTracker: str | None = Field(default=None, description="Where to report a problem with the data (a URL). "
+                                                              "Default: an email to the team contact.")
 
     @model_validator(mode="after")
     def _dpia_location_when_required(self) -> "Manifest":
@@ -89,6 +116,11 @@ class Manifest(BaseModel):
     def topic(self) -> str:
         """``<domain>.<name>.v<major>``: a breaking change is a new topic."""
         return f"{str(self.domain).lower()}.{self.name}.v{self.major}"
+
+    @property
+    def display_title(self) -> str:
+        """The human title: ``title``, or the name in words ("social housing availability")."""
+        return self.title or self.name.replace("_", " ").capitalize()
 
     @property
     def tag_list(self) -> list[str]:

@@ -163,6 +163,18 @@ class BatchingSink(ABC):
         """Errors worth waiting out (store unreachable, locked) rather than crashing."""
         return isinstance(exc, (OSError, TimeoutError))
 
+    def on_tick(self) -> None:
+        """Called on every turn of the consume loop (at least every 0.2 s), between batches:
+        time-based work such as rolling files."""
+
+    def durable_offsets(self, batch: Batch) -> dict[TopicPartitionKey, int]:
+        """What :meth:`write_batch` made durable, per partition (a sink that holds rows back
+        across batches says less than the batch's next offsets)."""
+        return batch.next_offsets
+
+    def partitions_revoked(self, partitions: set[TopicPartitionKey]) -> None:
+        """Partitions taken away: forget what is held of them (the next owner resumes from the store)."""
+
     # -- running -------------------------------------------------------------------
     def stop(self) -> None:
         self._stop.set()
@@ -199,6 +211,7 @@ class BatchingSink(ABC):
                 elif len(self._pending) >= self.batch_size or time.monotonic() - started >= self.batch_timeout:
                     self.flush()
                     started = time.monotonic()
+                self.on_tick()
             self.flush(stopping=True)
         finally:
             consumer.close()
@@ -237,7 +250,7 @@ class BatchingSink(ABC):
             return
         self.rows_written += len(batch.items)
         self.batches_written += 1
-        self._commit_for_visibility(batch)
+        self.commit_offsets(self.durable_offsets(batch))
 
     def decode(self, msg: Message) -> SinkRecord:
         topic = msg.topic()
@@ -300,16 +313,18 @@ class BatchingSink(ABC):
         """Drop what we hold of revoked partitions: the next owner resumes from the store."""
         gone = {(p.topic, p.partition) for p in partitions}
         self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
+        self.partitions_revoked(gone)
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():
             raise ConsumeError(error)
         log.warning("consumer: %s", error)
 
-    def _commit_for_visibility(self, batch: Batch) -> None:
-        if self._consumer is None:
+    def commit_offsets(self, durable: Mapping[TopicPartitionKey, int]) -> None:
+        """Tell Kafka what is durable, only so that lag tools show it: the store is the truth."""
+        if self._consumer is None or not durable:
             return
-        offsets = [TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items()]
+        offsets = [TopicPartition(t, p, o) for (t, p), o in durable.items()]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as exc:  # only for lag display; the store is the truth

@@ -3,20 +3,26 @@
 Layout: ``<path>/<product>/date=YYYY-MM-DD/part-<partition>-<firstoffset>-<lastoffset>.parquet``
 (the date is the event's ``ts_ms`` in UTC). ``<path>`` is a folder or any fsspec URL.
 
-The file names are the checkpoint. Each file holds a contiguous run of one partition's
-offsets, files are written in offset order and appear atomically (written under a hidden
-temporary name, then renamed), so on start the sink resumes each partition after the
-largest ``lastoffset`` on disk: a crash leaves either the whole file or none, and a
-re-run writes no row twice. (A run ending in dead-lettered records includes their
-offsets; a batch of nothing but dead letters writes no file and is dead-lettered again
-after a crash, which is harmless.)
+Files roll: rows of a partition and day gather in an open file (in memory) that is
+written when it holds ``roll_bytes`` or is ``roll_seconds`` old, when the day or the
+schema changes, and when the sink stops. So a quiet topic makes one file per roll
+interval, not one per batch; days that are over are compacted into fewer, larger files
+(:mod:`sinks.parquet_compaction`).
+
+The file names are the checkpoint (:mod:`sinks.parquet_files`). Each file holds one
+partition's offsets ``first..last``, files are written in offset order and appear
+atomically (written under a hidden temporary name, then renamed), so on start the sink
+resumes each partition after the largest ``last`` on disk: a crash loses only open files,
+whose rows are read again, and a re-run writes no row twice. (A file's range includes
+dead-lettered records after its rows; dead letters with no open file are dead-lettered
+again after a crash, which is harmless.)
 """
 
 from __future__ import annotations
 
 import json
-import re
-import uuid
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -24,15 +30,18 @@ from typing import Any
 
 import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from dataplatform.config import Settings
 from schemas.product import DataProduct
-from sinks.base import Batch, BatchingSink, SinkRecord
+from sinks.base import Batch, BatchingSink, SinkRecord, SinkStopped, TopicPartitionKey
 from sinks.columns import FieldColumn, MappingError, PersonalDataPolicy, entity_columns, entity_schema_of_envelope, entity_values
+from sinks.parquet_compaction import compact_product
+from sinks.parquet_files import product_dir, remove_leftovers, written_offsets
+from sinks.parquet_writer import OpenFile, write_open_file
 
-FILE_PATTERN = re.compile(r"part-(\d+)-(\d+)-(\d+)\.parquet$")
+log = logging.getLogger(__name__)
 TOMBSTONE_OP = "t"
+MB = 1024 * 1024
 
 META_FIELDS = [
     pa.field("_key", pa.string()), pa.field("_op", pa.string()), pa.field("_event_id", pa.string()),
@@ -68,12 +77,23 @@ class ParquetSink(BatchingSink):
 
     def __init__(self, settings: Settings | None = None, *, topics: Sequence[str] = (),
                  products: Sequence[DataProduct] = (), path: str | None = None,
-                 allow_personal: Sequence[str] = (), **kwargs: Any) -> None:
+                 allow_personal: Sequence[str] = (), roll_size_mb: float | None = None,
+                 roll_seconds: float | None = None, compact_seconds: float | None = None, **kwargs: Any) -> None:
         super().__init__(settings, topics=topics, products=products, **kwargs)
         self.path = str(path or (self.settings.dataplatform_home / "parquet").resolve())
         self.fs, self.root = fsspec.core.url_to_fs(self.path)
         self.policies = {t: self._policy(p, set(allow_personal)) for t, p in self.products.items()}
         self._shapes: dict[tuple[str, int], list[FieldColumn]] = {}
+        pick = lambda given, default: default if given is None else given  # noqa: E731
+        self.roll_bytes = int(pick(roll_size_mb, self.settings.parquet_roll_size_mb) * MB)
+        self.roll_seconds = float(pick(roll_seconds, self.settings.parquet_roll_seconds))
+        self.compact_seconds = float(pick(compact_seconds, self.settings.parquet_compact_seconds))
+        if self.roll_bytes <= 0 or self.roll_seconds <= 0 or self.compact_seconds < 0:
+            raise ValueError("the roll size and interval must be above 0, and the compaction interval 0 (off) or more")
+        self._open: dict[TopicPartitionKey, OpenFile] = {}
+        self._assigned: set[TopicPartitionKey] = set()
+        self._last_compaction: float | None = None  # compact soon after start: old days may wait
+        self.files_written = 0
 
     def _policy(self, product: DataProduct, allowed: set[str]) -> PersonalDataPolicy:
         if product.name not in allowed:
@@ -84,13 +104,21 @@ class ParquetSink(BatchingSink):
         return PersonalDataPolicy(product.personal_fields, secret.get_secret_value().encode("utf-8"))
 
     def product_dir(self, topic: str) -> str:
-        return f"{self.root.rstrip('/')}/{self.products[topic].name}"
+        return product_dir(self.root, self.products[topic].name)
 
     def open(self) -> None:
         self.fs.makedirs(self.root, exist_ok=True)
 
     def stored_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
-        """Per partition, one past the largest ``lastoffset`` in the file names."""
+        """Per partition, one past the largest ``lastoffset`` in the file names, once what a
+        crashed predecessor left half done is removed."""
+        for partition in partitions:
+            self._open.pop((topic, partition), None)
+        removed = remove_leftovers(self.fs, self.product_dir(topic), partitions)
+        if removed:
+            log.info("removed %d leftover file(s) of an interrupted write or compaction: %s", len(removed),
+                     ", ".join(removed))
+        self._assigned.update((topic, p) for p in partitions)
         return {p: o for p, o in written_offsets(self.fs, self.product_dir(topic)).items() if p in partitions}
 
     def columns_for(self, record: SinkRecord) -> list[FieldColumn]:
@@ -126,46 +154,107 @@ class ParquetSink(BatchingSink):
                        "_deleted": op == "d"}
         return ParquetRow(record.topic, record.partition, record.offset, ts.date(), columns, row)
 
+    # -- rolling files -----------------------------------------------------------------
     def write_batch(self, batch: Batch) -> None:
-        """One file per run of consecutive offsets on the same date, in offset order."""
-        by_tp: dict[tuple[str, int], list[ParquetRow]] = {}
+        """Add the batch's rows to the open files; write the files it finished.
+
+        Staged on copies: the open files change only once every finished file is on disk,
+        so a retried call after a failed write does the same again."""
+        staged, finished = dict(self._open), []
+        for tp, run in self._runs(batch):
+            table = self._table(run)
+            current = staged.get(tp)
+            if current is not None and not current.fits(run[0].day, table.schema):
+                finished.append(staged.pop(tp).through(run[0].offset - 1))
+                current = None
+            last = run[-1].offset
+            staged[tp] = current.add(table, last) if current else OpenFile.start(*tp, run[0].day, table, run[0].offset, last)
+            if staged[tp].nbytes >= self.roll_bytes:
+                finished.append(staged.pop(tp))
+        for tp, next_offset in batch.next_offsets.items():
+            if tp in staged:
+                staged[tp] = staged[tp].through(next_offset - 1)
+        for open_file in finished:
+            self._write(open_file)
+        self._open = staged
+
+    def durable_offsets(self, batch: Batch) -> dict[TopicPartitionKey, int]:
+        """Rows in open files are not on disk yet: tell Kafka only what the files hold."""
+        return {tp: (self._open[tp].first if tp in self._open else o) for tp, o in batch.next_offsets.items()}
+
+    def on_tick(self) -> None:
+        """Write files that are ``roll_seconds`` old; compact days that are over once partitions
+        are assigned, then every ``compact_seconds``."""
+        for tp in [tp for tp, f in self._open.items() if f.age() >= self.roll_seconds]:
+            open_file = self._open[tp]
+            self.retrying(lambda f=open_file: self._write(f))
+            del self._open[tp]
+            self.commit_offsets({tp: open_file.last + 1})
+        due = self._last_compaction is None or time.monotonic() - self._last_compaction >= self.compact_seconds
+        if self.compact_seconds and self._assigned and due:
+            self._last_compaction = time.monotonic()
+            try:
+                self.compact()
+            except Exception as exc:  # noqa: BLE001 - housekeeping: the files stay as they were, try again later
+                log.warning("compaction failed, will try again in %.0fs: %s", self.compact_seconds, exc)
+
+    def flush(self, stopping: bool = False) -> None:
+        super().flush(stopping)
+        if stopping:
+            self.finish_open_files()
+
+    def finish_open_files(self) -> None:
+        """Write every open file (a clean stop): nothing is left to read again."""
+        try:
+            for tp, open_file in sorted(self._open.items()):
+                self.retrying(lambda f=open_file: self._write(f))
+                del self._open[tp]
+                self.commit_offsets({tp: open_file.last + 1})
+        except SinkStopped:
+            log.warning("stopped before every open file was written; their rows will be read again on restart")
+
+    def partitions_revoked(self, partitions: set[TopicPartitionKey]) -> None:
+        """The next owner resumes from the finished files: drop what is open here."""
+        for tp in partitions:
+            self._open.pop(tp, None)
+        self._assigned -= partitions
+
+    def compact(self, today: date | None = None) -> int:
+        """Merge small files of days that are over, for the partitions this sink owns;
+        the days with an open file are left alone. Returns the number of files merged away."""
+        today = today or datetime.now(timezone.utc).date()
+        merged = 0
+        for topic in self.products:
+            partitions = {p for t, p in self._assigned if t == topic}
+            busy = {(f.partition, f.day.isoformat()) for (t, _), f in self._open.items() if t == topic}
+            if partitions:
+                merged += compact_product(self.fs, self.product_dir(topic), partitions=partitions, before=today,
+                                          target_bytes=self.roll_bytes, skip=busy)
+        return merged
+
+    def _runs(self, batch: Batch) -> list[tuple[TopicPartitionKey, list[ParquetRow]]]:
+        """Per partition, in offset order, runs of rows of the same day and columns."""
+        by_tp: dict[TopicPartitionKey, list[ParquetRow]] = {}
         for item in batch.items:
             by_tp.setdefault((item.topic, item.partition), []).append(item)
+        runs = []
         for tp, items in by_tp.items():
             items.sort(key=lambda i: i.offset)
-            runs: list[list[ParquetRow]] = []
+            current: list[ParquetRow] = []
             for item in items:
-                if runs and runs[-1][-1].day == item.day:
-                    runs[-1].append(item)
-                else:
-                    runs.append([item])
-            for n, run in enumerate(runs):
-                last = batch.next_offsets[tp] - 1 if n == len(runs) - 1 else runs[n + 1][0].offset - 1
-                self._write_file(run, last)
+                if current and (current[-1].day != item.day or current[-1].columns is not item.columns):
+                    runs.append((tp, current))
+                    current = []
+                current.append(item)
+            runs.append((tp, current))
+        return runs
 
-    def _write_file(self, run: list[ParquetRow], last_offset: int) -> None:
-        first = run[0]
-        folder = f"{self.product_dir(first.topic)}/date={first.day.isoformat()}"
-        name = f"part-{first.partition}-{first.offset}-{last_offset}.parquet"
-        fields: dict[str, pa.Field] = {}
-        for item in run:
-            for c in item.columns:
-                fields.setdefault(c.name, pa.field(c.name, arrow_type(c)))
-        schema = pa.schema([*fields.values(), *META_FIELDS])
-        table = pa.Table.from_pylist([i.row for i in run], schema=schema)
-        self.fs.makedirs(folder, exist_ok=True)
-        temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
-        with self.fs.open(temporary, "wb") as f:
-            pq.write_table(table, f)
-        self.fs.mv(temporary, f"{folder}/{name}")
+    @staticmethod
+    def _table(run: list[ParquetRow]) -> pa.Table:
+        fields = [pa.field(c.name, arrow_type(c)) for c in run[0].columns]
+        return pa.Table.from_pylist([i.row for i in run], schema=pa.schema([*fields, *META_FIELDS]))
 
+    def _write(self, open_file: OpenFile) -> None:
+        write_open_file(self.fs, self.product_dir(open_file.topic), open_file)
+        self.files_written += 1
 
-def written_offsets(fs: fsspec.AbstractFileSystem, product_dir: str) -> dict[int, int]:
-    """Next offset per partition derived from the file names under one product's folder."""
-    offsets: dict[int, int] = {}
-    for path in fs.glob(f"{product_dir}/date=*/part-*.parquet"):
-        match = FILE_PATTERN.search(path)
-        if match:
-            partition, last = int(match.group(1)), int(match.group(3))
-            offsets[partition] = max(offsets.get(partition, 0), last + 1)
-    return offsets

@@ -2,23 +2,27 @@
 
 The sinks' own stores are the truth about what is written (``sink_offsets`` for SQL, the
 file names for Parquet), so the lag is computed from them, not from Kafka's committed
-offsets (which the sinks only update afterwards, for display).
+offsets (which the sinks only update afterwards, for display). For the Parquet sink it
+also says how many files and rows each partition has on disk (small files are a problem
+for readers: compare files with rows).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import fsspec
 from confluent_kafka import Consumer, TopicPartition
-from sqlalchemy import MetaData, inspect
+from sqlalchemy import MetaData, inspect, make_url
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import consumer_config
 from schemas.product import load_products
-from sinks.parquet import ParquetSink, written_offsets
+from sinks.parquet import ParquetSink
+from sinks.parquet_files import partition_stats, product_dir, written_offsets
 from sinks.sql.offsets import OFFSETS_TABLE, all_offsets, offsets_table
 from sinks.sql.writer import make_engine
 
@@ -36,6 +40,7 @@ class PartitionStatus:
     rows_written: int | None
     last_error: str | None
     updated_at: datetime | None
+    files: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -44,6 +49,9 @@ class PartitionStatus:
 
 
 def sql_offsets(database_url: str) -> list[dict]:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return []  # no SQL sink has run here (and opening it would create an empty file)
     engine = make_engine(database_url)
     try:
         if not inspect(engine).has_table(OFFSETS_TABLE):
@@ -54,23 +62,27 @@ def sql_offsets(database_url: str) -> list[dict]:
         engine.dispose()
 
 
-def parquet_offsets(path: str, group: str = ParquetSink.default_group) -> list[dict]:
+def parquet_offsets(path: str, group: str = ParquetSink.default_group, products_root: Any = None) -> list[dict]:
     fs, root = fsspec.core.url_to_fs(path)
     rows = []
-    for product in load_products().values():
-        for partition, next_offset in sorted(written_offsets(fs, f"{root.rstrip('/')}/{product.name}").items()):
+    for product in (load_products(products_root) if products_root else load_products()).values():
+        directory = product_dir(root, product.name)
+        stats = partition_stats(fs, directory)
+        for partition, next_offset in sorted(written_offsets(fs, directory).items()):
             rows.append({"group_id": f"{group} ({path})", "topic": product.topic, "partition": partition,
-                         "next_offset": next_offset, "rows_written": None, "last_error": None, "updated_at": None})
+                         "next_offset": next_offset, "rows_written": stats[partition].rows, "last_error": None,
+                         "updated_at": None, "files": stats[partition].files})
     return rows
 
 
 def sink_status(settings: Settings | None = None, database_url: str | None = None,
-                parquet_path: str | None = None, bootstrap: str | None = None) -> list[PartitionStatus]:
+                parquet_path: str | None = None, bootstrap: str | None = None,
+                products_root: Any = None) -> list[PartitionStatus]:
     """One line per (sink group, topic, partition) with its lag behind the high watermark."""
     settings = settings or get_settings()
     stored = sql_offsets(database_url or settings.effective_database_url)
     if parquet_path:
-        stored += parquet_offsets(parquet_path)
+        stored += parquet_offsets(parquet_path, products_root=products_root)
     if not stored:
         return []
     consumer = Consumer(consumer_config(STATUS_GROUP, bootstrap, settings))
@@ -84,7 +96,8 @@ def sink_status(settings: Settings | None = None, database_url: str | None = Non
             result.append(PartitionStatus(
                 group=row["group_id"], topic=row["topic"], partition=row["partition"], next_offset=row["next_offset"],
                 high_watermark=high, lag=None if high is None else max(0, high - row["next_offset"]),
-                rows_written=row["rows_written"], last_error=row["last_error"], updated_at=row["updated_at"]))
+                rows_written=row["rows_written"], last_error=row["last_error"], updated_at=row["updated_at"],
+                files=row.get("files")))
         return result
     finally:
         consumer.close()

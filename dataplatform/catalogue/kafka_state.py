@@ -1,82 +1,145 @@
-"""What Kafka knows about a product: when its last event arrived (freshness against the
-declared refresh period) and how far behind each consumer group is (lag)."""
+"""What Kafka knows about the products' topics, read in one pass for all of them.
+
+One probe reads every product topic's size and newest record time, and every consumer
+group's members and committed offsets, with one consumer and one admin client. It is
+slow (seconds: one request per group, one fetch per changed partition), so the web
+service runs it in the background (:mod:`dataplatform.catalogue.facts_cache`) and pages
+never wait for it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config
-from schemas.product import DataProduct
+
+log = logging.getLogger(__name__)
+PROBE_GROUP = "dataplatform-catalogue-probe"
 
 
 @dataclass
-class Freshness:
-    last_event_at: dt.datetime | None
-    events: int
-    stale: bool
-    refresh_period_s: int
+class TopicFacts:
+    """A topic's size and the time of its newest record (None: empty or missing)."""
 
-    def to_dict(self) -> dict:
-        return {"last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
-                "events": self.events, "stale": self.stale, "refresh_period_s": self.refresh_period_s}
+    exists: bool
+    events: int = 0
+    high_watermarks: dict[int, int] = field(default_factory=dict)
+    last_event_at: dt.datetime | None = None
 
 
-def freshness(product: DataProduct, bootstrap: str | None = None, now: dt.datetime | None = None) -> Freshness:
-    """Time of the topic's newest record (its Kafka timestamp) against the refresh period."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    period = int(product.manifest.refreshPeriod.total_seconds())
-    consumer = Consumer({**client_config(bootstrap), "group.id": "dataplatform-catalogue-probe",
-                         "enable.auto.commit": False, "log_level": 3})
-    try:
-        md = consumer.list_topics(product.topic, timeout=10)
-        topic = md.topics.get(product.topic)
-        if topic is None or topic.error is not None:
-            return Freshness(None, 0, True, period)
-        newest_ms, total = None, 0
-        for p in topic.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(product.topic, p), timeout=10)
-            total += high - low
-            if high > low:
-                consumer.assign([TopicPartition(product.topic, p, high - 1)])
-                msg = consumer.poll(5)
-                if msg is not None and not msg.error():
-                    ts = msg.timestamp()[1]
-                    newest_ms = ts if newest_ms is None else max(newest_ms, ts)
-        last = dt.datetime.fromtimestamp(newest_ms / 1000, tz=dt.timezone.utc) if newest_ms else None
-        stale = last is None or (now - last).total_seconds() > period
-        return Freshness(last, total, stale, period)
-    finally:
-        consumer.close()
+@dataclass
+class GroupFacts:
+    """A consumer group: how many members heartbeat now, and its lag per topic it committed on."""
+
+    group: str
+    members: int
+    state: str
+    lag: dict[str, int] = field(default_factory=dict)
 
 
-def consumer_lag(product: DataProduct, bootstrap: str | None = None) -> list[dict]:
-    """Each consumer group reading the product's topic, with its lag per partition summed."""
-    admin = AdminClient(client_config(bootstrap))
-    groups = admin.list_consumer_groups(request_timeout=10).result()
-    group_ids = [g.group_id for g in groups.valid]
-    consumer = Consumer({**client_config(bootstrap), "group.id": "dataplatform-catalogue-probe", "log_level": 3})
-    result = []
-    try:
-        md = consumer.list_topics(product.topic, timeout=10)
-        if product.topic not in md.topics:
-            return []
-        partitions = list(md.topics[product.topic].partitions)
-        highs = {p: consumer.get_watermark_offsets(TopicPartition(product.topic, p), timeout=10)[1] for p in partitions}
-        for gid in group_ids:
-            request = [ConsumerGroupTopicPartitions(gid, [TopicPartition(product.topic, p) for p in partitions])]
+@dataclass
+class KafkaSnapshot:
+    checked_at: dt.datetime
+    topics: dict[str, TopicFacts]
+    groups: dict[str, GroupFacts]
+
+
+class KafkaProbe:
+    """Reads a :class:`KafkaSnapshot`; keeps its clients and the newest record times it has
+    seen, so a refresh fetches a record only from partitions that grew."""
+
+    def __init__(self, bootstrap: str, settings: Settings | None = None) -> None:
+        conf = client_config(bootstrap, settings)
+        self.consumer = Consumer({**conf, "group.id": PROBE_GROUP, "enable.auto.commit": False, "log_level": 3})
+        self.admin = AdminClient(conf)
+        self._newest: dict[tuple[str, int], tuple[int, int | None]] = {}  # (topic, p) -> (high, timestamp ms)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def snapshot(self, topics: Iterable[str], timeout: float = 10.0) -> KafkaSnapshot:
+        wanted = sorted(set(topics))
+        metadata = self.consumer.list_topics(timeout=timeout)
+        facts = {t: self._topic(t, metadata, timeout) for t in wanted}
+        return KafkaSnapshot(dt.datetime.now(dt.timezone.utc), facts, self._groups(facts, timeout))
+
+    def _topic(self, topic: str, metadata, timeout: float) -> TopicFacts:  # noqa: ANN001
+        described = metadata.topics.get(topic)
+        if described is None or described.error is not None:
+            return TopicFacts(exists=False)
+        highs, events, stale_partitions = {}, 0, []
+        for p in described.partitions:
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            highs[p], events = high, events + max(0, high - low)
+            if high > low and self._newest.get((topic, p), (None,))[0] != high:
+                stale_partitions.append(TopicPartition(topic, p, high - 1))
+        self._read_newest(stale_partitions, timeout)
+        stamps = [self._newest[(topic, p)][1] for p in highs if (topic, p) in self._newest]
+        newest = max((s for s in stamps if s is not None), default=None)
+        last = dt.datetime.fromtimestamp(newest / 1000, tz=dt.timezone.utc) if newest else None
+        return TopicFacts(exists=True, events=events, high_watermarks=highs, last_event_at=last)
+
+    def _read_newest(self, partitions: list[TopicPartition], timeout: float) -> None:
+        """Fetch the last record of each partition (one fetch for all of them)."""
+        if not partitions:
+            return
+        waiting = {(tp.topic, tp.partition): tp.offset + 1 for tp in partitions}
+        self.consumer.assign(partitions)
+        deadline = time.monotonic() + timeout
+        try:
+            while waiting and time.monotonic() < deadline:
+                msg = self.consumer.poll(0.5)
+                if msg is None or msg.error():
+                    continue
+                key = (msg.topic(), msg.partition())
+                if key in waiting:
+                    self._newest[key] = (waiting.pop(key), msg.timestamp()[1])
+        finally:
+            self.consumer.unassign()
+        for key, high in waiting.items():  # compacted away or unreadable: count it as no timestamp
+            self._newest[key] = (high, None)
+
+    def _groups(self, topics: dict[str, TopicFacts], timeout: float) -> dict[str, GroupFacts]:
+        listed = self.admin.list_consumer_groups(request_timeout=timeout).result()
+        ids = [g.group_id for g in listed.valid if g.group_id != PROBE_GROUP]
+        if not ids:
+            return {}
+        described = {}
+        for gid, future in self.admin.describe_consumer_groups(ids, request_timeout=timeout).items():
             try:
-                offsets = admin.list_consumer_group_offsets(request)[gid].result()
-            except Exception:
+                described[gid] = future.result()
+            except Exception as exc:  # noqa: BLE001 - a group deleted meanwhile
+                log.debug("cannot describe group %s: %s", gid, exc)
+        result = {}
+        for gid in ids:
+            lag = self._group_lag(gid, topics, timeout)
+            info = described.get(gid)
+            members = len(info.members) if info is not None else 0
+            state = str(getattr(info, "state", "UNKNOWN")).rsplit(".", 1)[-1] if info is not None else "UNKNOWN"
+            result[gid] = GroupFacts(gid, members, state, lag)
+        return result
+
+    def _group_lag(self, gid: str, topics: dict[str, TopicFacts], timeout: float) -> dict[str, int]:
+        """Lag per product topic the group has committed offsets on."""
+        try:
+            offsets = self.admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(gid)], request_timeout=timeout)[gid].result()
+        except Exception as exc:  # noqa: BLE001 - a group deleted meanwhile
+            log.debug("cannot read offsets of group %s: %s", gid, exc)
+            return {}
+        lag: dict[str, int] = {}
+        for tp in offsets.topic_partitions:
+            facts = topics.get(tp.topic)
+            if facts is None or not facts.exists or tp.offset < 0:
                 continue
-            committed = {tp.partition: tp.offset for tp in offsets.topic_partitions if tp.offset >= 0}
-            if not committed:
-                continue
-            lag = sum(max(0, highs[p] - committed.get(p, 0)) for p in partitions)
-            result.append({"group": gid, "lag": lag, "committed": sum(committed.values())})
-    finally:
-        consumer.close()
-    return sorted(result, key=lambda r: r["group"])
+            high = facts.high_watermarks.get(tp.partition, 0)
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - tp.offset)
+        return lag

@@ -1,4 +1,5 @@
-"""Search over products' names, descriptions, tags and field names.
+"""Search over products' names, titles, descriptions, tags and field names, and filters
+by domain, classification, tag and owner.
 
 Every word of the query must match somewhere; results say where each product matched so
 the page can show why it was found. Small catalogues need no search engine.
@@ -21,7 +22,7 @@ class SearchHit:
 def _haystacks(p: DataProduct) -> dict[str, str]:
     m = p.manifest
     return {
-        "name": p.name.replace("_", " ") + " " + p.name,
+        "name": f"{p.name.replace('_', ' ')} {p.name} {m.display_title}",
         "description": m.description,
         "tags": " ".join(m.tag_list),
         "fields": " ".join(f"{f['name']} {f['name'].replace('_', ' ')} {f.get('doc', '')}" for f in p.entity_fields()),
@@ -50,3 +51,44 @@ def search(products: list[DataProduct], query: str) -> list[SearchHit]:
         else:
             hits.append(SearchHit(p, sorted(matched, key=list(WEIGHTS).index), score))
     return sorted(hits, key=lambda h: (-h.score, h.product.name))
+
+
+@dataclass
+class Filters:
+    """The catalogue's filters; an empty one matches everything."""
+
+    domain: str = ""
+    classification: str = ""
+    tag: str = ""
+    owner: str = ""
+
+    def matches(self, p: DataProduct) -> bool:
+        m = p.manifest
+        owners = {m.dataProductOwner.lower(), m.dataProductOwnerDisplayName.lower()}
+        return ((not self.domain or str(m.domain).lower() == self.domain.lower())
+                and (not self.classification or str(m.securityClassification).lower() == self.classification.lower())
+                and (not self.tag or self.tag.lower() in {t.lower() for t in m.tag_list})
+                and (not self.owner or self.owner.lower() in owners))
+
+    def active(self) -> dict[str, str]:
+        return {k: v for k, v in vars(self).items() if v}
+
+
+def find(products: list[DataProduct], query: str, filters: Filters) -> list[SearchHit]:
+    """Search, then keep the hits that pass the filters."""
+    return [h for h in search(products, query) if filters.matches(h.product)]
+
+
+def facets(products: list[DataProduct]) -> dict[str, list[dict]]:
+    """Each filter's values (value, label, how many products) for the filter menus."""
+    found: dict[str, dict[str, dict]] = {"domain": {}, "classification": {}, "tag": {}, "owner": {}}
+    for p in products:
+        m = p.manifest
+        for facet, values in (("domain", [(str(m.domain), str(m.domain))]),
+                              ("classification", [(str(m.securityClassification),) * 2]),
+                              ("tag", [(t, t) for t in m.tag_list]),
+                              ("owner", [(m.dataProductOwner, m.dataProductOwnerDisplayName)])):
+            for value, label in values:
+                entry = found[facet].setdefault(value, {"value": value, "label": label, "count": 0})
+                entry["count"] += 1
+    return {facet: sorted(values.values(), key=lambda e: e["label"].lower()) for facet, values in found.items()}

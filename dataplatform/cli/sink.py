@@ -83,15 +83,25 @@ def parquet(
     group: str = typer.Option("dataplatform-sink-parquet", "--group", help="Kafka consumer group."),
     allow_personal: list[str] = AllowPersonal, batch_size: int = BatchSize, batch_timeout: float = BatchTimeout,
     instance_id: str = InstanceId, products_root: Path = ProductsRoot,
+    roll_size_mb: float = typer.Option(None, "--roll-size-mb", min=0.001,
+                                       help="Write a file once its rows take this many MB (default: "
+                                            "PARQUET_ROLL_SIZE_MB or 128)."),
+    roll_seconds: float = typer.Option(None, "--roll-seconds", min=0.01,
+                                       help="...or once it is this old (default: PARQUET_ROLL_SECONDS or 900)."),
+    compact_seconds: float = typer.Option(None, "--compact-seconds", min=0,
+                                          help="Merge small files of days that are over this often "
+                                               "(default: PARQUET_COMPACT_SECONDS or 3600; 0: never)."),
 ) -> None:
-    """Keep topics as Parquet files: <path>/<product>/date=YYYY-MM-DD/part-<partition>-<first>-<last>.parquet."""
+    """Keep topics as Parquet files: <path>/<product>/date=YYYY-MM-DD/part-<partition>-<first>-<last>.parquet,
+    rolled by size and age, small files of past days compacted."""
     from sinks.base import UnknownTopicError
     from sinks.parquet import ParquetSink
 
     try:
         sink = ParquetSink(get_settings(), topics=topic, path=path, group=group, allow_personal=allow_personal,
                            batch_size=batch_size, batch_timeout=batch_timeout, instance_id=instance_id,
-                           products_root=products_root)
+                           products_root=products_root, roll_size_mb=roll_size_mb, roll_seconds=roll_seconds,
+                           compact_seconds=compact_seconds)
     except (UnknownTopicError, ValueError) as exc:
         _fail("cannot start the Parquet sink", exc)
     _run_until_signal(sink)
@@ -101,13 +111,15 @@ def parquet(
 def status(
     database_url: str = typer.Option(None, "--database-url", help="Where the SQL sinks keep offsets (default: DATABASE_URL)."),
     parquet_path: str = typer.Option(None, "--parquet-path", help="Also show the Parquet sink writing here."),
+    products_root: Path = ProductsRoot,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Each sink group's lag per partition, last stored offset, rows written and last error."""
+    """Each sink group's lag per partition, last stored offset, rows written, last error, and for
+    the Parquet sink the files and rows on disk per partition."""
     from sinks.status import sink_status
 
     try:
-        rows = sink_status(get_settings(), database_url, parquet_path)
+        rows = sink_status(get_settings(), database_url, parquet_path, products_root=products_root)
     except Exception as exc:  # noqa: BLE001 - reported with where and how to fix
         _fail("cannot read sink status (is DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS right?)", exc)
     if as_json:
@@ -116,8 +128,48 @@ def status(
     if not rows:
         console.print("no sink has written anything yet")
         return
-    table = Table("group", "topic", "partition", "next offset", "high watermark", "lag", "rows", "last error")
+    table = Table("group", "topic", "partition", "next offset", "high watermark", "lag", "rows", "files", "last error")
     for r in rows:
         table.add_row(r.group, r.topic, str(r.partition), str(r.next_offset), str(r.high_watermark),
-                      str(r.lag), str(r.rows_written if r.rows_written is not None else ""), r.last_error or "")
+                      str(r.lag), str(r.rows_written if r.rows_written is not None else ""),
+                      str(r.files if r.files is not None else ""), r.last_error or "")
     console.print(table)
+
+
+@app.command("compact")
+def compact(
+    path: str = typer.Option(None, "--path", help="Parquet folder or fsspec URL (default: DATAPLATFORM_HOME/parquet)."),
+    target_mb: float = typer.Option(None, "--target-mb", min=0.001,
+                                    help="Largest merged file (default: PARQUET_ROLL_SIZE_MB or 128)."),
+    before: str = typer.Option(None, "--before", help="Compact days before this one, YYYY-MM-DD (default: today, UTC)."),
+    products_root: Path = ProductsRoot,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Merge the small Parquet files of days that are over, e.g. from cron when the sinks'
+    own compaction is off (--compact-seconds 0). Safe while a sink writes: a late event
+    only adds a new file, and leftovers of an interrupted merge are removed next time."""
+    import datetime as dt
+
+    import fsspec
+
+    from schemas.product import load_products
+    from sinks.parquet_compaction import compact_product
+    from sinks.parquet_files import product_dir
+
+    settings = get_settings()
+    try:
+        day = dt.date.fromisoformat(before) if before else dt.datetime.now(dt.timezone.utc).date()
+    except ValueError:
+        _fail("bad --before", ValueError(f"{before!r} is not a date YYYY-MM-DD"))
+    fs, root = fsspec.core.url_to_fs(path or str((settings.dataplatform_home / "parquet").resolve()))
+    if not fs.exists(root):
+        _fail("nothing to compact", FileNotFoundError(f"{root} does not exist (is --path right?)"))
+    target = int((target_mb or settings.parquet_roll_size_mb) * 1024 * 1024)
+    products = load_products(products_root) if products_root else load_products()
+    merged = {name: compact_product(fs, product_dir(root, name), before=day, target_bytes=target)
+              for name in sorted(products)}
+    if as_json:
+        typer.echo(json.dumps({"before": day.isoformat(), "files_merged": merged}))
+        return
+    for name, count in merged.items():
+        console.print(f"{name}: {count} files merged" if count else f"{name}: nothing to merge")

@@ -5,7 +5,9 @@ one address:
 - the schema registry at the root (Confluent clients expect ``/subjects`` at the base URL);
 - the catalogue (``/catalogue``, ``/api/products``) and live warnings (``/warnings``,
   ``/api/warnings``, ``/warnings/stream``) pages with a JSON API behind each;
-- OpenAPI documentation at ``/docs``.
+- OpenAPI documentation at ``/docs`` (Swagger UI), its scripts served from the installed
+  ``fastapi-offline`` package, so it works without internet. (No ``/redoc``: ReDoc fetches
+  its logo from a CDN.)
 Writes (registering schemas) can be protected by a token (``API_WRITE_TOKEN``).
 """
 
@@ -16,8 +18,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from dataplatform import __version__
+from dataplatform.catalogue.facts_cache import CatalogueFacts
 from dataplatform.config import Settings, get_settings
 from dataplatform.registry.api import create_registry_router
 from dataplatform.registry.store import SchemaRegistryStore
@@ -50,21 +54,26 @@ def create_app(settings: Settings | None = None, *, registry_store: SchemaRegist
             yield
         finally:
             stop_warning_follower(app)
+            app.state.catalogue_facts.stop()
             if owns_store:
                 store.close()
 
-    app = FastAPI(title="dataplatform", version=__version__, lifespan=lifespan,
-                  description="Schema registry (Confluent-compatible), data catalogue and live warnings.")
+    app = FastAPIOffline(title="dataplatform", version=__version__, lifespan=lifespan, static_url="/static/api-docs",
+                         redoc_url=None,
+                         description="Schema registry (Confluent-compatible), data catalogue and live warnings.")
     app.state.settings = settings
     app.state.registry_store = store
     app.state.warning_store = warning_store
     app.state.warning_follower = None
     app.state.webhooks = None
     app.state.products_loader = products_loader or default_products_loader
+    app.state.catalogue_facts = CatalogueFacts(app.state.products_loader,
+                                               lambda: app.state.settings.kafka_bootstrap_servers, settings,
+                                               interval=settings.catalogue_refresh_seconds)
     app.add_middleware(TokenAuthMiddleware, settings=settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(create_warnings_router(warning_store))
-    app.include_router(create_catalogue_router(store))
+    app.include_router(create_catalogue_router(store, app.state.catalogue_facts))
     app.include_router(create_registry_router(store))
     return app
 

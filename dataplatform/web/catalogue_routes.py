@@ -1,4 +1,8 @@
-"""The catalogue: search, product pages, schema CSV, lineage picture, and JSON behind each."""
+"""The catalogue: search with filters, product pages (how to use the data, freshness,
+consumers), schema CSV, lineage picture, and JSON behind each.
+
+Nothing here asks Kafka: freshness and lag come from :class:`CatalogueFacts`, refreshed
+in the background, so a page costs milliseconds."""
 
 from __future__ import annotations
 
@@ -6,13 +10,16 @@ import csv
 import io
 import json
 import logging
+from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from dataplatform.catalogue.kafka_state import consumer_lag, freshness
+from dataplatform.catalogue.facts_cache import CatalogueFacts
+from dataplatform.catalogue.freshness import humanise
 from dataplatform.catalogue.lineage import edges, lineage_svg
-from dataplatform.catalogue.search import search
+from dataplatform.catalogue.search import Filters, facets, find
+from dataplatform.catalogue.usage import usage
 from dataplatform.registry.store import SchemaRegistryStore
 from dataplatform.web.templating import templates
 from schemas.product import DataProduct, load_products
@@ -51,25 +58,38 @@ def field_rows(p: DataProduct) -> list[dict]:
 
 def summary(p: DataProduct) -> dict:
     m = p.manifest
-    return {"name": p.name, "domain": m.domain, "description": " ".join(m.description.split()), "version": m.version,
+    return {"name": p.name, "title": m.display_title, "domain": m.domain, "description": " ".join(m.description.split()), "version": m.version,
             "status": m.status, "topic": p.topic, "classification": m.securityClassification,
-            "refresh_period_s": int(m.refreshPeriod.total_seconds()), "tags": m.tag_list,
+            "refresh_period_s": int(m.refreshPeriod.total_seconds()), "refresh_mode": m.refreshMode, "tags": m.tag_list,
             "owner": {"email": m.dataProductOwner, "name": m.dataProductOwnerDisplayName},
             "maintainer": {"email": m.dataProductMaintainer, "name": m.dataProductMaintainerDisplayName},
-            "contact": m.email, "subject_area": m.subjectArea, "access_requirements": m.accessRequirements,
+            "contact": m.email, "report_issue": report_issue_link(p), "dpia": dpia(p),
+            "subject_area": m.subjectArea, "access_requirements": m.accessRequirements,
             "retention_days": m.retentionPeriod, "upstream": m.upstreamProducts,
             "personal_fields": m.personalDataFields, "fields": field_rows(p)}
 
 
-def _humanise(seconds: int) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            n = seconds // size
-            return f"every {n} {unit}{'s' if n > 1 else ''}"
-    return f"every {seconds} seconds"
+def report_issue_link(p: DataProduct) -> str:
+    """The manifest's issue tracker, else an email to the team with the product named."""
+    m = p.manifest
+    return m.issueTracker or f"mailto:{m.email}?subject=" + quote(f"Problem with data product {p.name}")
 
 
-def create_catalogue_router(registry: SchemaRegistryStore) -> APIRouter:
+def dpia(p: DataProduct) -> dict:
+    m = p.manifest
+    if not m.dpiaRequired:
+        return {"required": False, "status": "not required", "location": None}
+    return {"required": True, "status": m.dpiaStatus or "required (status not stated)", "location": m.dpiaLocation}
+
+
+def refresh_text(p: DataProduct) -> str:
+    period = humanise(p.manifest.refreshPeriod.total_seconds())
+    if p.manifest.refreshMode == "on-change":
+        return f"on change (within {period} of a change to its inputs)"
+    return f"every {period}"
+
+
+def create_catalogue_router(registry: SchemaRegistryStore, facts: CatalogueFacts) -> APIRouter:
     router = APIRouter()
 
     def products(request: Request) -> dict[str, DataProduct]:
@@ -96,25 +116,26 @@ def create_catalogue_router(registry: SchemaRegistryStore) -> APIRouter:
             previous = entity
         return out
 
-    def kafka_facts(request: Request, p: DataProduct) -> tuple[dict | None, list[dict]]:
-        bootstrap = request.app.state.settings.kafka_bootstrap_servers
-        if not bootstrap:
-            return None, []
-        try:
-            return freshness(p, bootstrap).to_dict(), consumer_lag(p, bootstrap)
-        except Exception as exc:  # Kafka down must not take the catalogue down
-            log.warning("could not read Kafka facts for %s: %s", p.name, exc)
-            return None, []
+    def kafka_facts(p: DataProduct) -> tuple[dict | None, list[dict]]:
+        known = facts.facts(p)
+        return (known.freshness.to_dict(), known.consumers) if known else (None, [])
+
+    def kafka_status() -> dict:
+        return {"checked_at": facts.checked_at, "error": facts.error, "failing_since": facts.failing_since,
+                "interval_s": facts.interval}
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request):
-        return catalogue_page(request, "")
+        return catalogue_page(request)
 
     @router.get("/catalogue", response_class=HTMLResponse, tags=["catalogue"], summary="Search page")
-    def catalogue_page(request: Request, q: str = ""):
+    def catalogue_page(request: Request, q: str = "", domain: str = "", classification: str = "", tag: str = "",
+                       owner: str = ""):
         all_products = products(request)
+        filters = Filters(domain, classification, tag, owner)
         return templates.TemplateResponse(request, "catalogue.html", {
-            "title": "Data catalogue", "query": q, "hits": search(list(all_products.values()), q),
+            "title": "Data catalogue", "query": q, "filters": filters, "facets": facets(list(all_products.values())),
+            "hits": find(list(all_products.values()), q, filters), "total": len(all_products),
             "lineage": lineage_svg(all_products)})
 
     @router.get("/catalogue/lineage.svg", tags=["catalogue"], summary="Lineage picture")
@@ -124,11 +145,18 @@ def create_catalogue_router(registry: SchemaRegistryStore) -> APIRouter:
     @router.get("/catalogue/{name}", response_class=HTMLResponse, tags=["catalogue"], summary="Product page")
     def product_page(request: Request, name: str):
         p = get(request, name)
-        fresh, consumers = kafka_facts(request, p)
+        fresh, consumers = kafka_facts(p)
         return templates.TemplateResponse(request, "product.html", {
-            "title": p.name, "p": p, "fields": field_rows(p), "versions": versions(p), "freshness": fresh,
-            "consumers": consumers, "refresh_period": _humanise(int(p.manifest.refreshPeriod.total_seconds())),
+            "title": p.manifest.display_title, "p": p, "fields": field_rows(p), "versions": versions(p),
+            "freshness": fresh, "kafka": kafka_status(), "consumers": consumers, "refresh": refresh_text(p),
+            "dpia": dpia(p), "report_issue": report_issue_link(p), "use": usage_of(request, p),
             "lineage": lineage_svg(products(request), highlight=p.name)})
+
+    def usage_of(request: Request, p: DataProduct):
+        settings = request.app.state.settings
+        return usage(p, registry_url=settings.schema_registry_url or str(request.base_url).rstrip("/"),
+                     bootstrap=settings.kafka_bootstrap_servers,
+                     parquet_root=str((settings.dataplatform_home / "parquet").resolve()))
 
     @router.get("/catalogue/{name}/schema.csv", tags=["catalogue"], summary="The product's fields as CSV")
     def schema_csv(request: Request, name: str):
@@ -141,15 +169,21 @@ def create_catalogue_router(registry: SchemaRegistryStore) -> APIRouter:
         return PlainTextResponse(buf.getvalue(), media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="{name}-schema.csv"'})
 
-    @router.get("/api/products", tags=["catalogue"], summary="Search products (all when q is empty)")
-    def api_products(request: Request, q: str = "") -> list[dict]:
-        return [{**summary(h.product), "matched_in": h.matched_in} for h in search(list(products(request).values()), q)]
+    @router.get("/api/products", tags=["catalogue"], summary="Search and filter products (all when nothing is given)")
+    def api_products(request: Request, q: str = "",
+                     domain: str = Query("", description="e.g. HMPPS"),
+                     classification: str = Query("", description="Official or Official-Sensitive"),
+                     tag: str = Query("", description="one of the products' tags"),
+                     owner: str = Query("", description="the owner's email or name")) -> list[dict]:
+        hits = find(list(products(request).values()), q, Filters(domain, classification, tag, owner))
+        return [{**summary(h.product), "matched_in": h.matched_in} for h in hits]
 
     @router.get("/api/products/{name}", tags=["catalogue"], summary="One product: manifest, fields, versions, freshness, consumers")
     def api_product(request: Request, name: str) -> dict:
         p = get(request, name)
-        fresh, consumers = kafka_facts(request, p)
-        return {**summary(p), "versions": versions(p), "freshness": fresh, "consumers": consumers}
+        fresh, consumers = kafka_facts(p)
+        return {**summary(p), "versions": versions(p), "freshness": fresh, "consumers": consumers,
+                "how_to_use": vars(usage_of(request, p))}
 
     @router.get("/api/lineage", tags=["catalogue"], summary="Lineage edges (upstream, downstream)")
     def api_lineage(request: Request) -> list[dict]:

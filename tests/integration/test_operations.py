@@ -152,26 +152,6 @@ def test_warnings_page_shows_a_simulated_shortage_live_and_drops_it_when_housing
         pool.stop()
 
 
-def test_catalogue_search_finds_a_product_by_field_name_in_the_browser(web):
-    from playwright.sync_api import expect, sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.goto(f"{web.url}/catalogue")
-        page.fill("#q", "expected_release_date")
-        page.click("#search-button")
-        results = page.locator("#results .result")
-        expect(results).to_have_count(1)
-        expect(results.first).to_have_attribute("data-product", "prison_releases_housing_need")
-        results.first.locator("a").click()
-        expect(page.locator("h1")).to_have_text("prison_releases_housing_need")
-        expect(page.locator("#schema-table")).to_contain_text("person_ref")
-        if os.environ.get("SCREENSHOTS"):
-            page.screenshot(path=os.environ["SCREENSHOTS"] + "/catalogue-product.png", full_page=True)
-        browser.close()
-
-
 def test_warnings_tail_prints_json_lines(bootstrap, registry_url, warnings_topic):
     pub = WarningPublisher(bootstrap, registry_url, warnings_topic)
     pub.send(warning(severity="RED"))

@@ -40,8 +40,9 @@ ENTITY = {
 EXTRA_FIELD = {"name": "priority", "type": ["null", "int"], "default": None}
 
 
-def make_product(root: Path, name: str | None = None, extra_field: bool = False) -> DataProduct:
-    """Write a test product under ``root/hmpps/<name>/`` and load it."""
+def make_product(root: Path, name: str | None = None, extra_field: bool = False, **manifest_fields) -> DataProduct:
+    """Write a test product under ``root/hmpps/<name>/`` and load it (``manifest_fields``
+    override or add manifest fields)."""
     name = name or f"sinktest_{uuid.uuid4().hex[:10]}"
     folder = root / "hmpps" / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,6 +52,7 @@ def make_product(root: Path, name: str | None = None, extra_field: bool = False)
         "email": "team@justice.gov.uk", "status": "draft", "dpiaRequired": False, "retentionPeriod": 7,
         "version": "1.1" if extra_field else "1.0", "securityClassification": "Official",
         "refreshPeriod": "PT1M", "keyFields": ["case_id"], "personalDataFields": ["person_ref"],
+        **manifest_fields,
     }
     entity = copy.deepcopy(ENTITY)
     if extra_field:
@@ -74,6 +76,27 @@ def entity(i: int, version: int = 0, extra: bool = False) -> dict:
     return e
 
 
+DAY = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+
+
+def decoded_batch(sink, product: DataProduct, offsets: range, partition: int = 0, when: datetime = DAY,  # noqa: ANN001
+                  dead_letters: int = 0):
+    """A batch of creates at ``offsets`` as ``sink`` prepares them (then ``dead_letters``
+    offsets with no row): what a sink's write path receives, without a broker."""
+    from sinks.base import Batch, SinkRecord
+
+    batch = Batch()
+    for offset in offsets:
+        value = {"op": "c", "before": None, "after": entity(offset), "ts_ms": when,
+                 "source": {"system": "test", "event_id": f"e{partition}-{offset}", "position": offset}}
+        record = SinkRecord(product.topic, partition, offset, f"case-{offset}", value, None,
+                            int(when.timestamp() * 1000), product)
+        batch.items.append(sink.prepare(record))
+    tp = (product.topic, partition)
+    batch.next_offsets[tp], batch.rows[tp] = offsets.stop + dead_letters, len(offsets)
+    return batch
+
+
 class Publisher:
     """Publishes a product's change events (ProductSerde + a reliable producer)."""
 
@@ -84,18 +107,22 @@ class Publisher:
                                   "linger.ms": 5})
         self.positions: dict[str, int] = {}
 
-    def change(self, op: str, before: dict | None, after: dict | None, partition: int | None = None) -> None:
+    def change(self, op: str, before: dict | None, after: dict | None, partition: int | None = None,
+               timestamp_ms: int | None = None) -> None:
         e = after if after is not None else before
         key = self.product.key_of(e)
         self.positions[key] = self.positions.get(key, 0) + 1
         event = ChangeEvent(op=op, before=before, after=after, source_system="test", position=self.positions[key])
-        self.raw(self.serde.serialize_key(key), self.serde.serialize_value(event.to_record()), partition)
+        self.raw(self.serde.serialize_key(key), self.serde.serialize_value(event.to_record()), partition, timestamp_ms)
 
     def tombstone(self, key: str, partition: int | None = None) -> None:
         self.raw(self.serde.serialize_key(key), None, partition)
 
-    def raw(self, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
+    def raw(self, key: bytes | None, value: bytes | None, partition: int | None = None,
+            timestamp_ms: int | None = None) -> None:
         kwargs = {"partition": partition} if partition is not None else {}
+        if timestamp_ms is not None:
+            kwargs["timestamp"] = timestamp_ms
         self.producer.produce(self.product.topic, key=key, value=value, **kwargs)
 
     def flush(self) -> None:

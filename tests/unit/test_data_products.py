@@ -129,7 +129,7 @@ def _edit_schema(root: Path, change) -> None:
 
 def _set_version(root: Path, version: str) -> None:
     path = root / "hmpps/social_housing_availability/manifest.yaml"
-    path.write_text(path.read_text().replace('version: "1.0"', f'version: "{version}"'))
+    path.write_text(path.read_text().replace('version: "1.1"', f'version: "{version}"'))
 
 
 def _check(root: Path) -> subprocess.CompletedProcess:
@@ -157,8 +157,8 @@ def test_adding_optional_field_needs_minor_bump(product_repo: Path):
     _edit_schema(product_repo, lambda s: s["fields"].append(
         {"name": "floor", "type": ["null", "int"], "default": None, "doc": "Floor number."}))
     failed = _check(product_repo)
-    assert failed.returncode == 1 and "MINOR" in failed.stdout and "1.1" in failed.stdout
-    _set_version(product_repo, "1.1")
+    assert failed.returncode == 1 and "MINOR" in failed.stdout and "1.2" in failed.stdout
+    _set_version(product_repo, "1.2")
     assert _check(product_repo).returncode == 0
 
 
