@@ -55,7 +55,7 @@ def step_area(held: HeldArea, messages: list[tuple[int, dict[str, Any]]], rules:
     area = held.area
     step = AreaStep(area.area_code)
     before: dict[str, Contribution | None] = {}
-    old_rules, old_published = held.rules, held.published
+    old_rules, old_published, old_max_ts = held.rules, held.published, area.max_ts
     for offset, message in messages:
         if offset <= held.applied:
             continue
@@ -83,8 +83,8 @@ def step_area(held: HeldArea, messages: list[tuple[int, dict[str, Any]]], rules:
     changed = {entity: (old, area.entities.get(entity)) for entity, old in before.items()
                if old != area.entities.get(entity)}
     if (not changed and not held.departed and not held.undone and held.rules == old_rules
-            and held.published == old_published):
-        return None
+            and held.published == old_published and area.max_ts == old_max_ts):
+        return None   # (an entity that came and went within the step still moved max_ts: kept)
     step.members = member_writes(held, changed, held.applied)
     held.departed = {entity for entity, (_, after) in changed.items() if after is None}
     held.undone = set()

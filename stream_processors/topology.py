@@ -15,7 +15,7 @@ work on batches (``take_events``).
 Crash safety (docs/stream-processing.md, "Crashes"): each batch sends its outputs, makes
 them durable, then writes the state they came from and makes that durable, and only then
 are its events acknowledged, so Faust never commits an offset past an effect that could
-still be lost. A batch that fails stops the worker at once (:func:`fail_stop`): its events
+still be lost. A batch that fails stops the worker at once (:mod:`.batches`): its events
 are never acknowledged, and a restarted worker redoes them from the state the changelogs
 restore. Stage 2's outputs are a pure function of that state and the repartition messages
 (:mod:`stream_processors.area_step`), so a redone step re-sends exactly the same events.
@@ -25,10 +25,7 @@ The counting logic is plain Python (:mod:`.supply_demand`, :mod:`.area_step`,
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -43,6 +40,7 @@ from sinks.dead_letter import (
 )
 from stream_processors.area_step import step_area
 from stream_processors.area_table import HeldArea, rebuild
+from stream_processors.batches import batch_agent
 from stream_processors.codec import AvroEventCodec, Undecodable
 from stream_processors.config import INPUTS, OUTPUTS, SUPPLY_DEMAND, WARNINGS, ProcessorConfig
 from stream_processors.crash_points import crash_point
@@ -56,7 +54,6 @@ from stream_processors.transport import RestoringTable, broker_url, durable, pro
 log = logging.getLogger(__name__)
 H_PROCESSOR = "dlq.processor.app"
 SHORT_NAMES = {HOUSING: "unit", RELEASES: "case"}   # entity key prefixes in the (changelogged) state
-EXIT_STEP_FAILED = 70
 
 
 class SupplyDemandProcessor:
@@ -129,30 +126,9 @@ class SupplyDemandProcessor:
         for name in INPUTS:
             source = app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name],
                                partitions=c.partitions)
-            app.agent(source, name=f"stage1-{name}")(self._batches(self._stage1_batch(name)))
-        app.agent(self.contributions, name="stage2-areas")(self._batches(self._stage2_batch))
+            app.agent(source, name=f"stage1-{name}")(batch_agent(self._stage1_batch(name), c))
+        app.agent(self.contributions, name="stage2-areas")(batch_agent(self._stage2_batch, c))
         app.timer(c.tick_seconds, name="horizon-tick")(self._tick)
-
-    def _batches(self, handle: Callable[[list[faust.types.EventT]], Awaitable[None]]):
-        """An agent that hands each batch to ``handle`` and acknowledges it only once done.
-
-        ``take_events`` acknowledges a batch's events when the loop body exits, however it
-        exits, so a failed batch must never return to it: the worker stops on the spot. A
-        graceful stop (Faust cancels its agents) lets the batch in hand finish first.
-        """
-        async def agent(stream: faust.Stream) -> None:
-            async for events in stream.take_events(self.config.batch_size, within=self.config.batch_seconds):
-                task = asyncio.ensure_future(handle(events))
-                try:
-                    await asyncio.shield(task)
-                except asyncio.CancelledError:
-                    await _finish_or_fail(task)
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - nothing of this batch may be committed
-                    fail_stop(exc)
-
-        agent.__name__ = getattr(handle, "__name__", "batches")
-        return agent
 
     # -- stage 1 --------------------------------------------------------------------------
     def _stage1_batch(self, product_name: str):
@@ -278,27 +254,6 @@ class SupplyDemandProcessor:
         now_ms = epoch_ms(self.clock.now())
         for area_code in sorted(areas):
             await self.contributions.send(key=area_code, value=tick_message(area_code, now_ms))
-
-
-async def _finish_or_fail(task: asyncio.Future) -> None:
-    """Let a batch finish its writes during a graceful stop; a batch that fails stops the worker."""
-    try:
-        await task
-    except BaseException as exc:  # noqa: BLE001
-        fail_stop(exc)
-
-
-def fail_stop(exc: BaseException) -> None:
-    """Stop the worker now, acknowledging nothing: a restarted worker redoes the batch.
-
-    Letting the exception reach ``take_events`` would acknowledge the batch's events (it
-    does so however its loop body exits), and Faust would commit offsets past a batch
-    whose effects may not all have been written.
-    """
-    log.critical("a processing step failed; stopping this worker without committing: %r", exc, exc_info=exc)
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    os._exit(EXIT_STEP_FAILED)
 
 
 def build_app(config: ProcessorConfig, clock: Clock | None = None, warm: bool = True,

@@ -145,10 +145,12 @@ class WorkerPool:
         from stream_processors.progress import LagWatch
 
         said = [r.describe() for r in self.restart_dead()]
-        if self.stall_after_s and all(self.alive()):
+        if self.stall_after_s:
             if self._watch is None:
                 self._watch = LagWatch(self.config, self.settings)
-            if self._watch.stalled(self.stall_after_s):
+            if said or not all(self.alive()):
+                self._watch.reset()   # a worker starting (or dead) is not a stall: the clock starts again
+            elif self._watch.stalled(self.stall_after_s):
                 said.append(f"the processor has lag and committed nothing for {self.stall_after_s:.0f}s; "
                             f"restarting its {len(self.processes)} worker(s)")
                 log.warning("%s", said[-1])
