@@ -65,14 +65,29 @@ class Settings(BaseSettings):
         description="Key for the keyed hash (HMAC-SHA256) sinks store instead of personal fields they are allowed to keep.",
     )
 
+    schema_registry_basic_auth_user_info: SecretStr | None = Field(
+        default=None,
+        description="USER:PASSWORD for a registry that needs HTTP Basic auth (Confluent's basic.auth.user.info).",
+    )
+    schema_registry_bearer_token: SecretStr | None = Field(
+        default=None, description="A static bearer token for the registry, instead of basic auth.")
+    schema_registry_bearer_logical_cluster: str | None = Field(
+        default=None, description="The registry's logical cluster id, sent with a bearer token (Confluent Cloud).")
+
     api_write_token: SecretStr | None = Field(
         default=None,
-        description="Token for the web API's write operations (registering schemas). Unset: writes are open.",
+        description="Token for the web API's write operations (registering schemas). Unset: writes are open "
+                    "unless API_READ_TOKEN is set, which then protects writes too.",
     )
     api_read_token: SecretStr | None = Field(
         default=None,
         description="Token for reads too. Unset: reads are open.",
     )
+    api_max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Largest request body the web service accepts (413 beyond).")
+    api_allowed_origins: str = Field(
+        default="", description="Comma-separated extra origins (scheme://host:port) allowed to send writes "
+                                "from a browser; the service's own origin always is.")
     webhook_urls: str = Field(default="", description="Comma-separated URLs that receive warning transitions.")
     webhook_secret: SecretStr | None = Field(default=None, description="HMAC key that signs webhook bodies.")
 
@@ -87,6 +102,10 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             env[name.upper()] = str(value)
         return env
+
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.api_allowed_origins.split(",") if o.strip()]
 
     @property
     def webhook_url_list(self) -> list[str]:

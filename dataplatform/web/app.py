@@ -5,8 +5,10 @@ one address:
 - the schema registry at the root (Confluent clients expect ``/subjects`` at the base URL);
 - the catalogue (``/catalogue``, ``/api/products``) and live warnings (``/warnings``,
   ``/api/warnings``, ``/warnings/stream``) pages with a JSON API behind each;
-- OpenAPI documentation at ``/docs``.
-Writes (registering schemas) can be protected by a token (``API_WRITE_TOKEN``).
+- OpenAPI documentation at ``/docs``;
+- ``/sign-in`` for browsers when reads are protected.
+Every request passes, outermost first: security headers, a catch-all that answers
+unexpected errors as JSON, the body-size limit, then the access rules (``auth``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ from dataplatform.registry.store import SchemaRegistryStore
 from dataplatform.warnings.follower import WarningFollower
 from dataplatform.warnings.store import WarningStore
 from dataplatform.warnings.webhooks import WebhookDispatcher
-from dataplatform.web.auth import TokenAuthMiddleware
+from dataplatform.web.auth import AccessRules, TokenAuthMiddleware
 from dataplatform.web.catalogue_routes import create_catalogue_router, default_products_loader
+from dataplatform.web.errors import CatchErrorsMiddleware, install_error_handlers
+from dataplatform.web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from dataplatform.web.sign_in import create_sign_in_router
 from dataplatform.web.templating import STATIC_DIR
 from dataplatform.web.warnings_routes import create_warnings_router
 
@@ -61,8 +66,14 @@ def create_app(settings: Settings | None = None, *, registry_store: SchemaRegist
     app.state.warning_follower = None
     app.state.webhooks = None
     app.state.products_loader = products_loader or default_products_loader
-    app.add_middleware(TokenAuthMiddleware, settings=settings)
+    app.state.access_rules = AccessRules(settings)
+    install_error_handlers(app)
+    app.add_middleware(TokenAuthMiddleware, rules=app.state.access_rules)  # the last added runs first
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(CatchErrorsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(create_sign_in_router())
     app.include_router(create_warnings_router(warning_store))
     app.include_router(create_catalogue_router(store))
     app.include_router(create_registry_router(store))
@@ -80,7 +91,7 @@ def start_warning_follower(app: FastAPI, *, bootstrap: str, registry_url: str, t
                                      settings.webhook_secret.get_secret_value())
         webhooks.start()
     follower = WarningFollower(app.state.warning_store, bootstrap=bootstrap, registry_url=registry_url,
-                               topic=topic, webhooks=webhooks).start()
+                               topic=topic, webhooks=webhooks, settings=settings).start()
     app.state.warning_follower, app.state.webhooks = follower, webhooks
     app.state.settings = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
     return follower
