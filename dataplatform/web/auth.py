@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dataplatform.config import Settings
 
@@ -111,22 +111,33 @@ def wants_page(request: Request) -> bool:
     return request.method in SAFE_METHODS and "text/html" in request.headers.get("accept", "")
 
 
-class TokenAuthMiddleware(BaseHTTPMiddleware):
-    def __init__(self, app, rules: AccessRules) -> None:
-        super().__init__(app)
-        self.rules = rules
+class TokenAuthMiddleware:
+    """Applies :class:`AccessRules` to every HTTP request (a plain ASGI middleware: it reads
+    headers only, so bodies and streamed responses pass through untouched)."""
 
-    async def dispatch(self, request: Request, call_next) -> Response:
+    def __init__(self, app: ASGIApp, rules: AccessRules) -> None:
+        self.app, self.rules = app, rules
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        refused = self.check(Request(scope))
+        if refused is None:
+            return await self.app(scope, receive, send)
+        await refused(scope, receive, send)
+
+    def check(self, request: Request) -> Response | None:
+        """The response that refuses ``request``, or None to let it through."""
         path = request.url.path
         if request.method not in SAFE_METHODS and (foreign := cross_site(request, self.rules)):
             return refusal(403, f"Cross-origin {request.method} from {foreign} refused: state-changing requests "
                                 "must come from this service's own pages or a non-browser client "
                                 "(add the origin to API_ALLOWED_ORIGINS to allow it).")
         if path.startswith("/static/") or path in OPEN_PATHS:
-            return await call_next(request)
+            return None
         writing = is_write(request.method, path)
         if not self.rules.tokens_for(writing):
-            return await call_next(request)
+            return None
         token = presented_token(request)
         what = "this write operation" if writing else "reading"
         if token is None:
@@ -139,4 +150,4 @@ class TokenAuthMiddleware(BaseHTTPMiddleware):
             which = ("API_WRITE_TOKEN (API_READ_TOKEN when no write token is set)" if writing
                      else "API_READ_TOKEN or API_WRITE_TOKEN")
             return refusal(403, f"The token presented is not allowed {what}: send {which}.")
-        return await call_next(request)
+        return None

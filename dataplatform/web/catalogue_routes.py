@@ -15,7 +15,7 @@ from dataplatform.catalogue.lineage import edges, lineage_svg
 from dataplatform.catalogue.search import search
 from dataplatform.registry.store import SchemaRegistryStore
 from dataplatform.web.templating import templates
-from schemas.product import DataProduct, load_products
+from schemas.product import BrokenProduct, DataProduct, survey_products
 from schemas.versioning import compare_schemas
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,17 @@ def summary(p: DataProduct) -> dict:
             "personal_fields": m.personalDataFields, "fields": field_rows(p)}
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A cell a spreadsheet will show as text, never run: one starting like a formula
+    (``=HYPERLINK(...)``, ``+``, ``-``, ``@``, tab, CR) gets a leading apostrophe (OWASP's advice)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _humanise(seconds: int) -> str:
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size and seconds % size == 0:
@@ -72,8 +83,13 @@ def _humanise(seconds: int) -> str:
 def create_catalogue_router(registry: SchemaRegistryStore) -> APIRouter:
     router = APIRouter()
 
+    def loaded(request: Request) -> tuple[dict[str, DataProduct], list[BrokenProduct]]:
+        """The products that load, and the broken ones (a loader may return only the first)."""
+        found = request.app.state.products_loader()
+        return found if isinstance(found, tuple) else (found, [])
+
     def products(request: Request) -> dict[str, DataProduct]:
-        return request.app.state.products_loader()
+        return loaded(request)[0]
 
     def get(request: Request, name: str) -> DataProduct:
         all_products = products(request)
@@ -112,10 +128,10 @@ def create_catalogue_router(registry: SchemaRegistryStore) -> APIRouter:
 
     @router.get("/catalogue", response_class=HTMLResponse, tags=["catalogue"], summary="Search page")
     def catalogue_page(request: Request, q: str = ""):
-        all_products = products(request)
+        all_products, broken = loaded(request)
         return templates.TemplateResponse(request, "catalogue.html", {
             "title": "Data catalogue", "query": q, "hits": search(list(all_products.values()), q),
-            "lineage": lineage_svg(all_products)})
+            "lineage": lineage_svg(all_products), "broken": broken})
 
     @router.get("/catalogue/lineage.svg", tags=["catalogue"], summary="Lineage picture")
     def lineage_picture(request: Request):
@@ -137,7 +153,7 @@ def create_catalogue_router(registry: SchemaRegistryStore) -> APIRouter:
         writer = csv.DictWriter(buf, ["name", "type", "nullable", "personal", "doc"])
         writer.writeheader()
         for row in field_rows(p):
-            writer.writerow(row)
+            writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
         return PlainTextResponse(buf.getvalue(), media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="{name}-schema.csv"'})
 
@@ -158,5 +174,5 @@ def create_catalogue_router(registry: SchemaRegistryStore) -> APIRouter:
     return router
 
 
-def default_products_loader():
-    return load_products()
+def default_products_loader() -> tuple[dict[str, DataProduct], list[BrokenProduct]]:
+    return survey_products()
