@@ -38,7 +38,7 @@ class SecurityHeadersMiddleware:
         docs = scope["path"].startswith(DOCS_PATHS)
         policy = DOCS_POLICY if docs else PAGE_POLICY.format(nonce=nonce)
         extra = [(b"content-security-policy", policy.encode()), (b"x-content-type-options", b"nosniff"),
-                 (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer")]
+                 (b"x-frame-options", b"DENY"), (b"referrer-policy", b"same-origin")]
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

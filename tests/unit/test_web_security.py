@@ -177,7 +177,7 @@ def test_every_response_carries_the_security_headers(open_client: TestClient):
         assert "script-src 'self' 'nonce-" in headers["content-security-policy"], path
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "DENY"
-        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["referrer-policy"] == "same-origin"
     page = open_client.get("/warnings")
     nonce = page.headers["content-security-policy"].split("'nonce-")[1].split("'")[0]
     assert f'<script nonce="{nonce}">' in page.text  # the page's own script still runs
