@@ -122,6 +122,13 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.dataplatform_home / 'dataplatform.db').resolve()}"
 
 
+def shown_url(url: str) -> str:
+    """A database URL safe to print: its password, if any, masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""

@@ -36,12 +36,13 @@ from dataplatform.web.warnings_routes import create_warnings_router
 
 
 def create_app(settings: Settings | None = None, *, registry_store: SchemaRegistryStore | None = None,
-               products_loader: Callable[[], dict] | None = None) -> FastAPI:
+               products_loader: Callable[[], dict | tuple[dict, list]] | None = None) -> FastAPI:
     """Build the web service; the registry's and warnings' tables are created here.
 
     ``registry_store`` overrides the store built from ``settings.effective_database_url``
-    (the caller then owns it and closes it). Live warnings need Kafka: call
-    :func:`start_warning_follower` once the registry answers.
+    (the caller then owns it and closes it). ``products_loader`` returns the products, or
+    the products and the broken ones (``schemas.product.survey_products``, the default).
+    Live warnings need Kafka: call :func:`start_warning_follower` once the registry answers.
     """
     settings = settings or get_settings()
     owns_store = registry_store is None

@@ -53,10 +53,6 @@ class AccessRules:
         self.read_tokens = [t.encode() for t in (read, write) if t] if read else []
         self.allowed_origins = set(settings.allowed_origin_list)
 
-    @property
-    def reads_protected(self) -> bool:
-        return bool(self.read_tokens)
-
     def tokens_for(self, writing: bool) -> list[bytes]:
         return self.write_tokens if writing else self.read_tokens
 

@@ -58,3 +58,10 @@ def test_registry_credentials_never_travel_in_the_url():
         registry_client_config("http://svc:hunter2@registry:8081", Settings())
     assert "hunter2" not in str(err.value) and "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO" in str(err.value)
     assert redacted_url("http://svc:hunter2@registry:8081/x") == "http://svc:*****@registry:8081/x"
+
+
+def test_database_passwords_are_masked_where_urls_are_printed():
+    from dataplatform.config import shown_url
+
+    assert shown_url("postgresql+psycopg://svc:Pa55word@db:5432/x") == "postgresql+psycopg://svc:***@db:5432/x"
+    assert shown_url("sqlite:////tmp/a.db") == "sqlite:////tmp/a.db"
