@@ -12,7 +12,8 @@ app = typer.Typer(help="The platform's Confluent-compatible schema registry (ser
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on: 127.0.0.1 is this machine only; 0.0.0.0 opens it to the network (set API_WRITE_TOKEN and API_READ_TOKEN first)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on: 127.0.0.1 is this machine only; "
+                             "0.0.0.0 opens it to the network (set API_WRITE_TOKEN and API_READ_TOKEN first)."),
     port: int = typer.Option(8081, "--port", help="Port to listen on (Confluent's default is 8081)."),
     database_url: str = typer.Option(None, "--database-url",
                                      help="SQLAlchemy URL (default: DATABASE_URL, else SQLite in DATAPLATFORM_HOME)."),
