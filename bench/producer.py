@@ -117,9 +117,9 @@ def main() -> None:
             if schema_id is None:  # a warm-up SDK run registers the schema (not counted)
                 topic = new_topic(bootstrap, f"bench-warmup-{os.getpid()}")
                 run_sdk(bootstrap, registry, topic, entities[:2000])
-                from confluent_kafka.schema_registry import SchemaRegistryClient
+                from dataplatform.serialization import registry_client
 
-                schema_id = SchemaRegistryClient({"url": registry}).get_latest_version(f"{topic}-value").schema_id
+                schema_id = registry_client(registry).get_latest_version(f"{topic}-value").schema_id
             sides = [("sdk", lambda t: sdk_runs.append(run_sdk(bootstrap, registry, t, entities))),
                      ("base", lambda t: base_runs.append(run_baseline(bootstrap, schema_id, t, entities)))]
             for side, run in sides if r % 2 == 0 else sides[::-1]:  # alternate who goes first

@@ -74,15 +74,29 @@ class Settings(BaseSettings):
         description="How often the Parquet sink merges the small files of days that are over (0: never).")
     catalogue_refresh_seconds: float = Field(
         default=15.0, gt=0, description="How often the catalogue reads freshness and consumer lag from Kafka.")
+    schema_registry_basic_auth_user_info: SecretStr | None = Field(
+        default=None,
+        description="USER:PASSWORD for a registry that needs HTTP Basic auth (Confluent's basic.auth.user.info).",
+    )
+    schema_registry_bearer_token: SecretStr | None = Field(
+        default=None, description="A static bearer token for the registry, instead of basic auth.")
+    schema_registry_bearer_logical_cluster: str | None = Field(
+        default=None, description="The registry's logical cluster id, sent with a bearer token (Confluent Cloud).")
 
     api_write_token: SecretStr | None = Field(
         default=None,
-        description="Token for the web API's write operations (registering schemas). Unset: writes are open.",
+        description="Token for the web API's write operations (registering schemas). Unset: writes are open "
+                    "unless API_READ_TOKEN is set, which then protects writes too.",
     )
     api_read_token: SecretStr | None = Field(
         default=None,
         description="Token for reads too. Unset: reads are open.",
     )
+    api_max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Largest request body the web service accepts (413 beyond).")
+    api_allowed_origins: str = Field(
+        default="", description="Comma-separated extra origins (scheme://host:port) allowed to send writes "
+                                "from a browser; the service's own origin always is.")
     webhook_urls: str = Field(default="", description="Comma-separated URLs that receive warning transitions.")
     webhook_secret: SecretStr | None = Field(default=None, description="HMAC key that signs webhook bodies.")
 
@@ -99,6 +113,10 @@ class Settings(BaseSettings):
         return env
 
     @property
+    def allowed_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.api_allowed_origins.split(",") if o.strip()]
+
+    @property
     def webhook_url_list(self) -> list[str]:
         return [u.strip() for u in self.webhook_urls.split(",") if u.strip()]
 
@@ -111,6 +129,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.dataplatform_home / 'dataplatform.db').resolve()}"
+
+
+def shown_url(url: str) -> str:
+    """A database URL safe to print: its password, if any, masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @lru_cache(maxsize=1)

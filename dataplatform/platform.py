@@ -22,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dataplatform.config import Settings
+from dataplatform.config import Settings, shown_url
 from dataplatform.kafka.broker import port_open
 from dataplatform.kafka.provider import kafka_bootstrap
+from dataplatform.registry_config import redacted_url
 from dataplatform.serialization import ProductSerde, registry_client
 from dataplatform.topics import ensure_product_topics
 from schemas.product import load_products
@@ -124,14 +125,14 @@ class Platform:
         if not self.settings.schema_registry_url:
             self.settings = self.settings.model_copy(update={"schema_registry_url": self._server.url})
         self.say(f"Web             {self._server.url}/warnings  (catalogue {self._server.url}/catalogue, API {self._server.url}/docs)")
-        self.say(f"Schema registry {self.settings.schema_registry_url}")
-        self.say(f"Databases       catalogue {self.settings.effective_database_url}")
-        self.say(f"                sink tables {self.analytics_url}")
+        self.say(f"Schema registry {redacted_url(self.settings.schema_registry_url)}")
+        self.say(f"Databases       catalogue {shown_url(self.settings.effective_database_url)}")
+        self.say(f"                sink tables {shown_url(self.analytics_url)}")
         self.say(f"Parquet         {self.parquet_path}")
 
     def _register_products(self) -> None:
         products = list(load_products().values())
-        client = registry_client(self.settings.schema_registry_url)
+        client = registry_client(settings=self.settings)
         for p in products:
             ProductSerde(p, client).register()
         ensure_product_topics(products, self.settings.kafka_bootstrap_servers, settings=self.settings)

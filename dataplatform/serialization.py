@@ -14,7 +14,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext, StringDeserializer, StringSerializer
 
-from dataplatform.config import get_settings
+from dataplatform.config import Settings
+from dataplatform.registry_config import registry_client_config
 from schemas.product import DataProduct
 
 
@@ -66,17 +67,15 @@ key_serializer = StringSerializer("utf_8")
 key_deserializer = StringDeserializer("utf_8")
 
 
-def registry_url(url: str | None = None) -> str:
-    url = url or get_settings().schema_registry_url
-    if not url:
-        raise ValueError("no schema registry: set SCHEMA_REGISTRY_URL or run `dataplatform registry serve`")
-    return url
+def registry_client(url: str | None = None, settings: Settings | None = None) -> SchemaRegistryClient:
+    """One cached client per registry URL and credentials, so schema ids are looked up once
+    per process; address and credentials come from :func:`registry_client_config`."""
+    return _cached_client(tuple(sorted(registry_client_config(url, settings).items())))
 
 
 @lru_cache(maxsize=8)
-def registry_client(url: str | None = None) -> SchemaRegistryClient:
-    """One cached client per registry URL, so schema ids are looked up once per process."""
-    return SchemaRegistryClient({"url": registry_url(url)})
+def _cached_client(conf: tuple[tuple[str, str], ...]) -> SchemaRegistryClient:
+    return SchemaRegistryClient(dict(conf))
 
 
 class ProductSerde:

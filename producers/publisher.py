@@ -221,7 +221,7 @@ class Publisher:
                                  "so the publisher can register the product's schema")
         # A wrong password or untrusted certificate stops the service now, saying which.
         check_connection(str(self._config["bootstrap.servers"]), self.settings)
-        client = registry_client(self.registry_url)  # the platform's one way to build registry clients
+        client = registry_client(self.registry_url, self.settings)  # address and credentials, mapped once
         self.serde = ProductSerde(self.product, client)
         self.schema_id = self._register(client)
         self._header_prefix = b"\x00" + struct.pack(">I", self.schema_id)

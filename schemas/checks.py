@@ -55,10 +55,12 @@ def check_against_git(product: DataProduct, rev: str) -> tuple[ChangeReport | No
 
 
 def check_against_registry(product: DataProduct, registry_url: str) -> tuple[str, list[str]]:
-    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+    from confluent_kafka.schema_registry import Schema
     from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-    client = SchemaRegistryClient({"url": registry_url})
+    from dataplatform.serialization import registry_client
+
+    client = registry_client(registry_url)
     try:
         ok = client.test_compatibility(product.value_subject, Schema(product.value_schema_str, "AVRO"))
     except SchemaRegistryError as exc:

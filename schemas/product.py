@@ -164,6 +164,40 @@ def _load_products(root: Path) -> dict[str, DataProduct]:
     return products
 
 
+@dataclass(frozen=True)
+class BrokenProduct:
+    """A product folder that does not load, and why (the validation error)."""
+
+    folder: str
+    error: str
+
+
+def survey_products(root: Path = PRODUCTS_ROOT) -> tuple[dict[str, DataProduct], list[BrokenProduct]]:
+    """Every product that loads, and every folder that does not with its error.
+
+    For the catalogue, where one invalid manifest must not hide every other product (the
+    platform itself still refuses to start on one: see :func:`load_products`).
+    """
+    try:
+        return load_products(root), []
+    except (ValueError, OSError):
+        pass
+    products: dict[str, DataProduct] = {}
+    broken: list[BrokenProduct] = []
+    for folder in product_folders(root):
+        where = str(folder.relative_to(root))
+        try:
+            product = load_product(folder)
+        except (ValueError, OSError) as exc:
+            broken.append(BrokenProduct(where, str(exc).replace(f"{root}/", "")))
+            continue
+        if product.name in products:
+            broken.append(BrokenProduct(where, f"name: {product.name!r} is already used by another product"))
+            continue
+        products[product.name] = product
+    return products, broken
+
+
 def get_product(name: str, root: Path = PRODUCTS_ROOT) -> DataProduct:
     products = load_products(root)
     try:

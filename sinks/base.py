@@ -129,7 +129,7 @@ class BatchingSink(ABC):
         self.batch_size = batch_size
         self.batch_timeout = batch_timeout
         self.bootstrap = bootstrap
-        self.registry = registry_client(registry_url or self.settings.schema_registry_url)
+        self.registry = registry_client(registry_url, self.settings)
         self.instance_id = instance_id
         self.consumer_overrides = consumer_overrides or {}
         self.dead_letters = DeadLetterQueue(self.group, bootstrap, self.settings)

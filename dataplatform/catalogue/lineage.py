@@ -9,7 +9,7 @@ from schemas.product import DataProduct
 
 
 def edges(products: dict[str, DataProduct]) -> list[tuple[str, str]]:
-    return [(up, p.name) for p in products.values() for up in p.manifest.upstreamProducts]
+    return [(up, p.name) for p in products.values() for up in p.manifest.upstreamProducts if up in products]
 
 
 def layers(products: dict[str, DataProduct]) -> dict[str, int]:

@@ -95,7 +95,7 @@ def consume(
     try:
         product = _named_product(product_name) if product_name else product_for_topic(topic)
         settings = get_settings()
-        serde = ProductSerde(product, registry_client(settings.schema_registry_url), auto_register=False)
+        serde = ProductSerde(product, registry_client(settings=settings), auto_register=False)
         config = consumer_config(group or f"dataplatform-consume-{uuid.uuid4().hex[:8]}",
                                  settings=settings, **{"auto.offset.reset": "earliest" if from_beginning else "latest"})
     except (LookupError, ValueError) as exc:

@@ -38,7 +38,7 @@ def tail(
 
     settings = get_settings()
     product = get_product("housing_shortfall_warnings")
-    serde = ProductSerde(product, registry_client(settings.schema_registry_url), auto_register=False)
+    serde = ProductSerde(product, registry_client(settings=settings), auto_register=False)
     consumer = Consumer(consumer_config(f"dataplatform-tail-{uuid.uuid4().hex[:8]}",
                                         **{"auto.offset.reset": "earliest" if from_beginning else "latest"}))
     consumer.subscribe([topic or product.topic])

@@ -8,9 +8,11 @@ A node's data dir holds everything about it: ``server.properties``, the KRaft lo
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -70,15 +72,21 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+BROKER_USER = "dataplatform-broker"
+"""The principal the node uses to talk to itself (inter-broker and controller traffic)."""
+
+
 @dataclass
 class BrokerSecurity:
-    """Run the node with a SASL_SSL client listener, SCRAM users and, optionally, ACLs.
+    """Run the node with every listener on SASL_SSL, SCRAM users and, optionally, ACLs.
 
-    The broker talks to itself on a PLAINTEXT loopback listener (``INTERNAL``) whose
-    principal is ANONYMOUS; that listener and the controller's are loopback-only.
-    Clients reach the SASL_SSL listener with a user name and password, trusting
-    ``tls.ca_cert``. With ``acls=True`` nothing is allowed that an ACL does not grant,
-    except to the super users.
+    There is no plaintext port and no ANONYMOUS principal: clients reach the SASL_SSL
+    listener with a user name and password, trusting ``tls.ca_cert``; the broker talks to
+    itself on that listener as ``BROKER_USER`` (SCRAM), and to its controller over TLS with
+    SASL/PLAIN (KRaft controllers cannot use SCRAM: its credentials live in the metadata
+    the controller serves). ``BROKER_USER``'s password is random per data dir. With
+    ``acls=True`` nothing is allowed that an ACL does not grant, except to the super users
+    (``super_users`` and ``BROKER_USER``).
     """
 
     users: dict[str, str]
@@ -98,7 +106,12 @@ class NodeConfig:
     voters: str  # controller.quorum.voters, e.g. "1@127.0.0.1:9093"
     replication_factor: int = 1
     min_isr: int = 1
-    internal_port: int | None = None  # the PLAINTEXT loopback listener, when the client one is secured
+    broker_password: str | None = None  # BROKER_USER's, when the node is secured
+
+    @classmethod
+    def from_json(cls, data: dict) -> "NodeConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def _set_parent_death_signal() -> None:
@@ -175,7 +188,7 @@ class EmbeddedKafka:
         if self._node is not None:
             return self._node
         if self.state_file.exists():
-            node = NodeConfig(**json.loads(self.state_file.read_text()))
+            node = NodeConfig.from_json(json.loads(self.state_file.read_text()))
             if self._requested_port and self._requested_port != node.port:
                 raise BrokerError(
                     f"{self.data_dir} belongs to a broker on port {node.port}; "
@@ -186,7 +199,8 @@ class EmbeddedKafka:
         cport = free_port()
         return NodeConfig(
             node_id=1, port=port, controller_port=cport, cluster_id=new_cluster_id(),
-            voters=f"1@127.0.0.1:{cport}", internal_port=free_port() if self.security else None,
+            voters=f"1@127.0.0.1:{cport}",
+            broker_password=secrets.token_urlsafe(24) if self.security else None,
         )
 
     @property
@@ -199,10 +213,16 @@ class EmbeddedKafka:
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.node.port}"
 
-    @property
-    def internal_bootstrap(self) -> str:
-        """The PLAINTEXT address the broker itself uses (the client one when unsecured)."""
-        return f"127.0.0.1:{self.node.internal_port or self.node.port}"
+    def _probe_config(self) -> dict[str, object]:
+        """librdkafka settings for the readiness check: the node's own principal when secured."""
+        conf: dict[str, object] = {"bootstrap.servers": self.bootstrap_servers, "log_level": 0}
+        if self.security:
+            from dataplatform.kafka.tls import broker_tls_files
+
+            conf.update({"security.protocol": "SASL_SSL", "sasl.mechanism": self.security.mechanism.upper(),
+                         "sasl.username": BROKER_USER, "sasl.password": self.node.broker_password,
+                         "ssl.ca.location": str(broker_tls_files(self.data_dir / "tls").ca_cert)})
+        return conf
 
     def client_settings(self, user: str) -> dict[str, object]:
         """Platform settings (``Settings(**...)``) for ``user`` to reach a secured node."""
@@ -250,26 +270,36 @@ class EmbeddedKafka:
         from dataplatform.kafka.tls import make_broker_tls
 
         n, sec = self.node, self.security
-        assert sec is not None
+        assert sec is not None and n.broker_password
         self.tls = make_broker_tls(self.data_dir / "tls")
-        mech = sec.mechanism.lower()
-        login = ("org.apache.kafka.common.security.scram.ScramLoginModule" if mech.startswith("scram")
-                 else "org.apache.kafka.common.security.plain.PlainLoginModule")
-        users = "" if mech.startswith("scram") else "".join(f' user_{u}="{p}"' for u, p in sec.users.items())
+        mech = sec.mechanism.upper()
+        users = {**sec.users, BROKER_USER: n.broker_password}
+        plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+        login = "org.apache.kafka.common.security.scram.ScramLoginModule" if mech.startswith("SCRAM") else plain
+        # The broker's own credentials (it is a client of itself), then, for PLAIN, the users it accepts.
+        own = f'username="{BROKER_USER}" password="{n.broker_password}"'
+        plain_users = "".join(f' user_{u}="{p}"' for u, p in users.items())
         props = {
-            "listeners": f"SASL_SSL://127.0.0.1:{n.port},INTERNAL://127.0.0.1:{n.internal_port},"
-                         f"CONTROLLER://127.0.0.1:{n.controller_port}",
-            "advertised.listeners": f"SASL_SSL://127.0.0.1:{n.port},INTERNAL://127.0.0.1:{n.internal_port}",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,SASL_SSL:SASL_SSL",
-            "inter.broker.listener.name": "INTERNAL",
-            "sasl.enabled.mechanisms": sec.mechanism,
-            f"listener.name.sasl_ssl.{mech}.sasl.jaas.config": f"{login} required{users};",
+            "listeners": f"SASL_SSL://127.0.0.1:{n.port},CONTROLLER://127.0.0.1:{n.controller_port}",
+            "advertised.listeners": f"SASL_SSL://127.0.0.1:{n.port}",
+            "listener.security.protocol.map": "CONTROLLER:SASL_SSL,SASL_SSL:SASL_SSL",
+            "inter.broker.listener.name": "SASL_SSL",
+            "sasl.enabled.mechanisms": mech,
+            "sasl.mechanism.inter.broker.protocol": mech,
+            f"listener.name.sasl_ssl.{mech.lower()}.sasl.jaas.config":
+                f"{login} required {own}{'' if mech.startswith('SCRAM') else plain_users};",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config":
+                f'{plain} required {own} user_{BROKER_USER}="{n.broker_password}";',
             "ssl.keystore.type": "PEM",
             "ssl.keystore.location": str(self.tls.server_pem),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.tls.ca_cert),
         }
         if sec.acls:
             props["authorizer.class.name"] = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
-            props["super.users"] = ";".join([f"User:{u}" for u in sec.super_users] + ["User:ANONYMOUS"])
+            props["super.users"] = ";".join(f"User:{u}" for u in (*sec.super_users, BROKER_USER))
             props["allow.everyone.if.no.acl.found"] = "false"
         return props
 
@@ -277,8 +307,10 @@ class EmbeddedKafka:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
         self.state_file.write_text(json.dumps(self.node.__dict__, indent=2))
+        self.state_file.chmod(0o600)  # holds the broker's own password when secured
         lines = [f"{k}={v}" for k, v in self._properties().items()]
         self.properties_file.write_text("\n".join(lines) + "\n")
+        self.properties_file.chmod(0o600)
 
     def _java(self) -> str:
         java_home = os.environ.get("JAVA_HOME")
@@ -309,7 +341,7 @@ class EmbeddedKafka:
             "-c", str(self.properties_file), "-g",
         )
         if self.security and self.security.mechanism.upper().startswith("SCRAM"):
-            for user, password in self.security.users.items():
+            for user, password in {**self.security.users, BROKER_USER: self.node.broker_password}.items():
                 cmd += ["--add-scram", f"{self.security.mechanism.upper()}=[name={user},password={password}]"]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
@@ -393,7 +425,7 @@ class EmbeddedKafka:
                 )
             if port_open(self.node.port):
                 try:
-                    admin = AdminClient({"bootstrap.servers": self.internal_bootstrap, "log_level": 0})
+                    admin = AdminClient(self._probe_config())
                     md = admin.list_topics(timeout=5)
                     if len(md.brokers) >= expected_brokers:
                         return
@@ -480,7 +512,7 @@ class EmbeddedKafkaCluster:
         self.data_dir = Path(data_dir).resolve()
         state = self.data_dir / "cluster.json"
         if state.exists():
-            nodes = [NodeConfig(**n) for n in json.loads(state.read_text())]
+            nodes = [NodeConfig.from_json(n) for n in json.loads(state.read_text())]
         else:
             cluster_id = new_cluster_id()
             ports = [(free_port(), free_port()) for _ in range(size)]

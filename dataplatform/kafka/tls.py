@@ -57,14 +57,22 @@ def make_ca(folder: Path, name: str = "dataplatform test CA") -> tuple[Path, x50
     return path, cert, key
 
 
+CA_NAME = "dataplatform test CA"
+
+
+def broker_tls_files(folder: Path) -> TlsFiles:
+    """Where :func:`make_broker_tls` writes its files in ``folder``."""
+    return TlsFiles(ca_cert=folder / f"{CA_NAME.replace(' ', '-')}.crt", server_pem=folder / "server.pem")
+
+
 def make_broker_tls(folder: Path) -> TlsFiles:
     """A CA and a server certificate for the loopback broker, written into ``folder``."""
-    ca_path, ca_cert, ca_key = make_ca(folder)
+    ca_path, ca_cert, ca_key = make_ca(folder, CA_NAME)
     key = _key()
     cert = _cert("localhost", key, ca_cert.subject, ca_key, ca=False,
                  sans=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
                  usage=[ExtendedKeyUsageOID.SERVER_AUTH])
-    server_pem = folder / "server.pem"
+    server_pem = broker_tls_files(folder).server_pem
     server_pem.write_bytes(_pem_key(key) + cert.public_bytes(serialization.Encoding.PEM)
                            + ca_cert.public_bytes(serialization.Encoding.PEM))
     server_pem.chmod(0o600)

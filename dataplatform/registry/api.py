@@ -3,7 +3,10 @@
 Paths, bodies, status codes and error bodies follow Confluent's documentation so that
 ``SchemaRegistryClient``, ``AvroSerializer`` and ``AvroDeserializer`` work unchanged against
 the platform's web service. Every response is ``application/vnd.schemaregistry.v1+json``;
-request bodies are read as JSON whatever JSON-ish content type the client sends. Query
+request bodies must say they are JSON (``application/json`` or
+``application/vnd.schemaregistry[.v1]+json``, what every Confluent client sends): a body
+without that content type is refused with 415, which is also what stops a page on another
+origin from posting one with ``fetch(..., {mode: "no-cors"})``. Query
 parameters the clients add (``normalize``, ``deleted``, ``format``, ``offset``...) are
 tolerated: this registry hard-deletes, so ``deleted`` changes nothing.
 """
@@ -23,6 +26,7 @@ from dataplatform.registry.errors import RegistryError, SchemaNotFound
 from dataplatform.registry.store import RegisteredVersion, SchemaRegistryStore, parse_version
 
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
+MAX_SCHEMA_ID = 2**31 - 1
 ACCEPTED_BODY_TYPES = ("application/vnd.schemaregistry.v1+json", "application/vnd.schemaregistry+json",
                        "application/json")
 
@@ -33,6 +37,13 @@ class RegistryJSONResponse(JSONResponse):
 
 def error_response(status: int, error_code: int, message: str) -> RegistryJSONResponse:
     return RegistryJSONResponse({"error_code": error_code, "message": message}, status_code=status)
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """Where and why a request was malformed, without echoing the values sent."""
+    problems = ["{}: {}".format(".".join(str(p) for p in e.get("loc", ())), e.get("msg", "invalid"))
+                for e in exc.errors()]
+    return f"Unprocessable request: {'; '.join(problems)}"
 
 
 class RegistryRoute(APIRoute):
@@ -51,7 +62,7 @@ class RegistryRoute(APIRoute):
             except RegistryError as exc:
                 return error_response(exc.http_status, exc.error_code, exc.message)
             except RequestValidationError as exc:
-                return error_response(422, 422, f"Unprocessable request: {exc.errors()}")
+                return error_response(422, 422, validation_message(exc))
 
         return handle
 
@@ -74,8 +85,10 @@ class _UnsupportedMediaType(RegistryError):
 async def json_body(request: Request) -> dict[str, Any]:
     """The request body as a JSON object, for any of the content types Confluent accepts."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type and content_type not in ACCEPTED_BODY_TYPES and not content_type.endswith("+json"):
-        raise _UnsupportedMediaType(f"Unsupported content type '{content_type}'; send {MEDIA_TYPE}")
+    if content_type not in ACCEPTED_BODY_TYPES:
+        shown = f"'{content_type[:100]}'" if content_type else "no Content-Type"
+        raise _UnsupportedMediaType(f"Unsupported content type: {shown}; send Content-Type: {MEDIA_TYPE} "
+                                    "(or application/json)")
     raw = await request.body()
     try:
         body = json.loads(raw or b"{}")
@@ -99,10 +112,14 @@ def _version_json(registered: RegisteredVersion) -> dict[str, Any]:
 
 
 def _schema_id(raw: str) -> int:
+    """A schema id as Confluent's are (a positive 32-bit int); anything else is not found."""
     try:
-        return int(raw)
+        schema_id = int(raw)
     except ValueError:
         raise SchemaNotFound() from None
+    if not 1 <= schema_id <= MAX_SCHEMA_ID:
+        raise SchemaNotFound()
+    return schema_id
 
 
 def _flag(value: str | None) -> bool:

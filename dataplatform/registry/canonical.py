@@ -16,6 +16,7 @@ from typing import Any
 
 import avro.errors
 import avro.schema
+import fastavro
 
 from dataplatform.registry.errors import InvalidSchema
 
@@ -50,8 +51,20 @@ def parse_avro(schema_str: str) -> avro.schema.Schema:
     if not isinstance(schema_str, str) or not schema_str.strip():
         raise InvalidSchema("empty schema")
     try:
-        return avro.schema.parse(schema_str)
+        parsed = avro.schema.parse(schema_str)
     except (avro.errors.AvroException, json.JSONDecodeError, TypeError, ValueError, KeyError) as exc:
+        raise InvalidSchema(str(exc) or type(exc).__name__) from exc
+    check_defaults(schema_str)
+    return parsed
+
+
+def check_defaults(schema_str: str) -> None:
+    """Refuse a field default that does not match its type (``"default": "abc"`` on an
+    ``int``), as Confluent's registry and Java Avro do: Apache Avro for Python accepts it,
+    so fastavro, which checks defaults while parsing, has the last word."""
+    try:
+        fastavro.parse_schema(json.loads(schema_str), named_schemas={})
+    except (fastavro.schema.SchemaParseException, json.JSONDecodeError, TypeError, ValueError, KeyError) as exc:
         raise InvalidSchema(str(exc) or type(exc).__name__) from exc
 
 

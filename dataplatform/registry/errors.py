@@ -7,6 +7,9 @@ code as ``SchemaRegistryError.error_code``, so callers can branch on it.
 
 from __future__ import annotations
 
+MAX_MESSAGE = 500
+"""Longest message served: a parser's message can quote the whole rejected schema."""
+
 
 class RegistryError(Exception):
     """A failure with a Confluent ``error_code`` and the HTTP status it is served with."""
@@ -15,6 +18,8 @@ class RegistryError(Exception):
     http_status: int = 500
 
     def __init__(self, message: str, *, details: list[str] | None = None) -> None:
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE] + "… (cut)"
         super().__init__(message)
         self.message = message
         self.details = list(details or [])
@@ -50,6 +55,14 @@ class InvalidSchema(RegistryError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"Invalid schema: {reason}")
+
+
+class InvalidSubject(RegistryError):
+    error_code = 42208
+    http_status = 422
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid subject: {reason}")
 
 
 class InvalidVersion(RegistryError):

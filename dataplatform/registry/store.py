@@ -26,6 +26,7 @@ from dataplatform.registry.compatibility import DEFAULT_LEVEL, CompatibilityLeve
 from dataplatform.registry.errors import (
     IncompatibleSchema,
     InvalidSchema,
+    InvalidSubject,
     InvalidVersion,
     SchemaNotFound,
     SubjectNotFound,
@@ -34,6 +35,7 @@ from dataplatform.registry.errors import (
 from dataplatform.registry.models import GLOBAL_CONFIG, RegistryConfig, SchemaRecord, SubjectVersion, metadata
 
 MAX_VERSION = 2**31 - 1
+MAX_SUBJECT_LENGTH = 255  # the column's width: the same limit on SQLite and PostgreSQL
 REGISTER_ATTEMPTS = 20
 
 
@@ -272,6 +274,8 @@ class SchemaRegistryStore:
     def set_compatibility(self, level: str, subject: str | None = None) -> str:
         """Set the level of ``subject`` (or the global one); 42203 for an unknown level."""
         parsed = CompatibilityLevel.parse(level)
+        if subject is not None:
+            self._check_subject(subject)
         key = subject or GLOBAL_CONFIG
         for _ in range(REGISTER_ATTEMPTS):
             try:
@@ -320,8 +324,15 @@ class SchemaRegistryStore:
 
     @staticmethod
     def _check_subject(subject: str) -> None:
+        """Refuse, before any database sees it, a subject SQLite would store and PostgreSQL refuse."""
         if not subject or not subject.strip():
-            raise InvalidSchema("subject name must not be empty")
+            raise InvalidSubject("the subject name must not be empty")
+        if len(subject) > MAX_SUBJECT_LENGTH:
+            raise InvalidSubject(f"the subject name is {len(subject)} characters long; at most {MAX_SUBJECT_LENGTH} are allowed")
+        bad = next((c for c in subject if ord(c) < 32 or 127 <= ord(c) < 160), None)
+        if bad is not None:
+            raise InvalidSubject(f"the subject name contains the control character U+{ord(bad):04X} "
+                                 f"at position {subject.index(bad)}; use printable characters only")
 
     @staticmethod
     def _level(session: Session, subject: str | None) -> CompatibilityLevel:

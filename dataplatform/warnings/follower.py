@@ -13,6 +13,7 @@ import threading
 
 from confluent_kafka import Consumer, TopicPartition
 
+from dataplatform.config import Settings
 from dataplatform.kafka_config import consumer_config
 from dataplatform.serialization import ProductSerde, registry_client
 from dataplatform.warnings.store import WarningStore
@@ -26,8 +27,9 @@ WARNINGS_PRODUCT = "housing_shortfall_warnings"
 class WarningFollower:
     def __init__(self, store: WarningStore, *, bootstrap: str | None = None, registry_url: str | None = None,
                  product: DataProduct | None = None, topic: str | None = None,
-                 webhooks: WebhookDispatcher | None = None) -> None:
+                 webhooks: WebhookDispatcher | None = None, settings: Settings | None = None) -> None:
         self.store = store
+        self.settings = settings
         self.product = product or get_product(WARNINGS_PRODUCT)
         self.topic = topic or self.product.topic
         self.bootstrap, self.registry_url = bootstrap, registry_url
@@ -67,8 +69,8 @@ class WarningFollower:
                         [TopicPartition(self.topic, 0, resume.get(0, 0))])
 
     def run(self) -> None:
-        serde = ProductSerde(self.product, registry_client(self.registry_url), auto_register=False)
-        consumer = Consumer(consumer_config("dataplatform-web", self.bootstrap, **{"log_level": 3}))
+        serde = ProductSerde(self.product, registry_client(self.registry_url, self.settings), auto_register=False)
+        consumer = Consumer(consumer_config("dataplatform-web", self.bootstrap, self.settings, **{"log_level": 3}))
         try:
             self._assign(consumer)
             self.ready.set()

@@ -8,7 +8,9 @@ one address:
 - OpenAPI documentation at ``/docs`` (Swagger UI), its scripts served from the installed
   ``fastapi-offline`` package, so it works without internet. (No ``/redoc``: ReDoc fetches
   its logo from a CDN.)
-Writes (registering schemas) can be protected by a token (``API_WRITE_TOKEN``).
+- ``/sign-in`` for browsers when reads are protected.
+Every request passes, outermost first: security headers, a catch-all that answers
+unexpected errors as JSON, the body-size limit, then the access rules (``auth``).
 """
 
 from __future__ import annotations
@@ -28,19 +30,23 @@ from dataplatform.registry.store import SchemaRegistryStore
 from dataplatform.warnings.follower import WarningFollower
 from dataplatform.warnings.store import WarningStore
 from dataplatform.warnings.webhooks import WebhookDispatcher
-from dataplatform.web.auth import TokenAuthMiddleware
+from dataplatform.web.auth import AccessRules, TokenAuthMiddleware
 from dataplatform.web.catalogue_routes import create_catalogue_router, default_products_loader
+from dataplatform.web.errors import CatchErrorsMiddleware, install_error_handlers
+from dataplatform.web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from dataplatform.web.sign_in import create_sign_in_router
 from dataplatform.web.templating import STATIC_DIR
 from dataplatform.web.warnings_routes import create_warnings_router
 
 
 def create_app(settings: Settings | None = None, *, registry_store: SchemaRegistryStore | None = None,
-               products_loader: Callable[[], dict] | None = None) -> FastAPI:
+               products_loader: Callable[[], dict | tuple[dict, list]] | None = None) -> FastAPI:
     """Build the web service; the registry's and warnings' tables are created here.
 
     ``registry_store`` overrides the store built from ``settings.effective_database_url``
-    (the caller then owns it and closes it). Live warnings need Kafka: call
-    :func:`start_warning_follower` once the registry answers.
+    (the caller then owns it and closes it). ``products_loader`` returns the products, or
+    the products and the broken ones (``schemas.product.survey_products``, the default).
+    Live warnings need Kafka: call :func:`start_warning_follower` once the registry answers.
     """
     settings = settings or get_settings()
     owns_store = registry_store is None
@@ -67,11 +73,17 @@ def create_app(settings: Settings | None = None, *, registry_store: SchemaRegist
     app.state.warning_follower = None
     app.state.webhooks = None
     app.state.products_loader = products_loader or default_products_loader
-    app.state.catalogue_facts = CatalogueFacts(app.state.products_loader,
+    app.state.catalogue_facts = CatalogueFacts(lambda: _products_only(app.state.products_loader()),
                                                lambda: app.state.settings.kafka_bootstrap_servers, settings,
                                                interval=settings.catalogue_refresh_seconds)
-    app.add_middleware(TokenAuthMiddleware, settings=settings)
+    app.state.access_rules = AccessRules(settings)
+    install_error_handlers(app)
+    app.add_middleware(TokenAuthMiddleware, rules=app.state.access_rules)  # the last added runs first
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(CatchErrorsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(create_sign_in_router())
     app.include_router(create_warnings_router(warning_store))
     app.include_router(create_catalogue_router(store, app.state.catalogue_facts))
     app.include_router(create_registry_router(store))
@@ -89,7 +101,7 @@ def start_warning_follower(app: FastAPI, *, bootstrap: str, registry_url: str, t
                                      settings.webhook_secret.get_secret_value())
         webhooks.start()
     follower = WarningFollower(app.state.warning_store, bootstrap=bootstrap, registry_url=registry_url,
-                               topic=topic, webhooks=webhooks).start()
+                               topic=topic, webhooks=webhooks, settings=settings).start()
     app.state.warning_follower, app.state.webhooks = follower, webhooks
     app.state.settings = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
     return follower
@@ -102,3 +114,8 @@ def stop_warning_follower(app: FastAPI) -> None:
     if app.state.webhooks:
         app.state.webhooks.stop()
         app.state.webhooks = None
+
+
+def _products_only(found: dict | tuple[dict, list]) -> dict:
+    """The products a loader returned, without the broken ones (see ``create_app``)."""
+    return found[0] if isinstance(found, tuple) else found

@@ -22,7 +22,7 @@ from dataplatform.catalogue.search import Filters, facets, find
 from dataplatform.catalogue.usage import usage
 from dataplatform.registry.store import SchemaRegistryStore
 from dataplatform.web.templating import templates
-from schemas.product import DataProduct, load_products
+from schemas.product import BrokenProduct, DataProduct, survey_products
 from schemas.versioning import compare_schemas
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,17 @@ def report_issue_link(p: DataProduct) -> str:
     return m.issueTracker or f"mailto:{m.email}?subject=" + quote(f"Problem with data product {p.name}")
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A cell a spreadsheet will show as text, never run: one starting like a formula
+    (``=HYPERLINK(...)``, ``+``, ``-``, ``@``, tab, CR) gets a leading apostrophe (OWASP's advice)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def dpia(p: DataProduct) -> dict:
     m = p.manifest
     if not m.dpiaRequired:
@@ -92,8 +103,13 @@ def refresh_text(p: DataProduct) -> str:
 def create_catalogue_router(registry: SchemaRegistryStore, facts: CatalogueFacts) -> APIRouter:
     router = APIRouter()
 
+    def loaded(request: Request) -> tuple[dict[str, DataProduct], list[BrokenProduct]]:
+        """The products that load, and the broken ones (a loader may return only the first)."""
+        found = request.app.state.products_loader()
+        return found if isinstance(found, tuple) else (found, [])
+
     def products(request: Request) -> dict[str, DataProduct]:
-        return request.app.state.products_loader()
+        return loaded(request)[0]
 
     def get(request: Request, name: str) -> DataProduct:
         all_products = products(request)
@@ -131,12 +147,12 @@ def create_catalogue_router(registry: SchemaRegistryStore, facts: CatalogueFacts
     @router.get("/catalogue", response_class=HTMLResponse, tags=["catalogue"], summary="Search page")
     def catalogue_page(request: Request, q: str = "", domain: str = "", classification: str = "", tag: str = "",
                        owner: str = ""):
-        all_products = products(request)
+        all_products, broken = loaded(request)
         filters = Filters(domain, classification, tag, owner)
         return templates.TemplateResponse(request, "catalogue.html", {
             "title": "Data catalogue", "query": q, "filters": filters, "facets": facets(list(all_products.values())),
             "hits": find(list(all_products.values()), q, filters), "total": len(all_products),
-            "lineage": lineage_svg(all_products)})
+            "lineage": lineage_svg(all_products), "broken": broken})
 
     @router.get("/catalogue/lineage.svg", tags=["catalogue"], summary="Lineage picture")
     def lineage_picture(request: Request):
@@ -165,7 +181,7 @@ def create_catalogue_router(registry: SchemaRegistryStore, facts: CatalogueFacts
         writer = csv.DictWriter(buf, ["name", "type", "nullable", "personal", "doc"])
         writer.writeheader()
         for row in field_rows(p):
-            writer.writerow(row)
+            writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
         return PlainTextResponse(buf.getvalue(), media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="{name}-schema.csv"'})
 
@@ -192,5 +208,5 @@ def create_catalogue_router(registry: SchemaRegistryStore, facts: CatalogueFacts
     return router
 
 
-def default_products_loader():
-    return load_products()
+def default_products_loader() -> tuple[dict[str, DataProduct], list[BrokenProduct]]:
+    return survey_products()

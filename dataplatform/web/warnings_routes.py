@@ -6,7 +6,7 @@ import asyncio
 import json
 import queue
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from sse_starlette.sse import EventSourceResponse
 
@@ -30,7 +30,7 @@ def create_warnings_router(store: WarningStore) -> APIRouter:
         return store.current()
 
     @router.get("/api/warnings/history", tags=["warnings"], summary="Every transition, newest first")
-    def history(limit: int = 200) -> list[dict]:
+    def history(limit: int = Query(200, ge=1, le=10_000, description="How many transitions, newest first")) -> list[dict]:
         return store.history(limit)
 
     @router.get("/warnings/stream", tags=["warnings"], summary="Server-sent events: one 'warning' event per transition")

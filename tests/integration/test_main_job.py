@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -43,16 +45,32 @@ def descendants(root: int) -> set[int]:
     return found
 
 
-def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
-    home = tmp_path / "home"
+@dataclass
+class Run:
+    """What a `dataplatform run` said and started."""
+
+    returncode: int
+    lines: list[str]
+    children: dict[int, str]  # pid -> command line, of every process seen below it
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+
+def drive_run(home: Path, duration: int, visit_web: Callable[[str], bool], **env_vars: str) -> Run:
+    """Run `dataplatform run --fresh --duration N` until it stops by itself, noting every child
+    process, and calling ``visit_web(base_url)`` while it runs until that returns True."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "DATABASE_URL")}
-    env.update(DATAPLATFORM_HOME=str(home), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "dataplatform.cli.__main__", "run", "--fresh", "--duration", "150",
-                             "--web-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+           if k not in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "DATABASE_URL", "API_WRITE_TOKEN",
+                        "API_READ_TOKEN")}
+    env.update(DATAPLATFORM_HOME=str(home), PYTHONUNBUFFERED="1", **env_vars)
+    proc = subprocess.Popen([sys.executable, "-m", "dataplatform.cli.__main__", "run", "--fresh", "--duration",
+                             str(duration), "--web-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
     lines: list[str] = []
     seen_children: dict[int, str] = {}
-    page = {}
+    visited = False
 
     def read() -> None:
         for line in proc.stdout:
@@ -60,7 +78,7 @@ def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    deadline = time.monotonic() + 330
+    deadline = time.monotonic() + duration + 180
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             for pid in descendants(proc.pid) - set(seen_children):
@@ -69,10 +87,9 @@ def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
                 except OSError:
                     pass
             url = next((m.group(1) for line in lines if (m := re.match(r"Web\s+(http://\S+)/warnings", line))), None)
-            if url and "status" not in page:
+            if url and not visited:
                 try:
-                    response = httpx.get(f"{url}/warnings", timeout=5)
-                    page.update(status=response.status_code, text=response.text)
+                    visited = visit_web(url)
                 except httpx.HTTPError:
                     pass
             try:
@@ -85,8 +102,22 @@ def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
             proc.send_signal(signal.SIGINT)
             proc.wait(60)
         reader.join(10)
-    output = "\n".join(lines)
-    assert proc.returncode == 0, output[-3000:]
+    return Run(proc.returncode, lines, seen_children)
+
+
+def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
+    home = tmp_path / "home"
+    page = {}
+
+    def visit(url: str) -> bool:
+        response = httpx.get(f"{url}/warnings", timeout=5)
+        page.update(status=response.status_code, text=response.text)
+        return True
+
+    run = drive_run(home, 150, visit)
+    lines, seen_children = run.lines, run.children
+    output = run.output
+    assert run.returncode == 0, output[-3000:]
 
     # the shortage was raised and cleared, and said so in one line each
     region = [line for line in lines if re.search(rf"\b{SCENARIO_REGION}\b", line)]
@@ -132,6 +163,39 @@ def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
     assert not survivors, f"processes outlived `dataplatform run`: {survivors}"
 
     assert_personal_data_stayed_in_its_product(home, output)
+
+
+def test_run_with_both_api_tokens_works_end_to_end_and_never_logs_them(tmp_path: Path):
+    """`make run` with API_WRITE_TOKEN and API_READ_TOKEN set: every component (registration,
+    processor, sinks, warnings follower) authenticates to the registry, warnings flow, the
+    web service refuses anonymous readers, and no token appears in the output or any file."""
+    home = tmp_path / "home"
+    write, read = "wr1te-T0ken-c0ffee77", "re4d-T0ken-beef4242"
+    seen: dict = {}
+
+    def visit(url: str) -> bool:
+        authorised = {"Authorization": f"Bearer {read}"}
+        seen.update(anonymous=httpx.get(f"{url}/api/products", timeout=5).status_code,
+                    page=httpx.get(f"{url}/warnings", headers=authorised, timeout=5).status_code,
+                    subjects=httpx.get(f"{url}/subjects", headers=authorised, timeout=5).json())
+        return len(seen["subjects"]) >= len(load_products())
+
+    run = drive_run(home, 120, visit, API_WRITE_TOKEN=write, API_READ_TOKEN=read)
+    assert run.returncode == 0, run.output[-3000:]
+    assert seen.get("anonymous") == 401 and seen.get("page") == 200, seen
+    assert len(seen["subjects"]) >= len(load_products())
+    assert any(line.startswith("RED ") for line in run.lines), run.output[-3000:]  # the processor decoded and said it
+    analytics = sa.create_engine(f"sqlite:///{home / 'analytics.db'}")
+    with analytics.connect() as db:
+        table = table_name(load_products()["prison_releases_housing_need"].topic)
+        assert db.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() > 0  # the sinks decoded too
+
+    places = {"run output": run.output.encode()}
+    places.update({str(f): f.read_bytes() for f in home.rglob("*") if f.is_file()})
+    assert any(name.endswith(".log") for name in places), "no log files to search"
+    for where, content in places.items():
+        for token in (write, read):
+            assert token.encode() not in content, f"an API token was found in {where}"
 
 
 def personal_values_in_source(bootstrap: str) -> set[str]:

@@ -201,3 +201,49 @@ def test_concurrent_registration_over_http_yields_one_id(registry_url: str):
     assert not errors, errors
     assert len(ids) == 8 and len(set(ids)) == 1
     assert SchemaRegistryClient({"url": registry_url}).get_versions("race-value") == [1]
+
+
+def test_subject_names_are_checked_the_same_on_sqlite_and_postgresql(registry_url: str):
+    """A name PostgreSQL would refuse (too long, NUL) must not be stored by SQLite either."""
+    client = SchemaRegistryClient({"url": registry_url})
+    for subject in ("s" * 256, "nul\x00inside", "tab\tinside"):
+        with pytest.raises(SchemaRegistryError) as err:
+            client.register_schema(subject, Schema(ORDER_V1, "AVRO"))
+        assert (err.value.http_status_code, err.value.error_code) == (422, 42208), subject
+    assert client.register_schema("s" * 255, Schema(ORDER_V1, "AVRO")) >= 1
+    assert client.get_subjects() == ["s" * 255]
+
+
+def test_the_platforms_own_clients_send_the_api_tokens(tmp_path: Path):
+    """With both tokens set, `schemas register` and the SDK's registry client authenticate with them,
+    and the token never appears in their output, even at debug level."""
+    import os
+    import subprocess
+    import sys
+
+    from pydantic import SecretStr
+
+    from schemas.product import load_products
+
+    write, read = "write-T0ken-4f2a", "read-T0ken-9c1e"
+    settings = Settings(dataplatform_home=tmp_path, database_url=f"sqlite:///{tmp_path / 'registry.db'}",
+                        api_write_token=SecretStr(write), api_read_token=SecretStr(read))
+    with RunningServer(settings=settings) as server:
+        env = {**os.environ, "SCHEMA_REGISTRY_URL": server.url, "API_WRITE_TOKEN": write, "API_READ_TOKEN": read}
+        cli = subprocess.run([sys.executable, "-m", "dataplatform.cli.__main__", "-v", "schemas", "register"],
+                             capture_output=True, text=True, env=env, timeout=120)
+        assert cli.returncode == 0, cli.stderr[-2000:]
+        assert cli.stdout.count("registered ") == len(load_products())
+        assert write not in cli.stdout + cli.stderr and read not in cli.stdout + cli.stderr
+        anonymous = httpx.get(f"{server.url}/subjects")
+        assert anonymous.status_code == 401
+        reader = SchemaRegistryClient({"url": server.url, "basic.auth.user.info": f"someone:{read}"})
+        assert len(reader.get_subjects()) == len(load_products())
+
+        # what the producer SDK, sinks, processor and warnings follower build from their settings
+        from dataplatform.serialization import ProductSerde, registry_client
+
+        product = load_products()["social_housing_availability"]
+        client = registry_client(server.url, settings)
+        assert ProductSerde(product, client).register() >= 1
+        assert client.register_schema(f"auth-{uuid.uuid4().hex[:8]}-value", Schema(product.value_schema_str, "AVRO")) >= 1

@@ -81,6 +81,60 @@ def test_a_service_may_write_its_own_product_but_not_another(secure_broker):
     assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
+def listening_ports(pid: int) -> set[int]:
+    """Every TCP port process ``pid`` listens on (its sockets' inodes matched in /proc/net)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def answers_plaintext_kafka(port: int) -> bool:
+    """Whether a plaintext ApiVersions request on ``port`` gets a Kafka answer."""
+    import socket
+    import struct
+
+    client_id = b"probe"
+    request = struct.pack(">hhih", 18, 0, 4242, len(client_id)) + client_id
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(struct.pack(">i", len(request)) + request)
+        try:
+            reply = s.recv(8)
+        except (ConnectionResetError, TimeoutError, OSError):
+            return False
+    return len(reply) == 8 and struct.unpack(">ii", reply)[1] == 4242
+
+
+def test_no_port_of_the_secured_broker_serves_a_plaintext_or_anonymous_client(secure_broker):
+    """The back door of old: an internal PLAINTEXT listener where any local process was
+    ANONYMOUS, a super user. Every port the JVM listens on must refuse a client without
+    credentials, and ANONYMOUS must not be a super user."""
+    from confluent_kafka import KafkaException
+
+    ports = listening_ports(secure_broker.running_pid())
+    assert secure_broker.node.port in ports and secure_broker.node.controller_port in ports
+    for port in sorted(ports):
+        assert not answers_plaintext_kafka(port), f"port {port} answers plaintext Kafka requests"
+        for conf in ({"security.protocol": "PLAINTEXT"},
+                     {"security.protocol": "SSL", "ssl.ca.location": str(secure_broker.tls.ca_cert)}):
+            admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}", "log_level": 0, **conf})
+            with pytest.raises(KafkaException):
+                admin.list_topics(timeout=5)
+    properties = secure_broker.properties_file.read_text()
+    assert "ANONYMOUS" not in properties and "PLAINTEXT" not in properties.replace("SASL_PLAINTEXT", "")
+
+
 def test_products_grant_cli_prints_what_the_manifest_implies():
     out = subprocess.run([sys.executable, "-m", "dataplatform.cli.__main__", "products", "grant",
                           "prison_releases_housing_need"], capture_output=True, text=True, timeout=60)
