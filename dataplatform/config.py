@@ -73,6 +73,8 @@ class Settings(BaseSettings):
         default=None,
         description="Token for reads too. Unset: reads are open.",
     )
+    display_timezone: str = Field(
+        default="Europe/London", description="Time zone the web pages show times in (IANA name); the zone is always shown.")
     webhook_urls: str = Field(default="", description="Comma-separated URLs that receive warning transitions.")
     webhook_secret: SecretStr | None = Field(default=None, description="HMAC key that signs webhook bodies.")
 

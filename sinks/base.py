@@ -33,6 +33,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponent
 from dataplatform.kafka.connection import check_connection
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import consumer_config
+from dataplatform.metrics import SINK_COMMIT_SECONDS, SINK_ROWS
 from dataplatform.serialization import ProductSerde, registry_client
 from schemas.product import DataProduct, load_products
 from sinks.dead_letter import DeadLetterQueue
@@ -225,6 +226,7 @@ class BatchingSink(ABC):
             batch.items.append(item)
             batch.rows[tp] += 1
         self.dead_letters.flush()
+        started = time.monotonic()
         try:
             self.retrying(lambda: self.write_batch(batch))
         except SinkStopped:
@@ -234,6 +236,9 @@ class BatchingSink(ABC):
             return
         self.rows_written += len(batch.items)
         self.batches_written += 1
+        SINK_COMMIT_SECONDS.labels(self.group).observe(time.monotonic() - started)
+        for (topic, _partition), rows in batch.rows.items():
+            SINK_ROWS.labels(self.group, topic).inc(rows)
         self._commit_for_visibility(batch)
 
     def decode(self, msg: Message) -> SinkRecord:
