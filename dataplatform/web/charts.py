@@ -43,7 +43,7 @@ def figures_chart(series: list[dict], *, days: int = 28, now: dt.datetime | None
     """Supply and demand of one area over the last ``days`` as two step lines with axes."""
     now = now or dt.datetime.now(dt.timezone.utc)
     start = now - dt.timedelta(days=days)
-    left, right, top, bottom = 44, 12, 14, 28
+    left, right, top, bottom = 44, 28, 30, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     inside = [s for s in series if _time(s["as_of"]) >= start]
     before = [s for s in series if _time(s["as_of"]) < start]
@@ -70,8 +70,8 @@ def figures_chart(series: list[dict], *, days: int = 28, now: dt.datetime | None
     last = points[-1] if points else None
     desc = (f"Over the last {days} days: {len(inside)} change(s); now supply {last['supply']}, demand {last['demand']}."
             if last else f"No figures recorded in the last {days} days.")
-    legend = (f'<text x="{left + 4}" y="{top + 2}" font-size="12" fill="{SUPPLY_COLOUR}">━ homes available (supply)</text>'
-              f'<text x="{left + 200}" y="{top + 2}" font-size="12" fill="{DEMAND_COLOUR}">━ people needing housing (demand)</text>')
+    legend = (f'<text x="{left}" y="14" font-size="12" fill="{SUPPLY_COLOUR}">━ homes available (supply)</text>'
+              f'<text x="{left + 190}" y="14" font-size="12" fill="{DEMAND_COLOUR}">━ people needing housing (demand)</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="app-chart" role="img" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" font-family="Arial, sans-serif"><title>{escape(title)}</title>'
             f'<desc>{escape(desc)}</desc>{"".join(ticks)}{"".join(dates)}{"".join(lines)}{legend}</svg>')

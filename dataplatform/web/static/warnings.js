@@ -51,7 +51,7 @@ function render(w) {
     const area = row.querySelector(".area");
     area.textContent = w.area_name + (w.area_level === "region" ? " (region)" : "");
     area.href = "/warnings/" + encodeURIComponent(w.warning_id);
-    row.querySelector(".msg").textContent = w.message;
+    row.querySelector(".msg").textContent = w.detail;
     const sev = row.querySelector(".sev"); sev.textContent = w.severity; sev.className = "sev app-sev app-sev--" + w.severity;
     row.querySelector(".demand").textContent = w.demand;
     row.querySelector(".supply").textContent = w.supply;
