@@ -53,4 +53,4 @@ def print_fitted(console: Console, headers: Sequence[str], rows: Sequence[Sequen
     table, dropped = fitted_table(headers, rows, console.width, whole=whole, drop_order=drop_order)
     console.print(table)
     if dropped:
-        console.print(f"(not shown at this width: {', '.join(dropped)}; --json shows everything)", style="dim")
+        console.print(f"(hidden at this width: {', '.join(dropped)}; see --json)", style="dim")
