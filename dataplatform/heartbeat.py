@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from dataplatform.config import Settings
@@ -164,7 +164,10 @@ class HeartbeatBoard:
 
     # -- following the topic ---------------------------------------------------------
     def run(self) -> None:
-        ensure_heartbeat_topic(self.bootstrap, self.settings, self.topic)
+        try:
+            ensure_heartbeat_topic(self.bootstrap, self.settings, self.topic)
+        except KafkaException as exc:  # e.g. no CREATE right: read it once someone else has made it
+            log.warning("could not create the heartbeat topic %s: %s", self.topic, exc)
         consumer = Consumer({**client_config(self.bootstrap, self.settings), "group.id": "dataplatform-heartbeats",
                              "enable.auto.commit": False})
         try:

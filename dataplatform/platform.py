@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataplatform.config import Settings
+from dataplatform.heartbeat import ensure_heartbeat_topic
 from dataplatform.kafka.broker import port_open
 from dataplatform.kafka.provider import kafka_bootstrap
 from dataplatform.serialization import ProductSerde, registry_client
@@ -146,6 +147,7 @@ class Platform:
         for p in products:
             ProductSerde(p, client).register()
         ensure_product_topics(products, self.settings.kafka_bootstrap_servers, settings=self.settings)
+        ensure_heartbeat_topic(self.settings.kafka_bootstrap_servers, self.settings)
         self.say(f"Data products   {len(products)} registered: {', '.join(p.topic for p in products)}")
 
     def _start_warnings(self) -> None:

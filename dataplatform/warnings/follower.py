@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from confluent_kafka import Consumer, TopicPartition
 
 from dataplatform.kafka_config import consumer_config
+from dataplatform.metrics import WARNING_TRANSITIONS
 from dataplatform.serialization import ProductSerde, registry_client
 from dataplatform.warnings.store import WarningStore
 from dataplatform.warnings.webhooks import WebhookDispatcher
@@ -125,8 +126,6 @@ class WarningFollower(ProductFollower):
         self.webhooks = webhooks
 
     def stored(self, row: Any) -> None:
-        from dataplatform.metrics import WARNING_TRANSITIONS
-
         transition = row.to_dict()
         log.info("warning %s", transition["message"])
         WARNING_TRANSITIONS.labels(transition["severity"], transition["transition"]).inc()

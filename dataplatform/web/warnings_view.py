@@ -33,7 +33,8 @@ class WarningsView:
     def decorate(self, w: dict, ack: dict | None = None, *, with_spark: bool = False) -> dict:
         """The transition plus what the page shows: times with their zone, order key, acknowledgement."""
         since = w.get("raised_at") or w["evidence_at"]
-        out = {**w, "since": since, "detail": w["message"].split("  ", 2)[-1],  # the message after "RED raised  Area  " "since_display": display_time(since, self.zone),
+        out = {**w, "since": since, "since_display": display_time(since, self.zone),
+               "detail": w["message"].split("  ", 2)[-1],  # what follows "RED raised  Area  "
                "evidence_display": display_time(w["evidence_at"], self.zone),
                "received_display": display_time(w.get("received_at"), self.zone),
                "rank": SEVERITY_ORDER.get(w["severity"], 3), "acknowledgement": self.decorate_ack(ack, w)}

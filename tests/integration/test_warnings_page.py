@@ -58,6 +58,7 @@ class Live:
     figures: FiguresPublisher
     heartbeat_topic: str
     producer: Producer
+    app: object
 
     def beat(self, product: str, age_s: float = 0.0, component: str = "processor-0") -> None:
         at = int((time.time() - age_s) * 1000)
@@ -81,7 +82,7 @@ def live(tmp_path: Path, bootstrap: str, registry_url: str):
         assert follower.ready.wait(30) and app.state.heartbeats.ready.wait(30)
         yield Live(server.url, WarningPublisher(bootstrap, registry_url, warnings_topic),
                    FiguresPublisher(bootstrap, registry_url, figures_topic), heartbeat_topic,
-                   Producer({"bootstrap.servers": bootstrap}))
+                   Producer({"bootstrap.servers": bootstrap}), app)
 
 
 @pytest.fixture
@@ -139,11 +140,19 @@ def test_rows_keep_a_stable_order_live_with_rules_explained_and_times_with_their
     live.warnings.send(warning("E08000012", "Liverpool", "AMBER", demand=10, supply=11, raised_at_ms=now - 9 * HOUR_MS))
     live.warnings.send(warning("E08000003", "Manchester", "RED", raised_at_ms=now - 1 * HOUR_MS))
     live.warnings.send(warning("E08000006", "Salford", "RED", raised_at_ms=now - 5 * HOUR_MS))
+    for code, trend in (("E08000012", ((14, 6), (12, 8), (11, 10))), ("E08000003", ((30, 20), (20, 30), (12, 41))),
+                        ("E08000006", ((25, 20), (14, 35), (12, 41)))):
+        for days_ago, (supply, demand) in zip((20, 9, 1), trend):
+            live.figures.send(figures(code, supply=supply, demand=demand, as_of_ms=now - days_ago * 24 * HOUR_MS))
     wait_until(lambda: len(httpx.get(f"{live.url}/api/warnings").json()) == 3, timeout=30, message="3 warnings stored")
+    wait_until(lambda: len(live.app.state.warnings_view.figures.series("E08000006")) == 3, timeout=30,
+               message="the figures behind the trends stored")
     page = open_live(browser, live.url)
     rows = page.locator("#warnings-body tr")
     expect(rows).to_have_count(3)
     assert [r.get_attribute("data-area") for r in rows.all()] == ["Salford", "Manchester", "Liverpool"]
+    expect(page.locator("#w-E08000006_shortfall .spark svg path")).to_have_count(2)
+    expect(page.locator("#w-E08000012_shortfall .msg")).to_have_text("demand 10, supply 11 (next 28 days): 12 needed for 20% cover")
     first_render = page.locator("#w-E08000006_shortfall .since").inner_text()
     assert TIME_WITH_ZONE.match(first_render), first_render
     # Live: a RED raised 3 hours ago goes between Salford (5 h) and Manchester (1 h); an AMBER raised
@@ -163,6 +172,9 @@ def test_rows_keep_a_stable_order_live_with_rules_explained_and_times_with_their
     expect(summary).to_contain_text("RED: less supply than demand")
     expect(summary).to_contain_text("fewer than 5 people need housing in the window are not judged")
     expect(summary).to_contain_text("steps down slowly")
+    for product in ("area_supply_demand", "housing_shortfall_warnings"):   # a running processor, for the picture
+        live.beat(product)
+    expect(page.locator("#processor-banner")).to_be_hidden(timeout=15_000)
     screenshot(page, "warnings.png")
 
 
@@ -261,6 +273,7 @@ def test_history_is_filterable_paged_and_live(live: Live, browser):
     live.warnings.send(warning("E08000012", "Liverpool", "RED", demand=99))
     expect(page.locator("#history-body tr").first).to_contain_text("demand 99", timeout=20_000)
     expect(page.locator("#history-body")).not_to_contain_text("demand 77")
+    expect(page.locator("#result-count")).to_have_text(f"{expected + 1} transitions")
     screenshot(page, "warnings-history.png")
     # A date range with nothing in it, and a bad one that says how to fix it.
     yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()

@@ -11,6 +11,8 @@ from confluent_kafka import Producer
 from dataplatform.serialization import ProductSerde, registry_client
 from schemas.envelope import ChangeEvent
 from schemas.product import get_product
+from stream_processors.rules import Rule, message_of
+from stream_processors.supply_demand import Figures
 
 
 def warning(area_code: str = "E08000003", area_name: str = "Manchester", severity: str = "RED",
@@ -23,7 +25,7 @@ def warning(area_code: str = "E08000003", area_name: str = "Manchester", severit
         "supply": supply, "demand": demand, "horizon_days": 28,
         "evidence_at": evidence_at_ms if evidence_at_ms is not None else now,
         "raised_at": None if severity == "NONE" else (raised_at_ms if raised_at_ms is not None else now),
-        "message": f"{severity} {transition}  {area_name}  demand {demand} > supply {supply} (next 28 days)",
+        "message": message_of(severity, transition, area_name, Figures(supply, demand), Rule(id=rule_id, min_demand=5)),
     }
 
 

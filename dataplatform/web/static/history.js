@@ -24,5 +24,8 @@ if (table && table.dataset.live === "yes") {
     cell(row, w.message);
     document.getElementById("history-empty")?.remove();
     tbody.prepend(row);
+    const count = document.getElementById("result-count");
+    if (count) count.textContent = count.textContent.replace(/^(\d+) transitions?/, (_, n) =>
+      `${Number(n) + 1} transition${Number(n) + 1 === 1 ? "" : "s"}`);
   });
 }
