@@ -9,13 +9,13 @@ a team's own folder instead.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from markdown_it import MarkdownIt
 
+from dataplatform.config import get_settings
 from stream_processors.rules import DEFAULT_RULES_PATH, Rule, load_rules
 
 RUNBOOKS = Path(__file__).with_name("runbooks")
@@ -59,7 +59,7 @@ def explain(rule: Rule) -> RuleGuide:
 
 
 def runbook_html(rule_id: str) -> str | None:
-    folder = Path(os.environ.get("WARNINGS_RUNBOOK_DIR") or RUNBOOKS)
+    folder = get_settings().warnings_runbook_dir or RUNBOOKS
     path = folder / f"{rule_id}.md"
     if not path.is_file():
         return None

@@ -8,6 +8,7 @@ are worked out here from the manifests and the heartbeats.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dataplatform.heartbeat import HeartbeatBoard, ProcessorStatus, now_ms
@@ -26,8 +27,8 @@ class WarningsView:
     figures: FiguresStore
     acks: AcknowledgementStore
     zone: str
-    products: callable  # () -> dict[name, DataProduct]
-    heartbeats: callable  # () -> HeartbeatBoard | None
+    products: Callable[[], dict[str, DataProduct]]
+    heartbeats: Callable[[], HeartbeatBoard | None]
 
     # -- one warning ---------------------------------------------------------------------
     def decorate(self, w: dict, ack: dict | None = None, *, with_spark: bool = False) -> dict:

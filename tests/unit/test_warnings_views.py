@@ -117,3 +117,17 @@ def test_rules_are_explained_from_their_thresholds():
     assert "fewer than 5 people" in guide.minimum
     assert "1.3 × demand" in guide.stepping_down and "2 evaluations in a row" in guide.stepping_down
     assert guide.runbook_html and "<h3>" in guide.runbook_html
+
+
+def test_a_team_can_point_the_pages_at_its_own_runbooks(tmp_path, monkeypatch):
+    from dataplatform.config import get_settings
+    from dataplatform.warnings.guidance import runbook_html
+
+    (tmp_path / "shortfall.md").write_text("Call **the duty manager** on 0100.")
+    monkeypatch.setenv("WARNINGS_RUNBOOK_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        assert runbook_html("shortfall") == "<p>Call <strong>the duty manager</strong> on 0100.</p>\n"
+        assert runbook_html("no-such-rule") is None
+    finally:
+        get_settings.cache_clear()
