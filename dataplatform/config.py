@@ -9,7 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -97,6 +99,19 @@ class Settings(BaseSettings):
     api_allowed_origins: str = Field(
         default="", description="Comma-separated extra origins (scheme://host:port) allowed to send writes "
                                 "from a browser; the service's own origin always is.")
+    display_timezone: str = Field(
+        default="Europe/London", description="Time zone the web pages show times in (IANA name); the zone is always shown.")
+    warnings_runbook_dir: Path | None = Field(
+        default=None, description="Folder of runbooks (<rule id>.md) shown with warnings. Unset: the packaged ones.")
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"DISPLAY_TIMEZONE={value!r} is not an IANA time zone, e.g. Europe/London or UTC") from None
+        return value
     webhook_urls: str = Field(default="", description="Comma-separated URLs that receive warning transitions.")
     webhook_secret: SecretStr | None = Field(default=None, description="HMAC key that signs webhook bodies.")
 

@@ -9,11 +9,16 @@ or a file) and never logged: :func:`redacted` is what goes into log lines.
 
 from __future__ import annotations
 
+import logging
 import ssl
 
 from dataplatform.config import Settings, get_settings
 
 SECRET_KEYS = {"sasl.password", "ssl.key.password"}
+#: librdkafka's own lines (``%4|...|GETPID|...``) go through Python logging under this name
+#: instead of straight to stderr, so they land in the log files with everything else and a
+#: terminal shows only the platform's own lines. librdkafka hands them over on poll/flush.
+KAFKA_CLIENT_LOG = logging.getLogger("dataplatform.kafka.client")
 
 
 def sasl_password(settings: Settings) -> str | None:
@@ -53,7 +58,7 @@ def client_config(bootstrap: str | None = None, settings: Settings | None = None
     servers = bootstrap or settings.kafka_bootstrap_servers
     if not servers:
         raise ValueError("no Kafka: set KAFKA_BOOTSTRAP_SERVERS or start the embedded broker")
-    return {"bootstrap.servers": servers, **security_config(settings)}
+    return {"bootstrap.servers": servers, "logger": KAFKA_CLIENT_LOG, **security_config(settings)}
 
 
 def reliable_producer_config(bootstrap: str | None = None, settings: Settings | None = None) -> dict[str, object]:
@@ -84,8 +89,8 @@ def consumer_config(group_id: str, bootstrap: str | None = None, settings: Setti
 
 
 def redacted(conf: dict[str, object]) -> dict[str, object]:
-    """A copy of a client config that is safe to log."""
-    return {k: ("*****" if k in SECRET_KEYS else v) for k, v in conf.items()}
+    """A copy of a client config that is safe to log (and to write as JSON: no logger object)."""
+    return {k: ("*****" if k in SECRET_KEYS else v) for k, v in conf.items() if k != "logger"}
 
 
 def ssl_context(settings: Settings | None = None) -> ssl.SSLContext | None:

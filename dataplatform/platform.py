@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataplatform.config import Settings, shown_url
+from dataplatform.heartbeat import ensure_heartbeat_topic
 from dataplatform.kafka.broker import port_open
 from dataplatform.kafka.provider import kafka_bootstrap
 from dataplatform.registry_config import redacted_url
@@ -45,6 +46,7 @@ class RunOptions:
     web_port: int = 8080
     workers: int = 1
     tick_seconds: float = 5.0
+    log_to_file: bool = False  # every log line (ours, uvicorn's, librdkafka's) to home/logs, none on the terminal
 
 
 @dataclass
@@ -87,6 +89,10 @@ class Platform:
         return self.home / "parquet"
 
     @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / "dataplatform.log"
+
+    @property
     def web_url(self) -> str:
         return self._server.url if self._server else ""
 
@@ -95,6 +101,10 @@ class Platform:
         if self.options.fresh:
             shutil.rmtree(self.home, ignore_errors=True)
         self.home.mkdir(parents=True, exist_ok=True)
+        if self.options.log_to_file:
+            from dataplatform.logs import log_to_file
+
+            self.say(f"Logs            {log_to_file(self.log_file)}")
         try:
             self._start_kafka()
             self._start_web()
@@ -115,12 +125,14 @@ class Platform:
         self.say(f"Kafka           {bootstrap} ({where})")
 
     def _start_web(self) -> None:
+        from uvicorn.config import LOGGING_CONFIG
+
         from dataplatform.web.app import create_app
         from dataplatform.web.server import RunningServer
 
         self._app = create_app(self.settings)
         port = self.options.web_port if self.options.web_port and not port_open(self.options.web_port) else 0
-        self._server = RunningServer(self._app, port=port)
+        self._server = RunningServer(self._app, port=port, log_config=None if self.options.log_to_file else LOGGING_CONFIG)
         self._server.start()
         if not self.settings.schema_registry_url:
             self.settings = self.settings.model_copy(update={"schema_registry_url": self._server.url})
@@ -136,6 +148,7 @@ class Platform:
         for p in products:
             ProductSerde(p, client).register()
         ensure_product_topics(products, self.settings.kafka_bootstrap_servers, settings=self.settings)
+        ensure_heartbeat_topic(self.settings.kafka_bootstrap_servers, self.settings)
         self.say(f"Data products   {len(products)} registered: {', '.join(p.topic for p in products)}")
 
     def _start_warnings(self) -> None:

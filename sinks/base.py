@@ -34,6 +34,7 @@ from dataplatform.config import Settings, get_settings
 from dataplatform.instance_ids import claim_instance_id
 from dataplatform.kafka.connection import check_connection
 from dataplatform.kafka_config import consumer_config
+from dataplatform.metrics import SINK_COMMIT_SECONDS, SINK_ROWS
 from dataplatform.serialization import ProductSerde, registry_client
 from schemas.product import DataProduct, load_products
 from sinks.dead_letter import DeadLetterQueue
@@ -241,6 +242,7 @@ class BatchingSink(ABC):
             batch.items.append(item)
             batch.rows[tp] += 1
         self.dead_letters.flush()
+        started = time.monotonic()
         try:
             self.retrying(lambda: self.write_batch(batch))
         except SinkStopped:
@@ -250,6 +252,9 @@ class BatchingSink(ABC):
             return
         self.rows_written += len(batch.items)
         self.batches_written += 1
+        SINK_COMMIT_SECONDS.labels(self.group).observe(time.monotonic() - started)
+        for (topic, _partition), rows in batch.rows.items():
+            SINK_ROWS.labels(self.group, topic).inc(rows)
         self.commit_offsets(self.durable_offsets(batch))
 
     def decode(self, msg: Message) -> SinkRecord:

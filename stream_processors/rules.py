@@ -125,14 +125,31 @@ def transition_of(old: str, new: str) -> str:
 
 
 def message_of(severity: str, transition: str, name: str, figures: Figures, rule: Rule) -> str:
-    """One line for people, e.g. ``RED raised  North West  demand 41 > supply 12 (next 28 days)``."""
+    """One line for people whose words never contradict its figures, e.g.
+    ``RED raised  North West  demand 41 > supply 12 (next 28 days)``.
+
+    When the figures alone do not call for the severity, the line says why it holds:
+    a step down held back by hysteresis, or a clear because too few people need housing
+    for the area to be judged (the rule's minimum volume).
+    """
+    def supply_for(ratio: float) -> int:  # least supply with supply / demand >= ratio (10 * 1.2 is 12.000000000000002)
+        return math.ceil(round(d * ratio, 9))
+
     s, d = figures.supply, figures.demand
-    if d > s:
-        comparison = f"demand {d} > supply {s}"
+    shown = f"demand {d} > supply {s}" if d > s else f"demand {d}, supply {s}"
+    window = f"(next {rule.horizon_days} days)"
+    called_for = rule.level(figures)
+    if severity == "NONE":
+        why = (f": below the minimum of {rule.min_demand} people, not judged" if d < max(rule.min_demand, 1)
+               else ": covered")
+    elif called_for != severity:  # stepping down, held back by hysteresis
+        leave_at = (rule.amber_below if severity == "AMBER" else rule.red_below) + rule.clear_margin
+        why = f": held at {severity} until supply reaches {supply_for(leave_at)} (hysteresis)"
+    elif severity == "AMBER":
+        why = f": {supply_for(rule.amber_below)} needed for {round((rule.amber_below - 1) * 100)}% cover"
     else:
-        needed = math.ceil(d * rule.amber_below)
-        comparison = f"demand {d}, supply {s}" + (f" < {needed} for cover" if severity == "AMBER" else "")
-    return f"{severity} {transition}  {name}  {comparison} (next {rule.horizon_days} days)"
+        why = "" if d > s else f": {supply_for(rule.red_below)} needed"
+    return f"{severity} {transition}  {name}  {shown} {window}{why}"
 
 
 @dataclass

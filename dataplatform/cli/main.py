@@ -21,6 +21,9 @@ from dataplatform.cli import consume as consume_cli
 from dataplatform.cli import query as query_cli
 from dataplatform.cli import sink as sink_cli
 from dataplatform.cli import warnings as warnings_cli
+from dataplatform.cli.help_format import quiet_flag_types
+
+quiet_flag_types()
 
 app = typer.Typer(
     name="dataplatform",

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dataplatform.cli.tables import print_fitted
 from dataplatform.config import get_settings
 from schemas.manifest import ManifestError, manifest_json_schema
 from schemas.product import PRODUCTS_ROOT, SchemaFileError, get_product, load_products
@@ -45,11 +46,10 @@ def list_products(root: Path = Root, as_json: bool = typer.Option(False, "--json
     if as_json:
         typer.echo(json.dumps([product_summary(p) for p in products.values()], indent=2))
         return
-    table = Table("name", "domain", "version", "status", "topic", "owner")
-    for p in products.values():
-        m = p.manifest
-        table.add_row(p.name, m.domain, m.version, m.status, p.topic, m.dataProductOwner)
-    console.print(table)
+    rows = [(p.name, p.manifest.domain, p.manifest.version, p.manifest.status, p.topic, p.manifest.dataProductOwner)
+            for p in products.values()]
+    print_fitted(console, ("name", "domain", "version", "status", "topic", "owner"), rows,
+                 whole=("name", "topic"), drop_order=("owner", "status", "version", "domain"))
 
 
 @products_app.command("show")

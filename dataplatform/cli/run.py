@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import queue
 import signal
 import threading
@@ -33,12 +32,13 @@ def run(
     (registry, catalogue, live warnings), the stream processor, the SQL and Parquet sinks
     and the two service simulators; prints each warning as it is raised or cleared.
     Ctrl-C stops everything cleanly; a second run resumes where this one stopped.
+    Log lines (the platform's, the web server's, the Kafka clients') go to
+    DATAPLATFORM_HOME/logs/dataplatform.log, not the terminal.
     """
     console = Console(highlight=False, soft_wrap=True)
-    logging.getLogger().setLevel(logging.WARNING)
     settings = get_settings()
     options = RunOptions(fresh=fresh, scenario=scenario or None, seed=seed, rate=rate, web_port=web_port,
-                         workers=workers)
+                         workers=workers, log_to_file=True)
     platform = Platform(settings, options, say=lambda line: console.print(line, markup=False))
     interrupted = threading.Event()
     # Ctrl-C and SIGTERM both mean "stop cleanly"; set explicitly so it also works when the

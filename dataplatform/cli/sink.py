@@ -31,6 +31,8 @@ InstanceId = typer.Option(None, "--instance-id",
                           help="Static group membership id [default: <group>-<host>-<n>, n the lowest slot "
                                "free on this host]: a restarted instance takes its partitions back at once.")
 ProductsRoot = typer.Option(None, "--products-root", help="Folder of <domain>/<name>/ products (default: schemas/).")
+MetricsPort = typer.Option(None, "--metrics-port", help="Serve Prometheus metrics (rows written, commit time) "
+                                                        "on this port at /metrics.")
 
 
 def _fail(what: str, exc: BaseException) -> None:
@@ -38,7 +40,12 @@ def _fail(what: str, exc: BaseException) -> None:
     raise typer.Exit(1)
 
 
-def _run_until_signal(sink) -> None:  # noqa: ANN001
+def _run_until_signal(sink, metrics_port: int | None = None) -> None:  # noqa: ANN001
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
+        console.print(f"metrics on http://0.0.0.0:{metrics_port}/metrics")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -58,7 +65,7 @@ def sql(
     delete_mode: str = typer.Option("hard", "--delete-mode", help="hard: deletes remove the row; soft: set _deleted."),
     group: str = typer.Option("dataplatform-sink-sql", "--group", help="Kafka consumer group (and offsets key)."),
     allow_personal: list[str] = AllowPersonal, batch_size: int = BatchSize, batch_timeout: float = BatchTimeout,
-    instance_id: str = InstanceId, products_root: Path = ProductsRoot,
+    instance_id: str = InstanceId, products_root: Path = ProductsRoot, metrics_port: int = MetricsPort,
 ) -> None:
     """Keep topics in SQL tables (tables named after the topic: dots become '__')."""
     from sinks.base import UnknownTopicError
@@ -73,7 +80,7 @@ def sql(
                        instance_id=instance_id, products_root=products_root)
     except (UnknownTopicError, UnsupportedDatabaseError, ValueError) as exc:
         _fail("cannot start the SQL sink", exc)
-    _run_until_signal(sink)
+    _run_until_signal(sink, metrics_port)
 
 
 @app.command("parquet")
@@ -82,7 +89,7 @@ def parquet(
     path: str = typer.Option(None, "--path", help="Output folder or fsspec URL (default: DATAPLATFORM_HOME/parquet)."),
     group: str = typer.Option("dataplatform-sink-parquet", "--group", help="Kafka consumer group."),
     allow_personal: list[str] = AllowPersonal, batch_size: int = BatchSize, batch_timeout: float = BatchTimeout,
-    instance_id: str = InstanceId, products_root: Path = ProductsRoot,
+    instance_id: str = InstanceId, products_root: Path = ProductsRoot, metrics_port: int = MetricsPort,
     roll_size_mb: float = typer.Option(None, "--roll-size-mb", min=0.001,
                                        help="Write a file once its rows take this many MB (default: "
                                             "PARQUET_ROLL_SIZE_MB or 128)."),
@@ -104,7 +111,7 @@ def parquet(
                            compact_seconds=compact_seconds)
     except (UnknownTopicError, ValueError) as exc:
         _fail("cannot start the Parquet sink", exc)
-    _run_until_signal(sink)
+    _run_until_signal(sink, metrics_port)
 
 
 @app.command("status")

@@ -1,8 +1,9 @@
-"""Follow the warnings data product into the store, then tell listeners and webhooks.
+"""Follow a data product into a store, then tell listeners (and, for warnings, webhooks).
 
-Runs as a background thread in the web service (and in ``dataplatform run``). It assigns
-every partition of the warnings topic itself and resumes after the highest offset already
-stored, so each transition is stored exactly once however often the service restarts.
+Runs as a background thread in the web service (and in ``dataplatform run``): one for the
+warnings product, one for the area figures behind them. Each assigns every partition of its
+topic itself and resumes after the highest offset already stored, so each event is stored
+exactly once however often the service restarts.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from typing import Any, Protocol
 
 from confluent_kafka import Consumer, TopicPartition
 
 from dataplatform.config import Settings
 from dataplatform.kafka_config import consumer_config
+from dataplatform.metrics import WARNING_TRANSITIONS
 from dataplatform.serialization import ProductSerde, registry_client
 from dataplatform.warnings.store import WarningStore
 from dataplatform.warnings.webhooks import WebhookDispatcher
@@ -22,18 +25,27 @@ from schemas.product import DataProduct, get_product
 
 log = logging.getLogger(__name__)
 WARNINGS_PRODUCT = "housing_shortfall_warnings"
+FIGURES_PRODUCT = "area_supply_demand"
 
 
-class WarningFollower:
-    def __init__(self, store: WarningStore, *, bootstrap: str | None = None, registry_url: str | None = None,
+class StoreOf(Protocol):
+    def add(self, change_event: dict, partition: int, offset: int) -> Any: ...
+    def resume_offsets(self) -> dict[int, int]: ...
+
+
+class ProductFollower:
+    """Read one product's topic into ``store``; each newly stored row goes to the listeners."""
+
+    default_product = WARNINGS_PRODUCT
+
+    def __init__(self, store: StoreOf, *, bootstrap: str | None = None, registry_url: str | None = None,
                  product: DataProduct | None = None, topic: str | None = None,
-                 webhooks: WebhookDispatcher | None = None, settings: Settings | None = None) -> None:
+                 settings: Settings | None = None) -> None:
         self.store = store
         self.settings = settings
-        self.product = product or get_product(WARNINGS_PRODUCT)
+        self.product = product or get_product(self.default_product)
         self.topic = topic or self.product.topic
         self.bootstrap, self.registry_url = bootstrap, registry_url
-        self.webhooks = webhooks
         self._listeners: list[queue.Queue] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -68,6 +80,10 @@ class WarningFollower:
         consumer.assign([TopicPartition(self.topic, p, resume.get(p, 0)) for p in partitions] or
                         [TopicPartition(self.topic, 0, resume.get(0, 0))])
 
+    def stored(self, row: Any) -> None:
+        """What to do with a row stored for the first time: tell the listeners."""
+        self._publish(row.to_dict())
+
     def run(self) -> None:
         serde = ProductSerde(self.product, registry_client(self.registry_url, self.settings), auto_register=False)
         consumer = Consumer(consumer_config("dataplatform-web", self.bootstrap, self.settings, **{"log_level": 3}))
@@ -81,26 +97,21 @@ class WarningFollower:
                 try:
                     event = serde.deserialize_value(msg.value(), msg.topic())
                 except Exception as exc:
-                    log.warning("skipping undecodable warning at %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc)
+                    log.warning("skipping undecodable event at %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc)
                     continue
                 row = self.store.add(event, msg.partition(), msg.offset())
-                if row is None:
-                    continue
-                transition = row.to_dict()
-                log.info("warning %s", transition["message"])
-                self._publish(transition)
-                if self.webhooks:
-                    self.webhooks.enqueue(transition)
+                if row is not None:
+                    self.stored(row)
         finally:
             consumer.close()
 
-    def start(self) -> "WarningFollower":
+    def start(self) -> "ProductFollower":
         def guarded() -> None:
             try:
                 self.run()
             except Exception:
-                log.exception("warning follower stopped")
-        self._thread = threading.Thread(target=guarded, name="warning-follower", daemon=True)
+                log.exception("follower of %s stopped", self.topic)
+        self._thread = threading.Thread(target=guarded, name=f"follow-{self.product.name}", daemon=True)
         self._thread.start()
         return self
 
@@ -108,3 +119,25 @@ class WarningFollower:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=15)
+
+
+class WarningFollower(ProductFollower):
+    """Warning transitions into the store, the page's live stream, webhooks and metrics."""
+
+    def __init__(self, store: WarningStore, *, webhooks: WebhookDispatcher | None = None, **kwargs: Any) -> None:
+        super().__init__(store, **kwargs)
+        self.webhooks = webhooks
+
+    def stored(self, row: Any) -> None:
+        transition = row.to_dict()
+        log.info("warning %s", transition["message"])
+        WARNING_TRANSITIONS.labels(transition["severity"], transition["transition"]).inc()
+        self._publish(transition)
+        if self.webhooks:
+            self.webhooks.enqueue(transition)
+
+
+class FiguresFollower(ProductFollower):
+    """Each area's figures over time, the evidence a warning's page charts."""
+
+    default_product = FIGURES_PRODUCT

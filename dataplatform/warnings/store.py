@@ -8,6 +8,7 @@ partition is where the follower resumes.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (BigInteger, DateTime, Integer, String, UniqueConstraint, create_engine, func,
@@ -46,16 +47,63 @@ class WarningTransition(Base):
 
     def to_dict(self) -> dict[str, Any]:
         d = {c.name: getattr(self, c.name) for c in self.__table__.columns}
-        for k, v in d.items():
-            if isinstance(v, dt.datetime):
-                d[k] = (v if v.tzinfo else v.replace(tzinfo=dt.timezone.utc)).isoformat()
-        return d
+        return {k: iso(v) if isinstance(v, dt.datetime) else v for k, v in d.items()}
 
 
-def _as_datetime(value: Any) -> dt.datetime | None:
+def as_datetime(value: Any) -> dt.datetime | None:
+    """A timestamp from Avro (epoch milliseconds or a datetime) as an aware datetime."""
     if value is None or isinstance(value, dt.datetime):
         return value
     return dt.datetime.fromtimestamp(value / 1000, tz=dt.timezone.utc)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """ISO 8601 in UTC; SQLite hands datetimes back without their zone, so UTC is assumed."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).isoformat()
+
+
+SEVERITY_ORDER = {"RED": 0, "AMBER": 1, "NONE": 2}
+
+
+def display_order(w: dict) -> tuple:
+    """Most severe first, then raised longest ago, then area: the order on the page, live too."""
+    return (SEVERITY_ORDER.get(w["severity"], 3), w.get("raised_at") or w["evidence_at"], w["area_name"], w["warning_id"])
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """What the history page asks for; empty fields do not filter."""
+
+    area: str = ""
+    severity: str = ""
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    def where(self) -> list:
+        clauses = []
+        if self.area:
+            clauses.append(WarningTransition.area_name.ilike(f"%{self.area}%") | (WarningTransition.area_code == self.area))
+        if self.severity:
+            clauses.append(WarningTransition.severity == self.severity)
+        if self.since:
+            clauses.append(WarningTransition.evidence_at >= self.since)
+        if self.until:
+            clauses.append(WarningTransition.evidence_at < self.until)
+        return clauses
+
+
+@dataclass
+class HistoryPage:
+    rows: list[dict]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
 
 
 class WarningStore:
@@ -73,7 +121,7 @@ class WarningStore:
             area_code=w["area_code"], area_name=w["area_name"], area_level=w["area_level"],
             rule_id=w["rule_id"], severity=w["severity"], transition=w["transition"],
             supply=w["supply"], demand=w["demand"], horizon_days=w["horizon_days"],
-            evidence_at=_as_datetime(w["evidence_at"]), raised_at=_as_datetime(w.get("raised_at")),
+            evidence_at=as_datetime(w["evidence_at"]), raised_at=as_datetime(w.get("raised_at")),
             message=w["message"], received_at=dt.datetime.now(dt.timezone.utc),
             kafka_partition=partition, kafka_offset=offset,
         )
@@ -100,10 +148,23 @@ class WarningStore:
                       .group_by(WarningTransition.warning_id).subquery())
             rows = session.scalars(select(WarningTransition).join(latest, WarningTransition.id == latest.c.id)
                                    .where(WarningTransition.severity != "NONE")).all()
-        order = {"RED": 0, "AMBER": 1}
-        return sorted((r.to_dict() for r in rows), key=lambda r: (order.get(r["severity"], 2), r["area_name"]))
+        return sorted((r.to_dict() for r in rows), key=display_order)
 
-    def history(self, limit: int = 200) -> list[dict]:
+    def latest(self, warning_id: str) -> dict | None:
+        """The latest transition of one warning (cleared or not)."""
         with Session(self.engine) as session:
-            rows = session.scalars(select(WarningTransition).order_by(WarningTransition.id.desc()).limit(limit)).all()
-        return [r.to_dict() for r in rows]
+            row = session.scalars(select(WarningTransition).where(WarningTransition.warning_id == warning_id)
+                                  .order_by(WarningTransition.id.desc()).limit(1)).first()
+        return row.to_dict() if row else None
+
+    def history(self, limit: int = 200, where: HistoryFilter | None = None, page: int = 1) -> list[dict]:
+        """Transitions, newest first, ``limit`` a page."""
+        return self.history_page(where or HistoryFilter(), page, limit).rows
+
+    def history_page(self, where: HistoryFilter, page: int = 1, page_size: int = 50) -> HistoryPage:
+        clauses = where.where()
+        with Session(self.engine) as session:
+            total = session.scalar(select(func.count(WarningTransition.id)).where(*clauses)) or 0
+            rows = session.scalars(select(WarningTransition).where(*clauses).order_by(WarningTransition.id.desc())
+                                   .offset((max(page, 1) - 1) * page_size).limit(page_size)).all()
+        return HistoryPage([r.to_dict() for r in rows], total, max(page, 1), page_size)

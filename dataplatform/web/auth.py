@@ -6,6 +6,7 @@ The rules (``docs/security.md`` says why):
   when only ``API_READ_TOKEN`` is set, writes need that one: writes are open only when
   no token is configured at all;
 - reads need ``API_READ_TOKEN`` (or the write token) when it is set;
+- acknowledging a warning needs either token once any is set (the sign-in cookie will do);
 - a state-changing request that a browser marks as coming from another origin
   (``Origin``, or ``Sec-Fetch-Site: cross-site``) is refused whatever it carries, unless
   the origin is listed in ``API_ALLOWED_ORIGINS``.
@@ -41,6 +42,12 @@ def is_write(method: str, path: str) -> bool:
     if method in ("PUT", "DELETE", "PATCH"):
         return True
     return method == "POST" and path.startswith("/subjects/") and path.rstrip("/").endswith("/versions")
+
+
+def is_acknowledgement(method: str, path: str) -> bool:
+    """An operator's acknowledgement of a warning (the page's form or the API)."""
+    return (method == "POST" and path.startswith(("/warnings/", "/api/warnings/"))
+            and path.rstrip("/").endswith(("/acknowledge", "/acknowledgements")))
 
 
 class AccessRules:
@@ -131,6 +138,8 @@ class TokenAuthMiddleware:
                                 "(add the origin to API_ALLOWED_ORIGINS to allow it).")
         if path.startswith("/static/") or path in OPEN_PATHS:
             return None
+        if is_acknowledgement(request.method, path):
+            return self.check_acknowledgement(request)
         writing = is_write(request.method, path)
         if not self.rules.tokens_for(writing):
             return None
@@ -146,4 +155,17 @@ class TokenAuthMiddleware:
             which = ("API_WRITE_TOKEN (API_READ_TOKEN when no write token is set)" if writing
                      else "API_READ_TOKEN or API_WRITE_TOKEN")
             return refusal(403, f"The token presented is not allowed {what}: send {which}.")
+        return None
+
+    def check_acknowledgement(self, request: Request) -> Response | None:
+        """Acknowledging changes no data, only notes who saw a warning: once any token is
+        configured it needs one of them, from the header or the sign-in cookie (a browser's
+        form; its origin was checked above, so another site cannot send it)."""
+        if not (self.rules.read_tokens or self.rules.write_tokens):
+            return None
+        token = header_token(request) or request.cookies.get(COOKIE)
+        if token is None:
+            return refusal(401, "Sign in (or send 'Authorization: Bearer <token>') to acknowledge a warning.")
+        if not self.rules.known(token):
+            return refusal(403, "The token presented is not one of this service's tokens.")
         return None

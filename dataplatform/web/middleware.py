@@ -12,14 +12,15 @@ import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-DOCS_PATHS = ("/docs", "/redoc")
+DOCS_PATHS = ("/docs",)
 PAGE_POLICY = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
                "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
                "form-action 'self'; frame-ancestors 'none'")
-# FastAPI's documentation pages are an inline script that loads Swagger UI / ReDoc.
-DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-               "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
-               "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+# The documentation page is an inline script that starts Swagger UI, whose files are served
+# from this origin (fastapi-offline): nothing is loaded from elsewhere.
+DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+               "frame-ancestors 'none'")
 
 
 class SecurityHeadersMiddleware:
@@ -53,6 +54,9 @@ class BodyTooLarge(Exception):
     pass
 
 
+DISCARD_AT_MOST_TIMES = 16   # an over-long chunked body is read and dropped up to 16x the limit
+
+
 class BodyLimitMiddleware:
     """Refuse request bodies over ``max_bytes`` with 413, by ``Content-Length`` before
     reading anything, or while reading a body sent without one (chunked)."""
@@ -67,11 +71,12 @@ class BodyLimitMiddleware:
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             return await self._refuse(send)
         seen = 0
-        started = False
+        started = more = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, more
             message = await receive()
+            more = message["type"] == "http.request" and message.get("more_body", False)
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
                 raise BodyTooLarge()
@@ -87,7 +92,19 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if started:
                 raise
+            if more:
+                await self._discard_rest(receive)
             await self._refuse(send)
+
+    async def _discard_rest(self, receive: Receive) -> None:
+        """Read (and drop) what the client is still sending, up to a bound, so that it gets
+        to read the 413 instead of a connection reset mid-upload."""
+        left = DISCARD_AT_MOST_TIMES * self.max_bytes
+        while left > 0:
+            message = await receive()
+            left -= len(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body"):
+                return
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps({"error_code": 413, "message": f"Request body larger than {self.max_bytes} bytes "

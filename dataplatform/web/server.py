@@ -12,6 +12,7 @@ import time
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import LOGGING_CONFIG
 
 from dataplatform.config import Settings
 
@@ -42,7 +43,7 @@ class RunningServer:
 
     def __init__(self, app: FastAPI | None = None, *, settings: Settings | None = None,
                  host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 20.0,
-                 log_level: str = "warning") -> None:
+                 log_level: str = "warning", log_config: dict | None = LOGGING_CONFIG) -> None:
         if app is None:
             from dataplatform.web.app import create_app
 
@@ -50,8 +51,9 @@ class RunningServer:
         self.app = app
         self.host = host
         self.startup_timeout = startup_timeout
+        # log_config=None: uvicorn logs through the root logger (e.g. to the run's log file).
         self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level,
-                                                     lifespan="on"))
+                                                     lifespan="on", log_config=log_config))
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.port: int | None = None

@@ -1,6 +1,8 @@
 """The Jinja2 environment of the web pages (GOV.UK Frontend styles, served locally)."""
 
+import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 
@@ -10,3 +12,19 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals["version"] = __version__
 STATIC_DIR = HERE / "static"
+
+
+def display_time(value: str | dt.datetime | None, zone: str = "Europe/London") -> str:
+    """One format for every time on the pages, with its zone: ``3 Mar 2026 14:05 GMT``.
+
+    The live stream sends times already formatted by this function, so a row added live
+    reads exactly like one rendered with the page.
+    """
+    if not value:
+        return ""
+    when = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    when = (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).astimezone(ZoneInfo(zone))
+    return f"{when.day} {when:%b %Y %H:%M %Z}"
+
+
+templates.env.filters["when"] = display_time

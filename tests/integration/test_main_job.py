@@ -126,6 +126,11 @@ def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
     red_line = next(line for line in region if line.startswith("RED "))
     assert re.search(r"demand \d+ > supply \d+ \(next 28 days\)", red_line)
 
+    # the terminal shows the platform's own lines only: Kafka clients' lines went to the log file
+    assert not [line for line in lines if re.match(r"%\d\|", line)], output[-3000:]
+    assert any(re.match(r"Logs\s+\S+dataplatform\.log$", line) for line in lines), output[:3000]
+    assert (home / "logs" / "dataplatform.log").stat().st_size > 0
+
     # the web page answered while it ran
     assert page.get("status") == 200 and "Live housing shortfall warnings" in page["text"]
 
@@ -272,7 +277,8 @@ def assert_personal_data_stayed_in_its_product(home: Path, run_output: str) -> N
         broker.stop()
 
     places: dict[str, str] = {"run output": run_output}
-    for log_file in list((home / "processor").rglob("*.log")) + list((home / "kafka" / "logs").glob("*.log")):
+    for log_file in (list((home / "processor").rglob("*.log")) + list((home / "kafka" / "logs").glob("*.log")) +
+                     list((home / "logs").glob("*.log"))):
         places[str(log_file)] = log_file.read_text(errors="ignore")
     analytics = sa.create_engine(f"sqlite:///{home / 'analytics.db'}")
     with analytics.connect() as db:
@@ -282,7 +288,8 @@ def assert_personal_data_stayed_in_its_product(home: Path, run_output: str) -> N
         places[str(f)] = repr(pq.read_table(f).to_pylist())
     settings = Settings(database_url=f"sqlite:///{home / 'dataplatform.db'}")
     with TestClient(create_app(settings)) as web:
-        for path in ["/catalogue", "/api/products", "/warnings", "/api/warnings/history"] + [
+        for path in ["/catalogue", "/api/products", "/warnings", "/api/warnings/history", "/warnings/history",
+                     "/metrics"] + [
                 f"/catalogue/{name}" for name in load_products()] + [f"/api/products/{name}" for name in load_products()]:
             places[f"page {path}"] = web.get(path).text
     for where, text in places.items():

@@ -140,7 +140,7 @@ def test_warnings_page_shows_a_simulated_shortage_live_and_drops_it_when_housing
             expect(row.locator(".sev")).to_have_text("RED")
             expect(row.locator(".area")).to_have_text("Liverpool")
             if os.environ.get("SCREENSHOTS"):
-                page.screenshot(path=os.environ["SCREENSHOTS"] + "/warnings.png", full_page=True)
+                page.screenshot(path=os.environ["SCREENSHOTS"] + "/warnings-pipeline.png", full_page=True)
             with publisher("social_housing_availability", "housing-service") as housing:
                 for i in range(12):
                     housing.created(housing_unit(f"LIVE-U{i}", "E08000012", "E12000002"))

@@ -139,3 +139,33 @@ def test_warnings_are_change_events_c_then_u_with_before():
     assert (first.op, first.before, first.after["transition"]) == ("c", None, "raised")
     assert (second.op, second.before, second.after["transition"]) == ("u", first.after, "cleared")
     assert second.after["severity"] == "NONE" and second.after["raised_at"] is None and second.after["evidence_at"] == 7
+
+
+def message(severity: str, transition: str, supply: int, demand: int, rule: Rule = RULE) -> str:
+    from stream_processors.rules import message_of
+
+    return message_of(severity, transition, "Liverpool", Figures(supply, demand), rule)
+
+
+def test_messages_never_contradict_their_figures():
+    rule = Rule(id="shortfall", min_demand=5, red_below=1.0, amber_below=1.2, clear_margin=0.1, clear_after=2)
+    assert message("RED", "raised", 12, 41, rule) == "RED raised  Liverpool  demand 41 > supply 12 (next 28 days)"
+    # AMBER on its figures: says how much supply would give the 20% cover
+    assert message("AMBER", "raised", 11, 10, rule) == (
+        "AMBER raised  Liverpool  demand 10, supply 11 (next 28 days): 12 needed for 20% cover")
+    # demand 5, supply 6 is cover of exactly 1.2 (not AMBER on its figures): held by hysteresis until 1.3
+    assert message("AMBER", "deescalated", 6, 5, rule) == (
+        "AMBER deescalated  Liverpool  demand 5, supply 6 (next 28 days): held at AMBER until supply reaches 7 (hysteresis)")
+    # cleared with demand over supply: only because the area is below the minimum volume
+    assert message("NONE", "cleared", 2, 4, rule) == (
+        "NONE cleared  Liverpool  demand 4 > supply 2 (next 28 days): below the minimum of 5 people, not judged")
+    assert message("NONE", "cleared", 90, 68, rule) == "NONE cleared  Liverpool  demand 68, supply 90 (next 28 days): covered"
+
+
+def test_the_evaluator_words_a_held_step_down_and_a_minimum_volume_clear():
+    rule = Rule(id="shortfall", min_demand=5, clear_margin=0.1, clear_after=1)
+    raised = evaluate(rule, AREA, REGION, Figures(3, 5), None, now_ms=1, evidence_ms=1)
+    down = evaluate(rule, AREA, REGION, Figures(6, 5), raised.state, now_ms=2, evidence_ms=2)
+    assert down.warning["transition"] == "deescalated" and "held at AMBER until supply reaches 7" in down.warning["message"]
+    cleared = evaluate(rule, AREA, REGION, Figures(2, 4), down.state, now_ms=3, evidence_ms=3)
+    assert cleared.warning["transition"] == "cleared" and "below the minimum of 5 people" in cleared.warning["message"]

@@ -8,6 +8,7 @@ In-process HTTP (FastAPI's TestClient), except where the connection itself is th
 from __future__ import annotations
 
 import http.client
+import re
 import json
 import shutil
 from pathlib import Path
@@ -58,6 +59,25 @@ def test_the_read_token_does_not_open_writes_when_a_write_token_is_set(tmp_path:
         assert refused.status_code == 403 and "API_WRITE_TOKEN" in refused.json()["message"]
         assert register(client, Authorization="Bearer writer").status_code == 200
         assert client.get("/subjects", headers={"Authorization": "Bearer writer"}).status_code == 200
+
+
+def test_acknowledging_a_warning_needs_a_token_once_any_is_set(tmp_path: Path):
+    from dataplatform.web.auth import COOKIE
+
+    ack = {"by": "duty officer", "note": "seen"}
+    with app_with(tmp_path, api_write_token=SecretStr("writer")) as client:   # reads open, acks not
+        assert client.get("/api/warnings").status_code == 200
+        assert client.post("/api/warnings/E1:shortfall/acknowledgements", json=ack).status_code == 401
+        assert client.post("/api/warnings/E1:shortfall/acknowledgements", json=ack,
+                           headers={"Authorization": "Bearer nope"}).status_code == 403
+        signed_in = client.post("/warnings/E1:shortfall/acknowledge", data=ack, cookies={COOKIE: "writer"},
+                                follow_redirects=False)
+        assert signed_in.status_code not in (401, 403)           # the sign-in cookie will do (no such warning: 404)
+        forged = client.post("/warnings/E1:shortfall/acknowledge", data=ack, cookies={COOKIE: "writer"},
+                             headers={"Origin": "https://evil.example"})
+        assert forged.status_code == 403                          # but never from another site
+    with app_with(tmp_path / "open") as client:
+        assert client.post("/api/warnings/E1:shortfall/acknowledgements", json=ack).status_code not in (401, 403)
 
 
 # -- 3. no cross-site writes ---------------------------------------------------------------
@@ -180,7 +200,9 @@ def test_every_response_carries_the_security_headers(open_client: TestClient):
         assert headers["referrer-policy"] == "same-origin"
     page = open_client.get("/warnings")
     nonce = page.headers["content-security-policy"].split("'nonce-")[1].split("'")[0]
-    assert f'<script nonce="{nonce}">' in page.text  # the page's own script still runs
+    scripts = re.findall(r"<script[^>]*>", page.text)
+    assert scripts   # the page's own scripts still run: served from this origin, or inline with the nonce
+    assert all('src="/static/' in tag or f'nonce="{nonce}"' in tag for tag in scripts), scripts
 
 
 def copy_products(tmp_path: Path) -> Path:

@@ -1,0 +1,71 @@
+"""What a warning means and what to do about it: each rule in words, and its runbook.
+
+The page explains the rules from the same rules file the processor evaluates, so the
+words cannot drift from the thresholds. Runbooks are Markdown files named after the rule
+(``runbooks/<rule id>.md``, shipped with the package); ``WARNINGS_RUNBOOK_DIR`` points at
+a team's own folder instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+
+from dataplatform.config import get_settings
+from stream_processors.rules import DEFAULT_RULES_PATH, Rule, load_rules
+
+RUNBOOKS = Path(__file__).with_name("runbooks")
+
+
+@dataclass(frozen=True)
+class RuleGuide:
+    rule: Rule
+    red: str
+    amber: str
+    minimum: str
+    stepping_down: str
+    runbook_html: str | None
+
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+
+def _percent(ratio: float) -> str:
+    return f"{round((ratio - 1) * 100):d}%"
+
+
+def explain(rule: Rule) -> RuleGuide:
+    cover = "less supply than demand" if rule.red_below == 1.0 else f"supply below {rule.red_below:g} × demand"
+    amber_margin = _percent(rule.amber_below)
+    clear_at = rule.amber_below + rule.clear_margin
+    evaluations = "one evaluation" if rule.clear_after == 1 else f"{rule.clear_after} evaluations in a row"
+    return RuleGuide(
+        rule=rule,
+        red=f"RED: {cover} over the next {rule.horizon_days} days: people will be released with no home to go to.",
+        amber=(f"AMBER: supply covers demand, but by less than {amber_margin} (supply below {rule.amber_below:g} × "
+               f"demand, e.g. fewer than {math.ceil(10 * rule.amber_below)} homes for 10 people)."),
+        minimum=(f"Areas where fewer than {rule.min_demand} people need housing in the window are not judged: too few "
+                 "to say anything reliable, so any warning there is cleared."),
+        stepping_down=(f"A warning steps up at once but steps down slowly: only once supply has stayed at or above "
+                       f"{clear_at:g} × demand (a further {round(rule.clear_margin * 100)} points of cover) for "
+                       f"{evaluations}. A figure hovering at a threshold therefore does not flap between colours."),
+        runbook_html=runbook_html(rule.id),
+    )
+
+
+def runbook_html(rule_id: str) -> str | None:
+    folder = get_settings().warnings_runbook_dir or RUNBOOKS
+    path = folder / f"{rule_id}.md"
+    if not path.is_file():
+        return None
+    return MarkdownIt("commonmark", {"html": False}).render(path.read_text())
+
+
+@lru_cache(maxsize=4)
+def guides(rules_path: str = str(DEFAULT_RULES_PATH)) -> tuple[RuleGuide, ...]:
+    return tuple(explain(r) for r in load_rules(rules_path).rules)

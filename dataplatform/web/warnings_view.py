@@ -1,0 +1,96 @@
+"""What the warnings pages show, assembled once for the HTML pages and the live stream.
+
+Times are formatted here (with their zone) for both, so a row rendered with the page and
+a row added live read the same; the processor's status and the input products' owners
+are worked out here from the manifests and the heartbeats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dataplatform.heartbeat import HeartbeatBoard, ProcessorStatus, now_ms
+from dataplatform.warnings.acknowledgements import AcknowledgementStore
+from dataplatform.warnings.figures import FiguresStore
+from dataplatform.warnings.follower import WARNINGS_PRODUCT
+from dataplatform.warnings.store import SEVERITY_ORDER, WarningStore
+from dataplatform.web.charts import sparkline
+from dataplatform.web.templating import display_time
+from schemas.product import DataProduct
+
+
+@dataclass
+class WarningsView:
+    store: WarningStore
+    figures: FiguresStore
+    acks: AcknowledgementStore
+    zone: str
+    products: Callable[[], dict[str, DataProduct]]
+    heartbeats: Callable[[], HeartbeatBoard | None]
+
+    # -- one warning ---------------------------------------------------------------------
+    def decorate(self, w: dict, ack: dict | None = None, *, with_spark: bool = False) -> dict:
+        """The transition plus what the page shows: times with their zone, order key, acknowledgement."""
+        since = w.get("raised_at") or w["evidence_at"]
+        out = {**w, "since": since, "since_display": display_time(since, self.zone),
+               "detail": w["message"].split("  ", 2)[-1],  # what follows "RED raised  Area  "
+               "evidence_display": display_time(w["evidence_at"], self.zone),
+               "received_display": display_time(w.get("received_at"), self.zone),
+               "rank": SEVERITY_ORDER.get(w["severity"], 3), "acknowledgement": self.decorate_ack(ack, w)}
+        if with_spark:
+            since_dt = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=w.get("horizon_days") or 28)
+            out["spark"] = sparkline(self.figures.series(w["area_code"], since_dt), days=w.get("horizon_days") or 28)
+        return out
+
+    def decorate_ack(self, ack: dict | None, w: dict | None = None) -> dict | None:
+        if ack is None:
+            return None
+        earlier = w is not None and ack["event_id"] != w.get("event_id")
+        return {**ack, "at_display": display_time(ack["at"], self.zone),
+                "earlier": earlier}  # acknowledged an earlier transition (e.g. at AMBER, now RED)
+
+    def current(self) -> list[dict]:
+        rows = self.store.current()
+        acks = self.acks.latest_by_warning([w["warning_id"] for w in rows])
+        return [self.decorate(w, acks.get(w["warning_id"]), with_spark=True) for w in rows]
+
+    # -- the processor -------------------------------------------------------------------
+    def derived_periods(self) -> dict[str, int]:
+        """Refresh period (seconds) of each derived product, from its manifest."""
+        return {p.name: int(p.manifest.refreshPeriod.total_seconds())
+                for p in self.products().values() if p.manifest.upstreamProducts}
+
+    def processor(self) -> dict:
+        board: HeartbeatBoard | None = self.heartbeats()
+        at = now_ms()
+        statuses = board.status(self.derived_periods(), at) if board else [
+            ProcessorStatus(name, period, None, at) for name, period in sorted(self.derived_periods().items())]
+        rows = []
+        for st in statuses:
+            d = st.to_dict()
+            for key in ("heartbeat_at", "last_evaluation_at", "last_input_event_at"):
+                d[key + "_display"] = display_time(d[key], self.zone) or "never"
+            rows.append(d)
+        late = [r for r in rows if r["state"] != "ok"]
+        return {"products": rows, "late": late, "checked_at_display": display_time(
+            dt.datetime.fromtimestamp(at / 1000, dt.timezone.utc), self.zone)}
+
+    # -- who to call ---------------------------------------------------------------------
+    def input_owners(self, product_name: str = WARNINGS_PRODUCT) -> list[dict]:
+        """Owners of every product upstream of ``product_name``, nearest first."""
+        products: dict[str, DataProduct] = self.products()
+        seen, queue, out = {product_name}, list(products[product_name].manifest.upstreamProducts
+                                                if product_name in products else []), []
+        while queue:
+            name = queue.pop(0)
+            if name in seen or name not in products:
+                continue
+            seen.add(name)
+            m = products[name].manifest
+            out.append({"product": name, "topic": products[name].topic, "owner": m.dataProductOwnerDisplayName or
+                        m.dataProductOwner, "owner_email": m.dataProductOwner, "team_email": m.email,
+                        "derived": bool(m.upstreamProducts)})
+            queue.extend(m.upstreamProducts)
+        return out
