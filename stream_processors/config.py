@@ -34,6 +34,7 @@ class ProcessorConfig:
     rules_path: str = str(DEFAULT_RULES_PATH)
     horizon_days: int | None = None
     tick_seconds: float = 30.0
+    heartbeat_seconds: float = 10.0   # how often each worker publishes its heartbeat
     # Events are processed in batches of up to batch_size, or whatever arrived within
     # batch_seconds: an area's derived figures and table values are written once per batch,
     # so a longer window costs latency and buys throughput (docs/stream-processing.md).

@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from dataplatform.config import Settings
+from dataplatform.heartbeat import ensure_heartbeat_topic
 from dataplatform.kafka_config import client_config
 from dataplatform.topics import create_missing
 from stream_processors.config import INPUTS, OUTPUTS, ProcessorConfig
@@ -29,7 +30,7 @@ class TopicLayoutError(RuntimeError):
 
 
 def ensure_topics(config: ProcessorConfig, settings: Settings | None = None) -> list[str]:
-    """Create the input, output, repartition, changelog and dead-letter topics when missing.
+    """Create the input, output, repartition, changelog, dead-letter and heartbeat topics when missing.
 
     Inputs and the repartition topic are co-partitioned with the tables' changelogs, so
     they must all have ``config.partitions`` partitions; an existing input with another
@@ -45,6 +46,7 @@ def ensure_topics(config: ProcessorConfig, settings: Settings | None = None) -> 
     create_missing(admin, [NewTopic(n, config.partitions, config.replication_factor) for n in names]
                    + [NewTopic(n, config.partitions, config.replication_factor, config={"cleanup.policy": "compact"})
                       for n in changelogs])
+    ensure_heartbeat_topic(config.bootstrap, settings, replication=config.replication_factor)
     metadata = _metadata_with(admin, names + changelogs)
     for name in inputs + [config.contributions_topic] + changelogs:
         count = len(metadata[name].partitions)

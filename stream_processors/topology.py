@@ -26,11 +26,13 @@ The counting logic is plain Python (:mod:`.supply_demand`, :mod:`.area_step`,
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import faust
 
 from dataplatform.config import Settings, get_settings
+from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
 from dataplatform.kafka_config import faust_broker_credentials
 from dataplatform.serialization import registry_client
 from schemas.envelope import ChangeEvent
@@ -70,6 +72,7 @@ class SupplyDemandProcessor:
                        for name in INPUTS + OUTPUTS}
         self._dead_lettered: set[tuple[str, int, int]] = set()   # by this app before this worker started
         self._held: dict[str, HeldArea] | None = None   # stage 2's areas in memory, see _held_areas
+        self.progress = Progress()
         self._held_generation = -1
         self.app = self._make_app()
         self._wire()
@@ -129,6 +132,8 @@ class SupplyDemandProcessor:
             app.agent(source, name=f"stage1-{name}")(batch_agent(self._stage1_batch(name), c))
         app.agent(self.contributions, name="stage2-areas")(batch_agent(self._stage2_batch, c))
         app.timer(c.tick_seconds, name="horizon-tick")(self._tick)
+        self.heartbeats = app.topic(HEARTBEAT_TOPIC, key_serializer="raw", value_serializer="raw", internal=False)
+        app.timer(c.heartbeat_seconds, name="heartbeat")(self._heartbeat)
 
     # -- stage 1 --------------------------------------------------------------------------
     def _stage1_batch(self, product_name: str):
@@ -140,6 +145,7 @@ class SupplyDemandProcessor:
             states: dict[str, tuple[faust.types.EventT, dict]] = {}   # this batch's new states, not yet written
             for event in events:
                 moves += await self._on_entity_event(product, table, states, event)
+            self.progress.events_in += len(events)
             now_ms = epoch_ms(self.clock.now())
             for i, (area_code, area_moves) in enumerate(by_area(moves).items()):
                 await self.contributions.send(key=area_code, value=area_message(area_moves, now_ms))
@@ -166,6 +172,7 @@ class SupplyDemandProcessor:
             return []
         try:
             change = ChangeEvent.from_record(value)
+            self.progress.last_input_ms = max(self.progress.last_input_ms or 0, change.ts_ms)
             entity_key = f"{SHORT_NAMES[product.name]}:{product.key_of(change.entity)}"
             previous = states[entity_key][1] if entity_key in states else table.get(entity_key)
             decision = decide(product.name, entity_key, change.op, change.entity, change.position,
@@ -197,6 +204,7 @@ class SupplyDemandProcessor:
     async def _stage2_batch(self, events: list[faust.types.EventT]) -> None:
         """Per area: step it; send every output and the member writes, make them durable,
         then write each area's head (its commit record) and make that durable."""
+        started = time.monotonic()
         held = self._held_areas()
         messages: dict[str, list[tuple[int, dict]]] = {}
         last_event: dict[str, faust.types.EventT] = {}
@@ -229,6 +237,7 @@ class SupplyDemandProcessor:
             self._write_area_value(*step.head)
         crash_point("stage2.heads-queued")
         await durable(self.app)
+        self.progress.stepped(time.monotonic() - started, sent)
 
     def _write_area_value(self, key: str, value: Any) -> None:
         if value is not None:
@@ -245,6 +254,15 @@ class SupplyDemandProcessor:
             self._held_generation = self.app.rebalancing_count
         return self._held
 
+    async def _heartbeat(self) -> None:
+        """Tell operations this worker is alive and how far it got, per derived product (the
+        live warnings page tells "all clear" from "nothing running" by it)."""
+        p, component = self.progress, self.config.instance_id or self.config.app_id
+        for name in OUTPUTS:
+            beat = Heartbeat(component, name, p.last_step_ms, p.last_input_ms, step_seconds=p.step_seconds,
+                             events_in=p.events_in, events_out=p.events_out)
+            await self.heartbeats.send(key=beat.key, value=beat.to_json())
+
     async def _tick(self) -> None:
         """The horizon moves with the clock: re-evaluate every area this worker holds."""
         if self._held is None or self._held_generation != self.app.rebalancing_count:
@@ -254,6 +272,20 @@ class SupplyDemandProcessor:
         now_ms = epoch_ms(self.clock.now())
         for area_code in sorted(areas):
             await self.contributions.send(key=area_code, value=tick_message(area_code, now_ms))
+
+
+class Progress:
+    """What the heartbeat says: when stage 2 last stepped, the newest input event seen, counts."""
+
+    def __init__(self) -> None:
+        self.last_step_ms: int | None = None
+        self.last_input_ms: int | None = None
+        self.step_seconds: float | None = None
+        self.events_in = self.events_out = 0
+
+    def stepped(self, seconds: float, outputs: int) -> None:
+        self.last_step_ms, self.step_seconds = int(time.time() * 1000), round(seconds, 4)
+        self.events_out += outputs
 
 
 def build_app(config: ProcessorConfig, clock: Clock | None = None, warm: bool = True,

@@ -14,7 +14,7 @@ from stream_processors.supply_demand import HOUSING, RELEASES
 from stream_processors.worker import start_workers
 from tests.integration.test_processor_support import (
     LEEDS, MANCHESTER, NEWCASTLE, NORTH_EAST, NORTH_WEST, TODAY, YORKSHIRE, OutputReader, caught_up,
-    expected_figures, processor_config, workers_settled,
+    expected_figures, latest_heartbeats, processor_config, workers_settled,
 )
 from tests.support.waiting import wait_until
 
@@ -49,7 +49,7 @@ def releases(publisher: ChangePublisher, la: str, ids: list[str], position: int 
 
 
 def test_shortage_warning_lifecycle_duplicates_garbage_and_restart(bootstrap, registry_url, tmp_path):
-    config = processor_config(bootstrap, registry_url, tmp_path, "proc-life", tick_seconds=2,
+    config = processor_config(bootstrap, registry_url, tmp_path, "proc-life", tick_seconds=2, heartbeat_seconds=1,
                               processing_guarantee=os.environ.get("PROCESSOR_GUARANTEE", "at_least_once"))
     pool = start_workers(1, config=config)
     config = pool.config
@@ -98,6 +98,14 @@ def test_shortage_warning_lifecycle_duplicates_garbage_and_restart(bootstrap, re
 
         # derived figures equal an independent recomputation from the raw events
         assert reader.latest_figures() == expected_figures(pub.sent)
+
+        # the worker's heartbeat says it is alive and how far it got, per derived product
+        def beating() -> bool:
+            beats = latest_heartbeats(bootstrap, config.app_id)
+            return (set(beats) == {"area_supply_demand", "housing_shortfall_warnings"}
+                    and all(b.events_in >= len(pub.sent) and b.last_evaluation_ms and b.last_input_event_ms
+                            for b in beats.values()))
+        wait_until(beating, timeout=30, message="heartbeats with the worker's progress")
 
         # no personal data anywhere in what the processor wrote
         everything = repr(reader.warnings) + repr(reader.derived) + repr([d.headers() for d in reader.dead_letters])

@@ -147,3 +147,23 @@ def expected_figures(sent: list[tuple[str, ChangeEvent]], horizon: int = 28) -> 
             for area in (e["local_authority_code"], e["region_code"]):
                 figures[area][side] += 1
     return {a: (s, d) for a, (s, d) in figures.items()}
+
+
+def latest_heartbeats(bootstrap: str, app_id: str) -> dict[str, "Heartbeat"]:
+    """The newest heartbeat of each derived product from the workers of ``app_id``."""
+    from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("beats"),
+                         "auto.offset.reset": "earliest", "enable.partition.eof": True})
+    consumer.subscribe([HEARTBEAT_TOPIC])
+    latest: dict[str, Heartbeat] = {}
+    try:
+        while True:
+            msg = consumer.poll(5)
+            if msg is None or (msg.error() and msg.error().code() == KafkaError._PARTITION_EOF):
+                return latest
+            if not msg.error() and msg.key().decode().startswith(app_id):
+                beat = Heartbeat.from_json(msg.value())
+                latest[beat.derived_product] = beat
+    finally:
+        consumer.close()
