@@ -188,15 +188,16 @@ def decide(product: str, entity_key: str, op: str, entity: dict | None, position
            previous: dict | None) -> Decision:
     """Stage 1 for one event.
 
-    Older than the position already seen: ignored. The same position again (a redelivery,
-    or reprocessing after a crash between storing the state and committing the offset):
-    the stored state's moves are re-sent, which stage 2 absorbs without change. Newer:
-    stored, and its moves sent (removals from areas left, the contribution to the others).
+    Older than, or the same as, the position already seen: nothing to do. (The processor
+    stores an entity's state only once the moves it implies are durable, so a redelivered
+    event's moves were sent already; sending them again could undo a later move of the
+    same entity that stage 2 has applied since.) Newer: stored, and its moves sent
+    (removals from areas left, the contribution to the others).
     """
     if previous is not None and position < previous["pos"]:
         return Decision(None, [], "stale")
     if previous is not None and position == previous["pos"]:
-        return Decision(None, moves_of(entity_key, previous), "duplicate")
+        return Decision(None, [], "duplicate")
     state = entity_state(product, op, entity, position, ts_ms, previous)
     return Decision(state, moves_of(entity_key, state), "applied")
 

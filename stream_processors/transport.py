@@ -28,9 +28,9 @@ buffer within 0.1 s, which happens whenever the client's queue is full during a 
 and the commit then goes ahead with changelog writes still buffered: a worker killed
 just after lost those state changes for good while their input offsets were committed
 (issue "nothing lost": 11 units and 22 cases missing in one crash run). Here the buffer's
-flush waits until every buffered message has been handed to the client, the client's
-flush until each is acknowledged, and a send that failed makes the flush raise, so the
-offsets are never committed past a lost write. The processor's own step barrier
+flush waits until every message buffered before it has been handed to the client, the
+client's flush until each is acknowledged, and a send that failed makes the flush raise,
+so the offsets are never committed past a lost write. The processor's own step barrier
 (:func:`stream_processors.durability.durable`) is the same flush.
 
 **Crash points** around the offset commit (``commit.before``, ``commit.after``) for the
@@ -137,40 +137,47 @@ def _discard(waitables: list[Any]) -> None:
 
 
 class DrainingBuffer(ProducerBuffer):
-    """Faust's producer buffer whose :meth:`flush` returns only once it is empty.
+    """Faust's producer buffer whose :meth:`flush` returns once every message put before it
+    was called has been handed to the client (or raises if one could not be).
 
-    ``_in_hand`` counts messages put and not yet handed to the client, including the one
-    ``_handle_pending`` has taken off the queue and is sending.
+    It waits for those messages only, not for an empty buffer: agents keep putting table
+    writes while a flush waits, and a buffer that is never empty must not hold a commit
+    (or a step's barrier) back for ever. Messages leave in the order they were put, by one
+    task, so counting them is enough.
     """
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._in_hand = 0
-        self._empty = asyncio.Event()
-        self._empty.set()
+        self._put_count = self._sent_count = 0
+        self._progress = asyncio.Event()
+        self._failure: BaseException | None = None
 
     def put(self, fut: Any) -> None:
-        self._in_hand += 1
-        self._empty.clear()
+        self._put_count += 1
         super().put(fut)
 
     async def _send_pending(self, fut: Any) -> None:
         try:
             await super()._send_pending(fut)
+        except Exception as exc:  # noqa: BLE001 - kept for flush to raise; the send loop goes on
+            self._failure = self._failure or exc
         finally:
-            self._in_hand -= 1
-            if not self._in_hand:
-                self._empty.set()
+            self._sent_count += 1
+            self._progress.set()
 
     async def flush(self) -> None:
-        while self._in_hand:
+        target = self._put_count
+        while self._sent_count < target and self._failure is None:
             if self.should_stop or self.state not in ("init", "running"):
                 raise ProducerSendError(f"cannot flush: the producer buffer is {self.state} "
-                                        f"with {self._in_hand} message(s) not sent")
+                                        f"with {target - self._sent_count} message(s) not sent")
+            self._progress.clear()
             try:
-                await asyncio.wait_for(self._empty.wait(), timeout=1.0)
+                await asyncio.wait_for(self._progress.wait(), timeout=1.0)
             except asyncio.TimeoutError:
                 continue
+        if self._failure is not None:
+            raise ProducerSendError(f"a buffered message could not be sent: {self._failure!r}") from self._failure
 
 
 class _Producer(Producer):

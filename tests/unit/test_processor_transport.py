@@ -116,3 +116,59 @@ def test_an_error_in_a_delivery_propagates(tmp_path):
             return str(exc)
 
     assert _consumer_and_run(tmp_path, scenario) == "undecodable"
+
+
+def _flush_run(buffer_cls, more: int = 0) -> tuple[list[int], list[int]]:
+    """Put 3 messages whose sends are slower than Faust's 0.1 s patience (a full client
+    queue), keep putting ``more`` while flushing; (sent when flush returned, sent at the end)."""
+    from types import SimpleNamespace
+
+    async def scenario():
+        sent: list[int] = []
+
+        class Channel:
+            async def publish_message(self, fut, wait=False):
+                await asyncio.sleep(0.3)
+                sent.append(fut.n)
+
+        def message(n):
+            return SimpleNamespace(n=n, message=SimpleNamespace(channel=Channel()))
+
+        buffer = buffer_cls(loop=asyncio.get_running_loop())
+        buffer.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))
+        await buffer.start()
+        for n in range(3):
+            buffer.put(message(n))
+
+        async def keep_putting():
+            for n in range(3, 3 + more):
+                buffer.put(message(n))
+                await asyncio.sleep(0.1)
+        putting = asyncio.ensure_future(keep_putting())
+        await asyncio.wait_for(buffer.flush(), timeout=10)
+        at_flush = list(sent)
+        await putting
+        while len(sent) < 3 + more:
+            await asyncio.sleep(0.05)
+        await buffer.stop()
+        return at_flush, sent
+
+    return asyncio.run(scenario())
+
+
+def test_a_flush_waits_for_every_message_buffered_before_it():
+    from faust.transport.producer import ProducerBuffer
+
+    from stream_processors.transport import DrainingBuffer
+
+    assert _flush_run(DrainingBuffer)[0] == [0, 1, 2]
+    # Faust's own buffer gives up after 0.1 s without a message sent: a commit then went
+    # ahead with table writes still buffered
+    assert _flush_run(ProducerBuffer)[0] != [0, 1, 2]
+
+
+def test_a_flush_is_not_held_back_by_messages_put_after_it():
+    from stream_processors.transport import DrainingBuffer
+
+    at_flush, everything = _flush_run(DrainingBuffer, more=20)
+    assert at_flush[:3] == [0, 1, 2] and len(at_flush) < len(everything) == 23

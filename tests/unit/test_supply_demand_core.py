@@ -89,6 +89,14 @@ def test_duplicates_and_replays_change_nothing():
     assert {a: p.figures(a) for a in (LA1, LA2, REG)} == expected == {LA1: (0, 1), LA2: (0, 1), REG: (0, 2)}
 
 
+def test_a_redelivered_event_sends_no_moves_again():
+    # the processor stores a state only once its moves are durable, so a redelivery's moves
+    # were sent already; re-sending the stored ones could undo a later move stage 2 applied
+    tracker = EntityTracker()
+    assert tracker.apply(HOUSING, "u1", "c", unit("u1"), 5, 1)
+    assert tracker.apply(HOUSING, "u1", "c", unit("u1"), 5, 1) == []
+
+
 def test_older_position_is_ignored():
     p = Pipeline()
     p.send(HOUSING, "u1", "u", unit("u1", status="let"), 5)
