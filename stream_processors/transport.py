@@ -33,6 +33,10 @@ client's flush until each is acknowledged, and a send that failed makes the flus
 so the offsets are never committed past a lost write. The processor's own step barrier
 (:func:`stream_processors.durability.durable`) is the same flush.
 
+**No ack for a message no stream took** (:meth:`_Consumer.ack`): Faust acknowledges the
+messages it skips during a rebalance or a suspended flow, which let a commit pass
+messages that were never processed.
+
 **Crash points** around the offset commit (``commit.before``, ``commit.after``) for the
 crash tests (:mod:`stream_processors.crash_points`); free when none is armed.
 
@@ -122,6 +126,23 @@ class _Consumer(Consumer):
             _discard(rest)
             raise
         return await super().wait_first(Resumed(first, yielded), *rest, timeout=timeout)
+
+    def ack(self, message: Any) -> bool:
+        """Faust's ack, refused for a message no stream took.
+
+        Faust's stream iterator skips a message fetched before a rebalance (older
+        generation) or while flow control is suspended (a rebalance, recovery, or a
+        graceful stop), and acknowledges it all the same. The message is fetched and
+        processed again later, but its offset already counts as done, so an offset commit
+        in between passes a message whose effects were never written: a crash after it
+        loses the message for good (seen in the crash tests as a departure missing from an
+        area, and a worker stopped gracefully while its flow was suspended committing
+        messages it had not processed). A message a stream took is marked ``tracked``
+        first; one it skipped is not, and its ack is ignored here.
+        """
+        if not message.tracked:
+            return False
+        return super().ack(message)
 
     async def _commit(self, offsets: Any) -> bool:
         crash_point("commit.before")

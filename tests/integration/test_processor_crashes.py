@@ -50,13 +50,6 @@ def write_plan(folder: Path, plan: list[tuple[str, int]]) -> Path:
     return folder
 
 
-# Known gap (docs/stream-processing.md, "Crashes"): on a loaded host, a restarted worker
-# sometimes stops committing although it has lag (Faust), the supervisor restarts it, and
-# in about half of such runs one area's figures or warnings afterwards differ from the
-# replay's (one event id with two contents, or a figure off by one). Quiet runs pass. Not
-# hidden: pytest reports every run of this test as XFAIL or XPASS.
-@pytest.mark.xfail(reason="intermittent after a stalled worker is restarted under load; see "
-                          "docs/stream-processing.md, 'Known gap'", strict=False)
 @pytest.mark.parametrize("workers,plan,seed", [(1, ONE_WORKER_PLAN, 11), (2, TWO_WORKER_PLAN, 12)],
                          ids=["one-worker", "two-workers"])
 def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, registry_url, tmp_path, monkeypatch,

@@ -172,3 +172,23 @@ def test_a_flush_is_not_held_back_by_messages_put_after_it():
 
     at_flush, everything = _flush_run(DrainingBuffer, more=20)
     assert at_flush[:3] == [0, 1, 2] and len(at_flush) < len(everything) == 23
+
+
+def test_a_message_no_stream_took_is_never_counted_as_done(tmp_path):
+    from faust.types.tuples import ConsumerMessage as Message   # what the driver makes of each fetched record
+
+    async def scenario(consumer):
+        topic = "proc.hmpps.social_housing_availability.v1"
+        consumer.app.topics._acking_topics.add(topic)
+
+        def message(offset):
+            return Message(topic, 0, offset, 0.0, 0, None, b"k", b"v", None)
+
+        skipped = message(5)                 # skipped by the stream (old generation, suspended flow)
+        taken = message(6)
+        taken.tracked = True                 # what the stream iterator does before delivering it
+        return consumer.ack(skipped), consumer.ack(taken), list(consumer._acked[skipped.tp])
+
+    skipped, taken, acked = _consumer_and_run(tmp_path, scenario)
+    # Faust's own consumer acks both, so a commit could pass offset 5 before it is processed
+    assert (skipped, taken, acked) == (False, True, [6])
