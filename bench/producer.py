@@ -38,9 +38,9 @@ from rich.table import Table
 from bench.common import machine, platform_services, write_results
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config, redacted, reliable_producer_config
-from producers.publisher import Publisher
-from schemas.envelope import ChangeEvent
-from schemas.product import get_product
+from dataplatform.producers.publisher import Publisher
+from dataplatform.schemas.envelope import ChangeEvent
+from dataplatform.schemas.product import get_product
 
 RESULTS = Path(__file__).resolve().parent / "results" / "producer.json"
 PRODUCT = get_product("social_housing_availability")

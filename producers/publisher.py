@@ -49,9 +49,9 @@ from dataplatform.kafka.connection import check_connection
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import reliable_producer_config
 from dataplatform.serialization import CONTENT_TYPE, ProductSerde, registry_client
-from producers.fast_validation import compile_record_check
-from schemas.envelope import ChangeEvent
-from schemas.product import DataProduct
+from dataplatform.producers.fast_validation import compile_record_check
+from dataplatform.schemas.envelope import ChangeEvent
+from dataplatform.schemas.product import DataProduct
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +347,7 @@ class Publisher:
     def validate(self, entity: dict) -> None:
         """Raise RecordValidationError unless ``entity`` fits the product's schema.
 
-        A check compiled from the schema (see :mod:`producers.fast_validation`; fastavro's
+        A check compiled from the schema (see :mod:`dataplatform.producers.fast_validation`; fastavro's
         validator for nested schemas) accepts the common, valid case quickly; only a record
         it rejects goes through the platform's validator, which explains what is wrong.
         """

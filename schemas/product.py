@@ -16,9 +16,9 @@ from pathlib import Path
 from fastavro import parse_schema
 from fastavro.schema import SchemaParseException
 
-from schemas.envelope import envelope_schema
-from schemas.manifest import Manifest, ManifestError, load_manifest
-from schemas.validation import validate_record
+from dataplatform.schemas.envelope import envelope_schema
+from dataplatform.schemas.manifest import Manifest, ManifestError, load_manifest
+from dataplatform.schemas.validation import validate_record
 
 PRODUCTS_ROOT = Path(__file__).resolve().parent
 

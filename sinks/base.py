@@ -36,8 +36,8 @@ from dataplatform.kafka.connection import check_connection
 from dataplatform.kafka_config import consumer_config
 from dataplatform.metrics import SINK_COMMIT_SECONDS, SINK_ROWS
 from dataplatform.serialization import ProductSerde, registry_client
-from schemas.product import DataProduct, load_products
-from sinks.dead_letter import DeadLetterQueue
+from dataplatform.schemas.product import DataProduct, load_products
+from dataplatform.sinks.dead_letter import DeadLetterQueue
 
 log = logging.getLogger(__name__)
 TopicPartitionKey = tuple[str, int]

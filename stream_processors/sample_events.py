@@ -14,9 +14,9 @@ from confluent_kafka import Producer
 
 from dataplatform.kafka_config import reliable_producer_config
 from dataplatform.serialization import ProductSerde, registry_client
-from schemas.envelope import ChangeEvent
-from schemas.product import DataProduct, get_product
-from stream_processors.supply_demand import HOUSING, RELEASES
+from dataplatform.schemas.envelope import ChangeEvent
+from dataplatform.schemas.product import DataProduct, get_product
+from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 
 
 def housing_unit(unit_id: str, la: str, region: str, status: str = "available",

@@ -16,7 +16,7 @@ from dataplatform.config import Settings
 from dataplatform.heartbeat import ensure_heartbeat_topic
 from dataplatform.kafka_config import client_config
 from dataplatform.topics import create_missing
-from stream_processors.config import INPUTS, OUTPUTS, ProcessorConfig
+from dataplatform.stream_processors.config import INPUTS, OUTPUTS, ProcessorConfig
 
 log = logging.getLogger(__name__)
 # table names: each one's changelog is <app id>-<name>-changelog (created by ensure_topics)

@@ -18,7 +18,7 @@ are its events acknowledged, so Faust never commits an offset past an effect tha
 still be lost. A batch that fails stops the worker at once (:mod:`.batches`): its events
 are never acknowledged, and a restarted worker redoes them from the state the changelogs
 restore. Stage 2's outputs are a pure function of that state and the repartition messages
-(:mod:`stream_processors.area_step`), so a redone step re-sends exactly the same events.
+(:mod:`dataplatform.stream_processors.area_step`), so a redone step re-sends exactly the same events.
 The counting logic is plain Python (:mod:`.supply_demand`, :mod:`.area_step`,
 :mod:`.area_table`, :mod:`.rules`, :mod:`.evaluation`); this module wires it to Kafka.
 """
@@ -35,23 +35,23 @@ from dataplatform.config import Settings, get_settings
 from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
 from dataplatform.kafka_config import faust_broker_credentials
 from dataplatform.serialization import registry_client
-from schemas.envelope import ChangeEvent
-from schemas.product import DataProduct, load_products
-from sinks.dead_letter import (
+from dataplatform.schemas.envelope import ChangeEvent
+from dataplatform.schemas.product import DataProduct, load_products
+from dataplatform.sinks.dead_letter import (
     H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC, already_dead_lettered, scrub,
 )
-from stream_processors.area_step import step_area
-from stream_processors.area_table import HeldArea, rebuild
-from stream_processors.batches import batch_agent
-from stream_processors.codec import AvroEventCodec, Undecodable
-from stream_processors.config import INPUTS, OUTPUTS, SUPPLY_DEMAND, WARNINGS, ProcessorConfig
-from stream_processors.crash_points import crash_point
-from stream_processors.rules import load_rules
-from stream_processors.supply_demand import (
+from dataplatform.stream_processors.area_step import step_area
+from dataplatform.stream_processors.area_table import HeldArea, rebuild
+from dataplatform.stream_processors.batches import batch_agent
+from dataplatform.stream_processors.codec import AvroEventCodec, Undecodable
+from dataplatform.stream_processors.config import INPUTS, OUTPUTS, SUPPLY_DEMAND, WARNINGS, ProcessorConfig
+from dataplatform.stream_processors.crash_points import crash_point
+from dataplatform.stream_processors.rules import load_rules
+from dataplatform.stream_processors.supply_demand import (
     HOUSING, RELEASES, AreaState, Clock, Move, SystemClock, area_message, by_area, decide, epoch_ms, tick_message,
 )
-from stream_processors.topic_layout import AREAS_TABLE, ENTITY_TABLES
-from stream_processors.transport import RestoringTable, broker_url, durable, processing
+from dataplatform.stream_processors.topic_layout import AREAS_TABLE, ENTITY_TABLES
+from dataplatform.stream_processors.transport import RestoringTable, broker_url, durable, processing
 
 log = logging.getLogger(__name__)
 H_PROCESSOR = "dlq.processor.app"

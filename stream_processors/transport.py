@@ -31,10 +31,10 @@ just after lost those state changes for good while their input offsets were comm
 flush waits until every buffered message has been handed to the client, the client's
 flush until each is acknowledged, and a send that failed makes the flush raise, so the
 offsets are never committed past a lost write. The processor's own step barrier
-(:func:`stream_processors.durability.durable`) is the same flush.
+(:func:`dataplatform.stream_processors.durability.durable`) is the same flush.
 
 **Crash points** around the offset commit (``commit.before``, ``commit.after``) for the
-crash tests (:mod:`stream_processors.crash_points`); free when none is armed.
+crash tests (:mod:`dataplatform.stream_processors.crash_points`); free when none is armed.
 
 Used through :func:`broker_url`, which names this transport's scheme.
 """
@@ -54,7 +54,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, P
 from faust.transport.producer import ProducerBuffer
 from mode.services import WaitResults
 
-from stream_processors.crash_points import crash_point
+from dataplatform.stream_processors.crash_points import crash_point
 
 FETCH_MAX_WAIT_MS = 100
 SCHEME = "dataplatform-kafka"

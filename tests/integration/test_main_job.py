@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from dataplatform.kafka.broker import pid_alive
-from sinks.sql import table_name
-from schemas.product import load_products
+from dataplatform.sinks.sql import table_name
+from dataplatform.schemas.product import load_products
 
 SCENARIO_REGION = "North West"
 
@@ -163,7 +163,7 @@ def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
 
     # nothing outlives it: neither the broker's JVM nor the processor's workers
     assert any("kafka.Kafka" in cmd for cmd in seen_children.values()), "no broker JVM was seen"
-    assert any("stream_processors.worker" in cmd for cmd in seen_children.values()), "no processor worker was seen"
+    assert any("dataplatform.stream_processors.worker" in cmd for cmd in seen_children.values()), "no processor worker was seen"
     survivors = [f"{p}: {cmd[:120]}" for p, cmd in seen_children.items() if pid_alive(p)]
     assert not survivors, f"processes outlived `dataplatform run`: {survivors}"
 

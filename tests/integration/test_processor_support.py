@@ -11,10 +11,10 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, 
 from confluent_kafka.admin import AdminClient
 
 from dataplatform.serialization import ProductSerde, registry_client
-from schemas.envelope import ChangeEvent
-from schemas.product import get_product
-from stream_processors.config import ProcessorConfig
-from stream_processors.supply_demand import HOUSING, RELEASES
+from dataplatform.schemas.envelope import ChangeEvent
+from dataplatform.schemas.product import get_product
+from dataplatform.stream_processors.config import ProcessorConfig
+from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 from tests.support.kafka import unique_name
 
 MANCHESTER, NORTH_WEST = "E08000003", "E12000002"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from stream_processors.config import ProcessorConfig
-from stream_processors.transport import FETCH_MAX_WAIT_MS
+from dataplatform.stream_processors.config import ProcessorConfig
+from dataplatform.stream_processors.transport import FETCH_MAX_WAIT_MS
 
 
 def test_the_processor_app_consumes_with_a_short_fetch_wait(tmp_path):
-    from stream_processors.topology import SupplyDemandProcessor
+    from dataplatform.stream_processors.topology import SupplyDemandProcessor
 
     config = ProcessorConfig(app_id="transport-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))
@@ -28,7 +28,7 @@ def test_the_processor_app_consumes_with_a_short_fetch_wait(tmp_path):
 
 def _consumer_and_run(tmp_path, scenario):
     """Run ``scenario(consumer)`` on the processor app's real Faust consumer (not started)."""
-    from stream_processors.topology import SupplyDemandProcessor
+    from dataplatform.stream_processors.topology import SupplyDemandProcessor
 
     config = ProcessorConfig(app_id="transport-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))

@@ -9,10 +9,10 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from dataplatform.serialization import ProductSerde, once_per_schema, registry_client
-from schemas.envelope import ChangeEvent
-from schemas.product import get_product
-from stream_processors.sample_events import housing_unit
-from stream_processors.supply_demand import HOUSING
+from dataplatform.schemas.envelope import ChangeEvent
+from dataplatform.schemas.product import get_product
+from dataplatform.stream_processors.sample_events import housing_unit
+from dataplatform.stream_processors.supply_demand import HOUSING
 
 
 def test_once_per_schema_computes_once_per_schema_object():
