@@ -26,7 +26,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from bench.processor import step_output
 from dataplatform.serialization import registry_client
 from dataplatform.topics import create_missing
-from dataplatform.schemas.product import load_products
+from dataplatform.products.product import load_products
 from dataplatform.stream_processors.codec import AvroEventCodec
 from dataplatform.stream_processors.config import ProcessorConfig
 from dataplatform.stream_processors.transport import broker_url

@@ -49,9 +49,9 @@ from bench.common import machine, platform_services, write_results
 from dataplatform.kafka_config import reliable_producer_config
 from dataplatform.serialization import ProductSerde, registry_client
 from dataplatform.topics import create_missing
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.product import get_product
-from dataplatform.schemas.reference import local_authorities
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
+from dataplatform.products.reference import local_authorities
 from dataplatform.stream_processors.config import ProcessorConfig
 from dataplatform.stream_processors.sample_events import housing_unit, release_case
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES

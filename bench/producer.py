@@ -39,8 +39,8 @@ from bench.common import machine, platform_services, write_results
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config, redacted, reliable_producer_config
 from dataplatform.producers.publisher import Publisher
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.product import get_product
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
 
 RESULTS = Path(__file__).resolve().parent / "results" / "producer.json"
 PRODUCT = get_product("social_housing_availability")

@@ -36,8 +36,8 @@ from sqlalchemy import Column, MetaData, Table, func, insert, select
 from bench.common import machine, platform_services
 from dataplatform.config import Settings
 from dataplatform.serialization import ProductSerde, registry_client
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.product import DataProduct, get_product
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct, get_product
 from dataplatform.sinks.sql.offsets import offsets_table
 from dataplatform.sinks.sql.tables import table_name
 from dataplatform.sinks.sql.writer import SqlSink, make_engine

@@ -29,7 +29,7 @@ from dataplatform.kafka.provider import kafka_bootstrap
 from dataplatform.registry_config import redacted_url
 from dataplatform.serialization import ProductSerde, registry_client
 from dataplatform.topics import ensure_product_topics
-from dataplatform.schemas.product import load_products
+from dataplatform.products.product import load_products
 
 log = logging.getLogger(__name__)
 DEFAULT_SCENARIO = "shortage-north-west"

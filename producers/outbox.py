@@ -26,8 +26,8 @@ from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from dataplatform.producers.publisher import DeliveryError, Publisher
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.product import DataProduct, load_products
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct, load_products
 
 log = logging.getLogger(__name__)
 EPOCH_DATE = dt.date(1970, 1, 1)

@@ -50,8 +50,8 @@ from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import reliable_producer_config
 from dataplatform.serialization import CONTENT_TYPE, ProductSerde, registry_client
 from dataplatform.producers.fast_validation import compile_record_check
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.product import DataProduct
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct
 
 log = logging.getLogger(__name__)
 

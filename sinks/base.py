@@ -36,7 +36,7 @@ from dataplatform.kafka.connection import check_connection
 from dataplatform.kafka_config import consumer_config
 from dataplatform.metrics import SINK_COMMIT_SECONDS, SINK_ROWS
 from dataplatform.serialization import ProductSerde, registry_client
-from dataplatform.schemas.product import DataProduct, load_products
+from dataplatform.products.product import DataProduct, load_products
 from dataplatform.sinks.dead_letter import DeadLetterQueue
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ import fsspec
 import pyarrow as pa
 
 from dataplatform.config import Settings
-from dataplatform.schemas.product import DataProduct
+from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import Batch, BatchingSink, SinkRecord, SinkStopped, TopicPartitionKey
 from dataplatform.sinks.columns import FieldColumn, MappingError, PersonalDataPolicy, entity_columns, entity_schema_of_envelope, entity_values
 from dataplatform.sinks.parquet_compaction import compact_product

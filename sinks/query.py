@@ -24,7 +24,7 @@ import pyarrow as pa
 from sqlalchemy import MetaData, Table, create_engine, inspect, select
 from sqlalchemy.engine import Engine
 
-from dataplatform.schemas.product import DataProduct
+from dataplatform.products.product import DataProduct
 from dataplatform.sinks.parquet_files import list_files, product_dir, product_glob
 
 PARQUET_SCHEMA = "parquet"

@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataplatform.schemas.envelope import ChangeEvent
+from dataplatform.products.envelope import ChangeEvent
 from dataplatform.stream_processors.area_table import HeldArea, head_key, member_writes
 from dataplatform.stream_processors.evaluation import derive_figures, evaluate_rules
 from dataplatform.stream_processors.rules import RuleSet

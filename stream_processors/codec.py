@@ -22,7 +22,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from faust.serializers.codecs import Codec
 
 from dataplatform.serialization import ProductSerde
-from dataplatform.schemas.product import DataProduct
+from dataplatform.products.product import DataProduct
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ class ProcessorConfig:
 
     def topic(self, product_name: str) -> str:
         """The topic a product is read from / written to in this deployment."""
-        from dataplatform.schemas.product import get_product
+        from dataplatform.products.product import get_product
 
         if product_name in self.topic_overrides:
             return self.topic_overrides[product_name]

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.reference import area_name
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.reference import area_name
 from dataplatform.stream_processors.rules import RuleSet, evaluate
 from dataplatform.stream_processors.supply_demand import AreaState, Clock, epoch_ms, today_of
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from dataplatform.schemas.reference import area_name
+from dataplatform.products.reference import area_name
 from dataplatform.stream_processors.supply_demand import LOCAL_AUTHORITY, REGION, Figures
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")

@@ -14,8 +14,8 @@ from confluent_kafka import Producer
 
 from dataplatform.kafka_config import reliable_producer_config
 from dataplatform.serialization import ProductSerde, registry_client
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.product import DataProduct, get_product
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct, get_product
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 
 

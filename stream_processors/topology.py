@@ -35,8 +35,8 @@ from dataplatform.config import Settings, get_settings
 from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
 from dataplatform.kafka_config import faust_broker_credentials
 from dataplatform.serialization import registry_client
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.product import DataProduct, load_products
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct, load_products
 from dataplatform.sinks.dead_letter import (
     H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC, already_dead_lettered, scrub,
 )

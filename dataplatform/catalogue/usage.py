@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from dataplatform.schemas.product import DataProduct
+from dataplatform.products.product import DataProduct
 from dataplatform.sinks.parquet_files import product_glob
 from dataplatform.sinks.sql.tables import APPEND, UPSERT, table_name
 

@@ -18,7 +18,7 @@ from dataplatform.config import get_settings
 from dataplatform.kafka_config import consumer_config
 from dataplatform.repeats import RepeatFilter
 from dataplatform.serialization import ProductSerde, registry_client
-from dataplatform.schemas.product import DataProduct, load_products
+from dataplatform.products.product import DataProduct, load_products
 
 REDACTED = "***redacted***"
 

@@ -49,7 +49,7 @@ def query(
 
     SQL tables keep their names (platforms__area_supply_demand__v1); each product's Parquet
     files are the view parquet.<product> (parquet.area_supply_demand), with a date column."""
-    from dataplatform.schemas.product import load_products
+    from dataplatform.products.product import load_products
     from dataplatform.sinks.query import AnalystQuery, QueryError, default_database_url
 
     if as_json and as_csv:

@@ -159,7 +159,7 @@ def compact(
 
     import fsspec
 
-    from dataplatform.schemas.product import load_products
+    from dataplatform.products.product import load_products
     from dataplatform.sinks.parquet_compaction import compact_product
     from dataplatform.sinks.parquet_files import product_dir
 

@@ -12,7 +12,7 @@ from dataplatform.config import get_settings
 from dataplatform.kafka_config import consumer_config
 from dataplatform.repeats import RepeatFilter
 from dataplatform.serialization import ProductSerde, registry_client
-from dataplatform.schemas.product import get_product
+from dataplatform.products.product import get_product
 
 app = typer.Typer(help="Live housing shortfall warnings.", no_args_is_help=True)
 COLOURS = {"RED": "red", "AMBER": "yellow", "NONE": "green"}

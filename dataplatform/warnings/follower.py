@@ -21,7 +21,7 @@ from dataplatform.metrics import WARNING_TRANSITIONS
 from dataplatform.serialization import ProductSerde, registry_client
 from dataplatform.warnings.store import WarningStore
 from dataplatform.warnings.webhooks import WebhookDispatcher
-from dataplatform.schemas.product import DataProduct, get_product
+from dataplatform.products.product import DataProduct, get_product
 
 log = logging.getLogger(__name__)
 WARNINGS_PRODUCT = "housing_shortfall_warnings"

@@ -25,9 +25,9 @@ from dataplatform.producers.outbox import OutboxRelay, create_outbox_table, reco
 from dataplatform.producers.publisher import Publisher
 from dataplatform.producers.simulators.scenarios import (DEFAULT_RATE, Progress, SimulationReport, Step, random_steps, run_steps,
                                             scenario_plan)
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.product import DataProduct, get_product
-from dataplatform.schemas.reference import local_authorities
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct, get_product
+from dataplatform.products.reference import local_authorities
 
 PRODUCT = "social_housing_availability"
 SOURCE_SYSTEM = "housing-service"

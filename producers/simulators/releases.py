@@ -18,8 +18,8 @@ from dataplatform.config import Settings, get_settings
 from dataplatform.producers.publisher import Publisher
 from dataplatform.producers.simulators.scenarios import (DEFAULT_RATE, Progress, SimulationReport, Step, random_steps, run_steps,
                                             scenario_plan)
-from dataplatform.schemas.product import DataProduct, get_product
-from dataplatform.schemas.reference import local_authorities, prisons
+from dataplatform.products.product import DataProduct, get_product
+from dataplatform.products.reference import local_authorities, prisons
 
 PRODUCT = "prison_releases_housing_need"
 SOURCE_SYSTEM = "releases-service"

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, delet
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dataplatform.config import Settings
-from dataplatform.schemas.product import DataProduct
+from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import Batch, BatchingSink, SinkRecord
 from dataplatform.sinks.columns import FieldColumn, MappingError, PersonalDataPolicy, entity_columns, entity_schema_of_envelope, entity_values
 from dataplatform.sinks.sql.offsets import ensure_offsets_table, load_offsets, save_offsets

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from dataplatform.kafka.broker import pid_alive
 from dataplatform.sinks.sql import table_name
-from dataplatform.schemas.product import load_products
+from dataplatform.products.product import load_products
 
 SCENARIO_REGION = "North West"
 

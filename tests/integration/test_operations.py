@@ -105,7 +105,7 @@ def test_warnings_page_shows_a_simulated_shortage_live_and_drops_it_when_housing
     from playwright.sync_api import expect, sync_playwright
 
     from dataplatform.producers.publisher import Publisher
-    from dataplatform.schemas.product import load_products
+    from dataplatform.products.product import load_products
     from dataplatform.stream_processors.config import ProcessorConfig
     from dataplatform.stream_processors.sample_events import housing_unit, release_case
     from dataplatform.stream_processors.worker import start_workers

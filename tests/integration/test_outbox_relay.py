@@ -22,8 +22,8 @@ from dataplatform.config import Settings
 from dataplatform.serialization import ProductSerde, registry_client
 from dataplatform.producers.outbox import OutboxEvent, OutboxRelay, create_outbox_table, record_change
 from dataplatform.producers.publisher import Publisher
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.product import get_product
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
 from tests.support.kafka import consume, end_offset
 from tests.support.waiting import wait_until
 

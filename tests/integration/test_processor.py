@@ -8,7 +8,7 @@ import re
 import time
 
 
-from dataplatform.schemas.envelope import ChangeEvent
+from dataplatform.products.envelope import ChangeEvent
 from dataplatform.stream_processors.sample_events import ChangePublisher, housing_unit, release_case
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 from dataplatform.stream_processors.worker import start_workers

@@ -19,7 +19,7 @@ import yaml
 from confluent_kafka import Consumer, KafkaError
 
 from dataplatform.serialization import ProductSerde, registry_client
-from dataplatform.schemas.product import get_product
+from dataplatform.products.product import get_product
 from dataplatform.stream_processors.crash_points import PLAN_ENV
 from dataplatform.stream_processors.rules import SEVERITIES, parse_rules
 from dataplatform.stream_processors.sample_events import ChangePublisher

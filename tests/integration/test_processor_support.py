@@ -11,8 +11,8 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, 
 from confluent_kafka.admin import AdminClient
 
 from dataplatform.serialization import ProductSerde, registry_client
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.product import get_product
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
 from dataplatform.stream_processors.config import ProcessorConfig
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 from tests.support.kafka import unique_name

@@ -13,9 +13,9 @@ import pytest
 from dataplatform.config import Settings
 from dataplatform.serialization import ProductSerde, registry_client
 from dataplatform.producers.publisher import DeliveryError, Publisher, SchemaIncompatibleError
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.product import get_product
-from dataplatform.schemas.validation import RecordValidationError
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
+from dataplatform.products.validation import RecordValidationError
 from tests.support.kafka import consume, end_offset, create_topic, unique_name
 
 HOUSING = get_product("social_housing_availability")

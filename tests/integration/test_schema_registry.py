@@ -223,7 +223,7 @@ def test_the_platforms_own_clients_send_the_api_tokens(tmp_path: Path):
 
     from pydantic import SecretStr
 
-    from dataplatform.schemas.product import load_products
+    from dataplatform.products.product import load_products
 
     write, read = "write-T0ken-4f2a", "read-T0ken-9c1e"
     settings = Settings(dataplatform_home=tmp_path, database_url=f"sqlite:///{tmp_path / 'registry.db'}",

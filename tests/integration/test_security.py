@@ -19,7 +19,7 @@ from dataplatform.kafka.broker import BrokerSecurity, EmbeddedKafka
 from dataplatform.kafka.connection import KafkaConnectionError, check_connection
 from dataplatform.kafka.tls import make_ca
 from dataplatform.kafka_config import client_config, redacted
-from dataplatform.schemas.product import load_products
+from dataplatform.products.product import load_products
 
 PASSWORDS = {"admin": "admin-Pa55-word", "housing-service": "housing-Pa55-word",
              "releases-service": "releases-Pa55-word", "dataplatform-processor": "processor-Pa55-word",

@@ -11,7 +11,7 @@ from dataplatform.config import Settings
 from dataplatform.serialization import ProductSerde, registry_client
 from dataplatform.producers.simulators import run_housing_simulator, run_releases_simulator, scenario_plan
 from dataplatform.producers.simulators.scenarios import NORTH_WEST, SHORTAGE_HORIZON_DAYS
-from dataplatform.schemas.product import get_product
+from dataplatform.products.product import get_product
 from tests.support.kafka import consume, create_topic, unique_name
 
 

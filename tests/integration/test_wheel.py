@@ -78,7 +78,7 @@ def test_the_wheel_installs_into_a_clean_venv_and_runs(wheel: Path, tmp_path: Pa
     assert "schemas" in helped.stdout and "run" in helped.stdout
     products = subprocess.run(
         [env_dir / "bin" / "python", "-c",
-         "from dataplatform.schemas.product import load_products; print(sorted(load_products()))"],
+         "from dataplatform.products.product import load_products; print(sorted(load_products()))"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert products.returncode == 0, products.stderr[-3000:]
     assert "social_housing_availability" in products.stdout

@@ -12,7 +12,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 
-from dataplatform.schemas.envelope import ChangeEvent
+from dataplatform.products.envelope import ChangeEvent
 from dataplatform.stream_processors.sample_events import housing_unit, release_case
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 

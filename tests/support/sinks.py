@@ -18,8 +18,8 @@ import yaml
 from confluent_kafka import Producer
 
 from dataplatform.serialization import ProductSerde, registry_client
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.product import DataProduct, load_product
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct, load_product
 
 ENTITY = {
     "type": "record", "name": "SinkCase", "doc": "A test entity with every kind of field.",

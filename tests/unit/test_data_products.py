@@ -14,11 +14,11 @@ import pytest
 import yaml
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.manifest import ManifestError, manifest_json_schema, parse_manifest
-from dataplatform.schemas.product import PRODUCTS_ROOT, load_products
-from dataplatform.schemas.reference import area_name, local_authorities, prisons, region_of
-from dataplatform.schemas.validation import RecordValidationError
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.manifest import ManifestError, manifest_json_schema, parse_manifest
+from dataplatform.products.product import PRODUCTS_ROOT, load_products
+from dataplatform.products.reference import area_name, local_authorities, prisons, region_of
+from dataplatform.products.validation import RecordValidationError
 
 CLI = [sys.executable, "-m", "dataplatform.cli.__main__"]
 

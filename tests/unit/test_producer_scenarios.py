@@ -8,7 +8,7 @@ from dataplatform.producers.simulators.scenarios import (MANCHESTER, NORTH_WEST,
                                             scenario_plan)
 import pytest
 
-from dataplatform.schemas.reference import local_authorities
+from dataplatform.products.reference import local_authorities
 
 
 def test_the_same_seed_gives_the_same_plan_and_another_seed_another() -> None:

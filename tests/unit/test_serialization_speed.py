@@ -9,8 +9,8 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from dataplatform.serialization import ProductSerde, once_per_schema, registry_client
-from dataplatform.schemas.envelope import ChangeEvent
-from dataplatform.schemas.product import get_product
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
 from dataplatform.stream_processors.sample_events import housing_unit
 from dataplatform.stream_processors.supply_demand import HOUSING
 

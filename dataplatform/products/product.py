@@ -16,11 +16,12 @@ from pathlib import Path
 from fastavro import parse_schema
 from fastavro.schema import SchemaParseException
 
-from dataplatform.schemas.envelope import envelope_schema
-from dataplatform.schemas.manifest import Manifest, ManifestError, load_manifest
-from dataplatform.schemas.validation import validate_record
+import dataplatform.schemas
+from dataplatform.products.envelope import envelope_schema
+from dataplatform.products.manifest import Manifest, ManifestError, load_manifest
+from dataplatform.products.validation import validate_record
 
-PRODUCTS_ROOT = Path(__file__).resolve().parent
+PRODUCTS_ROOT = Path(dataplatform.schemas.__file__).resolve().parent  # the repository's schemas/ folder
 
 
 class SchemaFileError(ValueError):
