@@ -24,7 +24,7 @@ import faust
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.processor import step_output
-from dataplatform.serialization import registry_client
+from dataplatform.product_io.serialization import registry_client
 from dataplatform.topics import create_missing
 from dataplatform.products.product import load_products
 from dataplatform.stream_processors.codec import AvroEventCodec

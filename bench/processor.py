@@ -47,7 +47,7 @@ from rich.table import Table
 
 from bench.common import machine, platform_services, write_results
 from dataplatform.kafka_config import reliable_producer_config
-from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.topics import create_missing
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product

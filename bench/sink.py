@@ -35,7 +35,7 @@ from sqlalchemy import Column, MetaData, Table, func, insert, select
 
 from bench.common import machine, platform_services
 from dataplatform.config import Settings
-from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import DataProduct, get_product
 from dataplatform.sinks.sql.offsets import offsets_table

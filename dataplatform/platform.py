@@ -27,7 +27,7 @@ from dataplatform.heartbeat import ensure_heartbeat_topic
 from dataplatform.kafka.broker import port_open
 from dataplatform.kafka.provider import kafka_bootstrap
 from dataplatform.registry_config import redacted_url
-from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.topics import ensure_product_topics
 from dataplatform.products.product import load_products
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -48,7 +47,9 @@ from fastavro.validation import validate as fast_validate
 from dataplatform.kafka.connection import check_connection
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import reliable_producer_config
-from dataplatform.serialization import CONTENT_TYPE, ProductSerde, registry_client
+from dataplatform.product_io import wire
+from dataplatform.product_io.names import value_subject
+from dataplatform.product_io.serialization import CONTENT_TYPE, ProductSerde, registry_client
 from dataplatform.producers.fast_validation import compile_record_check
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import DataProduct
@@ -190,7 +191,7 @@ class Publisher:
         self.source_system = source_system
         self.settings = settings or get_settings()
         self.topic = topic or product.topic
-        self.subject = f"{self.topic}-value"
+        self.subject = value_subject(self.topic)
         self.registry_url = registry_url or self.settings.schema_registry_url
         self._config = {**reliable_producer_config(bootstrap, self.settings), **(producer_config or {})}
         self._delivery_timeout_s = float(self._config.get("delivery.timeout.ms", 120_000)) / 1000  # type: ignore[arg-type]
@@ -224,7 +225,7 @@ class Publisher:
         client = registry_client(self.registry_url, self.settings)  # address and credentials, mapped once
         self.serde = ProductSerde(self.product, client)
         self.schema_id = self._register(client)
-        self._header_prefix = b"\x00" + struct.pack(">I", self.schema_id)
+        self._header_prefix = wire.header(self.schema_id)
         self._producer = Producer(self._config)
         return self
 

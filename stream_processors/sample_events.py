@@ -13,7 +13,7 @@ import time
 from confluent_kafka import Producer
 
 from dataplatform.kafka_config import reliable_producer_config
-from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import DataProduct, get_product
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES

@@ -34,10 +34,11 @@ import faust
 from dataplatform.config import Settings, get_settings
 from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
 from dataplatform.kafka_config import faust_broker_credentials
-from dataplatform.serialization import registry_client
+from dataplatform.product_io.names import dead_letter_topic
+from dataplatform.product_io.serialization import registry_client
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import DataProduct, load_products
-from dataplatform.sinks.dead_letter import (
+from dataplatform.product_io.dead_letters import (
     H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC, already_dead_lettered, scrub,
 )
 from dataplatform.stream_processors.area_step import step_area
@@ -83,7 +84,7 @@ class SupplyDemandProcessor:
         for codec in self.codecs.values():
             codec.warm()
         for name in INPUTS:
-            self._dead_lettered |= already_dead_lettered(f"{self.config.topic(name)}.dlq", H_PROCESSOR,
+            self._dead_lettered |= already_dead_lettered(dead_letter_topic(self.config.topic(name)), H_PROCESSOR,
                                                          self.config.app_id, self.config.bootstrap, self.settings)
 
     def _make_app(self) -> faust.App:
@@ -121,7 +122,7 @@ class SupplyDemandProcessor:
                                        partitions=c.partitions, internal=False)
         self.outputs = {name: app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name])
                         for name in OUTPUTS}
-        self.dead_letters = {name: app.topic(f"{c.topic(name)}.dlq", key_serializer="raw", value_serializer="raw")
+        self.dead_letters = {name: app.topic(dead_letter_topic(c.topic(name)), key_serializer="raw", value_serializer="raw")
                              for name in INPUTS}
         table = dict(partitions=c.partitions, key_type=str, default=None)
         self.entities = {name: app.Table(ENTITY_TABLES[name], **table) for name in INPUTS}

@@ -120,7 +120,7 @@ def register(
     """Register every product's value schema under its subject (refused if incompatible)."""
     from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-    from dataplatform.serialization import ProductSerde, registry_client
+    from dataplatform.product_io.serialization import ProductSerde, registry_client
 
     registry = registry or get_settings().schema_registry_url
     if not registry:

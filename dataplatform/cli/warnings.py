@@ -11,7 +11,7 @@ from confluent_kafka import Consumer
 from dataplatform.config import get_settings
 from dataplatform.kafka_config import consumer_config
 from dataplatform.repeats import RepeatFilter
-from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.product import get_product
 
 app = typer.Typer(help="Live housing shortfall warnings.", no_args_is_help=True)

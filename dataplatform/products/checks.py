@@ -58,7 +58,7 @@ def check_against_registry(product: DataProduct, registry_url: str) -> tuple[str
     from confluent_kafka.schema_registry import Schema
     from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-    from dataplatform.serialization import registry_client
+    from dataplatform.product_io.serialization import registry_client
 
     client = registry_client(registry_url)
     try:

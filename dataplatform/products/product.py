@@ -17,6 +17,7 @@ from fastavro import parse_schema
 from fastavro.schema import SchemaParseException
 
 import dataplatform.schemas
+from dataplatform.product_io.names import dead_letter_topic, value_subject
 from dataplatform.products.envelope import envelope_schema
 from dataplatform.products.manifest import Manifest, ManifestError, load_manifest
 from dataplatform.products.validation import validate_record
@@ -45,12 +46,11 @@ class DataProduct:
 
     @property
     def value_subject(self) -> str:
-        """Confluent's TopicNameStrategy subject for the topic's values."""
-        return f"{self.topic}-value"
+        return value_subject(self.topic)
 
     @property
     def dead_letter_topic(self) -> str:
-        return f"{self.topic}.dlq"
+        return dead_letter_topic(self.topic)
 
     @property
     def namespace(self) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from dataplatform.products.product import PRODUCTS_ROOT
 

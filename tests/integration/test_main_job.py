@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from dataplatform.kafka.broker import pid_alive
+from dataplatform.product_io import wire
 from dataplatform.sinks.sql import table_name
 from dataplatform.products.product import load_products
 
@@ -214,7 +215,7 @@ def personal_values_in_source(bootstrap: str) -> set[str]:
     values = set()
     for msg in read_topic(bootstrap, product.topic):
         if msg.value():
-            event = schemaless_reader(io.BytesIO(msg.value()[5:]), schema)
+            event = schemaless_reader(io.BytesIO(wire.body(msg.value())), schema)
             for side in (event["before"], event["after"]):
                 if side:
                     values.add(side["person_ref"])

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from dataplatform.config import Settings
-from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.producers.outbox import OutboxEvent, OutboxRelay, create_outbox_table, record_change
 from dataplatform.producers.publisher import Publisher
 from dataplatform.products.envelope import ChangeEvent

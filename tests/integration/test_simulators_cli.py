@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 
-from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.product import get_product
 from dataplatform.products.reference import local_authorities, prisons
 from tests.support.kafka import consume, end_offset, unique_name

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from dataplatform.config import Settings
-from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.producers.simulators import run_housing_simulator, run_releases_simulator, scenario_plan
 from dataplatform.producers.simulators.scenarios import NORTH_WEST, SHORTAGE_HORIZON_DAYS
 from dataplatform.products.product import get_product

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import MetaData, Table, create_engine, inspect, select
 
 from dataplatform.config import Settings
-from dataplatform.sinks.dead_letter import H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC
+from dataplatform.product_io.dead_letters import H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC
 from dataplatform.sinks.sql.tables import table_name
 from dataplatform.sinks.sql.writer import SqlSink
 from tests.support.kafka import consume, create_topic, unique_name

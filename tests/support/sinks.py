@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 from confluent_kafka import Producer
 
-from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import DataProduct, load_product
 

@@ -8,7 +8,7 @@ import uuid
 
 from confluent_kafka import Producer
 
-from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from dataplatform.stream_processors.rules import Rule, message_of

@@ -1,4 +1,4 @@
-"""confluent-kafka's Avro deserializer with its per-schema work done once (dataplatform/serialization.py)."""
+"""confluent-kafka's Avro deserializer with its per-schema work done once (dataplatform/product_io/serialization.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import confluent_kafka.schema_registry._sync.avro as confluent_avro
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from dataplatform.serialization import ProductSerde, once_per_schema, registry_client
+from dataplatform.product_io.serialization import ProductSerde, once_per_schema, registry_client
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from dataplatform.stream_processors.sample_events import housing_unit
