@@ -24,12 +24,12 @@ import faust
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.processor import step_output
-from dataplatform.serialization import registry_client
+from dataplatform.product_io.serialization import registry_client
 from dataplatform.topics import create_missing
-from schemas.product import load_products
-from stream_processors.codec import AvroEventCodec
-from stream_processors.config import ProcessorConfig
-from stream_processors.transport import broker_url
+from dataplatform.products.product import load_products
+from dataplatform.stream_processors.codec import AvroEventCodec
+from dataplatform.stream_processors.config import ProcessorConfig
+from dataplatform.stream_processors.transport import broker_url
 
 
 def main(argv: list[str] | None = None) -> None:

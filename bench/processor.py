@@ -47,15 +47,15 @@ from rich.table import Table
 
 from bench.common import machine, platform_services, write_results
 from dataplatform.kafka_config import reliable_producer_config
-from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.topics import create_missing
-from schemas.envelope import ChangeEvent
-from schemas.product import get_product
-from schemas.reference import local_authorities
-from stream_processors.config import ProcessorConfig
-from stream_processors.sample_events import housing_unit, release_case
-from stream_processors.supply_demand import HOUSING, RELEASES
-from stream_processors.worker import WorkerPool, start_workers
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
+from dataplatform.products.reference import local_authorities
+from dataplatform.stream_processors.config import ProcessorConfig
+from dataplatform.stream_processors.sample_events import housing_unit, release_case
+from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
+from dataplatform.stream_processors.worker import WorkerPool, start_workers
 
 RESULTS = Path(__file__).resolve().parent / "results" / "processor.json"
 RULES = """

@@ -23,7 +23,6 @@ import decimal
 import io
 import os
 import statistics
-import struct
 import tempfile
 import time
 import uuid
@@ -38,9 +37,11 @@ from rich.table import Table
 from bench.common import machine, platform_services, write_results
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config, redacted, reliable_producer_config
-from producers.publisher import Publisher
-from schemas.envelope import ChangeEvent
-from schemas.product import get_product
+from dataplatform.product_io import wire
+from dataplatform.product_io.names import value_subject
+from dataplatform.producers.publisher import Publisher
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
 
 RESULTS = Path(__file__).resolve().parent / "results" / "producer.json"
 PRODUCT = get_product("social_housing_availability")
@@ -77,7 +78,7 @@ def run_baseline(bootstrap: str, schema_id: int, topic: str, entities: list[dict
     producer = Producer(reliable_producer_config(bootstrap, Settings()))
     event_ids = [str(uuid.uuid4()) for _ in entities]  # the same bytes on the wire, made outside the clock
     schema = parse_schema(PRODUCT.value_schema)
-    header = b"\x00" + struct.pack(">I", schema_id)
+    header = wire.header(schema_id)
     size = 0
     start = time.perf_counter()
     for i, entity in enumerate(entities):
@@ -117,9 +118,9 @@ def main() -> None:
             if schema_id is None:  # a warm-up SDK run registers the schema (not counted)
                 topic = new_topic(bootstrap, f"bench-warmup-{os.getpid()}")
                 run_sdk(bootstrap, registry, topic, entities[:2000])
-                from dataplatform.serialization import registry_client
+                from dataplatform.product_io.serialization import registry_client
 
-                schema_id = registry_client(registry).get_latest_version(f"{topic}-value").schema_id
+                schema_id = registry_client(registry).get_latest_version(value_subject(topic)).schema_id
             sides = [("sdk", lambda t: sdk_runs.append(run_sdk(bootstrap, registry, t, entities))),
                      ("base", lambda t: base_runs.append(run_baseline(bootstrap, schema_id, t, entities)))]
             for side, run in sides if r % 2 == 0 else sides[::-1]:  # alternate who goes first

@@ -35,12 +35,12 @@ from sqlalchemy import Column, MetaData, Table, func, insert, select
 
 from bench.common import machine, platform_services
 from dataplatform.config import Settings
-from dataplatform.serialization import ProductSerde, registry_client
-from schemas.envelope import ChangeEvent
-from schemas.product import DataProduct, get_product
-from sinks.sql.offsets import offsets_table
-from sinks.sql.tables import table_name
-from sinks.sql.writer import SqlSink, make_engine
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct, get_product
+from dataplatform.sinks.sql.offsets import offsets_table
+from dataplatform.sinks.sql.tables import table_name
+from dataplatform.sinks.sql.writer import SqlSink, make_engine
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sink.json"
 REPO = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType,
                                    ResourceType)
 
-from schemas.product import DataProduct
+from dataplatform.products.product import DataProduct
 
 
 @dataclass(frozen=True)

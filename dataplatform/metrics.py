@@ -32,6 +32,7 @@ from prometheus_client.registry import Collector
 from dataplatform.config import Settings
 from dataplatform.heartbeat import HeartbeatBoard, now_ms
 from dataplatform.kafka_config import client_config
+from dataplatform.product_io.names import DEAD_LETTER_SUFFIX
 
 log = logging.getLogger(__name__)
 PREFIX = "dataplatform"
@@ -122,7 +123,7 @@ class PlatformCollector(Collector):
     """Gauges computed at scrape time from the Kafka snapshot, the database and heartbeats."""
 
     def __init__(self, *, sampler: Callable[[], KafkaSampler | None], current_warnings: Callable[[], list[dict]],
-                 heartbeats: Callable[[], HeartbeatBoard | None], dead_letter_suffix: str = ".dlq") -> None:
+                 heartbeats: Callable[[], HeartbeatBoard | None], dead_letter_suffix: str = DEAD_LETTER_SUFFIX) -> None:
         self.sampler, self.current_warnings, self.heartbeats = sampler, current_warnings, heartbeats
         self.dead_letter_suffix = dead_letter_suffix
 

@@ -27,9 +27,9 @@ from dataplatform.heartbeat import ensure_heartbeat_topic
 from dataplatform.kafka.broker import port_open
 from dataplatform.kafka.provider import kafka_bootstrap
 from dataplatform.registry_config import redacted_url
-from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.topics import ensure_product_topics
-from schemas.product import load_products
+from dataplatform.products.product import load_products
 
 log = logging.getLogger(__name__)
 DEFAULT_SCENARIO = "shortage-north-west"
@@ -169,8 +169,8 @@ class Platform:
         self._spawn("warnings-printer", relay)
 
     def _start_processor(self) -> None:
-        from stream_processors.config import ProcessorConfig
-        from stream_processors.worker import start_workers
+        from dataplatform.stream_processors.config import ProcessorConfig
+        from dataplatform.stream_processors.worker import start_workers
 
         config = ProcessorConfig(datadir=str(self.home / "processor"), tick_seconds=self.options.tick_seconds,
                                  loglevel="INFO")
@@ -189,8 +189,8 @@ class Platform:
             time.sleep(2.0)
 
     def _start_sinks(self) -> None:
-        from sinks.parquet import ParquetSink
-        from sinks.sql import SqlSink
+        from dataplatform.sinks.parquet import ParquetSink
+        from dataplatform.sinks.sql import SqlSink
 
         topics = [p.topic for p in load_products().values()]
         sql = SqlSink(self.settings, topics=topics, mode="upsert", database_url=self.analytics_url,
@@ -203,8 +203,8 @@ class Platform:
         self.say(f"Sinks           SQL (upsert, {len(topics)} topics) and Parquet")
 
     def _start_simulators(self) -> None:
-        from producers.simulators.housing import run_housing_simulator
-        from producers.simulators.releases import run_releases_simulator
+        from dataplatform.producers.simulators.housing import run_housing_simulator
+        from dataplatform.producers.simulators.releases import run_releases_simulator
 
         opts = self.options
 

@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config
-from schemas.product import DataProduct
+from dataplatform.products.product import DataProduct
 
 log = logging.getLogger(__name__)
 DEFAULT_PARTITIONS = 4

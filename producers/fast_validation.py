@@ -1,7 +1,7 @@
 """A fast yes/no check of flat entity records, compiled once per schema.
 
 The publisher validates every entity before sending. The platform's validator
-(:mod:`schemas.validation`) walks the schema generically to explain *what* is wrong, and
+(:mod:`dataplatform.products.validation`) walks the schema generically to explain *what* is wrong, and
 fastavro's validator is generic too; both cost more per event than encoding does. Most
 entities are flat records of primitives, enums, logical types and nullable unions, so
 this module turns such a schema, once, into one generated Python function of inline

@@ -3,7 +3,7 @@
 A service cannot write its database and Kafka atomically. Instead it calls
 :func:`record_change` in the *same* transaction as the business change, which adds a row
 to ``outbox_events``; both commit or neither does. :class:`OutboxRelay` then reads unsent
-rows in id order, publishes them through :class:`~producers.publisher.Publisher`, and
+rows in id order, publishes them through :class:`~dataplatform.producers.publisher.Publisher`, and
 marks them sent only after the broker acknowledged them.
 
 Guarantees: every committed change is published at least once, in commit (id) order. A
@@ -25,9 +25,9 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, String, func, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from producers.publisher import DeliveryError, Publisher
-from schemas.envelope import ChangeEvent
-from schemas.product import DataProduct, load_products
+from dataplatform.producers.publisher import DeliveryError, Publisher
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct, load_products
 
 log = logging.getLogger(__name__)
 EPOCH_DATE = dt.date(1970, 1, 1)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -48,10 +47,12 @@ from fastavro.validation import validate as fast_validate
 from dataplatform.kafka.connection import check_connection
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import reliable_producer_config
-from dataplatform.serialization import CONTENT_TYPE, ProductSerde, registry_client
-from producers.fast_validation import compile_record_check
-from schemas.envelope import ChangeEvent
-from schemas.product import DataProduct
+from dataplatform.product_io import wire
+from dataplatform.product_io.names import value_subject
+from dataplatform.product_io.serialization import CONTENT_TYPE, ProductSerde, registry_client
+from dataplatform.producers.fast_validation import compile_record_check
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class Publisher:
         self.source_system = source_system
         self.settings = settings or get_settings()
         self.topic = topic or product.topic
-        self.subject = f"{self.topic}-value"
+        self.subject = value_subject(self.topic)
         self.registry_url = registry_url or self.settings.schema_registry_url
         self._config = {**reliable_producer_config(bootstrap, self.settings), **(producer_config or {})}
         self._delivery_timeout_s = float(self._config.get("delivery.timeout.ms", 120_000)) / 1000  # type: ignore[arg-type]
@@ -224,7 +225,7 @@ class Publisher:
         client = registry_client(self.registry_url, self.settings)  # address and credentials, mapped once
         self.serde = ProductSerde(self.product, client)
         self.schema_id = self._register(client)
-        self._header_prefix = b"\x00" + struct.pack(">I", self.schema_id)
+        self._header_prefix = wire.header(self.schema_id)
         self._producer = Producer(self._config)
         return self
 
@@ -347,7 +348,7 @@ class Publisher:
     def validate(self, entity: dict) -> None:
         """Raise RecordValidationError unless ``entity`` fits the product's schema.
 
-        A check compiled from the schema (see :mod:`producers.fast_validation`; fastavro's
+        A check compiled from the schema (see :mod:`dataplatform.producers.fast_validation`; fastavro's
         validator for nested schemas) accepts the common, valid case quickly; only a record
         it rejects goes through the platform's validator, which explains what is wrong.
         """

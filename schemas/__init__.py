@@ -1,2 +1,3 @@
-"""Data products: their manifests and Avro schemas (one folder per product under
-``schemas/<domain>/<name>/``) and the code that loads, validates and versions them."""
+"""Data products: one folder per product under ``schemas/<domain>/<name>/`` (manifest and
+Avro schema) and reference data under ``schemas/reference/``. The code that loads, validates
+and versions them is :mod:`dataplatform.products`."""

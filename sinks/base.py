@@ -35,9 +35,10 @@ from dataplatform.instance_ids import claim_instance_id
 from dataplatform.kafka.connection import check_connection
 from dataplatform.kafka_config import consumer_config
 from dataplatform.metrics import SINK_COMMIT_SECONDS, SINK_ROWS
-from dataplatform.serialization import ProductSerde, registry_client
-from schemas.product import DataProduct, load_products
-from sinks.dead_letter import DeadLetterQueue
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.products.product import DataProduct, load_products
+from dataplatform.product_io.dead_letters import DeadLetterQueue
+from dataplatform.product_io.wire import body, schema_id_of
 
 log = logging.getLogger(__name__)
 TopicPartitionKey = tuple[str, int]
@@ -92,13 +93,6 @@ def resolve_products(topics: Iterable[str] = (), products: Iterable[DataProduct]
     if not by_topic:
         raise UnknownTopicError("no topic to sink: pass at least one --topic")
     return by_topic
-
-
-def schema_id_of(value: bytes | None) -> int | None:
-    """The registry id in a Confluent wire-format value (magic byte 0, 4-byte id)."""
-    if value is None or len(value) < 5 or value[0] != 0:
-        return None
-    return int.from_bytes(value[1:5], "big")
 
 
 def is_poison(exc: BaseException) -> bool:
@@ -278,7 +272,7 @@ class BatchingSink(ABC):
             schema = parse_schema(json.loads(self.registry.get_schema(schema_id).schema_str))
             self._writer_schemas[schema_id] = schema
         try:
-            return schemaless_reader(io.BytesIO(data[5:]), schema, None)
+            return schemaless_reader(io.BytesIO(body(data)), schema, None)
         except (EOFError, ValueError, IndexError, TypeError, UnicodeDecodeError) as exc:
             raise SerializationError(f"not a valid Avro body for schema id {schema_id}: {exc}") from exc
 

@@ -7,9 +7,9 @@ Files roll: rows of a partition and day gather in an open file (in memory) that 
 written when it holds ``roll_bytes`` or is ``roll_seconds`` old, when the day or the
 schema changes, and when the sink stops. So a quiet topic makes one file per roll
 interval, not one per batch; days that are over are compacted into fewer, larger files
-(:mod:`sinks.parquet_compaction`).
+(:mod:`dataplatform.sinks.parquet_compaction`).
 
-The file names are the checkpoint (:mod:`sinks.parquet_files`). Each file holds one
+The file names are the checkpoint (:mod:`dataplatform.sinks.parquet_files`). Each file holds one
 partition's offsets ``first..last``, files are written in offset order and appear
 atomically (written under a hidden temporary name, then renamed), so on start the sink
 resumes each partition after the largest ``last`` on disk: a crash loses only open files,
@@ -32,12 +32,12 @@ import fsspec
 import pyarrow as pa
 
 from dataplatform.config import Settings
-from schemas.product import DataProduct
-from sinks.base import Batch, BatchingSink, SinkRecord, SinkStopped, TopicPartitionKey
-from sinks.columns import FieldColumn, MappingError, PersonalDataPolicy, entity_columns, entity_schema_of_envelope, entity_values
-from sinks.parquet_compaction import compact_product
-from sinks.parquet_files import product_dir, remove_leftovers, written_offsets
-from sinks.parquet_writer import OpenFile, write_open_file
+from dataplatform.products.product import DataProduct
+from dataplatform.sinks.base import Batch, BatchingSink, SinkRecord, SinkStopped, TopicPartitionKey
+from dataplatform.sinks.columns import FieldColumn, MappingError, PersonalDataPolicy, entity_columns, entity_schema_of_envelope, entity_values
+from dataplatform.sinks.parquet_compaction import compact_product
+from dataplatform.sinks.parquet_files import product_dir, remove_leftovers, written_offsets
+from dataplatform.sinks.parquet_writer import OpenFile, write_open_file
 
 log = logging.getLogger(__name__)
 TOMBSTONE_OP = "t"

@@ -6,7 +6,7 @@ in offset order, into files of up to ``target_bytes``: ``part-<p>-<first>-<last>
 ``first..last`` spans the merged files' ranges, so the sink's checkpoint (the largest
 ``last``) is unchanged. The merged file is written atomically before its sources are
 deleted; a crash in between leaves sources inside the merged file's range, which
-:func:`sinks.parquet_files.remove_leftovers` deletes on the next compaction or restart.
+:func:`dataplatform.sinks.parquet_files.remove_leftovers` deletes on the next compaction or restart.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sinks.parquet_files import PartFile, list_files, remove_leftovers
-from sinks.parquet_writer import write_atomically
+from dataplatform.sinks.parquet_files import PartFile, list_files, remove_leftovers
+from dataplatform.sinks.parquet_writer import write_atomically
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sinks.parquet_files import date_dir, file_name, temporary_path
+from dataplatform.sinks.parquet_files import date_dir, file_name, temporary_path
 
 ROW_GROUP_ROWS = 128 * 1024
 

@@ -24,8 +24,8 @@ import pyarrow as pa
 from sqlalchemy import MetaData, Table, create_engine, inspect, select
 from sqlalchemy.engine import Engine
 
-from schemas.product import DataProduct
-from sinks.parquet_files import list_files, product_dir, product_glob
+from dataplatform.products.product import DataProduct
+from dataplatform.sinks.parquet_files import list_files, product_dir, product_glob
 
 PARQUET_SCHEMA = "parquet"
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

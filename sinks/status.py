@@ -20,11 +20,11 @@ from sqlalchemy import MetaData, inspect, make_url
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import consumer_config
-from schemas.product import load_products
-from sinks.parquet import ParquetSink
-from sinks.parquet_files import partition_stats, product_dir, written_offsets
-from sinks.sql.offsets import OFFSETS_TABLE, all_offsets, offsets_table
-from sinks.sql.writer import make_engine
+from dataplatform.products.product import load_products
+from dataplatform.sinks.parquet import ParquetSink
+from dataplatform.sinks.parquet_files import partition_stats, product_dir, written_offsets
+from dataplatform.sinks.sql.offsets import OFFSETS_TABLE, all_offsets, offsets_table
+from dataplatform.sinks.sql.writer import make_engine
 
 STATUS_GROUP = "dataplatform-sink-status"
 

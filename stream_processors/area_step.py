@@ -19,11 +19,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.envelope import ChangeEvent
-from stream_processors.area_table import HeldArea, head_key, member_writes
-from stream_processors.evaluation import derive_figures, evaluate_rules
-from stream_processors.rules import RuleSet
-from stream_processors.supply_demand import Contribution, ManualClock, moves_of_message
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.stream_processors.area_table import HeldArea, head_key, member_writes
+from dataplatform.stream_processors.evaluation import derive_figures, evaluate_rules
+from dataplatform.stream_processors.rules import RuleSet
+from dataplatform.stream_processors.supply_demand import Contribution, ManualClock, moves_of_message
 
 
 @dataclass

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream_processors.supply_demand import AreaState, Contribution
+from dataplatform.stream_processors.supply_demand import AreaState, Contribution
 
 NOTHING_APPLIED = -1
 

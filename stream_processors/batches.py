@@ -17,7 +17,7 @@ from typing import Any
 
 import faust
 
-from stream_processors.config import ProcessorConfig
+from dataplatform.stream_processors.config import ProcessorConfig
 
 log = logging.getLogger(__name__)
 EXIT_STEP_FAILED = 70

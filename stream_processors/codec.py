@@ -1,6 +1,6 @@
 """A Faust codec for data-product change events: Confluent wire-format Avro via the registry.
 
-Built on :class:`dataplatform.serialization.ProductSerde` (confluent-kafka's own
+Built on :class:`dataplatform.product_io.serialization.ProductSerde` (confluent-kafka's own
 AvroSerializer/AvroDeserializer). Faust codecs are synchronous and run inside the event
 loop, so :meth:`AvroEventCodec.warm` fetches every schema id of the product once at
 start-up: afterwards the registry client answers from its cache and no HTTP call happens
@@ -21,8 +21,9 @@ from typing import Any
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from faust.serializers.codecs import Codec
 
-from dataplatform.serialization import ProductSerde
-from schemas.product import DataProduct
+from dataplatform.product_io.serialization import ProductSerde
+from dataplatform.product_io.names import value_subject
+from dataplatform.products.product import DataProduct
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class AvroEventCodec(Codec):
         (subject name, schema by id) are cached before the event loop runs; the ids."""
         from confluent_kafka.schema_registry import Schema
 
-        client, subject = self.serde.client, f"{self.topic}-value"
+        client, subject = self.serde.client, value_subject(self.topic)
         ids = {client.register_schema(subject, Schema(self.product.value_schema_str, "AVRO"))}
         for version in client.get_versions(subject):
             ids.add(client.get_version(subject, version).schema_id)

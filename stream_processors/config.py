@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import client_config
-from stream_processors.rules import DEFAULT_RULES_PATH
-from stream_processors.supply_demand import HOUSING, RELEASES
+from dataplatform.stream_processors.rules import DEFAULT_RULES_PATH
+from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 
 SUPPLY_DEMAND = "area_supply_demand"
 WARNINGS = "housing_shortfall_warnings"
@@ -62,7 +62,7 @@ class ProcessorConfig:
 
     def topic(self, product_name: str) -> str:
         """The topic a product is read from / written to in this deployment."""
-        from schemas.product import get_product
+        from dataplatform.products.product import get_product
 
         if product_name in self.topic_overrides:
             return self.topic_overrides[product_name]

@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config
-from stream_processors.config import INPUTS, ProcessorConfig
+from dataplatform.stream_processors.config import INPUTS, ProcessorConfig
 
 
 class LagWatch:

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from schemas.reference import area_name
-from stream_processors.supply_demand import LOCAL_AUTHORITY, REGION, Figures
+from dataplatform.products.reference import area_name
+from dataplatform.stream_processors.supply_demand import LOCAL_AUTHORITY, REGION, Figures
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
 SEVERITIES = ("NONE", "AMBER", "RED")

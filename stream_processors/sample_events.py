@@ -13,10 +13,10 @@ import time
 from confluent_kafka import Producer
 
 from dataplatform.kafka_config import reliable_producer_config
-from dataplatform.serialization import ProductSerde, registry_client
-from schemas.envelope import ChangeEvent
-from schemas.product import DataProduct, get_product
-from stream_processors.supply_demand import HOUSING, RELEASES
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct, get_product
+from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 
 
 def housing_unit(unit_id: str, la: str, region: str, status: str = "available",

@@ -126,7 +126,7 @@ def area_message(moves: list[Move], now_ms: int) -> dict[str, Any]:
     """One repartition message carrying every move of a batch into one area (same area).
 
     ``now_ms`` is the time stage 2 evaluates these moves at (so a replay evaluates them at
-    the same time, see :mod:`stream_processors.area_step`)."""
+    the same time, see :mod:`dataplatform.stream_processors.area_step`)."""
     first = moves[0]
     return {"area": first.area_code, "level": first.level, "region": first.region_code, "now": now_ms,
             "moves": [[m.entity_key, list(m.contribution) if m.contribution else None, m.ts_ms] for m in moves]}

@@ -15,8 +15,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from dataplatform.config import Settings
 from dataplatform.heartbeat import ensure_heartbeat_topic
 from dataplatform.kafka_config import client_config
+from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.topics import create_missing
-from stream_processors.config import INPUTS, OUTPUTS, ProcessorConfig
+from dataplatform.stream_processors.config import INPUTS, OUTPUTS, ProcessorConfig
 
 log = logging.getLogger(__name__)
 # table names: each one's changelog is <app id>-<name>-changelog (created by ensure_topics)
@@ -41,7 +42,7 @@ def ensure_topics(config: ProcessorConfig, settings: Settings | None = None) -> 
     """
     admin = AdminClient(client_config(config.bootstrap, settings))
     inputs = [config.topic(p) for p in INPUTS]
-    names = inputs + [config.contributions_topic] + [config.topic(p) for p in OUTPUTS] + [f"{t}.dlq" for t in inputs]
+    names = inputs + [config.contributions_topic] + [config.topic(p) for p in OUTPUTS] + [dead_letter_topic(t) for t in inputs]
     changelogs = [f"{config.app_id}-{table}-changelog" for table in TABLES]
     create_missing(admin, [NewTopic(n, config.partitions, config.replication_factor) for n in names]
                    + [NewTopic(n, config.partitions, config.replication_factor, config={"cleanup.policy": "compact"})

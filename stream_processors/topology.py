@@ -18,7 +18,7 @@ are its events acknowledged, so Faust never commits an offset past an effect tha
 still be lost. A batch that fails stops the worker at once (:mod:`.batches`): its events
 are never acknowledged, and a restarted worker redoes them from the state the changelogs
 restore. Stage 2's outputs are a pure function of that state and the repartition messages
-(:mod:`stream_processors.area_step`), so a redone step re-sends exactly the same events.
+(:mod:`dataplatform.stream_processors.area_step`), so a redone step re-sends exactly the same events.
 The counting logic is plain Python (:mod:`.supply_demand`, :mod:`.area_step`,
 :mod:`.area_table`, :mod:`.rules`, :mod:`.evaluation`); this module wires it to Kafka.
 """
@@ -34,24 +34,25 @@ import faust
 from dataplatform.config import Settings, get_settings
 from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
 from dataplatform.kafka_config import faust_broker_credentials
-from dataplatform.serialization import registry_client
-from schemas.envelope import ChangeEvent
-from schemas.product import DataProduct, load_products
-from sinks.dead_letter import (
+from dataplatform.product_io.names import dead_letter_topic
+from dataplatform.product_io.serialization import registry_client
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct, load_products
+from dataplatform.product_io.dead_letters import (
     H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC, already_dead_lettered, scrub,
 )
-from stream_processors.area_step import step_area
-from stream_processors.area_table import HeldArea, rebuild
-from stream_processors.batches import batch_agent
-from stream_processors.codec import AvroEventCodec, Undecodable
-from stream_processors.config import INPUTS, OUTPUTS, SUPPLY_DEMAND, WARNINGS, ProcessorConfig
-from stream_processors.crash_points import crash_point
-from stream_processors.rules import load_rules
-from stream_processors.supply_demand import (
+from dataplatform.stream_processors.area_step import step_area
+from dataplatform.stream_processors.area_table import HeldArea, rebuild
+from dataplatform.stream_processors.batches import batch_agent
+from dataplatform.stream_processors.codec import AvroEventCodec, Undecodable
+from dataplatform.stream_processors.config import INPUTS, OUTPUTS, SUPPLY_DEMAND, WARNINGS, ProcessorConfig
+from dataplatform.stream_processors.crash_points import crash_point
+from dataplatform.stream_processors.rules import load_rules
+from dataplatform.stream_processors.supply_demand import (
     HOUSING, RELEASES, AreaState, Clock, Move, SystemClock, area_message, by_area, decide, epoch_ms, tick_message,
 )
-from stream_processors.topic_layout import AREAS_TABLE, ENTITY_TABLES
-from stream_processors.transport import RestoringTable, broker_url, durable, processing
+from dataplatform.stream_processors.topic_layout import AREAS_TABLE, ENTITY_TABLES
+from dataplatform.stream_processors.transport import RestoringTable, broker_url, durable, processing
 
 log = logging.getLogger(__name__)
 H_PROCESSOR = "dlq.processor.app"
@@ -83,7 +84,7 @@ class SupplyDemandProcessor:
         for codec in self.codecs.values():
             codec.warm()
         for name in INPUTS:
-            self._dead_lettered |= already_dead_lettered(f"{self.config.topic(name)}.dlq", H_PROCESSOR,
+            self._dead_lettered |= already_dead_lettered(dead_letter_topic(self.config.topic(name)), H_PROCESSOR,
                                                          self.config.app_id, self.config.bootstrap, self.settings)
 
     def _make_app(self) -> faust.App:
@@ -121,7 +122,7 @@ class SupplyDemandProcessor:
                                        partitions=c.partitions, internal=False)
         self.outputs = {name: app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name])
                         for name in OUTPUTS}
-        self.dead_letters = {name: app.topic(f"{c.topic(name)}.dlq", key_serializer="raw", value_serializer="raw")
+        self.dead_letters = {name: app.topic(dead_letter_topic(c.topic(name)), key_serializer="raw", value_serializer="raw")
                              for name in INPUTS}
         table = dict(partitions=c.partitions, key_type=str, default=None)
         self.entities = {name: app.Table(ENTITY_TABLES[name], **table) for name in INPUTS}

@@ -31,14 +31,14 @@ just after lost those state changes for good while their input offsets were comm
 flush waits until every message buffered before it has been handed to the client, the
 client's flush until each is acknowledged, and a send that failed makes the flush raise,
 so the offsets are never committed past a lost write. The processor's own step barrier
-(:func:`stream_processors.durability.durable`) is the same flush.
+(:func:`durable`, below) is the same flush.
 
 **No ack for a message no stream took** (:meth:`_Consumer.ack`): Faust acknowledges the
 messages it skips during a rebalance or a suspended flow, which let a commit pass
 messages that were never processed.
 
 **Crash points** around the offset commit (``commit.before``, ``commit.after``) for the
-crash tests (:mod:`stream_processors.crash_points`); free when none is armed.
+crash tests (:mod:`dataplatform.stream_processors.crash_points`); free when none is armed.
 
 Used through :func:`broker_url`, which names this transport's scheme.
 """
@@ -58,7 +58,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, P
 from faust.transport.producer import ProducerBuffer
 from mode.services import WaitResults
 
-from stream_processors.crash_points import crash_point
+from dataplatform.stream_processors.crash_points import crash_point
 
 FETCH_MAX_WAIT_MS = 100
 SCHEME = "dataplatform-kafka"

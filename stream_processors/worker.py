@@ -2,7 +2,7 @@
 
 ``run_worker`` blocks until SIGTERM/SIGINT (Faust's worker stops gracefully: finishes the
 batch in hand, commits offsets, flushes the producer). ``start_workers`` starts N of them
-as separate processes (``python -m stream_processors.worker``) and returns a
+as separate processes (``python -m dataplatform.stream_processors.worker``) and returns a
 :class:`WorkerPool`: ``restart_dead()`` restarts a worker that died (with backoff, the
 others keep working), ``stop()`` terminates them cleanly, killing only stragglers. Each
 worker has a stable static-membership id (app id, host, index), so a restarted worker
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from dataplatform.config import Settings, get_settings
-from stream_processors.config import ProcessorConfig
-from stream_processors.supply_demand import Clock
+from dataplatform.stream_processors.config import ProcessorConfig
+from dataplatform.stream_processors.supply_demand import Clock
 
 CONFIG_ENV = "DATAPLATFORM_PROCESSOR_CONFIG"
 log = logging.getLogger(__name__)
@@ -36,9 +36,9 @@ def run_worker(settings: Settings | None = None, config: ProcessorConfig | None 
     """Run one processor worker in this process (main thread) until it is signalled to stop."""
     import faust
 
-    from stream_processors.crash_points import arm_from_environment
-    from stream_processors.topic_layout import ensure_topics, seed_group_offsets
-    from stream_processors.topology import build_app
+    from dataplatform.stream_processors.crash_points import arm_from_environment
+    from dataplatform.stream_processors.topic_layout import ensure_topics, seed_group_offsets
+    from dataplatform.stream_processors.topology import build_app
 
     config = (config or ProcessorConfig()).resolved(settings)
     arm_from_environment()
@@ -103,7 +103,7 @@ class WorkerPool:
         config = self.config.with_(datadir=str(workdir), instance_id=worker_instance_id(self.config.app_id, index))
         env = {**os.environ, **(self.settings or get_settings()).child_environment(), CONFIG_ENV: config.to_json()}
         with open(log_path, "ab") as out:
-            process = subprocess.Popen([sys.executable, "-m", "stream_processors.worker"],
+            process = subprocess.Popen([sys.executable, "-m", "dataplatform.stream_processors.worker"],
                                        env=env, stdout=out, stderr=subprocess.STDOUT,
                                        preexec_fn=_stop_with_parent,
                                        # Ctrl-C reaches the owner, which stops workers in order
@@ -142,7 +142,7 @@ class WorkerPool:
     def supervise(self) -> list[str]:
         """One round of supervision: restart dead workers, and every worker when the
         group has lag and has committed nothing for :attr:`stall_after_s`; what was done."""
-        from stream_processors.progress import LagWatch
+        from dataplatform.stream_processors.progress import LagWatch
 
         said = [r.describe() for r in self.restart_dead()]
         if self.stall_after_s:
@@ -205,7 +205,7 @@ def worker_instance_id(app_id: str, index: int) -> str:
 def start_workers(n: int = 1, settings: Settings | None = None, config: ProcessorConfig | None = None,
                   first_index: int = 0) -> WorkerPool:
     """Start ``n`` workers, each its own process, sharing the app id (they split partitions)."""
-    from stream_processors.topic_layout import ensure_topics, seed_group_offsets
+    from dataplatform.stream_processors.topic_layout import ensure_topics, seed_group_offsets
 
     config = (config or ProcessorConfig()).resolved(settings)
     ensure_topics(config, settings)  # before returning, so callers can publish to the right partitions

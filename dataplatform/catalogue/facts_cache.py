@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from dataplatform.catalogue.freshness import Freshness, judge
 from dataplatform.catalogue.kafka_state import KafkaProbe, KafkaSnapshot
 from dataplatform.config import Settings
-from schemas.product import DataProduct
+from dataplatform.products.product import DataProduct
 
 log = logging.getLogger(__name__)
 

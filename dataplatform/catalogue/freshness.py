@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from dataplatform.catalogue.kafka_state import GroupFacts, TopicFacts
-from schemas.manifest import Manifest, RefreshMode
+from dataplatform.products.manifest import Manifest, RefreshMode
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from schemas.product import DataProduct
+from dataplatform.products.product import DataProduct
 
 
 def edges(products: dict[str, DataProduct]) -> list[tuple[str, str]]:

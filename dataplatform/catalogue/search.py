@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.product import DataProduct
+from dataplatform.products.product import DataProduct
 
 
 @dataclass

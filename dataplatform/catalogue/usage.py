@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from schemas.product import DataProduct
-from sinks.parquet_files import product_glob
-from sinks.sql.tables import APPEND, UPSERT, table_name
+from dataplatform.products.product import DataProduct
+from dataplatform.sinks.parquet_files import product_glob
+from dataplatform.sinks.sql.tables import APPEND, UPSERT, table_name
 
 _EXAMPLES = {"string": "…", "int": 0, "long": 0, "float": 0.0, "double": 0.0, "boolean": False, "bytes": "…"}
 _LOGICAL = {"timestamp-millis": "2026-01-01T09:30:00+00:00", "date": "2026-01-01", "decimal": "0.00", "uuid": "…"}

@@ -17,8 +17,8 @@ from rich.markup import escape
 from dataplatform.config import get_settings
 from dataplatform.kafka_config import consumer_config
 from dataplatform.repeats import RepeatFilter
-from dataplatform.serialization import ProductSerde, registry_client
-from schemas.product import DataProduct, load_products
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.products.product import DataProduct, load_products
 
 REDACTED = "***redacted***"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from dataplatform.config import get_settings
-from stream_processors.config import ProcessorConfig
-from stream_processors.rules import DEFAULT_RULES_PATH, RulesFileError, load_rules
+from dataplatform.stream_processors.config import ProcessorConfig
+from dataplatform.stream_processors.rules import DEFAULT_RULES_PATH, RulesFileError, load_rules
 
 
 def process(
@@ -53,8 +53,8 @@ def process(
     except (RulesFileError, ValueError) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2)
-    from stream_processors.topic_layout import TopicLayoutError
-    from stream_processors.worker import start_workers
+    from dataplatform.stream_processors.topic_layout import TopicLayoutError
+    from dataplatform.stream_processors.worker import start_workers
 
     try:
         pool = start_workers(workers, settings, config)

@@ -11,8 +11,8 @@ from rich.table import Table
 
 from dataplatform.cli.tables import print_fitted
 from dataplatform.config import get_settings
-from schemas.manifest import ManifestError, manifest_json_schema
-from schemas.product import PRODUCTS_ROOT, SchemaFileError, get_product, load_products
+from dataplatform.products.manifest import ManifestError, manifest_json_schema
+from dataplatform.products.product import PRODUCTS_ROOT, SchemaFileError, get_product, load_products
 
 products_app = typer.Typer(help="Find data products and see what they hold.", no_args_is_help=True)
 schemas_app = typer.Typer(help="Check and register data product schemas.", no_args_is_help=True)
@@ -93,7 +93,7 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Validate every manifest and schema, and check each change follows the versioning rules."""
-    from schemas.checks import check_products
+    from dataplatform.products.checks import check_products
 
     registry = registry or get_settings().schema_registry_url
     results = check_products(root, against or None, registry)
@@ -120,7 +120,7 @@ def register(
     """Register every product's value schema under its subject (refused if incompatible)."""
     from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-    from dataplatform.serialization import ProductSerde, registry_client
+    from dataplatform.product_io.serialization import ProductSerde, registry_client
 
     registry = registry or get_settings().schema_registry_url
     if not registry:

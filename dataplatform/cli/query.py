@@ -1,6 +1,6 @@
 """``dataplatform query "SQL"``: ask the sink tables and Parquet files a question from the terminal.
 
-Runs in-process with DuckDB (:mod:`sinks.query`): SQL tables by their names, Parquet files
+Runs in-process with DuckDB (:mod:`dataplatform.sinks.query`): SQL tables by their names, Parquet files
 as ``parquet.<product>``. Prints a table, or ``--json`` / ``--csv`` for scripts and
 spreadsheets. A query that fails says why, lists what can be queried, and exits 1.
 """
@@ -49,8 +49,8 @@ def query(
 
     SQL tables keep their names (platforms__area_supply_demand__v1); each product's Parquet
     files are the view parquet.<product> (parquet.area_supply_demand), with a date column."""
-    from schemas.product import load_products
-    from sinks.query import AnalystQuery, QueryError, default_database_url
+    from dataplatform.products.product import load_products
+    from dataplatform.sinks.query import AnalystQuery, QueryError, default_database_url
 
     if as_json and as_csv:
         _fail("choose one of --json and --csv")

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from dataplatform.config import get_settings
-from producers.simulators.scenarios import DEFAULT_RATE, SCENARIOS, SimulationReport
+from dataplatform.producers.simulators.scenarios import DEFAULT_RATE, SCENARIOS, SimulationReport
 
 app = typer.Typer(help="Run a simulated service that publishes change events (housing units or release cases).",
                   no_args_is_help=True)
@@ -74,7 +74,7 @@ def housing(rate: float = RATE, count: int = COUNT, duration: float = DURATION, 
     Changes go to its own SQLite database and the outbox in one transaction; a relay
     publishes them to the social_housing_availability product.
     """
-    from producers.simulators.housing import run_housing_simulator
+    from dataplatform.producers.simulators.housing import run_housing_simulator
 
     _run("housing", run_housing_simulator, json_out, seed=seed, rate=rate, count=count, duration=duration,
          scenario=scenario, database=database, topic=topic)
@@ -87,7 +87,7 @@ def releases(rate: float = RATE, count: int = COUNT, duration: float = DURATION,
 
     Each change is published directly to the prison_releases_housing_need product.
     """
-    from producers.simulators.releases import run_releases_simulator
+    from dataplatform.producers.simulators.releases import run_releases_simulator
 
     _run("releases", run_releases_simulator, json_out, seed=seed, rate=rate, count=count, duration=duration,
          scenario=scenario, topic=topic)

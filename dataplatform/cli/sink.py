@@ -68,9 +68,9 @@ def sql(
     instance_id: str = InstanceId, products_root: Path = ProductsRoot, metrics_port: int = MetricsPort,
 ) -> None:
     """Keep topics in SQL tables (tables named after the topic: dots become '__')."""
-    from sinks.base import UnknownTopicError
-    from sinks.sql.upsert import UnsupportedDatabaseError
-    from sinks.sql.writer import SqlSink
+    from dataplatform.sinks.base import UnknownTopicError
+    from dataplatform.sinks.sql.upsert import UnsupportedDatabaseError
+    from dataplatform.sinks.sql.writer import SqlSink
 
     if mode not in ("upsert", "append") or delete_mode not in ("hard", "soft"):
         _fail("bad option", ValueError("--mode is upsert|append and --delete-mode is hard|soft"))
@@ -101,8 +101,8 @@ def parquet(
 ) -> None:
     """Keep topics as Parquet files: <path>/<product>/date=YYYY-MM-DD/part-<partition>-<first>-<last>.parquet,
     rolled by size and age, small files of past days compacted."""
-    from sinks.base import UnknownTopicError
-    from sinks.parquet import ParquetSink
+    from dataplatform.sinks.base import UnknownTopicError
+    from dataplatform.sinks.parquet import ParquetSink
 
     try:
         sink = ParquetSink(get_settings(), topics=topic, path=path, group=group, allow_personal=allow_personal,
@@ -123,7 +123,7 @@ def status(
 ) -> None:
     """Each sink group's lag per partition, last stored offset, rows written, last error, and for
     the Parquet sink the files and rows on disk per partition."""
-    from sinks.status import sink_status
+    from dataplatform.sinks.status import sink_status
 
     try:
         rows = sink_status(get_settings(), database_url, parquet_path, products_root=products_root)
@@ -159,9 +159,9 @@ def compact(
 
     import fsspec
 
-    from schemas.product import load_products
-    from sinks.parquet_compaction import compact_product
-    from sinks.parquet_files import product_dir
+    from dataplatform.products.product import load_products
+    from dataplatform.sinks.parquet_compaction import compact_product
+    from dataplatform.sinks.parquet_files import product_dir
 
     settings = get_settings()
     try:

@@ -11,8 +11,8 @@ from confluent_kafka import Consumer
 from dataplatform.config import get_settings
 from dataplatform.kafka_config import consumer_config
 from dataplatform.repeats import RepeatFilter
-from dataplatform.serialization import ProductSerde, registry_client
-from schemas.product import get_product
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.products.product import get_product
 
 app = typer.Typer(help="Live housing shortfall warnings.", no_args_is_help=True)
 COLOURS = {"RED": "red", "AMBER": "yellow", "NONE": "green"}

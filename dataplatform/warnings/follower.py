@@ -18,10 +18,10 @@ from confluent_kafka import Consumer, TopicPartition
 from dataplatform.config import Settings
 from dataplatform.kafka_config import consumer_config
 from dataplatform.metrics import WARNING_TRANSITIONS
-from dataplatform.serialization import ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.warnings.store import WarningStore
 from dataplatform.warnings.webhooks import WebhookDispatcher
-from schemas.product import DataProduct, get_product
+from dataplatform.products.product import DataProduct, get_product
 
 log = logging.getLogger(__name__)
 WARNINGS_PRODUCT = "housing_shortfall_warnings"

@@ -16,7 +16,7 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 
 from dataplatform.config import get_settings
-from stream_processors.rules import DEFAULT_RULES_PATH, Rule, load_rules
+from dataplatform.stream_processors.rules import DEFAULT_RULES_PATH, Rule, load_rules
 
 RUNBOOKS = Path(__file__).with_name("runbooks")
 

@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, *, registry_store: SchemaRegist
 
     ``registry_store`` overrides the store built from ``settings.effective_database_url``
     (the caller then owns it and closes it). ``products_loader`` returns the products, or
-    the products and the broken ones (``schemas.product.survey_products``, the default).
+    the products and the broken ones (``dataplatform.products.product.survey_products``, the default).
     Live warnings need Kafka: call :func:`start_warning_follower` once the registry answers.
     """
     settings = settings or get_settings()

@@ -22,8 +22,8 @@ from dataplatform.catalogue.search import Filters, facets, find
 from dataplatform.catalogue.usage import usage
 from dataplatform.registry.store import SchemaRegistryStore
 from dataplatform.web.templating import templates
-from schemas.product import BrokenProduct, DataProduct, survey_products
-from schemas.versioning import compare_schemas
+from dataplatform.products.product import BrokenProduct, DataProduct, survey_products
+from dataplatform.products.versioning import compare_schemas
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
-from schemas.reference import local_authorities, regions
+from dataplatform.products.reference import local_authorities, regions
 
 SUPPLY_COLOUR, DEMAND_COLOUR = "#1d70b8", "#d4351c"
 SEVERITY_COLOURS = {"RED": "#d4351c", "AMBER": "#f47738", "NONE": "#00703c"}

@@ -18,7 +18,7 @@ from dataplatform.warnings.follower import WARNINGS_PRODUCT
 from dataplatform.warnings.store import SEVERITY_ORDER, WarningStore
 from dataplatform.web.charts import sparkline
 from dataplatform.web.templating import display_time
-from schemas.product import DataProduct
+from dataplatform.products.product import DataProduct
 
 
 @dataclass

@@ -4,8 +4,8 @@
 ``dataplatform simulate`` call; ``scenarios`` holds the scripted scenarios they share.
 """
 
-from producers.simulators.housing import run_housing_simulator
-from producers.simulators.releases import run_releases_simulator
-from producers.simulators.scenarios import SimulationReport, scenario_plan
+from dataplatform.producers.simulators.housing import run_housing_simulator
+from dataplatform.producers.simulators.releases import run_releases_simulator
+from dataplatform.producers.simulators.scenarios import SimulationReport, scenario_plan
 
 __all__ = ["SimulationReport", "run_housing_simulator", "run_releases_simulator", "scenario_plan"]

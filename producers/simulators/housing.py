@@ -4,7 +4,7 @@ change published through the transactional outbox.
 Units are added (available, or void awaiting repairs), reserved for someone, let, become
 void when a tenancy ends, and available again after repairs. Each change updates the
 ``housing_units`` row and records the change event in ``outbox_events`` in one
-transaction; an :class:`~producers.outbox.OutboxRelay` thread publishes them. The RNG is
+transaction; an :class:`~dataplatform.producers.outbox.OutboxRelay` thread publishes them. The RNG is
 seeded, so the sequence of changes is the same for the same seed and starting database.
 """
 
@@ -21,13 +21,13 @@ from sqlalchemy import BigInteger, Boolean, Date, DateTime, Engine, Integer, Num
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from dataplatform.config import Settings, get_settings
-from producers.outbox import OutboxRelay, create_outbox_table, record_change
-from producers.publisher import Publisher
-from producers.simulators.scenarios import (DEFAULT_RATE, Progress, SimulationReport, Step, random_steps, run_steps,
+from dataplatform.producers.outbox import OutboxRelay, create_outbox_table, record_change
+from dataplatform.producers.publisher import Publisher
+from dataplatform.producers.simulators.scenarios import (DEFAULT_RATE, Progress, SimulationReport, Step, random_steps, run_steps,
                                             scenario_plan)
-from schemas.envelope import ChangeEvent
-from schemas.product import DataProduct, get_product
-from schemas.reference import local_authorities
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct, get_product
+from dataplatform.products.reference import local_authorities
 
 PRODUCT = "social_housing_availability"
 SOURCE_SYSTEM = "housing-service"

@@ -3,7 +3,7 @@
 Cases are scheduled (a person due to leave a prison, going to a local authority, with a
 housing need), rescheduled (the expected release date moves), released, housed, or
 cancelled. The service keeps its cases in memory and publishes each change synchronously
-with :class:`~producers.publisher.Publisher` (no outbox: the contrast with the housing
+with :class:`~dataplatform.producers.publisher.Publisher` (no outbox: the contrast with the housing
 simulator). The RNG is seeded, so the same seed gives the same changes.
 """
 
@@ -15,11 +15,11 @@ import threading
 import time
 
 from dataplatform.config import Settings, get_settings
-from producers.publisher import Publisher
-from producers.simulators.scenarios import (DEFAULT_RATE, Progress, SimulationReport, Step, random_steps, run_steps,
+from dataplatform.producers.publisher import Publisher
+from dataplatform.producers.simulators.scenarios import (DEFAULT_RATE, Progress, SimulationReport, Step, random_steps, run_steps,
                                             scenario_plan)
-from schemas.product import DataProduct, get_product
-from schemas.reference import local_authorities, prisons
+from dataplatform.products.product import DataProduct, get_product
+from dataplatform.products.reference import local_authorities, prisons
 
 PRODUCT = "prison_releases_housing_need"
 SOURCE_SYSTEM = "releases-service"

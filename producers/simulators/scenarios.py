@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from schemas.reference import local_authorities
+from dataplatform.products.reference import local_authorities
 
 NORTH_WEST = "E12000002"
 MANCHESTER = "E08000003"

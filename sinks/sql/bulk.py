@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Connection, MetaData, Table, select
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 
-from sinks.sql.upsert import dialect_insert
+from dataplatform.sinks.sql.upsert import dialect_insert
 
 OnConflict = Callable[[Any], Any]   # (dialect insert) -> the same insert with its ON CONFLICT clause
 

@@ -13,7 +13,7 @@ from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, MetaDa
 from sqlalchemy import Column
 from sqlalchemy import func
 
-from sinks.sql.upsert import dialect_insert
+from dataplatform.sinks.sql.upsert import dialect_insert
 
 OFFSETS_TABLE = "sink_offsets"
 

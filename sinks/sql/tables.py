@@ -20,8 +20,8 @@ from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Engine, Integer, 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateColumn
 
-from sinks.columns import FieldColumn
-from sinks.sql.types import sql_type
+from dataplatform.sinks.columns import FieldColumn
+from dataplatform.sinks.sql.types import sql_type
 
 log = logging.getLogger(__name__)
 MAX_IDENTIFIER = 63

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Double, Float, Integer, LargeBinary, Numeric, String, Text, Time
 from sqlalchemy.types import TypeEngine
 
-from sinks.columns import FieldColumn
+from dataplatform.sinks.columns import FieldColumn
 
 HASH_HEX_LENGTH = 64
 

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer
 from dataplatform.config import Settings
 from dataplatform.web.app import create_app
 from dataplatform.web.server import RunningServer
-from schemas.product import load_products
+from dataplatform.products.product import load_products
 from tests.support.browser import chromium, cut_network, screenshot
 from tests.support.kafka import create_topic
 from tests.support.sinks import Publisher, entity, make_product

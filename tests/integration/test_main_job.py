@@ -20,8 +20,9 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from dataplatform.kafka.broker import pid_alive
-from sinks.sql import table_name
-from schemas.product import load_products
+from dataplatform.product_io import wire
+from dataplatform.sinks.sql import table_name
+from dataplatform.products.product import load_products
 
 SCENARIO_REGION = "North West"
 
@@ -163,7 +164,7 @@ def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
 
     # nothing outlives it: neither the broker's JVM nor the processor's workers
     assert any("kafka.Kafka" in cmd for cmd in seen_children.values()), "no broker JVM was seen"
-    assert any("stream_processors.worker" in cmd for cmd in seen_children.values()), "no processor worker was seen"
+    assert any("dataplatform.stream_processors.worker" in cmd for cmd in seen_children.values()), "no processor worker was seen"
     survivors = [f"{p}: {cmd[:120]}" for p, cmd in seen_children.items() if pid_alive(p)]
     assert not survivors, f"processes outlived `dataplatform run`: {survivors}"
 
@@ -214,7 +215,7 @@ def personal_values_in_source(bootstrap: str) -> set[str]:
     values = set()
     for msg in read_topic(bootstrap, product.topic):
         if msg.value():
-            event = schemaless_reader(io.BytesIO(msg.value()[5:]), schema)
+            event = schemaless_reader(io.BytesIO(wire.body(msg.value())), schema)
             for side in (event["before"], event["after"]):
                 if side:
                     values.add(side["person_ref"])

@@ -15,7 +15,7 @@ from dataplatform.config import Settings
 from dataplatform.heartbeat import Heartbeat, publish_heartbeat
 from dataplatform.web.app import create_app, start_warning_follower
 from dataplatform.web.server import RunningServer
-from sinks.sql.writer import SqlSink
+from dataplatform.sinks.sql.writer import SqlSink
 from tests.support.kafka import create_topic, unique_name
 from tests.support.sinks import Publisher, entity, make_product
 from tests.support.waiting import wait_until

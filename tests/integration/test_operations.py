@@ -104,11 +104,11 @@ def test_warnings_page_shows_a_simulated_shortage_live_and_drops_it_when_housing
     worker, followed by the web service, watched in headless Chromium."""
     from playwright.sync_api import expect, sync_playwright
 
-    from producers.publisher import Publisher
-    from schemas.product import load_products
-    from stream_processors.config import ProcessorConfig
-    from stream_processors.sample_events import housing_unit, release_case
-    from stream_processors.worker import start_workers
+    from dataplatform.producers.publisher import Publisher
+    from dataplatform.products.product import load_products
+    from dataplatform.stream_processors.config import ProcessorConfig
+    from dataplatform.stream_processors.sample_events import housing_unit, release_case
+    from dataplatform.stream_processors.worker import start_workers
 
     prefix = unique_name("live") + "."
     config = ProcessorConfig(app_id=f"{prefix}processor", topic_prefix=prefix, partitions=2, tick_seconds=2,

@@ -19,11 +19,11 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from dataplatform.config import Settings
-from dataplatform.serialization import ProductSerde, registry_client
-from producers.outbox import OutboxEvent, OutboxRelay, create_outbox_table, record_change
-from producers.publisher import Publisher
-from schemas.envelope import ChangeEvent
-from schemas.product import get_product
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.producers.outbox import OutboxEvent, OutboxRelay, create_outbox_table, record_change
+from dataplatform.producers.publisher import Publisher
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
 from tests.support.kafka import consume, end_offset
 from tests.support.waiting import wait_until
 
@@ -35,8 +35,8 @@ CHILD = """
 import sys, threading, signal
 from sqlalchemy import create_engine
 from dataplatform.config import Settings
-from producers.outbox import OutboxRelay
-from producers.publisher import Publisher
+from dataplatform.producers.outbox import OutboxRelay
+from dataplatform.producers.publisher import Publisher
 url, schema, topic = sys.argv[1], sys.argv[2], sys.argv[3]
 args = {"options": f"-csearch_path={schema}"} if schema else {}
 engine = create_engine(url, connect_args=args)

@@ -8,10 +8,11 @@ import re
 import time
 
 
-from schemas.envelope import ChangeEvent
-from stream_processors.sample_events import ChangePublisher, housing_unit, release_case
-from stream_processors.supply_demand import HOUSING, RELEASES
-from stream_processors.worker import start_workers
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.product_io import wire
+from dataplatform.stream_processors.sample_events import ChangePublisher, housing_unit, release_case
+from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
+from dataplatform.stream_processors.worker import start_workers
 from tests.integration.test_processor_support import (
     LEEDS, MANCHESTER, NEWCASTLE, NORTH_EAST, NORTH_WEST, TODAY, YORKSHIRE, OutputReader, caught_up,
     expected_figures, latest_heartbeats, processor_config, workers_settled,
@@ -70,7 +71,7 @@ def test_shortage_warning_lifecycle_duplicates_garbage_and_restart(bootstrap, re
         assert time.monotonic() - started < 60
         units(pub, MANCHESTER, ["mu1"])                              # 1 home for 3 people: still RED
         releases(pub, LEEDS, ["l1"])
-        pub.publish_raw(HOUSING, b"lu-garbage", b"\x00\x00\x00\x00\x01not avro at all")
+        pub.publish_raw(HOUSING, b"lu-garbage", wire.header(1) + b"not avro at all")
         units(pub, LEEDS, ["lu4"])                                   # after the garbage: still processed
         releases(pub, NEWCASTLE, ["n1", "n2"])
         pub.flush()

@@ -18,13 +18,13 @@ import pytest
 import yaml
 from confluent_kafka import Consumer, KafkaError
 
-from dataplatform.serialization import ProductSerde, registry_client
-from schemas.product import get_product
-from stream_processors.crash_points import PLAN_ENV
-from stream_processors.rules import SEVERITIES, parse_rules
-from stream_processors.sample_events import ChangePublisher
-from stream_processors.supply_demand import HOUSING, RELEASES, Figures
-from stream_processors.worker import start_workers
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.products.product import get_product
+from dataplatform.stream_processors.crash_points import PLAN_ENV
+from dataplatform.stream_processors.rules import SEVERITIES, parse_rules
+from dataplatform.stream_processors.sample_events import ChangePublisher
+from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES, Figures
+from dataplatform.stream_processors.worker import start_workers
 from tests.integration.test_processor_support import (
     TEST_RULES, TODAY, caught_up, committed_offsets, expected_figures, processor_config,
 )

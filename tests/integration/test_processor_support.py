@@ -10,11 +10,12 @@ from pathlib import Path
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from dataplatform.serialization import ProductSerde, registry_client
-from schemas.envelope import ChangeEvent
-from schemas.product import get_product
-from stream_processors.config import ProcessorConfig
-from stream_processors.supply_demand import HOUSING, RELEASES
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.product_io.names import dead_letter_topic
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
+from dataplatform.stream_processors.config import ProcessorConfig
+from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 from tests.support.kafka import unique_name
 
 MANCHESTER, NORTH_WEST = "E08000003", "E12000002"
@@ -51,7 +52,7 @@ class OutputReader:
         client = registry_client(registry_url)
         self.warning_topic = config.topic("housing_shortfall_warnings")
         self.derived_topic = config.topic("area_supply_demand")
-        self.dlq_topic = config.topic(HOUSING) + ".dlq"
+        self.dlq_topic = dead_letter_topic(config.topic(HOUSING))
         self.serdes = {self.warning_topic: ProductSerde(get_product("housing_shortfall_warnings"), client),
                        self.derived_topic: ProductSerde(get_product("area_supply_demand"), client)}
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("reader"),

@@ -11,11 +11,12 @@ import httpx
 import pytest
 
 from dataplatform.config import Settings
-from dataplatform.serialization import ProductSerde, registry_client
-from producers.publisher import DeliveryError, Publisher, SchemaIncompatibleError
-from schemas.envelope import ChangeEvent
-from schemas.product import get_product
-from schemas.validation import RecordValidationError
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.product_io.names import value_subject
+from dataplatform.producers.publisher import DeliveryError, Publisher, SchemaIncompatibleError
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
+from dataplatform.products.validation import RecordValidationError
 from tests.support.kafka import consume, end_offset, create_topic, unique_name
 
 HOUSING = get_product("social_housing_availability")
@@ -100,7 +101,7 @@ def test_flush_lists_events_that_were_not_delivered(bootstrap: str, registry_url
 
 
 def test_an_incompatible_schema_is_refused_clearly(bootstrap: str, registry_url: str, topic: str) -> None:
-    subject = f"{topic}-value"
+    subject = value_subject(topic)
     incompatible = copy.deepcopy(HOUSING.value_schema)
     incompatible["fields"] = [f for f in incompatible["fields"] if f["name"] != "ts_ms"] + [
         {"name": "mandatory_new", "type": "string"}]

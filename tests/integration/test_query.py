@@ -11,9 +11,9 @@ import threading
 from pathlib import Path
 
 from dataplatform.config import Settings
-from sinks.parquet import ParquetSink
-from sinks.sql.tables import table_name
-from sinks.sql.writer import SqlSink
+from dataplatform.sinks.parquet import ParquetSink
+from dataplatform.sinks.sql.tables import table_name
+from dataplatform.sinks.sql.writer import SqlSink
 from tests.support.kafka import create_topic, unique_name
 from tests.support.sinks import Publisher, entity, make_product
 from tests.support.waiting import wait_until

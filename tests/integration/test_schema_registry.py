@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from tests.support.concurrency import run_together
 from dataplatform.config import Settings
+from dataplatform.product_io import wire
 from dataplatform.registry.client import wait_for_registry
 from dataplatform.web.server import RunningServer
 
@@ -98,7 +99,7 @@ def test_serializer_round_trip_through_the_registry(registry_url: str):
     client = SchemaRegistryClient({"url": registry_url})
     payload = AvroSerializer(client, ORDER_V1)(order(), ctx("orders"))
     # Confluent wire format: magic byte 0, then the 4-byte schema id the registry assigned.
-    schema_id = int.from_bytes(payload[1:5], "big")
+    schema_id = wire.schema_id_of(payload)
     assert payload[0] == 0
     assert client.get_latest_version("orders-value").schema_id == schema_id
 
@@ -223,7 +224,7 @@ def test_the_platforms_own_clients_send_the_api_tokens(tmp_path: Path):
 
     from pydantic import SecretStr
 
-    from schemas.product import load_products
+    from dataplatform.products.product import load_products
 
     write, read = "write-T0ken-4f2a", "read-T0ken-9c1e"
     settings = Settings(dataplatform_home=tmp_path, database_url=f"sqlite:///{tmp_path / 'registry.db'}",
@@ -241,7 +242,7 @@ def test_the_platforms_own_clients_send_the_api_tokens(tmp_path: Path):
         assert len(reader.get_subjects()) == len(load_products())
 
         # what the producer SDK, sinks, processor and warnings follower build from their settings
-        from dataplatform.serialization import ProductSerde, registry_client
+        from dataplatform.product_io.serialization import ProductSerde, registry_client
 
         product = load_products()["social_housing_availability"]
         client = registry_client(server.url, settings)

@@ -19,7 +19,7 @@ from dataplatform.kafka.broker import BrokerSecurity, EmbeddedKafka
 from dataplatform.kafka.connection import KafkaConnectionError, check_connection
 from dataplatform.kafka.tls import make_ca
 from dataplatform.kafka_config import client_config, redacted
-from schemas.product import load_products
+from dataplatform.products.product import load_products
 
 PASSWORDS = {"admin": "admin-Pa55-word", "housing-service": "housing-Pa55-word",
              "releases-service": "releases-Pa55-word", "dataplatform-processor": "processor-Pa55-word",
@@ -170,11 +170,11 @@ def test_producer_processor_sink_path_runs_over_tls_and_sasl(secure_broker, regi
 
     import sqlalchemy as sa
 
-    from producers.publisher import Publisher
-    from sinks.sql import SqlSink, table_name
-    from stream_processors.config import ProcessorConfig
-    from stream_processors.sample_events import housing_unit, release_case
-    from stream_processors.worker import start_workers
+    from dataplatform.producers.publisher import Publisher
+    from dataplatform.sinks.sql import SqlSink, table_name
+    from dataplatform.stream_processors.config import ProcessorConfig
+    from dataplatform.stream_processors.sample_events import housing_unit, release_case
+    from dataplatform.stream_processors.worker import start_workers
     from tests.support.kafka import unique_name
     from tests.support.waiting import wait_until
 

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 
-from dataplatform.serialization import ProductSerde, registry_client
-from schemas.product import get_product
-from schemas.reference import local_authorities, prisons
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.products.product import get_product
+from dataplatform.products.reference import local_authorities, prisons
 from tests.support.kafka import consume, end_offset, unique_name
 
 REPO = Path(__file__).resolve().parents[2]

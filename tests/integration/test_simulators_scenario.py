@@ -8,10 +8,10 @@ import threading
 from pathlib import Path
 
 from dataplatform.config import Settings
-from dataplatform.serialization import ProductSerde, registry_client
-from producers.simulators import run_housing_simulator, run_releases_simulator, scenario_plan
-from producers.simulators.scenarios import NORTH_WEST, SHORTAGE_HORIZON_DAYS
-from schemas.product import get_product
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.producers.simulators import run_housing_simulator, run_releases_simulator, scenario_plan
+from dataplatform.producers.simulators.scenarios import NORTH_WEST, SHORTAGE_HORIZON_DAYS
+from dataplatform.products.product import get_product
 from tests.support.kafka import consume, create_topic, unique_name
 
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataplatform.config import Settings
-from sinks.parquet import ParquetSink
+from dataplatform.sinks.parquet import ParquetSink
 from tests.support.kafka import create_topic, unique_name
 from tests.support.sinks import Publisher, entity, make_product
 from tests.support.waiting import wait_until

@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import MetaData, Table, create_engine, inspect, select
 
 from dataplatform.config import Settings
-from sinks.dead_letter import H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC
-from sinks.sql.tables import table_name
-from sinks.sql.writer import SqlSink
+from dataplatform.product_io.dead_letters import H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC
+from dataplatform.sinks.sql.tables import table_name
+from dataplatform.sinks.sql.writer import SqlSink
 from tests.support.kafka import consume, create_topic, unique_name
 from tests.support.sinks import Publisher, entity, make_product
 from tests.support.waiting import wait_until
@@ -131,7 +131,7 @@ def test_upsert_keeps_final_state_per_key_with_typed_columns(tmp_path, bootstrap
     columns = {c["name"]: c["type"] for c in inspect(create_engine(db_url)).get_columns(name)}
     assert "NUMERIC" in str(columns["amount"]).upper() and "DATE" in str(columns["due"]).upper()
 
-    from sinks.status import sink_status
+    from dataplatform.sinks.status import sink_status
     status = [s for s in sink_status(settings(bootstrap, registry_url), database_url=db_url) if s.group == group]
     assert sorted(s.partition for s in status) == [0, 1] and all(s.lag == 0 for s in status)
     assert sum(s.rows_written for s in status) == 26

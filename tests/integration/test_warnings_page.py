@@ -23,7 +23,7 @@ from dataplatform.config import Settings
 from dataplatform.heartbeat import Heartbeat, ensure_heartbeat_topic, publish_heartbeat
 from dataplatform.web.app import create_app, start_warning_follower
 from dataplatform.web.server import RunningServer
-from schemas.product import load_products
+from dataplatform.products.product import load_products
 from tests.support.kafka import create_topic, unique_name
 from tests.support.waiting import wait_until
 from tests.support.warnings import FiguresPublisher, WarningPublisher, figures, warning

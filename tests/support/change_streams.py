@@ -12,9 +12,9 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 
-from schemas.envelope import ChangeEvent
-from stream_processors.sample_events import housing_unit, release_case
-from stream_processors.supply_demand import HOUSING, RELEASES
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.stream_processors.sample_events import housing_unit, release_case
+from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 
 AREAS = {"E08000003": "E12000002", "E08000001": "E12000002",     # Manchester, Bolton: North West
          "E08000035": "E12000003", "E08000032": "E12000003",     # Leeds, Bradford: Yorkshire

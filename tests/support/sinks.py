@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 from confluent_kafka import Producer
 
-from dataplatform.serialization import ProductSerde, registry_client
-from schemas.envelope import ChangeEvent
-from schemas.product import DataProduct, load_product
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import DataProduct, load_product
 
 ENTITY = {
     "type": "record", "name": "SinkCase", "doc": "A test entity with every kind of field.",
@@ -83,7 +83,7 @@ def decoded_batch(sink, product: DataProduct, offsets: range, partition: int = 0
                   dead_letters: int = 0):
     """A batch of creates at ``offsets`` as ``sink`` prepares them (then ``dead_letters``
     offsets with no row): what a sink's write path receives, without a broker."""
-    from sinks.base import Batch, SinkRecord
+    from dataplatform.sinks.base import Batch, SinkRecord
 
     batch = Batch()
     for offset in offsets:

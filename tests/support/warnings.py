@@ -8,11 +8,11 @@ import uuid
 
 from confluent_kafka import Producer
 
-from dataplatform.serialization import ProductSerde, registry_client
-from schemas.envelope import ChangeEvent
-from schemas.product import get_product
-from stream_processors.rules import Rule, message_of
-from stream_processors.supply_demand import Figures
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
+from dataplatform.stream_processors.rules import Rule, message_of
+from dataplatform.stream_processors.supply_demand import Figures
 
 
 def warning(area_code: str = "E08000003", area_name: str = "Manchester", severity: str = "RED",
@@ -31,7 +31,7 @@ def warning(area_code: str = "E08000003", area_name: str = "Manchester", severit
 
 def figures(area_code: str = "E08000003", supply: int = 12, demand: int = 41, as_of_ms: int | None = None) -> dict:
     """One area's figures as the processor publishes them on ``area_supply_demand``."""
-    from schemas.reference import area_name, local_authorities
+    from dataplatform.products.reference import area_name, local_authorities
 
     la = local_authorities().get(area_code)
     return {"area_code": area_code, "area_name": area_name(area_code),

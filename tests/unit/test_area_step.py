@@ -9,10 +9,10 @@ import random
 
 import pytest
 
-from stream_processors.area_step import step_area
-from stream_processors.area_table import HeldArea, head_key, member_key, rebuild
-from stream_processors.rules import parse_rules
-from stream_processors.supply_demand import DEMAND, SUPPLY, AreaState, Move, area_message, epoch_day, tick_message
+from dataplatform.stream_processors.area_step import step_area
+from dataplatform.stream_processors.area_table import HeldArea, head_key, member_key, rebuild
+from dataplatform.stream_processors.rules import parse_rules
+from dataplatform.stream_processors.supply_demand import DEMAND, SUPPLY, AreaState, Move, area_message, epoch_day, tick_message
 
 LA = "E08000003"   # Manchester
 REG = "E12000002"

@@ -12,7 +12,7 @@ from dataplatform.catalogue.lineage import edges, layers, lineage_svg
 from dataplatform.catalogue.search import search
 from dataplatform.config import Settings
 from dataplatform.web.app import create_app
-from schemas.product import load_products
+from dataplatform.products.product import load_products
 
 
 def test_search_finds_products_by_field_name_tag_and_description():

@@ -16,8 +16,8 @@ from dataplatform.catalogue.search import Filters, facets, find
 from dataplatform.catalogue.usage import example_event
 from dataplatform.config import Settings
 from dataplatform.web.app import create_app
-from schemas.manifest import ManifestError, parse_manifest
-from schemas.product import load_products
+from dataplatform.products.manifest import ManifestError, parse_manifest
+from dataplatform.products.product import load_products
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone.utc)
 HOURS_AGO = TopicFacts(exists=True, events=40, last_event_at=NOW - dt.timedelta(hours=3))

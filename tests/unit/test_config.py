@@ -32,7 +32,7 @@ def test_registry_credentials_are_mapped_once_for_every_client():
     from pydantic import SecretStr
 
     from dataplatform.registry_config import registry_client_config
-    from dataplatform.serialization import registry_client
+    from dataplatform.product_io.serialization import registry_client
 
     url = "http://registry:8081"
     assert registry_client_config(url, Settings()) == {"url": url}

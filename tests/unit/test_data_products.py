@@ -14,11 +14,11 @@ import pytest
 import yaml
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from schemas.envelope import ChangeEvent
-from schemas.manifest import ManifestError, manifest_json_schema, parse_manifest
-from schemas.product import PRODUCTS_ROOT, load_products
-from schemas.reference import area_name, local_authorities, prisons, region_of
-from schemas.validation import RecordValidationError
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.manifest import ManifestError, manifest_json_schema, parse_manifest
+from dataplatform.products.product import PRODUCTS_ROOT, load_products
+from dataplatform.products.reference import area_name, local_authorities, prisons, region_of
+from dataplatform.products.validation import RecordValidationError
 
 CLI = [sys.executable, "-m", "dataplatform.cli.__main__"]
 

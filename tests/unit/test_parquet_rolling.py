@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from dataplatform.config import Settings
-from sinks.parquet import ParquetSink
-from sinks.parquet_compaction import compact_product, merge_groups
-from sinks.parquet_files import PartFile, list_files, partition_stats, remove_leftovers, written_offsets
+from dataplatform.sinks.parquet import ParquetSink
+from dataplatform.sinks.parquet_compaction import compact_product, merge_groups
+from dataplatform.sinks.parquet_files import PartFile, list_files, partition_stats, remove_leftovers, written_offsets
 from tests.support.sinks import DAY, decoded_batch, make_product
 from tests.support.waiting import wait_until
 
@@ -153,7 +153,7 @@ def test_the_running_sink_compacts_past_days_by_itself_and_outlives_a_failed_com
     def broken(*args, **kwargs):
         raise OSError("bucket unreachable")
 
-    monkeypatch.setattr("sinks.parquet.compact_product", broken)
+    monkeypatch.setattr("dataplatform.sinks.parquet.compact_product", broken)
     sink._last_compaction = None
     sink.on_tick()  # logged, not raised: the sink keeps consuming
     assert sink._last_compaction is not None

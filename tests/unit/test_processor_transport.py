@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from stream_processors.config import ProcessorConfig
-from stream_processors.transport import FETCH_MAX_WAIT_MS
+from dataplatform.stream_processors.config import ProcessorConfig
+from dataplatform.stream_processors.transport import FETCH_MAX_WAIT_MS
 
 
 def test_the_processor_app_consumes_with_a_short_fetch_wait(tmp_path):
-    from stream_processors.topology import SupplyDemandProcessor
+    from dataplatform.stream_processors.topology import SupplyDemandProcessor
 
     config = ProcessorConfig(app_id="transport-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))
@@ -28,7 +28,7 @@ def test_the_processor_app_consumes_with_a_short_fetch_wait(tmp_path):
 
 def _consumer_and_run(tmp_path, scenario):
     """Run ``scenario(consumer)`` on the processor app's real Faust consumer (not started)."""
-    from stream_processors.topology import SupplyDemandProcessor
+    from dataplatform.stream_processors.topology import SupplyDemandProcessor
 
     config = ProcessorConfig(app_id="transport-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))
@@ -159,7 +159,7 @@ def _flush_run(buffer_cls, more: int = 0) -> tuple[list[int], list[int]]:
 def test_a_flush_waits_for_every_message_buffered_before_it():
     from faust.transport.producer import ProducerBuffer
 
-    from stream_processors.transport import DrainingBuffer
+    from dataplatform.stream_processors.transport import DrainingBuffer
 
     assert _flush_run(DrainingBuffer)[0] == [0, 1, 2]
     # Faust's own buffer gives up after 0.1 s without a message sent: a commit then went
@@ -168,7 +168,7 @@ def test_a_flush_waits_for_every_message_buffered_before_it():
 
 
 def test_a_flush_is_not_held_back_by_messages_put_after_it():
-    from stream_processors.transport import DrainingBuffer
+    from dataplatform.stream_processors.transport import DrainingBuffer
 
     at_flush, everything = _flush_run(DrainingBuffer, more=20)
     assert at_flush[:3] == [0, 1, 2] and len(at_flush) < len(everything) == 23

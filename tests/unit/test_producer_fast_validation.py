@@ -7,9 +7,9 @@ import decimal
 
 import pytest
 
-from producers.fast_validation import compile_record_check
-from schemas.product import load_products
-from schemas.validation import RecordValidationError, validate_record
+from dataplatform.producers.fast_validation import compile_record_check
+from dataplatform.products.product import load_products
+from dataplatform.products.validation import RecordValidationError, validate_record
 
 HOUSING = load_products()["social_housing_availability"]
 UNIT = {"unit_id": "HU-1", "local_authority_code": "E08000003", "region_code": "E12000002", "provider": "Onward",

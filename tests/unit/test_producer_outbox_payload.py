@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 import pytest
 
-from producers.outbox import OutboxEvent, create_outbox_table, event_of, from_payload, record_change, to_payload
-from schemas.envelope import ChangeEvent
-from schemas.product import get_product
-from schemas.validation import RecordValidationError
+from dataplatform.producers.outbox import OutboxEvent, create_outbox_table, event_of, from_payload, record_change, to_payload
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
+from dataplatform.products.validation import RecordValidationError
 
 HOUSING = get_product("social_housing_availability")
 UNIT = {"unit_id": "HU-9", "local_authority_code": "E08000003", "region_code": "E12000002", "provider": "Onward",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 
-from producers.simulators.scenarios import (MANCHESTER, NORTH_WEST, SHORTAGE_HORIZON_DAYS, Step, run_steps,
+from dataplatform.producers.simulators.scenarios import (MANCHESTER, NORTH_WEST, SHORTAGE_HORIZON_DAYS, Step, run_steps,
                                             scenario_plan)
 import pytest
 
-from schemas.reference import local_authorities
+from dataplatform.products.reference import local_authorities
 
 
 def test_the_same_seed_gives_the_same_plan_and_another_seed_another() -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from dataplatform.config import Settings
-from sinks.parquet import ParquetSink
-from sinks.query import AnalystQuery, QueryError, default_database_url
-from sinks.sql.tables import table_name
-from sinks.sql.writer import SqlSink
+from dataplatform.sinks.parquet import ParquetSink
+from dataplatform.sinks.query import AnalystQuery, QueryError, default_database_url
+from dataplatform.sinks.sql.tables import table_name
+from dataplatform.sinks.sql.writer import SqlSink
 from tests.support.sinks import DAY, decoded_batch, make_product
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from stream_processors.evaluation import derive_figures, evaluate_rules
-from stream_processors.rules import DEFAULT_RULES_PATH, Rule, RulesFileError, evaluate, load_rules, parse_rules
-from stream_processors.supply_demand import (
+from dataplatform.stream_processors.evaluation import derive_figures, evaluate_rules
+from dataplatform.stream_processors.rules import DEFAULT_RULES_PATH, Rule, RulesFileError, evaluate, load_rules, parse_rules
+from dataplatform.stream_processors.supply_demand import (
     DEMAND, LOCAL_AUTHORITY, REGION, SUPPLY, AreaState, Figures, ManualClock, Move, today_of,
 )
 
@@ -142,7 +142,7 @@ def test_warnings_are_change_events_c_then_u_with_before():
 
 
 def message(severity: str, transition: str, supply: int, demand: int, rule: Rule = RULE) -> str:
-    from stream_processors.rules import message_of
+    from dataplatform.stream_processors.rules import message_of
 
     return message_of(severity, transition, "Liverpool", Figures(supply, demand), rule)
 

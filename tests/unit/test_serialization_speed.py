@@ -1,4 +1,4 @@
-"""confluent-kafka's Avro deserializer with its per-schema work done once (dataplatform/serialization.py)."""
+"""confluent-kafka's Avro deserializer with its per-schema work done once (dataplatform/product_io/serialization.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import confluent_kafka.schema_registry._sync.avro as confluent_avro
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from dataplatform.serialization import ProductSerde, once_per_schema, registry_client
-from schemas.envelope import ChangeEvent
-from schemas.product import get_product
-from stream_processors.sample_events import housing_unit
-from stream_processors.supply_demand import HOUSING
+from dataplatform.product_io.serialization import ProductSerde, once_per_schema, registry_client
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
+from dataplatform.stream_processors.sample_events import housing_unit
+from dataplatform.stream_processors.supply_demand import HOUSING
 
 
 def test_once_per_schema_computes_once_per_schema_object():

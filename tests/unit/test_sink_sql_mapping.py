@@ -9,11 +9,11 @@ from datetime import timezone
 from sqlalchemy import JSON, Date, DateTime, Numeric, String, Text, select
 
 from dataplatform.config import Settings
-from sinks.base import Batch, SinkRecord
-from sinks.columns import PersonalDataPolicy, entity_columns
-from sinks.sql.tables import table_name
-from sinks.sql.types import sql_type
-from sinks.sql.writer import SqlSink, make_engine
+from dataplatform.sinks.base import Batch, SinkRecord
+from dataplatform.sinks.columns import PersonalDataPolicy, entity_columns
+from dataplatform.sinks.sql.tables import table_name
+from dataplatform.sinks.sql.types import sql_type
+from dataplatform.sinks.sql.writer import SqlSink, make_engine
 from tests.support.sinks import ENTITY, entity, make_product
 from tests.support.waiting import wait_until
 

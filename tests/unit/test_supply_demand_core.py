@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from stream_processors.supply_demand import (
+from dataplatform.stream_processors.supply_demand import (
     DEMAND, HOUSING, RELEASES, SUPPLY, AreaBook, EntityTracker, ManualClock, epoch_day, today_of,
 )
 
@@ -122,7 +122,7 @@ def test_counts_are_derived_per_kind_without_personal_data():
 
 
 def test_area_messages_carry_a_batch_of_moves_in_order():
-    from stream_processors.supply_demand import Move, area_message, by_area, moves_of_message, tick_message
+    from dataplatform.stream_processors.supply_demand import Move, area_message, by_area, moves_of_message, tick_message
 
     moves = [Move(LA1, "local_authority", REG, "unit:u1", (SUPPLY, 5), 1),
              Move(REG, "region", REG, "unit:u1", (SUPPLY, 5), 1),
@@ -135,7 +135,7 @@ def test_area_messages_carry_a_batch_of_moves_in_order():
 
 
 def test_figures_follow_moves_after_the_tally_is_built():
-    from stream_processors.supply_demand import AreaState, Move
+    from dataplatform.stream_processors.supply_demand import AreaState, Move
 
     area = AreaState(LA1, "local_authority", REG)
     area.apply(Move(LA1, "local_authority", REG, "a", (SUPPLY, 10), 1))

@@ -15,7 +15,7 @@ from dataplatform.warnings.store import WarningStore
 from dataplatform.web.charts import figures_chart, region_severities, region_tiles, sparkline
 from dataplatform.web.templating import display_time
 from dataplatform.web.warnings_routes import FilterError, history_filter
-from stream_processors.rules import Rule
+from dataplatform.stream_processors.rules import Rule
 
 HOUR = 3_600_000
 NOW = 1_780_000_000_000

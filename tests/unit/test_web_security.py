@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from dataplatform.config import Settings
 from dataplatform.web.app import create_app
 from dataplatform.web.server import RunningServer
-from schemas.product import PRODUCTS_ROOT
+from dataplatform.products.product import PRODUCTS_ROOT
 
 SCHEMA = '{"type": "record", "name": "T", "fields": [{"name": "a", "type": "string"}]}'
 JSON = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
@@ -213,7 +213,7 @@ def copy_products(tmp_path: Path) -> Path:
 
 
 def test_schema_csv_cells_cannot_run_as_formulas(tmp_path: Path):
-    from schemas.product import survey_products
+    from dataplatform.products.product import survey_products
 
     root = copy_products(tmp_path)
     schema_file = root / "hmpps" / "social_housing_availability" / "entity.avsc"
@@ -236,7 +236,7 @@ def test_schema_csv_cells_cannot_run_as_formulas(tmp_path: Path):
 # -- 7. one bad manifest does not take the catalogue down ----------------------------------------
 
 def test_a_broken_manifest_is_shown_as_broken_and_the_others_still_work(tmp_path: Path):
-    from schemas.product import survey_products
+    from dataplatform.products.product import survey_products
 
     root = copy_products(tmp_path)
     manifest = root / "hmpps" / "social_housing_availability" / "manifest.yaml"

@@ -16,11 +16,13 @@ from pathlib import Path
 from fastavro import parse_schema
 from fastavro.schema import SchemaParseException
 
-from schemas.envelope import envelope_schema
-from schemas.manifest import Manifest, ManifestError, load_manifest
-from schemas.validation import validate_record
+import dataplatform.schemas
+from dataplatform.product_io.names import dead_letter_topic, value_subject
+from dataplatform.products.envelope import envelope_schema
+from dataplatform.products.manifest import Manifest, ManifestError, load_manifest
+from dataplatform.products.validation import validate_record
 
-PRODUCTS_ROOT = Path(__file__).resolve().parent
+PRODUCTS_ROOT = Path(dataplatform.schemas.__file__).resolve().parent  # the repository's schemas/ folder
 
 
 class SchemaFileError(ValueError):
@@ -44,12 +46,11 @@ class DataProduct:
 
     @property
     def value_subject(self) -> str:
-        """Confluent's TopicNameStrategy subject for the topic's values."""
-        return f"{self.topic}-value"
+        return value_subject(self.topic)
 
     @property
     def dead_letter_topic(self) -> str:
-        return f"{self.topic}.dlq"
+        return dead_letter_topic(self.topic)
 
     @property
     def namespace(self) -> str:

@@ -1,7 +1,7 @@
-"""The dead-letter topic: where a sink puts records it cannot decode or map, and carries on.
+"""The dead-letter topic: where a sink or the processor puts records it cannot decode or map, and carries on.
 
 A poison record must not stop a sink (every later record would wait behind it) nor vanish
-silently. It is copied as-is to ``<topic>.dlq`` with headers saying where it came from and
+silently. It is copied as-is to its dead-letter topic (``<topic>.dlq``) with headers saying where it came from and
 why it failed; the error message is scrubbed of any personal values the sink knows about.
 The copy is flushed before the sink stores the offset past it, so nothing is lost.
 
@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config, reliable_producer_config
+from dataplatform.product_io.names import dead_letter_topic
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 500
@@ -32,10 +33,6 @@ H_SOURCE_OFFSET = "dlq.source.offset"
 H_ERROR_CLASS = "dlq.error.class"
 H_ERROR_MESSAGE = "dlq.error.message"
 H_SINK_GROUP = "dlq.sink.group"
-
-
-def dead_letter_topic(topic: str) -> str:
-    return f"{topic}.dlq"
 
 
 def scrub(message: str, personal_values: list[object] | None = None) -> str:
@@ -82,7 +79,7 @@ def already_dead_lettered(dlq_topic: str, header: str, value: str, bootstrap: st
 
 
 class DeadLetterQueue:
-    """Copies poison records to ``<topic>.dlq`` (creating it when missing) and waits for acks."""
+    """Copies poison records to their dead-letter topic (creating it when missing) and waits for acks."""
 
     def __init__(self, group: str, bootstrap: str | None = None, settings: Settings | None = None) -> None:
         self.group = group

@@ -16,7 +16,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext, St
 
 from dataplatform.config import Settings
 from dataplatform.registry_config import registry_client_config
-from schemas.product import DataProduct
+from dataplatform.products.product import DataProduct
 
 
 def once_per_schema(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -3,7 +3,7 @@
 Three layers, each naming the product, the field and the rule it breaks:
 1. each manifest and entity schema validates on its own;
 2. against the same product in a git revision (default ``HEAD``), the version moved as
-   far as the change requires (see :mod:`schemas.versioning`);
+   far as the change requires (see :mod:`dataplatform.products.versioning`);
 3. against a schema registry, when one is reachable, the new value schema is compatible
    with what is registered under the subject's compatibility rule.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import yaml
 
-from schemas.manifest import ManifestError, parse_manifest
-from schemas.product import PRODUCTS_ROOT, DataProduct, SchemaFileError, load_product, product_folders
-from schemas.versioning import ChangeReport, check_version_bump
+from dataplatform.products.manifest import ManifestError, parse_manifest
+from dataplatform.products.product import PRODUCTS_ROOT, DataProduct, SchemaFileError, load_product, product_folders
+from dataplatform.products.versioning import ChangeReport, check_version_bump
 
 
 @dataclass
@@ -58,7 +58,7 @@ def check_against_registry(product: DataProduct, registry_url: str) -> tuple[str
     from confluent_kafka.schema_registry import Schema
     from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-    from dataplatform.serialization import registry_client
+    from dataplatform.product_io.serialization import registry_client
 
     client = registry_client(registry_url)
     try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from schemas.manifest import IMMUTABLE_FIELDS, Manifest
+from dataplatform.products.manifest import IMMUTABLE_FIELDS, Manifest
 
 
 @dataclass

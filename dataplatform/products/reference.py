@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
-HERE = Path(__file__).parent
+from dataplatform.products.product import PRODUCTS_ROOT
+
+HERE = PRODUCTS_ROOT / "reference"  # the CSV files, next to the data products that use their codes
 
 
 @dataclass(frozen=True)
