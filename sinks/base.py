@@ -37,6 +37,7 @@ from dataplatform.kafka_config import consumer_config
 from dataplatform.metrics import SINK_COMMIT_SECONDS, SINK_ROWS
 from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.product import DataProduct, load_products
+from dataplatform.repeats import RepeatFilter
 from dataplatform.product_io.dead_letters import DeadLetterQueue
 from dataplatform.product_io.wire import body, schema_id_of
 
@@ -128,6 +129,7 @@ class BatchingSink(ABC):
         self.instance_id = instance_id
         self.consumer_overrides = consumer_overrides or {}
         self.dead_letters = DeadLetterQueue(self.group, bootstrap, self.settings)
+        self.repeats = RepeatFilter()   # an event re-sent after its producer crashed is written once
         self._writer_schemas: dict[int, dict] = {}
         self._stop = threading.Event()
         self._consumer: Consumer | None = None
@@ -226,7 +228,10 @@ class BatchingSink(ABC):
             batch.next_offsets[tp] = msg.offset() + 1
             batch.rows.setdefault(tp, 0)
             try:
-                item = self.prepare(self.decode(msg))
+                record = self.decode(msg)
+                if not self.repeats.first_time(record.topic, _event_id(record.value)):
+                    continue   # an exact repeat (same event id) of an event written already
+                item = self.prepare(record)
             except Exception as exc:  # noqa: BLE001 - classified just below
                 if not is_poison(exc) or self.is_transient(exc):
                     raise
@@ -340,3 +345,9 @@ class BatchingSink(ABC):
             entity = (record.value or {}).get(side) or {}
             values.extend(entity.get(f) for f in record.product.personal_fields)
         return values
+
+
+def _event_id(value: dict | None) -> str | None:
+    """A change event's id (None for a tombstone or a value without one)."""
+    source = value.get("source") if isinstance(value, dict) else None
+    return source.get("event_id") if isinstance(source, dict) else None

@@ -176,6 +176,27 @@ def test_append_keeps_every_event(tmp_path, bootstrap, registry_url, db_url):
     assert {r["case_id"] for r in rows if r["_op"] == "u"} == {f"case-{i}" for i in range(6)}
 
 
+def test_an_event_sent_again_after_its_producer_crashed_is_written_once(tmp_path, bootstrap, registry_url, db_url):
+    from confluent_kafka import Producer
+
+    product = new_topic_product(tmp_path, bootstrap)
+    pub = Publisher(bootstrap, registry_url, product)
+    for i in range(3):
+        pub.change("c", None, entity(i, 0))
+    pub.flush()
+    again = Producer({"bootstrap.servers": bootstrap})
+    for m in consume(bootstrap, product.topic, expected=3)[:2]:   # re-sent byte for byte, at new offsets
+        again.produce(product.topic, key=m.key(), value=m.value())
+    assert again.flush(30) == 0
+    group, name = unique_name("sql-repeat"), table_name(product.topic, "append")
+    with running(SqlSink(settings(bootstrap, registry_url), products=[product], database_url=db_url, mode="append",
+                         group=group, batch_size=10, batch_timeout=0.2)):
+        wait_until(lambda: sum(o["next_offset"] for o in offsets_of(db_url, group)) == 5, timeout=60,
+                   message="all 5 messages read")
+    rows = rows_of(db_url, name)
+    assert sorted(r["case_id"] for r in rows) == ["case-0", "case-1", "case-2"]   # each event once
+
+
 def test_poison_messages_go_to_the_dead_letter_topic_and_the_sink_carries_on(tmp_path, bootstrap, registry_url, db_url):
     product = new_topic_product(tmp_path, bootstrap)
     pub = Publisher(bootstrap, registry_url, product)
