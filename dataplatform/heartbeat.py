@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from dataplatform.background import BackgroundReader
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config
 from dataplatform.topics import create_missing
@@ -125,16 +126,17 @@ def _iso(ms: int | None) -> str | None:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).isoformat() if ms else None
 
 
-class HeartbeatBoard:
+class HeartbeatBoard(BackgroundReader):
     """The latest heartbeat of every component, followed from the topic on a background thread."""
+
+    thread_name = "heartbeats"
 
     def __init__(self, bootstrap: str | None = None, settings: Settings | None = None,
                  topic: str = HEARTBEAT_TOPIC) -> None:
+        super().__init__()
         self.bootstrap, self.settings, self.topic = bootstrap, settings, topic
         self._latest: dict[str, Heartbeat] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.ready = threading.Event()
 
     def record(self, heartbeat: Heartbeat) -> None:
@@ -183,18 +185,3 @@ class HeartbeatBoard:
                     log.warning("skipping a heartbeat that is not the agreed JSON at offset %s: %s", msg.offset(), exc)
         finally:
             consumer.close()
-
-    def start(self) -> "HeartbeatBoard":
-        def guarded() -> None:
-            try:
-                self.run()
-            except Exception:
-                log.exception("heartbeat reader stopped")
-        self._thread = threading.Thread(target=guarded, name="heartbeats", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=15)

@@ -18,7 +18,6 @@ Metric names and example alert rules: docs/operations.md.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from dataplatform.background import BackgroundReader
 from dataplatform.config import Settings
 from dataplatform.heartbeat import HeartbeatBoard, now_ms
 from dataplatform.kafka_config import client_config
@@ -88,35 +88,27 @@ def take_snapshot(bootstrap: str | None, settings: Settings | None = None, timeo
     return snapshot
 
 
-class KafkaSampler:
+class KafkaSampler(BackgroundReader):
     """Keeps a fresh :class:`KafkaSnapshot` on a background thread (every ``interval_s``)."""
 
+    thread_name = "metrics-kafka"
+
     def __init__(self, bootstrap: str, settings: Settings | None = None, interval_s: float = 15.0) -> None:
+        super().__init__()
         self.bootstrap, self.settings, self.interval_s = bootstrap, settings, interval_s
         self.snapshot = KafkaSnapshot()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def refresh(self) -> KafkaSnapshot:
         self.snapshot = take_snapshot(self.bootstrap, self.settings)
         return self.snapshot
 
-    def start(self) -> "KafkaSampler":
-        def loop() -> None:
-            while not self._stop.is_set():
-                try:
-                    self.refresh()
-                except Exception as exc:  # noqa: BLE001 - keep the last snapshot; its age says how old
-                    log.warning("could not read Kafka for metrics: %s", exc)
-                self._stop.wait(self.interval_s)
-        self._thread = threading.Thread(target=loop, name="metrics-kafka", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=15)
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh()
+            except Exception as exc:  # noqa: BLE001 - keep the last snapshot; its age says how old
+                log.warning("could not read Kafka for metrics: %s", exc)
+            self._stop.wait(self.interval_s)
 
 
 class PlatformCollector(Collector):

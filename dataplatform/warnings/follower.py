@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import Consumer, TopicPartition
 
+from dataplatform.background import BackgroundReader
 from dataplatform.config import Settings
 from dataplatform.kafka_config import consumer_config
 from dataplatform.metrics import WARNING_TRANSITIONS
@@ -33,7 +34,7 @@ class StoreOf(Protocol):
     def resume_offsets(self) -> dict[int, int]: ...
 
 
-class ProductFollower:
+class ProductFollower(BackgroundReader):
     """Read one product's topic into ``store``; each newly stored row goes to the listeners."""
 
     default_product = WARNINGS_PRODUCT
@@ -41,6 +42,7 @@ class ProductFollower:
     def __init__(self, store: StoreOf, *, bootstrap: str | None = None, registry_url: str | None = None,
                  product: DataProduct | None = None, topic: str | None = None,
                  settings: Settings | None = None) -> None:
+        super().__init__()
         self.store = store
         self.settings = settings
         self.product = product or get_product(self.default_product)
@@ -48,8 +50,7 @@ class ProductFollower:
         self.bootstrap, self.registry_url = bootstrap, registry_url
         self._listeners: list[queue.Queue] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.thread_name = f"follow-{self.product.name}"
         self.ready = threading.Event()
 
     # -- listeners (the web page's live stream) ---------------------------------------
@@ -104,21 +105,6 @@ class ProductFollower:
                     self.stored(row)
         finally:
             consumer.close()
-
-    def start(self) -> "ProductFollower":
-        def guarded() -> None:
-            try:
-                self.run()
-            except Exception:
-                log.exception("follower of %s stopped", self.topic)
-        self._thread = threading.Thread(target=guarded, name=f"follow-{self.product.name}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=15)
 
 
 class WarningFollower(ProductFollower):
