@@ -43,6 +43,7 @@ class Rule:
     clear_margin: float = 0.1
     clear_after: int = 1
     description: str = ""
+    runbook: str = ""   # what to do: a file in the runbook folder, or a link (default: <id>.md)
 
     def level(self, figures: Figures, margin: float = 0.0) -> str:
         """The severity the figures call for, with thresholds raised by ``margin``."""

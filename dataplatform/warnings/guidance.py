@@ -1,14 +1,16 @@
 """What a warning means and what to do about it: each rule in words, and its runbook.
 
 The page explains the rules from the same rules file the processor evaluates, so the
-words cannot drift from the thresholds. Runbooks are Markdown files named after the rule
-(``runbooks/<rule id>.md``, shipped with the package); ``WARNINGS_RUNBOOK_DIR`` points at
-a team's own folder instead.
+words cannot drift from the thresholds. Each rule names its runbook in the rules file
+(``runbook:``): a Markdown file in the runbook folder (``runbooks/``, shipped with the
+package; ``WARNINGS_RUNBOOK_DIR`` points at a team's own folder instead), or a link to a
+runbook kept elsewhere. Without one, ``<rule id>.md`` is looked for.
 """
 
 from __future__ import annotations
 
 import math
+from html import escape
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -54,13 +56,18 @@ def explain(rule: Rule) -> RuleGuide:
         stepping_down=(f"A warning steps up at once but steps down slowly: only once supply has stayed at or above "
                        f"{clear_at:g} × demand (a further {round(rule.clear_margin * 100)} points of cover) for "
                        f"{evaluations}. A figure hovering at a threshold therefore does not flap between colours."),
-        runbook_html=runbook_html(rule.id),
+        runbook_html=runbook_html(rule.runbook or f"{rule.id}.md"),
     )
 
 
-def runbook_html(rule_id: str) -> str | None:
+def runbook_html(runbook: str) -> str | None:
+    """The runbook as HTML: a link, or the Markdown file of that name in the runbook folder
+    (a bare rule id means ``<id>.md``); None when there is no such file."""
+    if runbook.startswith(("https://", "http://")):
+        return f'<p><a class="govuk-link" href="{escape(runbook)}">Open the runbook</a> ({escape(runbook)})</p>\n'
     folder = get_settings().warnings_runbook_dir or RUNBOOKS
-    path = folder / f"{rule_id}.md"
+    name = Path(runbook).name   # a file of the folder, never a path elsewhere
+    path = folder / (name if name.endswith(".md") else f"{name}.md")
     if not path.is_file():
         return None
     return MarkdownIt("commonmark", {"html": False}).render(path.read_text())

@@ -129,5 +129,9 @@ def test_a_team_can_point_the_pages_at_its_own_runbooks(tmp_path, monkeypatch):
     try:
         assert runbook_html("shortfall") == "<p>Call <strong>the duty manager</strong> on 0100.</p>\n"
         assert runbook_html("no-such-rule") is None
+        assert runbook_html("../../etc/shortfall.md") == runbook_html("shortfall.md")   # the folder's file only
+        link = runbook_html("https://runbooks.example/shortfall?a=1&b=2")
+        assert 'href="https://runbooks.example/shortfall?a=1&amp;b=2"' in link
+        assert explain(Rule(id="other", runbook="shortfall.md")).runbook_html == runbook_html("shortfall")
     finally:
         get_settings.cache_clear()
