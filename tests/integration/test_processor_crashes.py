@@ -66,34 +66,39 @@ def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, re
     pool.stall_after_s = 30
     config = pool.config
     pub = ChangePublisher(bootstrap, registry_url, {p: config.topic(p) for p in (HOUSING, RELEASES)})
+    run = {"published": 0, "restarted_at": None, "offsets_then": None, "stalls": 0}
     resumed: list[float] = []
-    stalls = 0
+
+    def one_round() -> bool:
+        """Supervise the pool, time resumes, feed the next slice; True once everything was
+        published and processed."""
+        said = pool.supervise()
+        run["stalls"] += sum("committed nothing" in what for what in said)
+        if said and workers == 1:
+            run["restarted_at"], run["offsets_then"] = time.monotonic(), committed_offsets(bootstrap, config)
+        elif not all(pool.alive()):
+            run["restarted_at"] = None   # killed again before it committed: nothing to measure
+        elif run["restarted_at"] is not None and committed_offsets(bootstrap, config) != run["offsets_then"]:
+            resumed.append(time.monotonic() - run["restarted_at"])   # the restarted worker committed again
+            run["restarted_at"] = None
+        kills_left = any(p.suffix != ".done" for p in plans.iterdir())
+        published, idle = run["published"], caught_up(bootstrap, config)
+        if published < len(stream) and (idle or not kills_left):
+            # the next slice while the workers are idle; all the rest once every kill happened
+            end = published + SLICE if kills_left else len(stream)
+            for product, item in stream[published:end]:
+                if isinstance(item, str):
+                    pub.publish_raw(product, item.encode(), None)   # the tombstone after a delete
+                else:
+                    pub.publish(product, item)
+            pub.flush()
+            run["published"] = end
+            return False
+        return published == len(stream) and idle
+
     try:
-        published, restarted_at = 0, None
-        deadline = time.monotonic() + 600
-        while published < len(stream) or not caught_up(bootstrap, config):
-            assert time.monotonic() < deadline, f"no progress; plans left {sorted(plans.iterdir())}\n{pool.log_tail()}"
-            said = pool.supervise()
-            stalls += sum("committed nothing" in what for what in said)
-            if said and workers == 1:
-                restarted_at, offsets_then = time.monotonic(), committed_offsets(bootstrap, config)
-            elif not all(pool.alive()):
-                restarted_at = None   # killed again before it committed: nothing to measure
-            elif restarted_at is not None and committed_offsets(bootstrap, config) != offsets_then:
-                resumed.append(time.monotonic() - restarted_at)   # the restarted worker committed again
-                restarted_at = None
-            kills_left = any(p.suffix != ".done" for p in plans.iterdir())
-            if published < len(stream) and (caught_up(bootstrap, config) or not kills_left):
-                # the next slice while the workers are idle; all the rest once every kill happened
-                end = published + SLICE if kills_left else len(stream)
-                for product, item in stream[published:end]:
-                    if isinstance(item, str):
-                        pub.publish_raw(product, item.encode(), None)   # the tombstone after a delete
-                    else:
-                        pub.publish(product, item)
-                pub.flush()
-                published = end
-            time.sleep(0.2)
+        wait_until(one_round, timeout=600, interval=0.2,
+                   message=f"every slice processed; plans {sorted(p.name for p in plans.iterdir())}")
         assert sorted(p.name for p in plans.iterdir()) == [f"{i:03d}.done" for i in range(len(plan))], \
             "every planned kill happened"
 
@@ -108,7 +113,7 @@ def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, re
         if workers == 1:
             # without static membership the group waited about 60 s for the killed incarnation
             assert len(resumed) >= 3 and max(resumed) < 30, f"resumed after {resumed}"
-            print(f"\nresumed after a kill in {sorted(round(r, 1) for r in resumed)} s; {stalls} stall restart(s)")
+            print(f"\nresumed after a kill in {sorted(round(r, 1) for r in resumed)} s; {run['stalls']} stall restart(s)")
     finally:
         pool.stop()
 

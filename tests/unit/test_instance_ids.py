@@ -17,9 +17,9 @@ def test_live_members_get_different_slots_and_a_released_slot_is_reused(tmp_path
 
 
 def test_a_killed_process_frees_its_slot(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from dataplatform.instance_ids import "
-                               "claim_instance_id as c; i = c('g', sys.argv[1]); print(i, flush=True); time.sleep(60)",
-                               str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from dataplatform.instance_ids import "
+                               "claim_instance_id as c; i = c('g', sys.argv[1]); print(i, flush=True); sys.stdin.read()",
+                               str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip().endswith("-0")
         assert claim_instance_id("g", tmp_path).value.endswith("-1")      # slot 0 is held

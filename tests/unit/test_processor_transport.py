@@ -119,17 +119,28 @@ def test_an_error_in_a_delivery_propagates(tmp_path):
 
 
 def _flush_run(buffer_cls, more: int = 0) -> tuple[list[int], list[int]]:
-    """Put 3 messages whose sends are slower than Faust's 0.1 s patience (a full client
-    queue), keep putting ``more`` while flushing; (sent when flush returned, sent at the end)."""
+    """Put 3 messages whose sends cannot leave (a full client queue) until the flush has
+    had longer than Faust's 0.1 s patience, and, with ``more``, put another message each
+    time one is sent, so the buffer is never empty while the flush waits (those can leave
+    only once the flush has returned: a flush that waited for them would never return);
+    (sent when the flush returned, everything sent)."""
     from types import SimpleNamespace
 
     async def scenario():
         sent: list[int] = []
+        at_flush: list[int] = []
+        total, next_n = 3 + more, [3]
+        queue_free, flushed, all_sent = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
         class Channel:
             async def publish_message(self, fut, wait=False):
-                await asyncio.sleep(0.3)
+                await (queue_free if fut.n < 3 else flushed).wait()
                 sent.append(fut.n)
+                if next_n[0] < total:
+                    buffer.put(message(next_n[0]))
+                    next_n[0] += 1
+                if len(sent) == total:
+                    all_sent.set()
 
         def message(n):
             return SimpleNamespace(n=n, message=SimpleNamespace(channel=Channel()))
@@ -139,17 +150,12 @@ def _flush_run(buffer_cls, more: int = 0) -> tuple[list[int], list[int]]:
         await buffer.start()
         for n in range(3):
             buffer.put(message(n))
-
-        async def keep_putting():
-            for n in range(3, 3 + more):
-                buffer.put(message(n))
-                await asyncio.sleep(0.1)
-        putting = asyncio.ensure_future(keep_putting())
-        await asyncio.wait_for(buffer.flush(), timeout=10)
-        at_flush = list(sent)
-        await putting
-        while len(sent) < 3 + more:
-            await asyncio.sleep(0.05)
+        flushing = asyncio.ensure_future(buffer.flush())
+        flushing.add_done_callback(lambda _: (at_flush.extend(sent), flushed.set()))
+        await asyncio.wait({flushing}, timeout=0.5)   # Faust's own flush returns within this
+        queue_free.set()
+        await asyncio.wait_for(flushing, timeout=10)
+        await asyncio.wait_for(all_sent.wait(), timeout=10)
         await buffer.stop()
         return at_flush, sent
 
