@@ -52,7 +52,8 @@ from dataplatform.stream_processors.supply_demand import (
     HOUSING, RELEASES, AreaState, Clock, Move, SystemClock, area_message, by_area, decide, epoch_ms, tick_message,
 )
 from dataplatform.stream_processors.topic_layout import AREAS_TABLE, ENTITY_TABLES
-from dataplatform.stream_processors.transport import RestoringTable, broker_url, durable, processing
+from dataplatform.stream_processors.tables import RestoringTable, SeekFirstTableManager
+from dataplatform.stream_processors.transport import broker_url, durable, processing
 
 log = logging.getLogger(__name__)
 H_PROCESSOR = "dlq.processor.app"
@@ -95,6 +96,7 @@ class SupplyDemandProcessor:
             broker_credentials=faust_broker_credentials(self.settings),
             store="memory://",
             Table=RestoringTable,
+            TableManager=SeekFirstTableManager,
             topic_partitions=c.partitions,
             topic_replication_factor=c.replication_factor,
             table_standby_replicas=0,

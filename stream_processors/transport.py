@@ -40,6 +40,8 @@ messages that were never processed.
 **Crash points** around the offset commit (``commit.before``, ``commit.after``) for the
 crash tests (:mod:`dataplatform.stream_processors.crash_points`); free when none is armed.
 
+(The patches to Faust's tables and their recovery are in :mod:`.tables`.)
+
 Used through :func:`broker_url`, which names this transport's scheme.
 """
 
@@ -47,7 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Coroutine, Generator, Iterable
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 import faust
@@ -255,14 +257,6 @@ def processing(event: faust.types.EventT) -> None:
     processed twice and others lost when it was).
     """
     _current_event.set(weakref.ref(event))
-
-
-class RestoringTable(faust.Table):
-    """Faust's table with the ``restore`` crash point on each changelog batch it applies."""
-
-    def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
-        crash_point("restore")
-        super().apply_changelog_batch(batch)
 
 
 def broker_url(bootstrap: str) -> str:
