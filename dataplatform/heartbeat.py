@@ -20,7 +20,6 @@ import datetime as dt
 import json
 import logging
 import threading
-import time
 from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
@@ -29,16 +28,13 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from dataplatform.background import BackgroundReader
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config
+from dataplatform.products.envelope import epoch_ms
 from dataplatform.topics import create_missing
 
 log = logging.getLogger(__name__)
 HEARTBEAT_TOPIC = "_dataplatform.heartbeats"
 #: Keep the last heartbeat of every component; segments roll hourly so compaction can run.
 HEARTBEAT_TOPIC_CONFIG = {"cleanup.policy": "compact", "segment.ms": "3600000", "min.compaction.lag.ms": "0"}
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ class Heartbeat:
     derived_product: str
     last_evaluation_ms: int | None
     last_input_event_ms: int | None
-    ts_ms: int = dataclasses.field(default_factory=now_ms)
+    ts_ms: int = dataclasses.field(default_factory=epoch_ms)
     step_seconds: float | None = None   # time of the last processing step
     events_in: int | None = None        # input events applied since the component started
     events_out: int | None = None       # output events (figures, warnings) sent since it started
@@ -76,7 +72,7 @@ class Heartbeat:
         return cls(**{k: v for k, v in raw.items() if k in known})  # newer writers may add fields
 
     def age_s(self, at_ms: int | None = None) -> float:
-        return ((at_ms if at_ms is not None else now_ms()) - self.ts_ms) / 1000
+        return ((at_ms if at_ms is not None else epoch_ms()) - self.ts_ms) / 1000
 
 
 def ensure_heartbeat_topic(bootstrap: str | None = None, settings: Settings | None = None,
@@ -161,7 +157,7 @@ class HeartbeatBoard(BackgroundReader):
 
     def status(self, refresh_periods_s: dict[str, int], at_ms: int | None = None) -> list[ProcessorStatus]:
         """One status per derived product named in ``refresh_periods_s`` (heard from or not)."""
-        latest, at = self.latest(), at_ms if at_ms is not None else now_ms()
+        latest, at = self.latest(), at_ms if at_ms is not None else epoch_ms()
         return [ProcessorStatus(name, period, latest.get(name), at) for name, period in sorted(refresh_periods_s.items())]
 
     # -- following the topic ---------------------------------------------------------

@@ -30,7 +30,8 @@ from prometheus_client.registry import Collector
 
 from dataplatform.background import BackgroundReader
 from dataplatform.config import Settings
-from dataplatform.heartbeat import HeartbeatBoard, now_ms
+from dataplatform.heartbeat import HeartbeatBoard
+from dataplatform.products.envelope import epoch_ms
 from dataplatform.kafka_config import client_config
 from dataplatform.product_io.names import DEAD_LETTER_SUFFIX
 
@@ -171,7 +172,7 @@ class PlatformCollector(Collector):
                                       "started.", labels=labels)
         events_out = GaugeMetricFamily(f"{PREFIX}_processor_events_out", "Output events sent since the processor "
                                        "started.", labels=labels)
-        at = now_ms()
+        at = epoch_ms()
         for hb in beats:
             key = [hb.component, hb.derived_product]
             age.add_metric(key, hb.age_s(at))

@@ -26,7 +26,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from dataplatform.producers.publisher import DeliveryError, Publisher
-from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.envelope import ChangeEvent, epoch_ms
 from dataplatform.products.product import DataProduct, load_products
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,7 @@ def to_payload(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_payload(v) for v in value]
     if isinstance(value, dt.datetime):
-        when = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return int(when.timestamp() * 1000)
+        return epoch_ms(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
     if isinstance(value, dt.date):
         return (value - EPOCH_DATE).days
     if isinstance(value, decimal.Decimal):

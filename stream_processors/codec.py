@@ -13,7 +13,6 @@ and carry on (a raising codec would crash the Faust stream).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from faust.serializers.codecs import Codec
 
 from dataplatform.product_io.serialization import ProductSerde
 from dataplatform.product_io.names import value_subject
+from dataplatform.products.envelope import epoch_ms
 from dataplatform.products.product import DataProduct
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,8 @@ class AvroEventCodec(Codec):
 
 def normalise(record: dict[str, Any]) -> dict[str, Any]:
     """Timestamps as epoch milliseconds (fastavro decodes timestamp-millis to datetime)."""
-    ts = record.get("ts_ms")
-    if isinstance(ts, dt.datetime):
-        record["ts_ms"] = int(ts.timestamp() * 1000)
+    if "ts_ms" in record:
+        record["ts_ms"] = epoch_ms(record["ts_ms"])
     return record
 
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.envelope import ChangeEvent, epoch_ms
 from dataplatform.products.reference import area_name
 from dataplatform.stream_processors.rules import RuleSet, evaluate
-from dataplatform.stream_processors.supply_demand import AreaState, Clock, epoch_ms, today_of
+from dataplatform.stream_processors.supply_demand import AreaState, Clock, today_of
 
 PROCESSOR_SYSTEM = "dataplatform-processor"
 

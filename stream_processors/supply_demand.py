@@ -18,7 +18,6 @@ Two stages, mirroring the Faust topology (see docs/stream-processing.md):
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -60,14 +59,6 @@ def epoch_day(value: dt.date | dt.datetime | int) -> int:
         value = value.date()
     if isinstance(value, dt.date):
         return (value - EPOCH).days
-    return int(value)
-
-
-def epoch_ms(value: dt.datetime | int | float | None) -> int:
-    if value is None:
-        return int(time.time() * 1000)
-    if isinstance(value, dt.datetime):
-        return int(value.timestamp() * 1000)
     return int(value)
 
 

@@ -36,7 +36,7 @@ from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
 from dataplatform.kafka_config import faust_broker_credentials
 from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.product_io.serialization import registry_client
-from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.envelope import ChangeEvent, epoch_ms
 from dataplatform.products.product import DataProduct, load_products
 from dataplatform.product_io.dead_letters import (
     H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC, already_dead_lettered, scrub,
@@ -49,7 +49,7 @@ from dataplatform.stream_processors.config import INPUTS, OUTPUTS, SUPPLY_DEMAND
 from dataplatform.stream_processors.crash_points import crash_point
 from dataplatform.stream_processors.rules import load_rules
 from dataplatform.stream_processors.supply_demand import (
-    HOUSING, RELEASES, AreaState, Clock, Move, SystemClock, area_message, by_area, decide, epoch_ms, tick_message,
+    HOUSING, RELEASES, AreaState, Clock, Move, SystemClock, area_message, by_area, decide, tick_message,
 )
 from dataplatform.stream_processors.topic_layout import AREAS_TABLE, ENTITY_TABLES
 from dataplatform.stream_processors.tables import RestoringTable, SeekFirstTableManager
@@ -287,7 +287,7 @@ class Progress:
         self.events_in = self.events_out = 0
 
     def stepped(self, seconds: float, outputs: int) -> None:
-        self.last_step_ms, self.step_seconds = int(time.time() * 1000), round(seconds, 4)
+        self.last_step_ms, self.step_seconds = epoch_ms(), round(seconds, 4)
         self.events_out += outputs
 
 

@@ -16,6 +16,7 @@ tombstone (null value) so compacted topics forget the entity.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,6 +24,16 @@ from typing import Any
 
 OPS = ("c", "u", "d", "r")
 ENVELOPE_NAMESPACE = "dataplatform.envelope"
+
+
+def epoch_ms(value: dt.datetime | int | float | None = None) -> int:
+    """Epoch milliseconds (Avro's ``timestamp-millis``) of ``value``: now when None, a
+    datetime (as fastavro decodes one) converted, a number taken as milliseconds already."""
+    if value is None:
+        return int(time.time() * 1000)
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1000)
+    return int(value)
 
 
 def envelope_schema(entity_schema: dict, product_name: str, namespace: str) -> dict:
@@ -74,7 +85,7 @@ class ChangeEvent:
     after: dict | None
     source_system: str
     position: int
-    ts_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    ts_ms: int = field(default_factory=epoch_ms)
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     transaction: dict | None = None
 
@@ -103,9 +114,6 @@ class ChangeEvent:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "ChangeEvent":
         src = record["source"]
-        ts = record["ts_ms"]
-        if hasattr(ts, "timestamp"):  # fastavro decodes timestamp-millis to datetime
-            ts = int(ts.timestamp() * 1000)
-        return cls(op=record["op"], before=record["before"], after=record["after"], ts_ms=ts,
+        return cls(op=record["op"], before=record["before"], after=record["after"], ts_ms=epoch_ms(record["ts_ms"]),
                    source_system=src["system"], event_id=src["event_id"], position=src["position"],
                    transaction=record.get("transaction"))

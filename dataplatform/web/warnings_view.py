@@ -11,7 +11,8 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dataplatform.heartbeat import HeartbeatBoard, ProcessorStatus, now_ms
+from dataplatform.heartbeat import HeartbeatBoard, ProcessorStatus
+from dataplatform.products.envelope import epoch_ms
 from dataplatform.warnings.acknowledgements import AcknowledgementStore
 from dataplatform.warnings.figures import FiguresStore
 from dataplatform.warnings.follower import WARNINGS_PRODUCT
@@ -64,7 +65,7 @@ class WarningsView:
 
     def processor(self) -> dict:
         board: HeartbeatBoard | None = self.heartbeats()
-        at = now_ms()
+        at = epoch_ms()
         statuses = board.status(self.derived_periods(), at) if board else [
             ProcessorStatus(name, period, None, at) for name, period in sorted(self.derived_periods().items())]
         rows = []
