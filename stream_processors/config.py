@@ -2,7 +2,8 @@
 
 Topic names come from :attr:`DataProduct.topic`; ``topic_prefix`` and ``topic_overrides``
 let tests (and parallel deployments) give every run its own topics, and ``app_id`` its
-own consumer group and changelog topics.
+own consumer group and changelog topics. Every topic name the processor uses comes from
+here: the products' topics, the repartition topic and the tables' changelogs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import client_config
+from dataplatform.products.product import get_product
 from dataplatform.stream_processors.rules import DEFAULT_RULES_PATH
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 
@@ -20,6 +22,10 @@ SUPPLY_DEMAND = "area_supply_demand"
 WARNINGS = "housing_shortfall_warnings"
 INPUTS = (HOUSING, RELEASES)
 OUTPUTS = (SUPPLY_DEMAND, WARNINGS)
+# the processor's tables: stage 1's latest entity states, stage 2's areas
+ENTITY_TABLES = {name: f"entities-{name}" for name in INPUTS}
+AREAS_TABLE = "areas"
+TABLES = (*ENTITY_TABLES.values(), AREAS_TABLE)
 
 
 @dataclass
@@ -62,8 +68,6 @@ class ProcessorConfig:
 
     def topic(self, product_name: str) -> str:
         """The topic a product is read from / written to in this deployment."""
-        from dataplatform.products.product import get_product
-
         if product_name in self.topic_overrides:
             return self.topic_overrides[product_name]
         return self.topic_prefix + get_product(product_name).topic
@@ -73,6 +77,11 @@ class ProcessorConfig:
         """The area-keyed repartition topic between stage 1 and stage 2 (named like Faust's
         changelogs, after the app id, so two deployments never share it)."""
         return f"{self.app_id}-area-contributions"
+
+    def changelog_topic(self, table: str) -> str:
+        """The changelog of ``table``: Faust's own name for it (``<app id>-<table>-changelog``),
+        so the topic created up front is the one the table writes to."""
+        return f"{self.app_id}-{table}-changelog"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -17,13 +17,9 @@ from dataplatform.heartbeat import ensure_heartbeat_topic
 from dataplatform.kafka_config import client_config
 from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.topics import create_missing
-from dataplatform.stream_processors.config import INPUTS, OUTPUTS, ProcessorConfig
+from dataplatform.stream_processors.config import INPUTS, OUTPUTS, TABLES, ProcessorConfig
 
 log = logging.getLogger(__name__)
-# table names: each one's changelog is <app id>-<name>-changelog (created by ensure_topics)
-ENTITY_TABLES = {name: f"entities-{name}" for name in INPUTS}
-AREAS_TABLE = "areas"
-TABLES = [*ENTITY_TABLES.values(), AREAS_TABLE]
 
 
 class TopicLayoutError(RuntimeError):
@@ -43,7 +39,7 @@ def ensure_topics(config: ProcessorConfig, settings: Settings | None = None) -> 
     admin = AdminClient(client_config(config.bootstrap, settings))
     inputs = [config.topic(p) for p in INPUTS]
     names = inputs + [config.contributions_topic] + [config.topic(p) for p in OUTPUTS] + [dead_letter_topic(t) for t in inputs]
-    changelogs = [f"{config.app_id}-{table}-changelog" for table in TABLES]
+    changelogs = [config.changelog_topic(table) for table in TABLES]
     create_missing(admin, [NewTopic(n, config.partitions, config.replication_factor) for n in names]
                    + [NewTopic(n, config.partitions, config.replication_factor, config={"cleanup.policy": "compact"})
                       for n in changelogs])

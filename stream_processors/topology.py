@@ -45,13 +45,14 @@ from dataplatform.stream_processors.area_step import step_area
 from dataplatform.stream_processors.area_table import HeldArea, rebuild
 from dataplatform.stream_processors.batches import batch_agent
 from dataplatform.stream_processors.codec import AvroEventCodec, Undecodable
-from dataplatform.stream_processors.config import INPUTS, OUTPUTS, SUPPLY_DEMAND, WARNINGS, ProcessorConfig
+from dataplatform.stream_processors.config import (
+    AREAS_TABLE, ENTITY_TABLES, INPUTS, OUTPUTS, SUPPLY_DEMAND, WARNINGS, ProcessorConfig,
+)
 from dataplatform.stream_processors.crash_points import crash_point
 from dataplatform.stream_processors.rules import load_rules
 from dataplatform.stream_processors.supply_demand import (
     HOUSING, RELEASES, AreaState, Clock, Move, SystemClock, area_message, by_area, decide, tick_message,
 )
-from dataplatform.stream_processors.topic_layout import AREAS_TABLE, ENTITY_TABLES
 from dataplatform.stream_processors.tables import RestoringTable, SeekFirstTableManager
 from dataplatform.stream_processors.transport import broker_url, durable, processing
 
