@@ -170,7 +170,7 @@ class Platform:
 
     def _start_processor(self) -> None:
         from dataplatform.stream_processors.config import ProcessorConfig
-        from dataplatform.stream_processors.worker import start_workers
+        from dataplatform.stream_processors.pool import start_workers
 
         config = ProcessorConfig(datadir=str(self.home / "processor"), tick_seconds=self.options.tick_seconds,
                                  loglevel="INFO")

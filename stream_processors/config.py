@@ -18,6 +18,7 @@ from dataplatform.products.product import get_product
 from dataplatform.stream_processors.rules import DEFAULT_RULES_PATH
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 
+CONFIG_ENV = "DATAPLATFORM_PROCESSOR_CONFIG"   # a worker process's configuration (JSON), set by its pool
 SUPPLY_DEMAND = "area_supply_demand"
 WARNINGS = "housing_shortfall_warnings"
 INPUTS = (HOUSING, RELEASES)

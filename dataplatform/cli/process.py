@@ -54,7 +54,7 @@ def process(
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2)
     from dataplatform.stream_processors.topic_layout import TopicLayoutError
-    from dataplatform.stream_processors.worker import start_workers
+    from dataplatform.stream_processors.pool import start_workers
 
     try:
         pool = start_workers(workers, settings, config)

@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from confluent_kafka.schema_registry import Schema
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from dataplatform.product_io.serialization import registry_client
 from dataplatform.products.manifest import ManifestError, parse_manifest
 from dataplatform.products.product import PRODUCTS_ROOT, DataProduct, SchemaFileError, load_product, product_folders
 from dataplatform.products.versioning import ChangeReport, check_version_bump
@@ -55,11 +58,6 @@ def check_against_git(product: DataProduct, rev: str) -> tuple[ChangeReport | No
 
 
 def check_against_registry(product: DataProduct, registry_url: str) -> tuple[str, list[str]]:
-    from confluent_kafka.schema_registry import Schema
-    from confluent_kafka.schema_registry.error import SchemaRegistryError
-
-    from dataplatform.product_io.serialization import registry_client
-
     client = registry_client(registry_url)
     try:
         ok = client.test_compatibility(product.value_subject, Schema(product.value_schema_str, "AVRO"))

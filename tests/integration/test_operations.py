@@ -108,7 +108,7 @@ def test_warnings_page_shows_a_simulated_shortage_live_and_drops_it_when_housing
     from dataplatform.products.product import load_products
     from dataplatform.stream_processors.config import ProcessorConfig
     from dataplatform.stream_processors.sample_events import housing_unit, release_case
-    from dataplatform.stream_processors.worker import start_workers
+    from dataplatform.stream_processors.pool import start_workers
 
     prefix = unique_name("live") + "."
     config = ProcessorConfig(app_id=f"{prefix}processor", topic_prefix=prefix, partitions=2, tick_seconds=2,

@@ -12,7 +12,7 @@ from dataplatform.products.envelope import ChangeEvent
 from dataplatform.product_io import wire
 from dataplatform.stream_processors.sample_events import ChangePublisher, housing_unit, release_case
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
-from dataplatform.stream_processors.worker import start_workers
+from dataplatform.stream_processors.pool import start_workers
 from tests.integration.test_processor_support import (
     LEEDS, MANCHESTER, NEWCASTLE, NORTH_EAST, NORTH_WEST, TODAY, YORKSHIRE, OutputReader, caught_up,
     expected_figures, latest_heartbeats, processor_config, workers_settled,

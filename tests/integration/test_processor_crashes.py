@@ -24,7 +24,7 @@ from dataplatform.stream_processors.crash_points import PLAN_ENV
 from dataplatform.stream_processors.rules import SEVERITIES, parse_rules
 from dataplatform.stream_processors.sample_events import ChangePublisher
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES, Figures
-from dataplatform.stream_processors.worker import start_workers
+from dataplatform.stream_processors.pool import start_workers
 from tests.integration.test_processor_support import (
     TEST_RULES, TODAY, caught_up, committed_offsets, expected_figures, processor_config,
 )
