@@ -53,7 +53,7 @@ from dataplatform.stream_processors.rules import load_rules
 from dataplatform.stream_processors.supply_demand import (
     HOUSING, RELEASES, AreaState, Clock, Move, SystemClock, area_message, by_area, decide, tick_message,
 )
-from dataplatform.stream_processors.tables import RestoringTable, SeekFirstTableManager
+from dataplatform.stream_processors.recovery import RestoringTable, SeekFirstTableManager
 from dataplatform.stream_processors.transport import broker_url, durable, processing
 
 log = logging.getLogger(__name__)

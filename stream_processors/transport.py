@@ -40,7 +40,7 @@ messages that were never processed.
 **Crash points** around the offset commit (``commit.before``, ``commit.after``) for the
 crash tests (:mod:`dataplatform.stream_processors.crash_points`); free when none is armed.
 
-(The patches to Faust's tables and their recovery are in :mod:`.tables`.)
+(The patches to where streams start after a rebalance, and to the tables, are in :mod:`.recovery`.)
 
 Used through :func:`broker_url`, which names this transport's scheme.
 """
@@ -61,6 +61,7 @@ from faust.transport.producer import ProducerBuffer
 from mode.services import WaitResults
 
 from dataplatform.stream_processors.crash_points import crash_point
+from dataplatform.stream_processors.recovery import HeldStreams, seek_to_committed
 
 FETCH_MAX_WAIT_MS = 100
 SCHEME = "dataplatform-kafka"
@@ -71,6 +72,9 @@ class _ConsumerThread(AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS   # read when the consumer starts its fetcher
         return consumer
+
+    async def seek_to_committed(self) -> Any:
+        return await self.call_thread(seek_to_committed, self._ensure_consumer())
 
 
 class Resumed:
@@ -103,7 +107,7 @@ class Resumed:
                 return stop.value
 
 
-class _Consumer(Consumer):
+class _Consumer(HeldStreams, Consumer):
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 

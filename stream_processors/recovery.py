@@ -1,0 +1,118 @@
+"""Where a worker's streams start after a rebalance: at the committed offsets, and nowhere else.
+
+After every assignment (a worker starting, another joining or leaving), Faust restores the
+tables, seeks the stream partitions to their committed offsets, and only then should any of
+their records reach a stream. Three defects of Faust 0.15 and aiokafka 0.12 let records
+fetched *before* that seek through, and the crash tests caught each: a worker processed
+offset 5 of a repartition partition without ever seeing 0 to 4, or offset 246 after a
+committed 32, and then committed past what it had skipped (an area lost dozens of
+contributions; an event id was said with two contents).
+
+* **Assignment activates every partition** (``Consumer.on_partitions_assigned``) before the
+  app pauses them for recovery, so the fetcher reads stream records in between, from
+  wherever the client stands. :class:`HeldStreams` keeps the new assignment inactive
+  until recovery resumes it (changelogs first, streams after the seek).
+* **The end of recovery resumes the streams before seeking them**
+  (``Recovery.on_recovery_completed``), then resumes flow control, which empties the
+  streams' queues. Records fetched in between move the consumer's read offset on; those
+  fetched again after the seek fall below it and are dropped as already read, while the
+  skipped range is recorded as a gap that later counts as processed.
+  :class:`SeekFirstRecovery` seeks first, empties the queues, then resumes the streams.
+* **A committed offset of 0 is never seeked to** (aiokafka's ``seek_to_committed`` only
+  seeks offsets above 0), so a partition whose first records were fetched early stayed
+  past them. :func:`seek_to_committed` seeks 0 as well.
+
+Also the ``restore`` crash point on each changelog batch a table applies (crash tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+from faust.tables import TableManager
+from faust.tables.recovery import Recovery
+
+from dataplatform.stream_processors.crash_points import crash_point
+
+
+class HeldStreams:
+    """Consumer mixin: partitions just assigned are not fetched until recovery resumes them."""
+
+    _assigning = False
+
+    async def on_partitions_assigned(self, assigned: set, generation_id: int = 0) -> None:
+        self._assigning = True
+        self._buffered_partitions.difference_update(assigned)   # a stale "buffer full" would resume them
+        try:
+            await super().on_partitions_assigned(assigned, generation_id)   # type: ignore[misc]
+        finally:
+            self._assigning = False
+
+    def _set_active_tps(self, tps: set) -> set:
+        return super()._set_active_tps(set() if self._assigning else tps)   # type: ignore[misc]
+
+
+async def seek_to_committed(consumer: Any) -> dict:
+    """aiokafka's ``seek_to_committed``, seeking a committed offset of 0 too (run in the
+    consumer's own thread); the committed offsets."""
+    committed = await consumer.seek_to_committed()
+    for tp, offset in committed.items():
+        if offset == 0:
+            consumer.seek(tp, 0)
+    return committed
+
+
+class RestoringTable(faust.Table):
+    """Faust's table with the ``restore`` crash point on each changelog batch it applies."""
+
+    def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
+        crash_point("restore")
+        super().apply_changelog_batch(batch)
+
+
+class SeekFirstRecovery(Recovery):
+    """Faust's recovery, resuming the stream partitions only once they are positioned."""
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        """Faust's ``on_recovery_completed`` with the seek moved before the resume."""
+        app, consumer = self.app, self.app.consumer
+        self.log.info("Restore complete!")
+        await app.on_rebalance_complete.send()
+        self._set_recovery_ended()
+        callbacks = [asyncio.ensure_future(table.on_recovery_completed(self.actives_for_table[table],
+                                                                       self.standbys_for_table[table]))
+                     for table in self.tables.values()]
+        if callbacks:
+            await asyncio.wait(callbacks)
+        assignment = consumer.assignment()
+        if app.consumer_generation_id != generation_id:
+            self.log.warning("Recovery rebalancing again app id %s param %s", app.consumer_generation_id,
+                             generation_id)
+            return
+        streams = {tp for tp in assignment if not self._is_changelog_tp(tp)}
+        if assignment:
+            self.log.info("Seek stream partitions to committed offsets.")
+            await self._wait(consumer.perform_seek(), timeout=app.conf.broker_request_timeout)
+        self.completed.set()
+        app.flow_control.resume()      # empties the streams' queues: nothing from the new positions is in them
+        consumer.resume_flow()
+        consumer.resume_partitions(streams)
+        await app._fetcher.maybe_start()
+        self.tables.on_actives_ready()
+        if not app.assignor.assigned_standbys():
+            self.tables.on_standbys_ready()
+        app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+
+class SeekFirstTableManager(TableManager):
+    """Faust's table manager with :class:`SeekFirstRecovery` (``faust.App(TableManager=...)``)."""
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
