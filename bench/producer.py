@@ -66,7 +66,7 @@ def new_topic(bootstrap: str, name: str) -> str:
 def run_sdk(bootstrap: str, registry: str, topic: str, entities: list[dict]) -> tuple[float, int]:
     with Publisher(PRODUCT, bootstrap=bootstrap, registry_url=registry, source_system="bench",
                    settings=Settings(), topic=topic) as pub:
-        size = sum(len(pub._encode(ChangeEvent("c", None, e, "bench", position=1).to_record())) for e in entities)
+        size = sum(len(pub.encoder.encode(ChangeEvent("c", None, e, "bench", position=1).to_record())) for e in entities)
         start = time.perf_counter()
         for i, entity in enumerate(entities):
             pub.created(entity, position=i, wait=False)

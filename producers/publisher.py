@@ -14,45 +14,47 @@ Why it looks like this:
   the service that made it, and the topic never sees it.
 * Opening registers the product's value schema; a registry that refuses it (HTTP 409,
   incompatible) stops the service at start-up with :class:`SchemaIncompatibleError`.
-* Values are written in the Confluent wire format (magic byte, schema id, Avro body) with
-  fastavro's compiled writer directly, using the id the registry gave: byte for byte what
-  ``AvroSerializer`` writes, without its per-message overhead on the hot path.
+* Values are written in the Confluent wire format by :mod:`~dataplatform.producers.encoder`,
+  using the id the registry gave: byte for byte what ``AvroSerializer`` writes.
 * The producer is :func:`reliable_producer_config` (acks=all, idempotence, bounded delivery
   timeout): a delivery result means every in-sync replica has the event.
 
-Positions: the envelope's ``source.position`` must grow per entity. Callers that have a
-real source position (a database sequence, an outbox id, a row version) pass it. Otherwise
-the publisher uses a strictly increasing clock, ``max(time.time_ns(), last + 1)``: it grows
-within the process for every entity, and across restarts because wall-clock nanoseconds
-move on (as long as the host clock is not stepped back by more than the restart takes).
-A monotonic clock would be wrong here: it restarts from an arbitrary origin at boot.
+This module is the SDK's surface and its waiting; what a publish returns lives in
+:mod:`~dataplatform.producers.delivery`, event ids and positions (and why positions grow)
+in :mod:`~dataplatform.producers.event_ids`, the bytes in :mod:`~dataplatform.producers.encoder`.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import os
-import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
-from fastavro import parse_schema, schemaless_writer
 from fastavro.validation import validate as fast_validate
 
-from dataplatform.kafka.connection import check_connection
 from dataplatform.config import Settings, get_settings
+from dataplatform.kafka.connection import check_connection
 from dataplatform.kafka_config import reliable_producer_config
-from dataplatform.product_io import wire
 from dataplatform.product_io.names import value_subject
-from dataplatform.product_io.serialization import CONTENT_TYPE, ProductSerde, registry_client
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.producers.delivery import (
+    DeliveryError,
+    DeliveryFailure,
+    DeliveryHandle,
+    DeliveryResult,
+    PublisherError,
+)
+from dataplatform.producers.encoder import EnvelopeEncoder
+from dataplatform.producers.event_ids import EventIds, PositionClock
 from dataplatform.producers.fast_validation import compile_record_check
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import DataProduct
+
+__all__ = ["DeliveryError", "DeliveryFailure", "DeliveryHandle", "DeliveryResult", "Publisher", "PublisherError",
+           "SchemaIncompatibleError"]
 
 log = logging.getLogger(__name__)
 
@@ -60,125 +62,8 @@ log = logging.getLogger(__name__)
 _SYNC_GRACE_S = 10.0
 
 
-class PublisherError(RuntimeError):
-    """The publisher could not start or was used wrongly."""
-
-
 class SchemaIncompatibleError(PublisherError):
     """The schema registry refused the product's schema (HTTP 409)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryResult:
-    """Where the broker stored an event, once every in-sync replica has it."""
-
-    topic: str
-    partition: int
-    offset: int
-    event_id: str
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryFailure:
-    event_id: str
-    key: str
-    error: str
-
-
-class DeliveryError(PublisherError):
-    """Some events were not acknowledged by the broker; ``failures`` says which and why."""
-
-    def __init__(self, failures: list[DeliveryFailure], topic: str = "") -> None:
-        self.failures = failures
-        lines = "\n".join(f"  - event {f.event_id} (key {f.key!r}): {f.error}" for f in failures[:20])
-        more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""
-        super().__init__(f"{len(failures)} event(s) were not delivered to {topic or 'Kafka'}:\n{lines}{more}\n"
-                         "Check that the broker is reachable and the topic exists; the events can be "
-                         "published again with the same event ids.")
-
-
-class DeliveryHandle:
-    """A future-like handle on one asynchronous publish."""
-
-    __slots__ = ("event_id", "key", "_publisher", "_msg", "_error", "_done")
-
-    def __init__(self, publisher: "Publisher", event_id: str, key: str) -> None:
-        self.event_id = event_id
-        self.key = key
-        self._publisher = publisher
-        self._msg: Any = None
-        self._error: str | None = None
-        self._done = False
-
-    def _on_delivery(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self._error = str(err)
-            self._publisher._failures.append(DeliveryFailure(self.event_id, self.key, self._error))
-        else:
-            self._msg = msg  # the DeliveryResult is built only if someone asks for it
-        self._done = True
-
-    def done(self) -> bool:
-        return self._done
-
-    def succeeded(self) -> bool:
-        return self._done and self._error is None
-
-    def exception(self) -> DeliveryError | None:
-        if self._error is None:
-            return None
-        return DeliveryError([DeliveryFailure(self.event_id, self.key, self._error)], self._publisher.topic)
-
-    def result(self, timeout: float | None = None) -> DeliveryResult:
-        """Wait for the broker's answer; the delivery result, or raise DeliveryError/TimeoutError."""
-        self._publisher._wait_for(self, timeout)
-        if self._error is not None:
-            raise self.exception()  # type: ignore[misc]
-        msg = self._msg
-        return DeliveryResult(msg.topic(), msg.partition(), msg.offset(), self.event_id, self.key)
-
-
-class _EventIds:
-    """Random (version 4) UUID strings from one urandom read per 256 ids.
-
-    ``str(uuid.uuid4())`` costs a syscall and a UUID object per event, a visible share of
-    the batched path; this yields the same kind of id for a fraction of that.
-    """
-
-    def __init__(self) -> None:
-        self._ids: list[str] = []
-        self._lock = threading.Lock()
-
-    def _refill(self) -> None:
-        block = bytearray(os.urandom(16 * 256))
-        ids = []
-        for off in range(0, len(block), 16):
-            block[off + 6] = (block[off + 6] & 0x0F) | 0x40  # version 4
-            block[off + 8] = (block[off + 8] & 0x3F) | 0x80  # RFC 4122 variant
-            h = block[off:off + 16].hex()
-            ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-        ids.reverse()
-        self._ids = ids
-
-    def next(self) -> str:
-        with self._lock:
-            if not self._ids:
-                self._refill()
-            return self._ids.pop()
-
-
-class _PositionClock:
-    """Strictly increasing nanosecond positions (see the module docstring for why)."""
-
-    def __init__(self) -> None:
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def next(self) -> int:
-        with self._lock:
-            self._last = max(time.time_ns(), self._last + 1)
-            return self._last
 
 
 class Publisher:
@@ -197,19 +82,13 @@ class Publisher:
         self._delivery_timeout_s = float(self._config.get("delivery.timeout.ms", 120_000)) / 1000  # type: ignore[arg-type]
         self._producer: Producer | None = None
         self._failures: list[DeliveryFailure] = []
-        self._clock = _PositionClock()
+        self._clock = PositionClock()
         self._fast_entity_schema = product.parsed_entity_schema
         self._record_check = compile_record_check(product.entity_schema)
-        self._ids = _EventIds()
-        entity_type = product.value_schema["fields"][1]["type"][1]  # before: ["null", <entity record>]
-        self._entity_type = f"{entity_type['namespace']}.{entity_type['name']}"
+        self._ids = EventIds()
+        self.encoder = EnvelopeEncoder(product)
         keys = list(product.manifest.keyFields)
         self._single_key = keys[0] if len(keys) == 1 else None
-        self._value_schema = parse_schema(product.value_schema)
-        version = str(product.manifest.version).encode()
-        self._static_headers = [("product", product.name.encode()), ("product_version", version),
-                                ("content-type", CONTENT_TYPE.encode())]
-        self._header_prefix = b""
         self.schema_id: int | None = None
 
     # -- lifecycle ----------------------------------------------------------
@@ -225,7 +104,7 @@ class Publisher:
         client = registry_client(self.registry_url, self.settings)  # address and credentials, mapped once
         self.serde = ProductSerde(self.product, client)
         self.schema_id = self._register(client)
-        self._header_prefix = wire.header(self.schema_id)
+        self.encoder.bind(self.schema_id)
         self._producer = Producer(self._config)
         return self
 
@@ -318,16 +197,8 @@ class Publisher:
         if after is not None:
             self.validate(after)
         key = self._key_of(after if after is not None else before)  # type: ignore[arg-type]
-        # Already validated: name the union branch (fastavro's tuple notation) so the writer
-        # does not validate the entity again to pick it. Same bytes, a third less time.
-        if before is not None:
-            record["before"] = (self._entity_type, before)
-        if after is not None:
-            record["after"] = (self._entity_type, after)
-        value = self._encode(record)
-        headers = [("event_id", event_id.encode()), *self._static_headers]
-        if trace_id:
-            headers.append(("trace_id", trace_id.encode()))
+        value = self.encoder.encode_validated(record)
+        headers = self.encoder.headers(event_id, trace_id)
         handle = DeliveryHandle(self, event_id, key)
         self._produce(producer, key, value, headers, handle._on_delivery)
         if op == "d":
@@ -364,12 +235,6 @@ class Publisher:
             value = entity[self._single_key]
             return value if type(value) is str else str(value)
         return self.product.key_of(entity)
-
-    def _encode(self, record: dict) -> bytes:
-        buf = io.BytesIO()
-        buf.write(self._header_prefix)
-        schemaless_writer(buf, self._value_schema, record)
-        return buf.getvalue()
 
     def _produce(self, producer: Producer, key: str, value: bytes | None, headers: list, callback: Any) -> None:
         while True:

@@ -6,11 +6,13 @@ Confluent's Java service) keeps ``make run`` free of Docker while staying wire-c
 so ``SCHEMA_REGISTRY_URL`` can point at a real Confluent registry without code changes.
 
 Modules: ``errors`` (Confluent error codes), ``canonical`` (parsing and fingerprints),
-``compatibility`` (Avro reader/writer rules), ``models`` (tables), ``store`` (the logic),
-``api`` (the REST routes), ``client`` (waiting for a registry to answer).
+``compatibility`` (Avro reader/writer rules), ``models`` (tables), ``database`` (engine,
+transactions, shared queries), ``levels`` (stored compatibility levels), ``store`` (schemas,
+subjects and versions), ``api`` (the REST routes), ``client`` (waiting for a registry to answer).
 """
 
 from dataplatform.registry.errors import RegistryError
-from dataplatform.registry.store import CompatibilityResult, RegisteredVersion, SchemaRegistryStore, StoredSchema
+from dataplatform.registry.levels import CompatibilityResult
+from dataplatform.registry.store import RegisteredVersion, SchemaRegistryStore, StoredSchema
 
 __all__ = ["CompatibilityResult", "RegisteredVersion", "RegistryError", "SchemaRegistryStore", "StoredSchema"]

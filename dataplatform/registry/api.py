@@ -23,7 +23,8 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from dataplatform.registry.errors import RegistryError, SchemaNotFound
-from dataplatform.registry.store import RegisteredVersion, SchemaRegistryStore, parse_version
+from dataplatform.registry.database import parse_version
+from dataplatform.registry.store import RegisteredVersion, SchemaRegistryStore
 
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
 MAX_SCHEMA_ID = 2**31 - 1

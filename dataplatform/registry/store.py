@@ -1,42 +1,38 @@
 """The registry's logic, independent of HTTP, so it can be tested and reused directly.
 
-``SchemaRegistryStore`` wraps one SQLAlchemy engine. Registration is safe under concurrency:
-on PostgreSQL each attempt is one transaction and unique constraints arbitrate races (the
-loser gets ``IntegrityError`` and retries, then finds the winner's row); on SQLite, which
-allows only one writer, writes in this process also take a lock so they queue instead of
-failing with "database is locked".
+``SchemaRegistryStore`` is what the REST routes (:mod:`~dataplatform.registry.api`) and the
+catalogue call: this module holds its schemas, subjects and versions (registering, reading,
+looking up, deleting); the compatibility levels it inherits are in
+:mod:`~dataplatform.registry.levels`, and the engine, transactions and race handling they
+both rely on in :mod:`~dataplatform.registry.database`.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from sqlalchemy import Engine, create_engine, delete, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.orm import Session
 
 from dataplatform.registry.canonical import canonicalise, parse_avro
-from dataplatform.registry.compatibility import DEFAULT_LEVEL, CompatibilityLevel, check
+from dataplatform.registry.compatibility import CompatibilityLevel, check
+from dataplatform.registry.database import (
+    REGISTER_ATTEMPTS,
+    check_subject,
+    level_of,
+    parse_version,
+    versions_with_schemas,
+)
 from dataplatform.registry.errors import (
     IncompatibleSchema,
     InvalidSchema,
-    InvalidSubject,
-    InvalidVersion,
     SchemaNotFound,
     SubjectNotFound,
     VersionNotFound,
 )
-from dataplatform.registry.models import GLOBAL_CONFIG, RegistryConfig, SchemaRecord, SubjectVersion, metadata
-
-MAX_VERSION = 2**31 - 1
-MAX_SUBJECT_LENGTH = 255  # the column's width: the same limit on SQLite and PostgreSQL
-REGISTER_ATTEMPTS = 20
+from dataplatform.registry.levels import CompatibilityLevels
+from dataplatform.registry.models import RegistryConfig, SchemaRecord, SubjectVersion
 
 
 @dataclass(frozen=True)
@@ -55,74 +51,8 @@ class RegisteredVersion:
     schema_type: str = "AVRO"
 
 
-@dataclass(frozen=True)
-class CompatibilityResult:
-    is_compatible: bool
-    messages: list[str] = field(default_factory=list)
-
-
-def parse_version(version: int | str) -> int | str:
-    """``"latest"`` (or -1) stays ``"latest"``; otherwise an int in [1, 2^31-1] or 42202."""
-    if isinstance(version, str) and version.strip().lower() == "latest":
-        return "latest"
-    try:
-        number = int(version)
-    except (TypeError, ValueError):
-        raise InvalidVersion(version) from None
-    if number == -1:
-        return "latest"
-    if not 1 <= number <= MAX_VERSION:
-        raise InvalidVersion(version)
-    return number
-
-
-def make_engine(database_url: str) -> Engine:
-    """An engine suited to the registry's access pattern on SQLite or PostgreSQL."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    if url.database in (None, "", ":memory:"):
-        return create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
-    Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-
-class SchemaRegistryStore:
+class SchemaRegistryStore(CompatibilityLevels):
     """Schemas, subjects, versions and compatibility levels in one SQL database."""
-
-    def __init__(self, database_url: str | None = None, *, engine: Engine | None = None) -> None:
-        if engine is None:
-            if database_url is None:
-                from dataplatform.config import get_settings
-
-                database_url = get_settings().effective_database_url
-            engine = make_engine(database_url)
-        self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._sqlite = engine.dialect.name == "sqlite"
-        self._write_lock = threading.Lock()
-
-    def create_tables(self) -> None:
-        """Create the registry's tables if missing (idempotent; called at web-service startup)."""
-        metadata.create_all(self.engine)
-
-    def drop_tables(self) -> None:
-        metadata.drop_all(self.engine)
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        """One write transaction; serialised within the process on SQLite."""
-        lock = self._write_lock if self._sqlite else nullcontext()
-        with lock, self._sessions.begin() as session:
-            yield session
-
-    @contextmanager
-    def _read(self) -> Iterator[Session]:
-        with self._sessions() as session:
-            yield session
 
     # -- schemas -----------------------------------------------------------------------
 
@@ -134,7 +64,7 @@ class SchemaRegistryStore:
         a subject already has returns its id without a new version. A new version must be
         compatible with the subject's level, else ``IncompatibleSchema`` (HTTP 409).
         """
-        self._check_subject(subject)
+        check_subject(subject)
         if references:
             raise InvalidSchema("schema references are not supported by this registry")
         canonical = canonicalise(schema_str, schema_type)
@@ -159,8 +89,8 @@ class SchemaRegistryStore:
                 SubjectVersion.subject == subject, SubjectVersion.schema_id == schema_id))
             if existing is not None:
                 return schema_id
-        level = self._level(session, subject)
-        versions = self._versions_with_schemas(session, subject)
+        level = level_of(session, subject)
+        versions = versions_with_schemas(session, subject)
         if versions and level is not CompatibilityLevel.NONE:
             against = versions if level.transitive else versions[-1:]
             problems = check(canonical.parsed, [(v, parse_avro(text)) for v, _, text in against], level)
@@ -207,7 +137,7 @@ class SchemaRegistryStore:
     def versions(self, subject: str) -> list[int]:
         """Versions of ``subject`` in ascending order; 40401 if it has none."""
         with self._read() as session:
-            found = [v for v, _, _ in self._versions_with_schemas(session, subject)]
+            found = [v for v, _, _ in versions_with_schemas(session, subject)]
         if not found:
             raise SubjectNotFound(subject)
         return found
@@ -215,7 +145,7 @@ class SchemaRegistryStore:
     def get_version(self, subject: str, version: int | str = "latest") -> RegisteredVersion:
         wanted = parse_version(version)
         with self._read() as session:
-            rows = self._versions_with_schemas(session, subject)
+            rows = versions_with_schemas(session, subject)
         if not rows:
             raise SubjectNotFound(subject)
         if wanted == "latest":
@@ -231,7 +161,7 @@ class SchemaRegistryStore:
         """The version of ``subject`` that is ``schema_str``: 40401 no subject, 40403 not in it."""
         canonical = canonicalise(schema_str, schema_type)
         with self._read() as session:
-            rows = self._versions_with_schemas(session, subject)
+            rows = versions_with_schemas(session, subject)
             if not rows:
                 raise SubjectNotFound(subject)
             schema_id = session.scalar(select(SchemaRecord.id).where(SchemaRecord.fingerprint == canonical.fingerprint))
@@ -246,7 +176,7 @@ class SchemaRegistryStore:
         Schema ids stay allocated, so re-registering the same schema later gets its old id.
         """
         with self._write() as session:
-            found = [v for v, _, _ in self._versions_with_schemas(session, subject)]
+            found = [v for v, _, _ in versions_with_schemas(session, subject)]
             if not found:
                 raise SubjectNotFound(subject)
             session.execute(delete(SubjectVersion).where(SubjectVersion.subject == subject))
@@ -259,97 +189,3 @@ class SchemaRegistryStore:
             session.execute(delete(SubjectVersion).where(SubjectVersion.subject == subject,
                                                          SubjectVersion.version == registered.version))
         return registered.version
-
-    # -- compatibility -----------------------------------------------------------------
-
-    def get_compatibility(self, subject: str | None = None, *, default_to_global: bool = True) -> str | None:
-        """The level of ``subject`` (falling back to global unless told not to), or global's."""
-        with self._read() as session:
-            if subject:
-                own = session.get(RegistryConfig, subject)
-                if own is not None or not default_to_global:
-                    return own.compatibility if own else None
-            return self._level(session, None).value
-
-    def set_compatibility(self, level: str, subject: str | None = None) -> str:
-        """Set the level of ``subject`` (or the global one); 42203 for an unknown level."""
-        parsed = CompatibilityLevel.parse(level)
-        if subject is not None:
-            self._check_subject(subject)
-        key = subject or GLOBAL_CONFIG
-        for _ in range(REGISTER_ATTEMPTS):
-            try:
-                with self._write() as session:
-                    row = session.get(RegistryConfig, key)
-                    if row is None:
-                        session.add(RegistryConfig(subject=key, compatibility=parsed.value))
-                    else:
-                        row.compatibility = parsed.value
-                return parsed.value
-            except IntegrityError:
-                continue
-        raise RuntimeError(f"could not set compatibility of {key!r}")
-
-    def delete_compatibility(self, subject: str | None = None) -> str:
-        """Remove a subject's own level (or reset global to the default); returns the old one."""
-        previous = self.get_compatibility(subject)
-        with self._write() as session:
-            session.execute(delete(RegistryConfig).where(RegistryConfig.subject == (subject or GLOBAL_CONFIG)))
-        return previous or DEFAULT_LEVEL.value
-
-    def test_compatibility(self, subject: str, schema_str: str, version: int | str | None = "latest",
-                           schema_type: str | None = "AVRO") -> CompatibilityResult:
-        """Would ``schema_str`` be accepted under ``subject``'s level?
-
-        ``version`` names one version to test against (``"latest"`` or a number); ``None``
-        tests against what registration would: all versions for transitive levels, else latest.
-        """
-        canonical = canonicalise(schema_str, schema_type)
-        with self._read() as session:
-            level = self._level(session, subject)
-            rows = self._versions_with_schemas(session, subject)
-        if version is None:
-            against = rows if level.transitive else rows[-1:]
-        else:
-            wanted = parse_version(version)
-            if not rows:
-                raise SubjectNotFound(subject)
-            against = rows[-1:] if wanted == "latest" else [r for r in rows if r[0] == wanted]
-            if not against:
-                raise VersionNotFound(wanted)
-        problems = check(canonical.parsed, [(v, parse_avro(text)) for v, _, text in against], level)
-        return CompatibilityResult(is_compatible=not problems, messages=problems)
-
-    # -- helpers -----------------------------------------------------------------------
-
-    @staticmethod
-    def _check_subject(subject: str) -> None:
-        """Refuse, before any database sees it, a subject SQLite would store and PostgreSQL refuse."""
-        if not subject or not subject.strip():
-            raise InvalidSubject("the subject name must not be empty")
-        if len(subject) > MAX_SUBJECT_LENGTH:
-            raise InvalidSubject(f"the subject name is {len(subject)} characters long; at most {MAX_SUBJECT_LENGTH} are allowed")
-        bad = next((c for c in subject if ord(c) < 32 or 127 <= ord(c) < 160), None)
-        if bad is not None:
-            raise InvalidSubject(f"the subject name contains the control character U+{ord(bad):04X} "
-                                 f"at position {subject.index(bad)}; use printable characters only")
-
-    @staticmethod
-    def _level(session: Session, subject: str | None) -> CompatibilityLevel:
-        for key in ([subject] if subject else []) + [GLOBAL_CONFIG]:
-            row = session.get(RegistryConfig, key)
-            if row is not None:
-                return CompatibilityLevel.parse(row.compatibility)
-        return DEFAULT_LEVEL
-
-    @staticmethod
-    def _versions_with_schemas(session: Session, subject: str) -> list[tuple[int, int, str]]:
-        """``(version, schema_id, schema_text)`` of ``subject``, oldest first."""
-        rows = session.execute(
-            select(SubjectVersion.version, SchemaRecord.id, SchemaRecord.schema_text)
-            .join(SchemaRecord, SchemaRecord.id == SubjectVersion.schema_id)
-            .where(SubjectVersion.subject == subject)
-            .order_by(SubjectVersion.version)
-        ).all()
-        return [(v, i, t) for v, i, t in rows]
-
