@@ -50,7 +50,7 @@ from dataplatform.producers.delivery import (
 from dataplatform.producers.encoder import EnvelopeEncoder
 from dataplatform.producers.event_ids import EventIds, PositionClock
 from dataplatform.producers.fast_validation import compile_record_check
-from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.envelope import ChangeEvent, envelope_record, epoch_ms
 from dataplatform.products.product import DataProduct
 
 __all__ = ["DeliveryError", "DeliveryFailure", "DeliveryHandle", "DeliveryResult", "Publisher", "PublisherError",
@@ -169,14 +169,11 @@ class Publisher:
 
     def _send_new(self, op: str, before: dict | None, after: dict | None, position: int | None,
                   ts_ms: int | None, trace_id: str | None, wait: bool) -> Any:
-        """The SDK's own events: the envelope record is built directly (same fields as
-        ChangeEvent.to_record()), skipping a ChangeEvent per event on the hot path."""
+        """The SDK's own events: the envelope record is built directly, skipping a
+        ChangeEvent per event on the hot path."""
         event_id = self._ids.next()
-        record = {"op": op, "before": before, "after": after,
-                  "ts_ms": int(time.time() * 1000) if ts_ms is None else ts_ms,
-                  "source": {"system": self.source_system, "event_id": event_id,
-                             "position": self._clock.next() if position is None else position},
-                  "transaction": None}
+        record = envelope_record(op, before, after, epoch_ms(ts_ms), self.source_system, event_id,
+                                 self._clock.next() if position is None else position)
         return self._send(op, before, after, record, event_id, trace_id, wait, None)
 
     def publish(self, event: ChangeEvent, *, wait: bool = True, trace_id: str | None = None,

@@ -76,6 +76,15 @@ def envelope_schema(entity_schema: dict, product_name: str, namespace: str) -> d
     }
 
 
+def envelope_record(op: str, before: dict | None, after: dict | None, ts_ms: int, system: str, event_id: str,
+                    position: int, transaction: dict | None = None) -> dict[str, Any]:
+    """The Avro record of one change event: the one place its fields are laid out (the SDK
+    builds its own events with it directly, without a :class:`ChangeEvent` per event)."""
+    return {"op": op, "before": before, "after": after, "ts_ms": ts_ms,
+            "source": {"system": system, "event_id": event_id, "position": position},
+            "transaction": transaction}
+
+
 @dataclass
 class ChangeEvent:
     """One change event, before serialization."""
@@ -105,11 +114,8 @@ class ChangeEvent:
         return self.after if self.after is not None else self.before  # type: ignore[return-value]
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "op": self.op, "before": self.before, "after": self.after, "ts_ms": self.ts_ms,
-            "source": {"system": self.source_system, "event_id": self.event_id, "position": self.position},
-            "transaction": self.transaction,
-        }
+        return envelope_record(self.op, self.before, self.after, self.ts_ms, self.source_system, self.event_id,
+                               self.position, self.transaction)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "ChangeEvent":
