@@ -24,7 +24,7 @@ from pathlib import Path
 
 from dataplatform.config import Settings, shown_url
 from dataplatform.heartbeat import ensure_heartbeat_topic
-from dataplatform.kafka.broker import port_open
+from dataplatform.kafka.process import port_open
 from dataplatform.kafka.provider import kafka_bootstrap
 from dataplatform.registry_config import redacted_url
 from dataplatform.product_io.serialization import ProductSerde, registry_client

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from dataplatform.config import get_settings
-from dataplatform.kafka.broker import BrokerError, EmbeddedKafka
+from dataplatform.kafka import BrokerError, EmbeddedKafka
 from dataplatform.kafka.jars import JarResolutionError, resolve_jars
 
 app = typer.Typer(help="Run the embedded Apache Kafka broker (KRaft, from Maven Central jars).", no_args_is_help=True)

@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dataplatform.config import Settings, get_settings
-from dataplatform.kafka.broker import BrokerError, EmbeddedKafka
+from dataplatform.kafka.connection import check_connection
+from dataplatform.kafka.errors import BrokerError
+from dataplatform.kafka.node import EmbeddedKafka
 
 
 @contextlib.contextmanager
@@ -22,8 +24,6 @@ def kafka_bootstrap(data_dir: Path | None = None, settings: Settings | None = No
     only what was started here."""
     settings = settings or get_settings()
     if settings.kafka_bootstrap_servers:
-        from dataplatform.kafka.connection import check_connection
-
         check_connection(settings=settings)  # a wrong address, password or certificate: say so now
         yield settings.kafka_bootstrap_servers
         return
@@ -45,7 +45,7 @@ def kafka_bootstrap(data_dir: Path | None = None, settings: Settings | None = No
 
 @contextlib.contextmanager
 def _testcontainers_kafka() -> Iterator[str]:
-    try:
+    try:  # an optional extra: imported only when asked for, so its absence is a clear error
         from testcontainers.kafka import KafkaContainer
     except ImportError as exc:  # pragma: no cover - depends on installed extras
         raise BrokerError("DATAPLATFORM_KAFKA=testcontainers needs 'testcontainers[kafka]' installed") from exc

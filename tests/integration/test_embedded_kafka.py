@@ -11,7 +11,8 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from dataplatform.kafka.broker import EmbeddedKafka, EmbeddedKafkaCluster, pid_alive
+from dataplatform.kafka import EmbeddedKafka, EmbeddedKafkaCluster
+from dataplatform.kafka.process import pid_alive
 from tests.support.kafka import consume, create_topic, unique_name
 
 RELIABLE = {"acks": "all", "enable.idempotence": True, "linger.ms": 5}

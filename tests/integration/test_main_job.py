@@ -19,7 +19,7 @@ import httpx
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from dataplatform.kafka.broker import pid_alive
+from dataplatform.kafka.process import pid_alive
 from dataplatform.product_io import wire
 from dataplatform.sinks.sql import table_name
 from dataplatform.products.product import load_products
@@ -253,7 +253,7 @@ def assert_personal_data_stayed_in_its_product(home: Path, run_output: str) -> N
     from fastapi.testclient import TestClient
 
     from dataplatform.config import Settings
-    from dataplatform.kafka.broker import EmbeddedKafka
+    from dataplatform.kafka import EmbeddedKafka
     from dataplatform.web.app import create_app
 
     source = load_products()["prison_releases_housing_need"]

@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from dataplatform.acls import apply_grants, grants_for
 from dataplatform.config import Settings
-from dataplatform.kafka.broker import BrokerSecurity, EmbeddedKafka
+from dataplatform.kafka import BrokerSecurity, EmbeddedKafka
 from dataplatform.kafka.connection import KafkaConnectionError, check_connection
 from dataplatform.kafka.tls import make_ca
 from dataplatform.kafka_config import client_config, redacted

@@ -1,7 +1,7 @@
 """Settings come from the documented environment variables."""
 
 from dataplatform.config import Settings
-from dataplatform.kafka.broker import new_cluster_id
+from dataplatform.kafka.server_properties import new_cluster_id
 
 
 def test_settings_read_documented_environment_variables(monkeypatch, tmp_path):
