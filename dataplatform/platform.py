@@ -27,6 +27,7 @@ from dataplatform.heartbeat import ensure_heartbeat_topic
 from dataplatform.kafka.process import port_open
 from dataplatform.kafka.provider import kafka_bootstrap
 from dataplatform.registry_config import redacted_url
+from dataplatform.product_io.dead_letters import ensure_dead_letter_topics
 from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.topics import ensure_product_topics
 from dataplatform.products.product import load_products
@@ -148,6 +149,7 @@ class Platform:
         for p in products:
             ProductSerde(p, client).register()
         ensure_product_topics(products, self.settings.kafka_bootstrap_servers, settings=self.settings)
+        ensure_dead_letter_topics([p.topic for p in products], self.settings.kafka_bootstrap_servers, self.settings)
         ensure_heartbeat_topic(self.settings.kafka_bootstrap_servers, self.settings)
         self.say(f"Data products   {len(products)} registered: {', '.join(p.topic for p in products)}")
 

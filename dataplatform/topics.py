@@ -1,9 +1,10 @@
-"""Create each data product's topic (and its dead-letter topic) as its manifest says.
+"""Create each data product's topic as its manifest says.
 
 A product whose ``retentionPeriod`` is 0 keeps current state forever: its topic is
 compacted, so the tombstone after a delete makes Kafka forget the entity. Otherwise the
 topic deletes events older than the retention period. All product topics get the same
-partition count, which the stream processor's co-partitioned join requires.
+partition count, which the stream processor's co-partitioned join requires. Their
+dead-letter topics follow from them: see :mod:`dataplatform.product_io.dead_letters`.
 """
 
 from __future__ import annotations
@@ -31,11 +32,9 @@ def topic_config(product: DataProduct) -> dict[str, str]:
 def ensure_product_topics(products: list[DataProduct], bootstrap: str | None = None,
                           partitions: int = DEFAULT_PARTITIONS, replication: int = 1,
                           settings: Settings | None = None) -> list[str]:
-    """Create missing product and dead-letter topics; return the names that were created."""
+    """Create missing product topics; return the names that were created."""
     admin = AdminClient(client_config(bootstrap, settings))
-    wanted = [NewTopic(p.topic, partitions, replication, config=topic_config(p)) for p in products] + [
-        NewTopic(p.dead_letter_topic, 1, replication, config={"retention.ms": str(30 * 86_400_000)})
-        for p in products]
+    wanted = [NewTopic(p.topic, partitions, replication, config=topic_config(p)) for p in products]
     created = create_missing(admin, wanted)
     if created:
         log.info("created topics: %s", ", ".join(created))

@@ -10,102 +10,38 @@ and only so that ``kafka-consumer-groups`` shows the lag.
 Subclasses implement :meth:`BatchingSink.stored_offsets`, :meth:`BatchingSink.prepare`
 (one message to whatever the store writes; raise to dead-letter it) and
 :meth:`BatchingSink.write_batch` (rows and offsets, durably, at once).
+
+This module is the consume/commit loop only; what it reads is in :mod:`.records`, what it
+does with a record it cannot read is in :mod:`.poison`, and how it waits out a store that
+is down is in :mod:`.retrying`.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.error import ConsumeError
-from confluent_kafka.serialization import SerializationError
-from fastavro import parse_schema, schemaless_reader
-from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.instance_ids import claim_instance_id
 from dataplatform.kafka.connection import check_connection
 from dataplatform.kafka_config import consumer_config
 from dataplatform.metrics import SINK_COMMIT_SECONDS, SINK_ROWS
-from dataplatform.product_io.serialization import ProductSerde, registry_client
-from dataplatform.products.product import DataProduct, load_products
-from dataplatform.repeats import RepeatFilter
 from dataplatform.product_io.dead_letters import DeadLetterQueue
-from dataplatform.product_io.wire import body, schema_id_of
+from dataplatform.product_io.serialization import registry_client
+from dataplatform.products.product import DataProduct
+from dataplatform.repeats import RepeatFilter
+from dataplatform.sinks.poison import dead_letter, is_poison
+from dataplatform.sinks.records import Batch, RecordDecoder, SinkRecord, TopicPartitionKey, event_id, resolve_products
+from dataplatform.sinks.retrying import SinkStopped, retry_until_stopped
 
 log = logging.getLogger(__name__)
-TopicPartitionKey = tuple[str, int]
-
-
-class SinkStopped(RuntimeError):
-    """Raised inside a retry loop when the sink was asked to stop before the write succeeded."""
-
-
-class UnknownTopicError(LookupError):
-    """A topic that no data product publishes."""
-
-
-@dataclass
-class SinkRecord:
-    """One decoded Kafka message of a data product topic."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: str | None
-    value: dict | None  # None for a tombstone
-    schema_id: int | None
-    timestamp_ms: int | None
-    product: DataProduct
-
-
-@dataclass
-class Batch:
-    """What one checkpoint makes durable: prepared rows, and per partition the next offset."""
-
-    items: list[Any] = field(default_factory=list)
-    next_offsets: dict[TopicPartitionKey, int] = field(default_factory=dict)
-    rows: dict[TopicPartitionKey, int] = field(default_factory=dict)
-    errors: dict[TopicPartitionKey, str] = field(default_factory=dict)
-
-
-def resolve_products(topics: Iterable[str] = (), products: Iterable[DataProduct] = (),
-                     products_root: Any = None, topic_products: Mapping[str, DataProduct] | None = None,
-                     ) -> dict[str, DataProduct]:
-    """Each requested topic's data product, by topic; explicit products win over the catalogue.
-    ``topic_products`` maps topics whose names differ from the product's (a prefixed copy)."""
-    by_topic = {**{p.topic: p for p in products}, **(topic_products or {})}
-    wanted = [t for t in topics if t not in by_topic]
-    if wanted:
-        known = {p.topic: p for p in (load_products(products_root) if products_root else load_products()).values()}
-        for t in wanted:
-            if t not in known:
-                raise UnknownTopicError(
-                    f"no data product publishes topic {t!r}; known topics: {', '.join(sorted(known)) or 'none'}")
-            by_topic[t] = known[t]
-    if not by_topic:
-        raise UnknownTopicError("no topic to sink: pass at least one --topic")
-    return by_topic
-
-
-def is_poison(exc: BaseException) -> bool:
-    """Errors that belong to the record (dead-letter it) rather than to the infrastructure (retry)."""
-    from confluent_kafka.schema_registry.error import SchemaRegistryError
-    from confluent_kafka.serialization import SerializationError
-
-    if isinstance(exc, SerializationError):  # a KafkaException, but about the bytes of this record
-        return True
-    if isinstance(exc, SchemaRegistryError):
-        return exc.http_status_code == 404  # an id the registry never issued
-    return not isinstance(exc, (OSError, ConnectionError, TimeoutError, SinkStopped, KafkaException))
 
 
 class BatchingSink(ABC):
@@ -129,8 +65,8 @@ class BatchingSink(ABC):
         self.instance_id = instance_id
         self.consumer_overrides = consumer_overrides or {}
         self.dead_letters = DeadLetterQueue(self.group, bootstrap, self.settings)
+        self.decoder = RecordDecoder(self.products, self.registry)
         self.repeats = RepeatFilter()   # an event re-sent after its producer crashed is written once
-        self._writer_schemas: dict[int, dict] = {}
         self._stop = threading.Event()
         self._consumer: Consumer | None = None
         self._pending: list[Message] = []
@@ -228,15 +164,14 @@ class BatchingSink(ABC):
             batch.next_offsets[tp] = msg.offset() + 1
             batch.rows.setdefault(tp, 0)
             try:
-                record = self.decode(msg)
-                if not self.repeats.first_time(record.topic, _event_id(record.value)):
+                record = self.decoder.decode(msg)
+                if not self.repeats.first_time(record.topic, event_id(record.value)):
                     continue   # an exact repeat (same event id) of an event written already
                 item = self.prepare(record)
             except Exception as exc:  # noqa: BLE001 - classified just below
                 if not is_poison(exc) or self.is_transient(exc):
                     raise
-                batch.errors[tp] = self.dead_letters.send(msg, exc, self._personal_values(msg))
-                batch.errors[tp] = f"{type(exc).__name__}: {batch.errors[tp]}"
+                batch.errors[tp] = dead_letter(self.dead_letters, self.decoder, msg, exc)
                 continue
             batch.items.append(item)
             batch.rows[tp] += 1
@@ -256,48 +191,9 @@ class BatchingSink(ABC):
             SINK_ROWS.labels(self.group, topic).inc(rows)
         self.commit_offsets(self.durable_offsets(batch))
 
-    def decode(self, msg: Message) -> SinkRecord:
-        topic = msg.topic()
-        value = self._decode_value(msg.value())
-        key = ProductSerde.deserialize_key(msg.key())
-        ts_type, ts = msg.timestamp()
-        return SinkRecord(topic, msg.partition(), msg.offset(), key, value, schema_id_of(msg.value()),
-                          ts if ts_type else None, self.products[topic])
-
-    def _decode_value(self, data: bytes | None) -> dict | None:
-        """Confluent wire format with fastavro, one parsed writer schema per id (what
-        AvroDeserializer does, without its per-message overhead)."""
-        if data is None:
-            return None
-        schema_id = schema_id_of(data)
-        if schema_id is None:
-            raise SerializationError("Unexpected magic byte: not the Confluent Avro wire format")
-        schema = self._writer_schemas.get(schema_id)
-        if schema is None:
-            schema = parse_schema(json.loads(self.registry.get_schema(schema_id).schema_str))
-            self._writer_schemas[schema_id] = schema
-        try:
-            return schemaless_reader(io.BytesIO(body(data)), schema, None)
-        except (EOFError, ValueError, IndexError, TypeError, UnicodeDecodeError) as exc:
-            raise SerializationError(f"not a valid Avro body for schema id {schema_id}: {exc}") from exc
-
     def retrying(self, fn):
         """Call ``fn`` until it succeeds, backing off on transient errors, until asked to stop."""
-        def log_wait(state: RetryCallState) -> None:
-            log.warning("%s failed (%s); retrying in %.1fs", getattr(fn, "__name__", "write"),
-                        state.outcome.exception() if state.outcome else "?", state.next_action.sleep if state.next_action else 0)
-
-        def stop_when_asked(_state: RetryCallState) -> bool:
-            if self._stop.is_set():
-                raise SinkStopped("sink stopped while waiting for the store")
-            return False
-
-        for attempt in Retrying(retry=retry_if_exception(self.is_transient), stop=stop_when_asked,
-                                wait=wait_exponential(multiplier=0.1, max=5.0), sleep=self._stop.wait,
-                                before_sleep=log_wait, reraise=True):
-            with attempt:
-                return fn()
-        return None
+        return retry_until_stopped(fn, self.is_transient, self._stop)
 
     # -- partition assignment -----------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -333,21 +229,3 @@ class BatchingSink(ABC):
             self._consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as exc:  # only for lag display; the store is the truth
             log.debug("commit for visibility failed: %s", exc)
-
-    def _personal_values(self, msg: Message) -> list[object]:
-        """Personal values of a message we can still decode, to keep them out of DLQ headers."""
-        try:
-            record = self.decode(msg)
-        except Exception:  # noqa: BLE001 - undecodable: nothing to scrub
-            return []
-        values: list[object] = []
-        for side in ("before", "after"):
-            entity = (record.value or {}).get(side) or {}
-            values.extend(entity.get(f) for f in record.product.personal_fields)
-        return values
-
-
-def _event_id(value: dict | None) -> str | None:
-    """A change event's id (None for a tombstone or a value without one)."""
-    source = value.get("source") if isinstance(value, dict) else None
-    return source.get("event_id") if isinstance(source, dict) else None

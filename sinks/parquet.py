@@ -33,11 +33,13 @@ import pyarrow as pa
 
 from dataplatform.config import Settings
 from dataplatform.products.product import DataProduct
-from dataplatform.sinks.base import Batch, BatchingSink, SinkRecord, SinkStopped, TopicPartitionKey
+from dataplatform.sinks.base import BatchingSink
 from dataplatform.sinks.columns import FieldColumn, MappingError, PersonalDataPolicy, entity_columns, entity_schema_of_envelope, entity_values
 from dataplatform.sinks.parquet_compaction import compact_product
 from dataplatform.sinks.parquet_files import product_dir, remove_leftovers, written_offsets
 from dataplatform.sinks.parquet_writer import OpenFile, write_open_file
+from dataplatform.sinks.records import Batch, SinkRecord, TopicPartitionKey
+from dataplatform.sinks.retrying import SinkStopped
 
 log = logging.getLogger(__name__)
 TOMBSTONE_OP = "t"

@@ -15,6 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from dataplatform.config import Settings
 from dataplatform.heartbeat import ensure_heartbeat_topic
 from dataplatform.kafka_config import client_config
+from dataplatform.product_io.dead_letters import ensure_dead_letter_topics
 from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.topics import create_missing
 from dataplatform.stream_processors.config import INPUTS, OUTPUTS, TABLES, ProcessorConfig
@@ -38,11 +39,13 @@ def ensure_topics(config: ProcessorConfig, settings: Settings | None = None) -> 
     """
     admin = AdminClient(client_config(config.bootstrap, settings))
     inputs = [config.topic(p) for p in INPUTS]
-    names = inputs + [config.contributions_topic] + [config.topic(p) for p in OUTPUTS] + [dead_letter_topic(t) for t in inputs]
+    names = inputs + [config.contributions_topic] + [config.topic(p) for p in OUTPUTS]
     changelogs = [config.changelog_topic(table) for table in TABLES]
     create_missing(admin, [NewTopic(n, config.partitions, config.replication_factor) for n in names]
                    + [NewTopic(n, config.partitions, config.replication_factor, config={"cleanup.policy": "compact"})
                       for n in changelogs])
+    ensure_dead_letter_topics(inputs, config.bootstrap, settings)
+    names += [dead_letter_topic(t) for t in inputs]
     ensure_heartbeat_topic(config.bootstrap, settings, replication=config.replication_factor)
     metadata = _metadata_with(admin, names + changelogs)
     for name in inputs + [config.contributions_topic] + changelogs:

@@ -38,9 +38,7 @@ from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.product_io.serialization import registry_client
 from dataplatform.products.envelope import ChangeEvent, epoch_ms
 from dataplatform.products.product import DataProduct, load_products
-from dataplatform.product_io.dead_letters import (
-    H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC, already_dead_lettered, scrub,
-)
+from dataplatform.product_io.dead_letters import H_PROCESSOR, already_dead_lettered, dead_letter_headers, scrub
 from dataplatform.stream_processors.area_step import step_area
 from dataplatform.stream_processors.area_table import HeldArea, rebuild
 from dataplatform.stream_processors.batches import batch_agent
@@ -57,7 +55,6 @@ from dataplatform.stream_processors.recovery import RestoringTable, SeekFirstTab
 from dataplatform.stream_processors.transport import broker_url, durable, processing
 
 log = logging.getLogger(__name__)
-H_PROCESSOR = "dlq.processor.app"
 SHORT_NAMES = {HOUSING: "unit", RELEASES: "case"}   # entity key prefixes in the (changelogged) state
 
 
@@ -196,11 +193,8 @@ class SupplyDemandProcessor:
         if (msg.topic, msg.partition, msg.offset) in self._dead_lettered:
             log.info("%s[%d]@%d is already dead-lettered (before a restart)", msg.topic, msg.partition, msg.offset)
             return
-        headers = [
-            (H_SOURCE_TOPIC, msg.topic.encode()), (H_SOURCE_PARTITION, str(msg.partition).encode()),
-            (H_SOURCE_OFFSET, str(msg.offset).encode()), (H_ERROR_CLASS, error_class.encode()),
-            (H_ERROR_MESSAGE, error_message.encode("utf-8")), (H_PROCESSOR, self.config.app_id.encode()),
-        ]
+        headers = dead_letter_headers(msg.topic, msg.partition, msg.offset, error_class, error_message,
+                                      extra={H_PROCESSOR: self.config.app_id})
         log.warning("dead letter %s[%d]@%d: %s: %s", msg.topic, msg.partition, msg.offset, error_class, error_message)
         await self.dead_letters[product_name].send(key=msg.key, value=msg.value, headers=headers)
 

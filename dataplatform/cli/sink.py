@@ -68,7 +68,7 @@ def sql(
     instance_id: str = InstanceId, products_root: Path = ProductsRoot, metrics_port: int = MetricsPort,
 ) -> None:
     """Keep topics in SQL tables (tables named after the topic: dots become '__')."""
-    from dataplatform.sinks.base import UnknownTopicError
+    from dataplatform.sinks.records import UnknownTopicError
     from dataplatform.sinks.sql.upsert import UnsupportedDatabaseError
     from dataplatform.sinks.sql.writer import SqlSink
 
@@ -101,7 +101,7 @@ def parquet(
 ) -> None:
     """Keep topics as Parquet files: <path>/<product>/date=YYYY-MM-DD/part-<partition>-<first>-<last>.parquet,
     rolled by size and age, small files of past days compacted."""
-    from dataplatform.sinks.base import UnknownTopicError
+    from dataplatform.sinks.records import UnknownTopicError
     from dataplatform.sinks.parquet import ParquetSink
 
     try:

@@ -5,6 +5,19 @@ silently. It is copied as-is to its dead-letter topic (``<topic>.dlq``) with hea
 why it failed; the error message is scrubbed of any personal values the sink knows about.
 The copy is flushed before the sink stores the offset past it, so nothing is lost.
 
+This module is the one place that knows what a dead letter looks like, so that the sinks,
+the processor, the platform and ``dataplatform consume`` agree:
+
+- headers: :func:`dead_letter_headers` builds them for everyone (a sink adds
+  ``dlq.sink.group``, the processor ``dlq.processor.app``, through its ``extra``);
+- topics: :func:`ensure_dead_letter_topics` is the only code that creates one. The rule: a
+  dead-letter topic has **the same partition count and replication factor as its source
+  topic**, read from the cluster, and keeps records for 30 days. Mirroring the source keeps a
+  key's dead letters in as many partitions as its events (no hot single partition when a
+  bad producer floods it) and makes the topic as durable as the data it holds, whoever
+  creates it first (``dataplatform run``, the processor, or a sink meeting its first poison
+  record); 30 days leaves time to look at a record and replay it once fixed.
+
 Once per group: a sink (or processor) that crashed after dead-lettering a record and
 before storing its offset meets the record again when it restarts. The first time it
 writes to a dead-letter topic, it reads which source records its group already put there
@@ -16,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -23,9 +37,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config, reliable_producer_config
 from dataplatform.product_io.names import dead_letter_topic
+from dataplatform.topics import create_missing
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 500
+RETENTION_MS = 30 * 86_400_000
 
 H_SOURCE_TOPIC = "dlq.source.topic"
 H_SOURCE_PARTITION = "dlq.source.partition"
@@ -33,6 +49,48 @@ H_SOURCE_OFFSET = "dlq.source.offset"
 H_ERROR_CLASS = "dlq.error.class"
 H_ERROR_MESSAGE = "dlq.error.message"
 H_SINK_GROUP = "dlq.sink.group"
+H_PROCESSOR = "dlq.processor.app"
+
+
+def dead_letter_headers(topic: str, partition: int, offset: int, error_class: str, error_message: str,
+                        extra: Mapping[str, str] | None = None) -> list[tuple[str, bytes]]:
+    """The headers of a dead letter: where the record came from and why it failed (the
+    message already scrubbed, see :func:`scrub`), then ``extra`` (who dead-lettered it)."""
+    return [
+        (H_SOURCE_TOPIC, topic.encode()),
+        (H_SOURCE_PARTITION, str(partition).encode()),
+        (H_SOURCE_OFFSET, str(offset).encode()),
+        (H_ERROR_CLASS, error_class.encode()),
+        (H_ERROR_MESSAGE, error_message.encode("utf-8")),
+        *((name, value.encode()) for name, value in (extra or {}).items()),
+    ]
+
+
+def ensure_dead_letter_topics(sources: Iterable[str], bootstrap: str | None = None, settings: Settings | None = None,
+                              timeout: float = 30.0) -> list[str]:
+    """Create the dead-letter topic of each source topic when missing, with the source's
+    partition count and replication factor (the rule above); the names created. The sources
+    must exist: their layout is waited for up to ``timeout`` seconds (a topic just created
+    takes a moment to appear in the metadata)."""
+    sources = list(sources)
+    admin = AdminClient(client_config(bootstrap, settings))
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=timeout).topics
+        missing = [s for s in sources if s not in topics or not topics[s].partitions]
+        if not missing:
+            break
+        if time.monotonic() > deadline:
+            raise LookupError(f"cannot create dead-letter topics for {', '.join(missing)}: no such topic after "
+                              f"{timeout}s; create the source topic first")
+        time.sleep(0.2)
+    wanted = []
+    for source in sources:
+        partitions = topics[source].partitions
+        replication = len(next(iter(partitions.values())).replicas)
+        wanted.append(NewTopic(dead_letter_topic(source), len(partitions), replication,
+                               config={"retention.ms": str(RETENTION_MS)}))
+    return create_missing(admin, wanted, timeout)
 
 
 def scrub(message: str, personal_values: list[object] | None = None) -> str:
@@ -94,19 +152,16 @@ class DeadLetterQueue:
     def send(self, msg: Message, error: BaseException, personal_values: list[object] | None = None) -> str:
         """Queue a copy of ``msg``; returns the scrubbed error message that went in the headers."""
         topic = dead_letter_topic(msg.topic())
-        self._ensure_topic(topic)
+        if topic not in self._created:
+            ensure_dead_letter_topics([msg.topic()], self._bootstrap, self._settings)
+            self._created.add(topic)
         text = scrub(str(error) or error.__class__.__name__, personal_values)
         if (msg.topic(), msg.partition(), msg.offset()) in self._ledger(topic):
             log.info("%s[%d]@%d is already in %s (sent before a restart)", msg.topic(), msg.partition(), msg.offset(), topic)
             return text
-        headers = [
-            (H_SOURCE_TOPIC, msg.topic().encode()),
-            (H_SOURCE_PARTITION, str(msg.partition()).encode()),
-            (H_SOURCE_OFFSET, str(msg.offset()).encode()),
-            (H_ERROR_CLASS, f"{type(error).__module__}.{type(error).__qualname__}".encode()),
-            (H_ERROR_MESSAGE, text.encode("utf-8")),
-            (H_SINK_GROUP, self.group.encode()),
-        ]
+        headers = dead_letter_headers(msg.topic(), msg.partition(), msg.offset(),
+                                      f"{type(error).__module__}.{type(error).__qualname__}", text,
+                                      extra={H_SINK_GROUP: self.group})
         self._producer_().produce(topic, key=msg.key(), value=msg.value(), headers=headers,
                                   on_delivery=self._on_delivery)
         self.sent += 1
@@ -140,15 +195,3 @@ class DeadLetterQueue:
         if self._producer is None:
             self._producer = Producer(reliable_producer_config(self._bootstrap, self._settings))
         return self._producer
-
-    def _ensure_topic(self, topic: str) -> None:
-        if topic in self._created:
-            return
-        admin = AdminClient(client_config(self._bootstrap, self._settings))
-        future = admin.create_topics([NewTopic(topic, 1)])[topic]
-        try:
-            future.result(30)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
-        self._created.add(topic)

@@ -21,11 +21,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dataplatform.config import Settings
 from dataplatform.products.product import DataProduct
-from dataplatform.sinks.base import Batch, BatchingSink, SinkRecord
+from dataplatform.sinks.base import BatchingSink
 from dataplatform.sinks.columns import FieldColumn, MappingError, PersonalDataPolicy, entity_columns, entity_schema_of_envelope, entity_values
+from dataplatform.sinks.records import Batch, SinkRecord
+from dataplatform.sinks.sql.bulk import insert_rows
 from dataplatform.sinks.sql.offsets import ensure_offsets_table, load_offsets, save_offsets
 from dataplatform.sinks.sql.tables import APPEND, KEY, METADATA_COLUMNS, UPSERT, TableManager, table_name
-from dataplatform.sinks.sql.bulk import insert_rows
 
 log = logging.getLogger(__name__)
 HARD, SOFT = "hard", "soft"

@@ -83,7 +83,7 @@ def decoded_batch(sink, product: DataProduct, offsets: range, partition: int = 0
                   dead_letters: int = 0):
     """A batch of creates at ``offsets`` as ``sink`` prepares them (then ``dead_letters``
     offsets with no row): what a sink's write path receives, without a broker."""
-    from dataplatform.sinks.base import Batch, SinkRecord
+    from dataplatform.sinks.records import Batch, SinkRecord
 
     batch = Batch()
     for offset in offsets:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 
 from dataplatform.product_io import wire
+from dataplatform.product_io.dead_letters import H_ERROR_MESSAGE, H_PROCESSOR, dead_letter_headers
 from dataplatform.product_io.names import dead_letter_topic, value_subject
 from dataplatform.products.product import get_product
 
@@ -50,3 +51,12 @@ def test_subject_and_dead_letter_names_follow_the_topic() -> None:
     product = get_product("social_housing_availability")
     assert product.value_subject == value_subject(product.topic)
     assert product.dead_letter_topic == dead_letter_topic(product.topic)
+
+
+def test_dead_letter_headers_say_where_from_and_why_then_who() -> None:
+    headers = dead_letter_headers("hmpps.x.v1", 2, 41, "ValueError", "bad area", extra={H_PROCESSOR: "app-1"})
+    assert headers == [
+        ("dlq.source.topic", b"hmpps.x.v1"), ("dlq.source.partition", b"2"), ("dlq.source.offset", b"41"),
+        ("dlq.error.class", b"ValueError"), ("dlq.error.message", b"bad area"), ("dlq.processor.app", b"app-1"),
+    ]
+    assert [name for name, _ in dead_letter_headers("t", 0, 0, "E", "m")][-1] == H_ERROR_MESSAGE

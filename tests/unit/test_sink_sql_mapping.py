@@ -9,7 +9,7 @@ from datetime import timezone
 from sqlalchemy import JSON, Date, DateTime, Numeric, String, Text, select
 
 from dataplatform.config import Settings
-from dataplatform.sinks.base import Batch, SinkRecord
+from dataplatform.sinks.records import Batch, SinkRecord
 from dataplatform.sinks.columns import PersonalDataPolicy, entity_columns
 from dataplatform.sinks.sql.tables import table_name
 from dataplatform.sinks.sql.types import sql_type
