@@ -20,6 +20,7 @@ from confluent_kafka.admin import AdminClient
 
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config
+from dataplatform.product_io.reader import Position, ProductReader
 
 log = logging.getLogger(__name__)
 PROBE_GROUP = "dataplatform-catalogue-probe"
@@ -58,6 +59,7 @@ class KafkaProbe:
 
     def __init__(self, bootstrap: str, settings: Settings | None = None) -> None:
         conf = client_config(bootstrap, settings)
+        self.bootstrap, self.settings = bootstrap, settings
         self.consumer = Consumer({**conf, "group.id": PROBE_GROUP, "enable.auto.commit": False, "log_level": 3})
         self.admin = AdminClient(conf)
         self._newest: dict[tuple[str, int], tuple[int, int | None]] = {}  # (topic, p) -> (high, timestamp ms)
@@ -88,22 +90,20 @@ class KafkaProbe:
         return TopicFacts(exists=True, events=events, high_watermarks=highs, last_event_at=last)
 
     def _read_newest(self, partitions: list[TopicPartition], timeout: float) -> None:
-        """Fetch the last record of each partition (one fetch for all of them)."""
+        """Fetch the last record of each partition (one reader for all of them; undecoded:
+        only its time is needed)."""
         if not partitions:
             return
         waiting = {(tp.topic, tp.partition): tp.offset + 1 for tp in partitions}
-        self.consumer.assign(partitions)
+        position = Position.at({key: high - 1 for key, high in waiting.items()}, every_partition=False)
         deadline = time.monotonic() + timeout
-        try:
-            while waiting and time.monotonic() < deadline:
-                msg = self.consumer.poll(0.5)
-                if msg is None or msg.error():
-                    continue
-                key = (msg.topic(), msg.partition())
+        with ProductReader({t: None for t, _ in waiting}, position, name=PROBE_GROUP, bootstrap=self.bootstrap,
+                           settings=self.settings, skip_unreadable=True, log_level=3,
+                           **{"isolation.level": "read_uncommitted"}) as reader:
+            for record in reader.follow(lambda: not waiting or time.monotonic() >= deadline, until_end=True):
+                key = (record.topic, record.partition)
                 if key in waiting:
-                    self._newest[key] = (waiting.pop(key), msg.timestamp()[1])
-        finally:
-            self.consumer.unassign()
+                    self._newest[key] = (waiting.pop(key), record.timestamp_ms)
         for key, high in waiting.items():  # compacted away or unreadable: count it as no timestamp
             self._newest[key] = (high, None)
 

@@ -5,22 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
-import time
-import uuid
 from typing import Any
 
 import typer
-from confluent_kafka import Consumer, KafkaError, Message
 from rich.console import Console
 from rich.markup import escape
 
 from dataplatform.config import get_settings
-from dataplatform.kafka_config import consumer_config
-from dataplatform.repeats import RepeatFilter
-from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.product_io.reader import Position, ProductReader, ProductRecord, ReadError
+from dataplatform.product_io.serialization import registry_client
 from dataplatform.products.product import DataProduct, load_products
-
-REDACTED = "***redacted***"
+from dataplatform.repeats import RepeatFilter
 
 
 def product_for_topic(topic: str) -> DataProduct:
@@ -40,23 +35,15 @@ def _named_product(name: str) -> DataProduct:
     return products[name]
 
 
-def redact(product: DataProduct, entity: dict | None) -> dict | None:
-    if entity is None:
-        return None
-    return {k: (REDACTED if k in product.personal_fields else v) for k, v in entity.items()}
-
-
-def describe(message: Message, serde: ProductSerde, show_personal: bool) -> dict[str, Any]:
-    """One message as a plain dict: key, op, before/after, event id, where it is."""
-    value = serde.deserialize_value(message.value(), message.topic())
-    headers = {k: (v.decode() if v is not None else None) for k, v in (message.headers() or [])}
-    out: dict[str, Any] = {"topic": message.topic(), "partition": message.partition(), "offset": message.offset(),
-                           "key": ProductSerde.deserialize_key(message.key())}
+def describe(record: ProductRecord) -> dict[str, Any]:
+    """One record as a plain dict: key, op, before/after, event id, where it is."""
+    value, headers = record.value, record.headers
+    out: dict[str, Any] = {"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                           "key": record.key}
     if value is None:
         return {**out, "op": "tombstone", "event_id": headers.get("event_id"), "before": None, "after": None}
-    hide = (lambda e: e) if show_personal else (lambda e: redact(serde.product, e))
     return {**out, "op": value["op"], "event_id": value["source"]["event_id"],
-            "position": value["source"]["position"], "before": hide(value["before"]), "after": hide(value["after"]),
+            "position": value["source"]["position"], "before": value["before"], "after": value["after"],
             "ts_ms": value["ts_ms"], "trace_id": headers.get("trace_id")}
 
 
@@ -95,32 +82,19 @@ def consume(
     try:
         product = _named_product(product_name) if product_name else product_for_topic(topic)
         settings = get_settings()
-        serde = ProductSerde(product, registry_client(settings=settings), auto_register=False)
-        config = consumer_config(group or f"dataplatform-consume-{uuid.uuid4().hex[:8]}",
-                                 settings=settings, **{"auto.offset.reset": "earliest" if from_beginning else "latest"})
+        start = Position.beginning() if from_beginning else Position.end()
+        position = Position.committed(group, otherwise=start.reset) if group else start
+        reader = ProductReader({topic: product}, position, registry=registry_client(settings=settings),
+                               name="dataplatform-consume", settings=settings, show_personal=show_personal)
     except (LookupError, ValueError) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2) from None
     console = Console(highlight=False)
-    consumer = Consumer(config)
-    consumer.subscribe([topic])
     seen = 0
-    last = time.monotonic()
     repeats = RepeatFilter()
     try:
-        while max_events is None or seen < max_events:
-            message = consumer.poll(0.5)
-            if message is None:
-                if timeout is not None and time.monotonic() - last > timeout:
-                    break
-                continue
-            if message.error():
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    continue
-                typer.secho(f"error: reading {topic}: {message.error()}", err=True, fg="red")
-                raise typer.Exit(1)
-            last = time.monotonic()
-            event = describe(message, serde, show_personal)
+        for record in reader.follow(lambda: max_events is not None and seen >= max_events, idle_timeout=timeout):
+            event = describe(record)
             if not repeats.first_time(topic, event["event_id"]) and not show_repeats:
                 continue
             seen += 1
@@ -129,11 +103,14 @@ def consume(
             else:
                 _print(console, event)
             if group:
-                consumer.commit(message, asynchronous=False)
+                reader.commit(record)
+    except ReadError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass
     finally:
-        consumer.close()
+        reader.close()
     if repeats.repeats and not show_repeats and not json_out:
         typer.echo(f"({repeats.repeats} exact repeat(s) skipped)", err=True)
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import typer
-from confluent_kafka import Consumer
 
 from dataplatform.config import get_settings
-from dataplatform.kafka_config import consumer_config
+from dataplatform.product_io.reader import Position, ProductReader
+from dataplatform.product_io.serialization import registry_client
 from dataplatform.repeats import RepeatFilter
-from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.product import get_product
 
 app = typer.Typer(help="Live housing shortfall warnings.", no_args_is_help=True)
@@ -33,26 +33,23 @@ def tail(
     topic: str = typer.Option(None, "--topic", help="Warnings topic [default: the warnings product's topic]."),
 ) -> None:
     """Print each warning transition as it happens (Ctrl-C stops)."""
-    import time
-    import uuid
-
     settings = get_settings()
     product = get_product("housing_shortfall_warnings")
-    serde = ProductSerde(product, registry_client(settings=settings), auto_register=False)
-    consumer = Consumer(consumer_config(f"dataplatform-tail-{uuid.uuid4().hex[:8]}",
-                                        **{"auto.offset.reset": "earliest" if from_beginning else "latest"}))
-    consumer.subscribe([topic or product.topic])
+    reader = ProductReader({topic or product.topic: product},
+                           Position.beginning() if from_beginning else Position.end(),
+                           registry=registry_client(settings=settings), name="dataplatform-tail", settings=settings,
+                           skip_unreadable=True)
     seen, deadline = 0, (time.monotonic() + timeout) if timeout else None
     repeats = RepeatFilter()   # a transition re-sent after the processor crashed is printed once
+
+    def done() -> bool:
+        return (max_events is not None and seen >= max_events) or (deadline is not None and time.monotonic() >= deadline)
+
     try:
-        while (max_events is None or seen < max_events) and (deadline is None or time.monotonic() < deadline):
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error() or msg.value() is None:
+        for record in reader.follow(done):
+            if record.value is None or not repeats.first_time(record.topic, record.event_id):
                 continue
-            event = serde.deserialize_value(msg.value(), msg.topic())
-            if not repeats.first_time(msg.topic(), event["source"]["event_id"]):
-                continue
-            w = event["after"]
+            w = record.value["after"]
             seen += 1
             if as_json:
                 typer.echo(json.dumps({k: _plain(v) for k, v in w.items()}))
@@ -61,4 +58,4 @@ def tail(
     except KeyboardInterrupt:
         pass
     finally:
-        consumer.close()
+        reader.close()

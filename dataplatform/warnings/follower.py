@@ -13,13 +13,11 @@ import queue
 import threading
 from typing import Any, Protocol
 
-from confluent_kafka import Consumer, TopicPartition
-
 from dataplatform.background import BackgroundReader
 from dataplatform.config import Settings
-from dataplatform.kafka_config import consumer_config
 from dataplatform.metrics import WARNING_TRANSITIONS
-from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.product_io.reader import Position, ProductReader
+from dataplatform.product_io.serialization import registry_client
 from dataplatform.warnings.store import WarningStore
 from dataplatform.warnings.webhooks import WebhookDispatcher
 from dataplatform.products.product import DataProduct, get_product
@@ -74,37 +72,25 @@ class ProductFollower(BackgroundReader):
                     pass
 
     # -- the loop ---------------------------------------------------------------------
-    def _assign(self, consumer: Consumer) -> None:
-        metadata = consumer.list_topics(self.topic, timeout=10)
-        partitions = metadata.topics[self.topic].partitions if self.topic in metadata.topics else {}
-        resume = self.store.resume_offsets()
-        consumer.assign([TopicPartition(self.topic, p, resume.get(p, 0)) for p in partitions] or
-                        [TopicPartition(self.topic, 0, resume.get(0, 0))])
-
     def stored(self, row: Any) -> None:
         """What to do with a row stored for the first time: tell the listeners."""
         self._publish(row.to_dict())
 
     def run(self) -> None:
-        serde = ProductSerde(self.product, registry_client(self.registry_url, self.settings), auto_register=False)
-        consumer = Consumer(consumer_config("dataplatform-web", self.bootstrap, self.settings, **{"log_level": 3}))
+        resume = {(self.topic, p): offset for p, offset in self.store.resume_offsets().items()}
+        reader = ProductReader({self.topic: self.product}, Position.at(resume),
+                               registry=registry_client(self.registry_url, self.settings), name="dataplatform-web",
+                               bootstrap=self.bootstrap, settings=self.settings, skip_unreadable=True, log_level=3)
         try:
-            self._assign(consumer)
             self.ready.set()
-            while not self._stop.is_set():
-                msg = consumer.poll(0.5)
-                if msg is None or msg.error() or msg.value() is None:
+            for record in reader.follow(self._stop.is_set):
+                if record.value is None:
                     continue
-                try:
-                    event = serde.deserialize_value(msg.value(), msg.topic())
-                except Exception as exc:
-                    log.warning("skipping undecodable event at %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc)
-                    continue
-                row = self.store.add(event, msg.partition(), msg.offset())
+                row = self.store.add(record.value, record.partition, record.offset)
                 if row is not None:
                     self.stored(row)
         finally:
-            consumer.close()
+            reader.close()
 
 
 class WarningFollower(ProductFollower):

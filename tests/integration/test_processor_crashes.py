@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from confluent_kafka import Consumer, KafkaError
 
-from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.product import get_product
 from dataplatform.stream_processors.crash_points import PLAN_ENV
 from dataplatform.stream_processors.rules import SEVERITIES, parse_rules
@@ -29,7 +27,7 @@ from tests.integration.test_processor_support import (
     TEST_RULES, TODAY, caught_up, committed_offsets, expected_figures, processor_config,
 )
 from tests.support.change_streams import change_events, seeded_stream
-from tests.support.kafka import unique_name
+from tests.support.product_topics import TopicReader
 from tests.support.waiting import wait_until
 
 # "restore" comes after kills that leave state behind, so there is something to restore
@@ -124,37 +122,19 @@ def read_outputs(bootstrap: str, registry_url: str, config) -> dict[str, dict[st
     Checks on the way that an event id never comes with two contents (key and bytes), and
     keeps the first of exact repeats, as a subscriber dropping them would.
     """
-    client = registry_client(registry_url)
     topics = {config.topic("area_supply_demand"): "figures", config.topic("housing_shortfall_warnings"): "warnings"}
-    serdes = {t: ProductSerde(get_product(p), client) for t, p in
-              zip(topics, ("area_supply_demand", "housing_shortfall_warnings"))}
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("crash-reader"),
-                         "auto.offset.reset": "earliest", "enable.partition.eof": True,
-                         "isolation.level": "read_committed"})
-    consumer.subscribe(list(topics))
     seen: dict[tuple[str, str], tuple[bytes, bytes]] = {}
     kept: set[tuple[str, str]] = set()
     out: dict[str, dict[str, list[dict]]] = {"figures": defaultdict(list), "warnings": defaultdict(list)}
-    eof: set[tuple[str, int]] = set()
-    try:
-        def drained() -> bool:
-            for msg in consumer.consume(500, timeout=0.5):
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        eof.add((msg.topic(), msg.partition()))
-                        continue
-                    raise AssertionError(msg.error())
-                record = serdes[msg.topic()].deserialize_value(msg.value(), msg.topic())
-                event_id = record["source"]["event_id"]
-                first = seen.setdefault((msg.topic(), event_id), (msg.key(), msg.value()))
-                assert first == (msg.key(), msg.value()), f"event {event_id} sent with two contents"
-                if (msg.topic(), event_id) not in kept:   # an exact repeat is dropped
-                    kept.add((msg.topic(), event_id))
-                    out[topics[msg.topic()]][msg.key().decode()].append(record)
-            return len(eof) == 2 * config.partitions
-        wait_until(drained, timeout=60, message="both output topics read to the end")
-    finally:
-        consumer.close()
+    products = {t: get_product(p) for t, p in zip(topics, ("area_supply_demand", "housing_shortfall_warnings"))}
+    with TopicReader(bootstrap, registry_url, products) as reader:
+        for record in reader.read_to_end():
+            event_id, msg = record.event_id, record.message
+            first = seen.setdefault((record.topic, event_id), (msg.key(), msg.value()))
+            assert first == (msg.key(), msg.value()), f"event {event_id} sent with two contents"
+            if (record.topic, event_id) not in kept:   # an exact repeat is dropped
+                kept.add((record.topic, event_id))
+                out[topics[record.topic]][record.key].append(record.value)
     return out
 
 

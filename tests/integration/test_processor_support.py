@@ -10,13 +10,13 @@ from pathlib import Path
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from dataplatform.stream_processors.config import ProcessorConfig
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 from tests.support.kafka import unique_name
+from tests.support.product_topics import TopicReader
 
 MANCHESTER, NORTH_WEST = "E08000003", "E12000002"
 LEEDS, YORKSHIRE = "E08000035", "E12000003"
@@ -49,30 +49,22 @@ class OutputReader:
     """Reads the processor's warnings, derived figures and dead letters as they arrive."""
 
     def __init__(self, bootstrap: str, registry_url: str, config: ProcessorConfig) -> None:
-        client = registry_client(registry_url)
         self.warning_topic = config.topic("housing_shortfall_warnings")
         self.derived_topic = config.topic("area_supply_demand")
         self.dlq_topic = dead_letter_topic(config.topic(HOUSING))
-        self.serdes = {self.warning_topic: ProductSerde(get_product("housing_shortfall_warnings"), client),
-                       self.derived_topic: ProductSerde(get_product("area_supply_demand"), client)}
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("reader"),
-                                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
-        self.consumer.subscribe([self.warning_topic, self.derived_topic, self.dlq_topic])
+        self.reader = TopicReader(bootstrap, registry_url, {
+            self.warning_topic: get_product("housing_shortfall_warnings"),
+            self.derived_topic: get_product("area_supply_demand"), self.dlq_topic: None})
         self.warnings: list[dict] = []       # change events (envelopes) in arrival order
         self.derived: list[dict] = []
         self.dead_letters: list = []
 
     def drain(self) -> "OutputReader":
-        for msg in self.consumer.consume(num_messages=500, timeout=0.5):
-            if msg.error():
-                if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
-                    continue
-                raise AssertionError(f"reader error: {msg.error()}")
-            if msg.topic() == self.dlq_topic:
-                self.dead_letters.append(msg)
+        for record in self.reader.drain():
+            if record.topic == self.dlq_topic:
+                self.dead_letters.append(record.message)
             else:
-                record = self.serdes[msg.topic()].deserialize_value(msg.value(), msg.topic())
-                (self.warnings if msg.topic() == self.warning_topic else self.derived).append(record)
+                (self.warnings if record.topic == self.warning_topic else self.derived).append(record.value)
         return self
 
     def transitions(self, area: str | None = None) -> list[tuple[str, str, str]]:
@@ -86,7 +78,7 @@ class OutputReader:
         return latest
 
     def close(self) -> None:
-        self.consumer.close()
+        self.reader.close()
 
 
 def committed_offsets(bootstrap: str, config: ProcessorConfig) -> dict[tuple[str, int], int]:

@@ -1,0 +1,235 @@
+"""The one consumer of product topics: decoded, personal fields redacted, from a chosen position.
+
+``dataplatform consume``, ``warnings tail``, the warnings follower, the catalogue's freshness
+probe and the tests all read data products through :class:`ProductReader`, so that a product
+event is decoded one way (the product's :class:`ProductSerde`), personal fields are hidden one
+way (:func:`redact`), and the consumer reaches a secured broker with the platform's own
+credentials (:func:`~dataplatform.kafka_config.consumer_config`).
+
+Where to start is a :class:`Position`: the beginning, the end, a group's committed offsets
+(the group's members share the partitions and commit), or explicit offsets per partition (a
+reader that keeps its own offsets, e.g. in a database, assigns every partition itself).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+from dataplatform.config import Settings
+from dataplatform.kafka_config import consumer_config
+from dataplatform.product_io.serialization import ProductSerde
+from dataplatform.products.product import DataProduct
+
+log = logging.getLogger(__name__)
+REDACTED = "***redacted***"
+ENVELOPE_SIDES = ("before", "after")
+TopicPartitionKey = tuple[str, int]
+
+
+def redact(product: DataProduct, entity: dict | None) -> dict | None:
+    """The entity with each personal field of ``product`` shown as ``***redacted***``."""
+    if entity is None:
+        return None
+    return {k: (REDACTED if k in product.personal_fields else v) for k, v in entity.items()}
+
+
+def redact_event(product: DataProduct, event: dict | None) -> dict | None:
+    """A change event with the personal fields of its ``before`` and ``after`` redacted."""
+    if event is None or not product.personal_fields:
+        return event
+    return {**event, **{side: redact(product, event.get(side)) for side in ENVELOPE_SIDES}}
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a reader starts: build one with :meth:`beginning`, :meth:`end`,
+    :meth:`committed` or :meth:`at`."""
+
+    reset: str = "earliest"      # where a partition without a committed (or given) offset starts
+    group: str | None = None     # read as this consumer group, from its committed offsets
+    offsets: Mapping[TopicPartitionKey, int] | None = None   # assign partitions, from these offsets
+    every_partition: bool = True  # with offsets: also the partitions not named, from their beginning
+
+    @classmethod
+    def beginning(cls) -> "Position":
+        return cls("earliest")
+
+    @classmethod
+    def end(cls) -> "Position":
+        """Only what is published after the reader has joined."""
+        return cls("latest")
+
+    @classmethod
+    def committed(cls, group: str, otherwise: str = "earliest") -> "Position":
+        """Where ``group`` left off; a partition it never committed starts at ``otherwise``."""
+        return cls(otherwise, group=group)
+
+    @classmethod
+    def at(cls, offsets: Mapping[TopicPartitionKey, int], every_partition: bool = True) -> "Position":
+        """From these offsets; a partition not named starts at its beginning, or, without
+        ``every_partition``, is not read at all."""
+        return cls("earliest", offsets=dict(offsets), every_partition=every_partition)
+
+    @property
+    def assigns(self) -> bool:
+        """True when the reader assigns partitions itself rather than joining a group."""
+        return self.offsets is not None
+
+    def group_id(self, name: str) -> str:
+        """The group to read as: the committed one; the reader's name when it assigns
+        partitions itself (it never joins the group); else a fresh group for this reader alone."""
+        if self.group:
+            return self.group
+        return name if self.assigns else f"{name}-{uuid.uuid4().hex[:8]}"
+
+    def assignment(self, partitions: Mapping[str, list[int]]) -> list[TopicPartition]:
+        """The partitions to read, each at its offset. With ``every_partition``, every partition
+        of each topic (from its beginning if no offset is given; partition 0 of a topic not
+        created yet, read once it exists); without, only those named."""
+        offsets = self.offsets or {}
+        if not self.every_partition:
+            return [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
+        return [TopicPartition(topic, p, offsets.get((topic, p), OFFSET_BEGINNING))
+                for topic, parts in partitions.items() for p in (sorted(parts) or [0])]
+
+
+@dataclass
+class ProductRecord:
+    """One message of a product topic, its value decoded (None for a tombstone or a topic
+    read without a product) and its personal fields redacted unless asked otherwise."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: dict | None
+    headers: dict[str, str | None] = field(default_factory=dict)
+    timestamp_ms: int | None = None
+    message: Message | None = field(default=None, repr=False)   # the raw message, for byte checks
+
+    @property
+    def event_id(self) -> str | None:
+        return self.value["source"]["event_id"] if self.value else self.headers.get("event_id")
+
+
+class ReadError(RuntimeError):
+    """The broker reported an error while reading, or a value could not be decoded."""
+
+
+class ProductReader:
+    """Reads product topics (``{topic: product}``; ``None`` for a topic read undecoded, e.g.
+    a dead-letter topic). Close it, or use it as a context manager."""
+
+    def __init__(self, topics: Mapping[str, DataProduct | None], position: Position, *,
+                 registry: SchemaRegistryClient | None = None, name: str = "dataplatform-reader",
+                 bootstrap: str | None = None, settings: Settings | None = None, show_personal: bool = False,
+                 skip_unreadable: bool = False, wait_for_topics: bool = False,
+                 **consumer_overrides: object) -> None:
+        if registry is None and any(topics.values()):
+            raise ValueError("decoding product topics needs a schema registry client")
+        self.topics = dict(topics)
+        self.position = position
+        self.show_personal = show_personal
+        self.skip_unreadable = skip_unreadable
+        self.wait_for_topics = wait_for_topics   # a topic not created yet is read once it is
+        self.serdes = {t: ProductSerde(p, registry, auto_register=False) for t, p in topics.items() if p}
+        self.consumer = Consumer(consumer_config(position.group_id(name), bootstrap, settings, **{
+            "auto.offset.reset": position.reset, "enable.partition.eof": True, **consumer_overrides}))
+        self._at_end: set[TopicPartitionKey] = set()
+        if position.assigns:
+            known = self._partitions() if position.every_partition else {}
+            self.consumer.assign(position.assignment(known))
+        else:
+            self.consumer.subscribe(list(self.topics))
+
+    def _partitions(self, timeout: float = 10.0) -> dict[str, list[int]]:
+        found = {}
+        for topic in self.topics:
+            described = self.consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+            found[topic] = list(described.partitions) if described is not None and described.error is None else []
+        return found
+
+    # -- reading ----------------------------------------------------------------------
+    def poll(self, timeout: float = 0.5, max_records: int = 500) -> list[ProductRecord]:
+        """What arrived within ``timeout`` (at most ``max_records``), decoded, in order per partition."""
+        records = []
+        for msg in self.consumer.consume(num_messages=max_records, timeout=timeout):
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    self._at_end.add((msg.topic(), msg.partition()))
+                else:
+                    self._unreadable(msg, error)
+                continue
+            self._at_end.discard((msg.topic(), msg.partition()))
+            try:
+                records.append(self.decode(msg))
+            except Exception as exc:  # noqa: BLE001 - any decoding failure: skipped or raised
+                self._unreadable(msg, exc)
+        return records
+
+    def follow(self, stop: Callable[[], bool] = lambda: False, *, idle_timeout: float | None = None,
+               until_end: bool = False, poll_timeout: float = 0.5) -> Iterator[ProductRecord]:
+        """Each record as it arrives until ``stop()`` is true, nothing came for ``idle_timeout``
+        seconds, or (``until_end``) every assigned partition has been read to its end."""
+        last = time.monotonic()
+        while not stop():
+            records = self.poll(poll_timeout)
+            if records:
+                last = time.monotonic()
+            for record in records:
+                if stop():   # asked between two records (e.g. enough of them): the rest stay unread
+                    return
+                yield record
+            if until_end and self.at_end():
+                return
+            if idle_timeout is not None and time.monotonic() - last > idle_timeout:
+                return
+
+    def at_end(self) -> bool:
+        """True when every partition assigned to this reader has been read to its end."""
+        assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        return bool(assigned) and assigned <= self._at_end
+
+    def decode(self, msg: Message) -> ProductRecord:
+        serde = self.serdes.get(msg.topic())
+        value = serde.deserialize_value(msg.value(), msg.topic()) if serde else None
+        if serde and not self.show_personal:
+            value = redact_event(serde.product, value)
+        ts_type, ts = msg.timestamp()
+        headers = {k: (v.decode() if v is not None else None) for k, v in (msg.headers() or [])}
+        return ProductRecord(msg.topic(), msg.partition(), msg.offset(), ProductSerde.deserialize_key(msg.key()),
+                             value, headers, ts if ts_type else None, msg)
+
+    def _unreadable(self, msg: Message, problem: KafkaError | Exception) -> None:
+        """A broker error or an undecodable value: raised, or logged and skipped when asked."""
+        if isinstance(problem, KafkaError):
+            if problem.fatal():
+                raise KafkaException(problem)
+            if self.wait_for_topics and problem.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                return
+        if not self.skip_unreadable:
+            raise ReadError(f"reading {msg.topic()}: {problem}")
+        log.warning("skipping what cannot be read at %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), problem)
+
+    # -- offsets and lifetime ---------------------------------------------------------
+    def commit(self, record: ProductRecord) -> None:
+        """Record in the group that ``record`` has been handled (synchronously)."""
+        self.consumer.commit(offsets=[TopicPartition(record.topic, record.partition, record.offset + 1)],
+                             asynchronous=False)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def __enter__(self) -> "ProductReader":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
