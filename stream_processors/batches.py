@@ -5,6 +5,8 @@ exits: a batch that raised would be acknowledged, and its offsets committed, wit
 part of its effects written. So a failed batch never returns to it: the worker stops on
 the spot (:func:`fail_stop`), acknowledging nothing, and a restarted worker redoes the
 batch. A graceful stop (Faust cancels its agents) lets the batch in hand finish first.
+Before a batch is handled, :class:`.continuity.Continuity` checks that no record of its
+partitions went missing on the way; one did, and the worker stops the same way.
 """
 
 from __future__ import annotations
@@ -18,17 +20,22 @@ from typing import Any
 import faust
 
 from dataplatform.stream_processors.config import ProcessorConfig
+from dataplatform.stream_processors.continuity import Continuity
 
 log = logging.getLogger(__name__)
 EXIT_STEP_FAILED = 70
 Batch = list[Any]   # faust events
 
 
-def batch_agent(handle: Callable[[Batch], Awaitable[None]], config: ProcessorConfig) -> Callable[[Any], Awaitable[None]]:
+def batch_agent(handle: Callable[[Batch], Awaitable[None]], config: ProcessorConfig,
+                continuity: Continuity) -> Callable[[Any], Awaitable[None]]:
     """A Faust agent that hands each batch (``config.batch_size`` events or
-    ``config.batch_seconds``) to ``handle``."""
+    ``config.batch_seconds``) to ``handle``, once ``continuity`` found no record missing."""
     async def agent(stream: faust.Stream) -> None:
         async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
+            missing = continuity.dropped((e.message.tp, e.message.offset) for e in events)
+            if missing:
+                fail_stop(RuntimeError(f"a record was dropped before processing: {missing}"))
             task = asyncio.ensure_future(handle(events))
             try:
                 await asyncio.shield(task)

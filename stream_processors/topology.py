@@ -51,7 +51,8 @@ from dataplatform.stream_processors.rules import load_rules
 from dataplatform.stream_processors.supply_demand import (
     HOUSING, RELEASES, AreaState, Clock, Move, SystemClock, area_message, by_area, decide, tick_message,
 )
-from dataplatform.stream_processors.recovery import RestoringTable, SeekFirstTableManager
+from dataplatform.stream_processors.continuity import Continuity, broker_probe
+from dataplatform.stream_processors.recovery import RestoringTable
 from dataplatform.stream_processors.transport import broker_url, durable, processing
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,6 @@ class SupplyDemandProcessor:
             broker_credentials=faust_broker_credentials(self.settings),
             store="memory://",
             Table=RestoringTable,
-            TableManager=SeekFirstTableManager,
             topic_partitions=c.partitions,
             topic_replication_factor=c.replication_factor,
             table_standby_replicas=0,
@@ -117,6 +117,7 @@ class SupplyDemandProcessor:
 
     def _wire(self) -> None:
         app, c = self.app, self.config
+        continuity = app.consumer.continuity = Continuity(broker_probe(c.bootstrap, self.settings))
         self.contributions = app.topic(c.contributions_topic, key_type=str, value_type=None,
                                        key_serializer="raw", value_serializer="json",
                                        partitions=c.partitions, internal=False)
@@ -130,8 +131,8 @@ class SupplyDemandProcessor:
         for name in INPUTS:
             source = app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name],
                                partitions=c.partitions)
-            app.agent(source, name=f"stage1-{name}")(batch_agent(self._stage1_batch(name), c))
-        app.agent(self.contributions, name="stage2-areas")(batch_agent(self._stage2_batch, c))
+            app.agent(source, name=f"stage1-{name}")(batch_agent(self._stage1_batch(name), c, continuity))
+        app.agent(self.contributions, name="stage2-areas")(batch_agent(self._stage2_batch, c, continuity))
         app.timer(c.tick_seconds, name="horizon-tick")(self._tick)
         self.heartbeats = app.topic(HEARTBEAT_TOPIC, key_serializer="raw", value_serializer="raw", internal=False)
         app.timer(c.heartbeat_seconds, name="heartbeat")(self._heartbeat)

@@ -108,6 +108,14 @@ class Resumed:
 
 
 class _Consumer(HeldStreams, Consumer):
+    continuity: Any = None   # a continuity.Continuity, told of every seek
+
+    async def seek_to_committed(self) -> Any:
+        committed = await super().seek_to_committed()
+        if self.continuity is not None:
+            self.continuity.seeked(committed)
+        return committed
+
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 

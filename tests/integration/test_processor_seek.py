@@ -46,3 +46,16 @@ def test_a_committed_offset_of_0_is_seeked_to(bootstrap):
     theirs, ours = asyncio.run(positions())
     assert theirs == 5      # the records before it would never be fetched again
     assert ours == 0
+
+
+def test_the_broker_probe_finds_the_first_record_at_or_after_an_offset(bootstrap):
+    from dataplatform.stream_processors.continuity import broker_probe
+
+    topic = create_topic(bootstrap, unique_name("probe"))
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(3):
+        producer.produce(topic, key=b"k", value=str(i).encode())
+    assert producer.flush(30) == 0
+    probe = broker_probe(bootstrap)
+    assert [probe(topic, 0, offset) for offset in (0, 2)] == [0, 2]
+    assert probe(topic, 0, 3) is None        # nothing there yet
