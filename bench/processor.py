@@ -53,9 +53,9 @@ from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from dataplatform.products.reference import local_authorities
 from dataplatform.stream_processors.config import ProcessorConfig
-from dataplatform.stream_processors.sample_events import housing_unit, release_case
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 from dataplatform.stream_processors.pool import WorkerPool, start_workers
+from tests.support.entities import housing_unit, release_case
 
 RESULTS = Path(__file__).resolve().parent / "results" / "processor.json"
 RULES = """

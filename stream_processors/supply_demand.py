@@ -172,7 +172,6 @@ class Decision:
 
     state: dict | None
     moves: list[Move]
-    reason: str
 
 
 def decide(product: str, entity_key: str, op: str, entity: dict | None, position: int, ts_ms: int,
@@ -186,11 +185,11 @@ def decide(product: str, entity_key: str, op: str, entity: dict | None, position
     (removals from areas left, the contribution to the others).
     """
     if previous is not None and position < previous["pos"]:
-        return Decision(None, [], "stale")
+        return Decision(None, [])
     if previous is not None and position == previous["pos"]:
-        return Decision(None, [], "duplicate")
+        return Decision(None, [])
     state = entity_state(product, op, entity, position, ts_ms, previous)
-    return Decision(state, moves_of(entity_key, state), "applied")
+    return Decision(state, moves_of(entity_key, state))
 
 
 class EntityTracker:

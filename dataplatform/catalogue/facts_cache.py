@@ -40,7 +40,6 @@ class CatalogueFacts:
         self.error: str | None = None
         self.failing_since: dt.datetime | None = None
         self._stop = threading.Event()
-        self._refreshed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._probe: KafkaProbe | None = None
         self._lock = threading.Lock()
@@ -67,12 +66,6 @@ class CatalogueFacts:
             self.refresh()
             self._stop.wait(self.interval)
 
-    def wait_for_refresh(self, after: dt.datetime, timeout: float) -> bool:
-        """Block until a snapshot newer than ``after`` exists (for tests and scripts)."""
-        with self._refreshed:
-            return self._refreshed.wait_for(
-                lambda: self._snapshot is not None and self._snapshot.checked_at > after, timeout)
-
     # -- refreshing --------------------------------------------------------------
     def refresh(self) -> None:
         """Probe Kafka once; on failure keep the previous snapshot and remember the error."""
@@ -89,9 +82,7 @@ class CatalogueFacts:
             self.failing_since = self.failing_since or dt.datetime.now(dt.timezone.utc)
             return
         self._track_lag(snapshot)
-        with self._refreshed:
-            self._snapshot, self.error, self.failing_since = snapshot, None, None
-            self._refreshed.notify_all()
+        self._snapshot, self.error, self.failing_since = snapshot, None, None
 
     def _track_lag(self, snapshot: KafkaSnapshot) -> None:
         for product in self._products().values():

@@ -77,9 +77,6 @@ class DataProduct:
     def entity_fields(self) -> list[dict]:
         return list(self.entity_schema["fields"])
 
-    def field_names(self) -> list[str]:
-        return [f["name"] for f in self.entity_fields()]
-
     def key_of(self, entity: dict) -> str:
         """The Kafka key of an entity: its key field(s), joined by '|' when several."""
         return "|".join(str(entity[k]) for k in self.manifest.keyFields)

@@ -66,9 +66,6 @@ class ScenarioPlan:
     def duration(self) -> float:
         return self.phases[-1].end
 
-    def steps_for(self, service: str) -> tuple[Step, ...]:
-        return self.housing if service == "housing" else self.releases
-
 
 def region_areas(region: str) -> list[str]:
     return sorted(code for code, area in local_authorities().items() if area.region_code == region)

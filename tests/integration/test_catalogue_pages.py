@@ -15,12 +15,14 @@ import pytest
 from confluent_kafka import Consumer
 
 from dataplatform.config import Settings
+from dataplatform.kafka_config import client_config
 from dataplatform.web.app import create_app
 from dataplatform.web.server import RunningServer
 from dataplatform.products.product import load_products
 from tests.support.browser import chromium, cut_network, screenshot
 from tests.support.kafka import create_topic
-from tests.support.sinks import Publisher, entity, make_product
+from tests.support.sending import ChangeSender
+from tests.support.sinks import entity, make_product
 from tests.support.waiting import wait_until
 
 THREE_HOURS_AGO_MS = int((time.time() - 3 * 3600) * 1000)
@@ -39,7 +41,7 @@ def catalogue(tmp_path: Path, bootstrap: str, registry_url: str):
                           producerGroup=producer_group, upstreamProducts=[arrivals.name])
     for product in (arrivals, alerts):
         create_topic(bootstrap, product.topic)
-        pub = Publisher(bootstrap, registry_url, product)
+        pub = ChangeSender(bootstrap, registry_url, product)
         pub.change("c", None, entity(1), timestamp_ms=THREE_HOURS_AGO_MS)
         pub.flush()
     products = {**load_products(), **load_products(root)}
@@ -53,7 +55,7 @@ def catalogue(tmp_path: Path, bootstrap: str, registry_url: str):
 
 def running_producer(bootstrap: str, group: str, topic: str) -> Consumer:
     """A live member of ``group`` that has read ``topic`` to its end and committed."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+    consumer = Consumer({**client_config(bootstrap), "group.id": group, "auto.offset.reset": "earliest",
                          "enable.auto.commit": False})
     consumer.subscribe([topic])
     wait_until(lambda: (msg := consumer.poll(0.5)) is not None and not msg.error(), timeout=60,

@@ -13,6 +13,7 @@ from confluent_kafka import Producer
 
 from dataplatform.kafka import EmbeddedKafka, EmbeddedKafkaCluster
 from dataplatform.kafka.process import pid_alive
+from dataplatform.kafka_config import client_config
 from tests.support.kafka import consume, create_topic, unique_name
 
 RELIABLE = {"acks": "all", "enable.idempotence": True, "linger.ms": 5}
@@ -29,7 +30,7 @@ def produce_keyed(bootstrap: str, topic: str, count: int, keys: int = 50) -> lis
         else:
             acked.append((msg.key(), msg.value()))
 
-    producer = Producer({"bootstrap.servers": bootstrap, **RELIABLE})
+    producer = Producer({**client_config(bootstrap), **RELIABLE})
     for i in range(count):
         key = f"key-{i % keys}".encode()
         producer.produce(topic, key=key, value=f"{key.decode()}:{i}".encode(), on_delivery=on_delivery)
@@ -107,7 +108,7 @@ def test_three_node_cluster_keeps_acknowledged_messages_when_a_node_is_killed(tm
                              config={"min.insync.replicas": "2"})
         acked: list[bytes] = []
         failed: list[str] = []
-        producer = Producer({"bootstrap.servers": bootstrap, **RELIABLE,
+        producer = Producer({**client_config(bootstrap), **RELIABLE,
                              "delivery.timeout.ms": 60000, "retries": 1000})
 
         def on_delivery(err, msg):

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from dataplatform.kafka.process import pid_alive
+from dataplatform.kafka_config import client_config
 from dataplatform.product_io import wire
 from dataplatform.sinks.sql import table_name
 from dataplatform.products.product import load_products
@@ -225,7 +226,7 @@ def personal_values_in_source(bootstrap: str) -> set[str]:
 def read_topic(bootstrap: str, topic: str) -> list:
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "personal-data-search",
+    consumer = Consumer({**client_config(bootstrap), "group.id": "personal-data-search",
                          "enable.auto.commit": False, "log_level": 3})
     try:
         md = consumer.list_topics(topic, timeout=15).topics[topic]
@@ -265,7 +266,7 @@ def assert_personal_data_stayed_in_its_product(home: Path, run_output: str) -> N
         needles = [s.encode() for s in secrets]
         from confluent_kafka.admin import AdminClient
 
-        topics = [t for t in AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=15).topics
+        topics = [t for t in AdminClient(client_config(bootstrap)).list_topics(timeout=15).topics
                   if t != source.topic and not t.startswith("__")]
         assert any("changelog" in t for t in topics), topics  # the processor's state is searched too
         for topic in topics:

@@ -13,13 +13,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dataplatform.config import Settings
 from dataplatform.heartbeat import Heartbeat, publish_heartbeat
+from dataplatform.kafka_config import client_config
 from dataplatform.web.app import create_app, start_warning_follower
 from dataplatform.web.server import RunningServer
 from dataplatform.sinks.sql.writer import SqlSink
 from tests.support.kafka import create_topic, unique_name
-from tests.support.sinks import Publisher, entity, make_product
+from tests.support.sending import ChangeSender
+from tests.support.sinks import entity, make_product
 from tests.support.waiting import wait_until
-from tests.support.warnings import WarningPublisher, warning
+from tests.support.warnings import WarningSender, warning
 
 
 def scrape(url: str) -> dict[tuple[str, frozenset], float]:
@@ -36,7 +38,7 @@ def test_metrics_report_lag_events_dead_letters_warnings_sinks_and_processor(tmp
                                                                             registry_url: str):
     product = make_product(tmp_path / "products")
     create_topic(bootstrap, product.topic, partitions=2)
-    pub = Publisher(bootstrap, registry_url, product)
+    pub = ChangeSender(bootstrap, registry_url, product)
     for i in range(4):
         pub.change("c", None, entity(i), partition=0)
     for i in range(4, 6):
@@ -44,7 +46,7 @@ def test_metrics_report_lag_events_dead_letters_warnings_sinks_and_processor(tmp
     pub.raw(b"case-x", b"not avro", partition=1)          # a dead letter
     pub.flush()
     slow_group = unique_name("slow-reader")               # a group that has read 1 event of partition 0
-    slow = Consumer({"bootstrap.servers": bootstrap, "group.id": slow_group, "enable.auto.commit": False})
+    slow = Consumer({**client_config(bootstrap), "group.id": slow_group, "enable.auto.commit": False})
     slow.commit(offsets=[TopicPartition(product.topic, 0, 1)], asynchronous=False)
     slow.close()
 
@@ -64,11 +66,11 @@ def test_metrics_report_lag_events_dead_letters_warnings_sinks_and_processor(tmp
             start_warning_follower(app, bootstrap=bootstrap, registry_url=registry_url, topic=warnings_topic,
                                    figures_topic=create_topic(bootstrap, unique_name("figures")),
                                    heartbeat_topic=heartbeat_topic, metrics_interval_s=1.0)
-            warnings = WarningPublisher(bootstrap, registry_url, warnings_topic)
+            warnings = WarningSender(bootstrap, registry_url, warnings_topic)
             warnings.send(warning("E08000003", "Manchester", "RED"))
             warnings.send(warning("E08000012", "Liverpool", "RED"))
             warnings.send(warning("E08000035", "Leeds", "AMBER", demand=10, supply=11))
-            producer = Producer({"bootstrap.servers": bootstrap})
+            producer = Producer(client_config(bootstrap))
             publish_heartbeat(producer, Heartbeat("processor-0", "area_supply_demand", last_evaluation_ms=int(time.time() * 1000),
                                                   last_input_event_ms=None, step_seconds=0.25, events_in=6, events_out=2),
                               heartbeat_topic)

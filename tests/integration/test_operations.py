@@ -18,13 +18,12 @@ from dataplatform.config import Settings
 from dataplatform.warnings.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
 from dataplatform.web.app import create_app, start_warning_follower
 from dataplatform.web.server import RunningServer
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.kafka import create_topic, unique_name
 from tests.support.waiting import wait_until
-from tests.support.warnings import WarningPublisher, warning
+from tests.support.warnings import WarningSender, warning
 
 SECRET = "webhook-secret"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 class Receiver:
@@ -81,7 +80,7 @@ def web(tmp_path: Path, bootstrap: str, registry_url: str, warnings_topic: str, 
 
 
 def test_webhooks_get_each_transition_once_signed_even_after_failures(web, bootstrap, registry_url, warnings_topic, receivers):
-    pub = WarningPublisher(bootstrap, registry_url, warnings_topic)
+    pub = WarningSender(bootstrap, registry_url, warnings_topic)
     raised_id = pub.send(warning(severity="AMBER", transition="raised", demand=10, supply=11))
     pub.send(warning(severity="RED", transition="escalated", demand=14, supply=11))
     pub.send(warning(severity="RED", transition="raised"), event_id=raised_id)  # a redelivered event
@@ -107,8 +106,8 @@ def test_warnings_page_shows_a_simulated_shortage_live_and_drops_it_when_housing
     from dataplatform.producers.publisher import Publisher
     from dataplatform.products.product import load_products
     from dataplatform.stream_processors.config import ProcessorConfig
-    from dataplatform.stream_processors.sample_events import housing_unit, release_case
     from dataplatform.stream_processors.pool import start_workers
+    from tests.support.entities import housing_unit, release_case
 
     prefix = unique_name("live") + "."
     config = ProcessorConfig(app_id=f"{prefix}processor", topic_prefix=prefix, partitions=2, tick_seconds=2,
@@ -127,7 +126,7 @@ def test_warnings_page_shows_a_simulated_shortage_live_and_drops_it_when_housing
             follower = start_warning_follower(app, bootstrap=bootstrap, registry_url=registry_url,
                                               topic=config.topic("housing_shortfall_warnings"))
             assert follower.ready.wait(30)
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
             page.goto(f"{web.url}/warnings")
             expect(page.locator("#live-status")).to_have_text("Live: connected.", timeout=15_000)
@@ -153,7 +152,7 @@ def test_warnings_page_shows_a_simulated_shortage_live_and_drops_it_when_housing
 
 
 def test_warnings_tail_prints_json_lines(bootstrap, registry_url, warnings_topic):
-    pub = WarningPublisher(bootstrap, registry_url, warnings_topic)
+    pub = WarningSender(bootstrap, registry_url, warnings_topic)
     pub.send(warning(severity="RED"))
     pub.send(warning(severity="NONE", transition="cleared"))
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SCHEMA_REGISTRY_URL": registry_url}

@@ -24,6 +24,7 @@ from dataplatform.producers.outbox import OutboxEvent, OutboxRelay, create_outbo
 from dataplatform.producers.publisher import Publisher
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
+from tests.support.entities import housing_unit
 from tests.support.kafka import consume, end_offset
 from tests.support.waiting import wait_until
 
@@ -50,10 +51,9 @@ relay.close()
 
 
 def unit(key: str, version: int) -> dict:
-    return {"unit_id": key, "local_authority_code": "E08000003", "region_code": "E12000002", "provider": "Clarion",
-            "bedrooms": 1 + version % 4, "accessible": False, "status": ("available", "reserved", "let", "void")[version % 4],
-            "available_from": dt.date(2026, 12, 1) + dt.timedelta(days=version), "weekly_rent": None,
-            "updated_at": dt.datetime(2026, 11, 27, tzinfo=dt.UTC) + dt.timedelta(seconds=version)}
+    return housing_unit(key, status=("available", "reserved", "let", "void")[version % 4], provider="Clarion",
+                        bedrooms=1 + version % 4, available_from=dt.date(2026, 12, 1) + dt.timedelta(days=version),
+                        updated_at=dt.datetime(2026, 11, 27, tzinfo=dt.UTC) + dt.timedelta(seconds=version))
 
 
 class Service:

@@ -4,49 +4,41 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import time
-
 
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.product_io import wire
-from dataplatform.stream_processors.sample_events import ChangePublisher, housing_unit, release_case
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 from dataplatform.stream_processors.pool import start_workers
-from tests.integration.test_processor_support import (
-    LEEDS, MANCHESTER, NEWCASTLE, NORTH_EAST, NORTH_WEST, TODAY, YORKSHIRE, OutputReader, caught_up,
-    expected_figures, latest_heartbeats, processor_config, workers_settled,
+from tests.support.entities import (
+    LEEDS, MANCHESTER, NEWCASTLE, NORTH_EAST, NORTH_WEST, YORKSHIRE, housing_unit, release_case,
 )
+from tests.support.kafka import stable_assignment
+from tests.support.processor_harness import (
+    TODAY, OutputReader, caught_up, expected_figures, latest_heartbeats, processor_config,
+)
+from tests.support.sending import ChangeSender
 from tests.support.waiting import wait_until
 
 REGION_OF = {MANCHESTER: NORTH_WEST, LEEDS: YORKSHIRE, NEWCASTLE: NORTH_EAST}
 SOON = TODAY + dt.timedelta(days=7)
 
 
-def _partitions(text: str) -> set[int]:
-    """Faust's partition-set notation: "0, 2" or "0-3" or "1, 3-4"."""
-    out: set[int] = set()
-    for item in filter(None, (i.strip() for i in text.split(","))):
-        low, _, high = item.partition("-")
-        out |= set(range(int(low), int(high or low) + 1))
-    return out
-
-
 def _epoch_ms(value) -> int:
     return int(value.timestamp() * 1000) if isinstance(value, dt.datetime) else int(value)
 
 
-def units(publisher: ChangePublisher, la: str, ids: list[str], position: int = 1) -> None:
+def units(publisher: ChangeSender, la: str, ids: list[str], position: int = 1) -> None:
     for uid in ids:
-        publisher.publish(HOUSING, ChangeEvent("c", None, housing_unit(uid, la, REGION_OF[la], available_from=TODAY),
-                                               "housing-service", position))
+        publisher.send(HOUSING, ChangeEvent("c", None, housing_unit(uid, la, REGION_OF[la], available_from=TODAY),
+                                            "housing-service", position))
 
 
-def releases(publisher: ChangePublisher, la: str, ids: list[str], position: int = 1) -> None:
+def releases(publisher: ChangeSender, la: str, ids: list[str], position: int = 1) -> None:
     for cid in ids:
-        publisher.publish(RELEASES, ChangeEvent("c", None, release_case(cid, la, REGION_OF[la], release_date=SOON,
-                                                                        person_ref=f"SECRET-{cid}"),
-                                                "releases-service", position))
+        publisher.send(RELEASES, ChangeEvent("c", None, release_case(cid, la, REGION_OF[la], release_date=SOON,
+                                                                     person_ref=f"SECRET-{cid}"),
+                                             "releases-service", position))
 
 
 def test_shortage_warning_lifecycle_duplicates_garbage_and_restart(bootstrap, registry_url, tmp_path):
@@ -55,7 +47,8 @@ def test_shortage_warning_lifecycle_duplicates_garbage_and_restart(bootstrap, re
     pool = start_workers(1, config=config)
     config = pool.config
     reader = OutputReader(bootstrap, registry_url, config)
-    pub = ChangePublisher(bootstrap, registry_url, {p: config.topic(p) for p in (HOUSING, RELEASES)})
+    pub = ChangeSender(bootstrap, registry_url, HOUSING, RELEASES,
+                       topics={p: config.topic(p) for p in (HOUSING, RELEASES)})
     try:
         # Leeds: homes first, then one person: always covered, never warned about
         units(pub, LEEDS, ["lu1", "lu2", "lu3"])
@@ -71,7 +64,7 @@ def test_shortage_warning_lifecycle_duplicates_garbage_and_restart(bootstrap, re
         assert time.monotonic() - started < 60
         units(pub, MANCHESTER, ["mu1"])                              # 1 home for 3 people: still RED
         releases(pub, LEEDS, ["l1"])
-        pub.publish_raw(HOUSING, b"lu-garbage", wire.header(1) + b"not avro at all")
+        pub.raw(b"lu-garbage", wire.header(1) + b"not avro at all", HOUSING)
         units(pub, LEEDS, ["lu4"])                                   # after the garbage: still processed
         releases(pub, NEWCASTLE, ["n1", "n2"])
         pub.flush()
@@ -115,7 +108,7 @@ def test_shortage_warning_lifecycle_duplicates_garbage_and_restart(bootstrap, re
         # duplicates: the same events again change nothing
         before = (len(reader.warnings), len(reader.derived))
         for product, event in list(pub.sent):
-            pub.publish(product, event)
+            pub.send(product, event)
         pub.flush()
         wait_until(lambda: caught_up(bootstrap, config), timeout=60, message="duplicates processed")
         assert (len(reader.drain().warnings), len(reader.derived)) == before
@@ -159,9 +152,11 @@ def test_two_workers_give_the_same_warnings_as_one(bootstrap, registry_url, tmp_
         pair = start_workers(2, config=two)
         # both workers in the group before any event: a rebalance mid-run would be at-least-once
         # redelivery (duplicate transitions), which is not what this test compares
-        wait_until(lambda: workers_settled(pair.logs), timeout=90, message="both workers joined")
+        wait_until(lambda: stable_assignment(bootstrap, pair.config.app_id, members=2), timeout=90,
+                   message="both workers joined")
         readers = [OutputReader(bootstrap, registry_url, c) for c in (single.config, pair.config)]
-        pub = ChangePublisher(bootstrap, registry_url, {p: one.topic(p) for p in (HOUSING, RELEASES)})
+        pub = ChangeSender(bootstrap, registry_url, HOUSING, RELEASES,
+                           topics={p: one.topic(p) for p in (HOUSING, RELEASES)})
 
         def processed_by_both() -> None:
             pub.flush()
@@ -181,17 +176,16 @@ def test_two_workers_give_the_same_warnings_as_one(bootstrap, registry_url, tmp_
         # a move between areas and a delete (both areas stay RED)
         original = next(e for p, e in pub.sent if p == RELEASES and e.after["case_id"] == f"{LEEDS}-c0")
         moved = release_case(f"{LEEDS}-c0", NEWCASTLE, NORTH_EAST, release_date=SOON)
-        pub.publish(RELEASES, ChangeEvent("u", original.after, moved, "releases-service", 2))
-        pub.publish(HOUSING, ChangeEvent("d", housing_unit(f"{NEWCASTLE}-u0", NEWCASTLE, NORTH_EAST),
-                                         None, "housing-service", 2))
+        pub.send(RELEASES, ChangeEvent("u", original.after, moved, "releases-service", 2))
+        pub.send(HOUSING, ChangeEvent("d", housing_unit(f"{NEWCASTLE}-u0", NEWCASTLE, NORTH_EAST),
+                                      None, "housing-service", 2))
         processed_by_both()
         one_warnings, two_warnings = (sorted(r.drain().transitions()) for r in readers)
         assert one_warnings == two_warnings
         assert (MANCHESTER, "RED", "raised") in one_warnings and (LEEDS, "RED", "escalated") in one_warnings
-        # both workers of the pair really shared the partitions (Faust logs each assignment)
-        housing = re.escape(two.topic(HOUSING))
-        assigned = [re.findall(rf"\|\s*{housing}\s*\|\s*\{{([0-9, -]*)\}}", log.read_text())[-1] for log in pair.logs]
-        shares = [_partitions(a) for a in assigned]
+        # both workers of the pair really shared the partitions (the group's current assignment)
+        owned = stable_assignment(bootstrap, pair.config.app_id, members=2)
+        shares = [{p for topic, p in member if topic == two.topic(HOUSING)} for member in owned or [set(), set()]]
         assert shares[0] and shares[1] and not shares[0] & shares[1] and shares[0] | shares[1] == {0, 1, 2, 3}
     finally:
         single.stop()

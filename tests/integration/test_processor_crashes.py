@@ -20,13 +20,13 @@ import yaml
 from dataplatform.products.product import get_product
 from dataplatform.stream_processors.crash_points import PLAN_ENV
 from dataplatform.stream_processors.rules import SEVERITIES, parse_rules
-from dataplatform.stream_processors.sample_events import ChangePublisher
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES, Figures
 from dataplatform.stream_processors.pool import start_workers
-from tests.integration.test_processor_support import (
+from tests.support.change_streams import change_events, seeded_stream
+from tests.support.processor_harness import (
     TEST_RULES, TODAY, caught_up, committed_offsets, expected_figures, processor_config,
 )
-from tests.support.change_streams import change_events, seeded_stream
+from tests.support.sending import ChangeSender
 from tests.support.product_topics import TopicReader
 from tests.support.waiting import wait_until
 
@@ -63,7 +63,8 @@ def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, re
     pool.backoff_max_s = 12
     pool.stall_after_s = 30
     config = pool.config
-    pub = ChangePublisher(bootstrap, registry_url, {p: config.topic(p) for p in (HOUSING, RELEASES)})
+    pub = ChangeSender(bootstrap, registry_url, HOUSING, RELEASES,
+                       topics={p: config.topic(p) for p in (HOUSING, RELEASES)})
     run = {"published": 0, "restarted_at": None, "offsets_then": None, "stalls": 0}
     resumed: list[float] = []
 
@@ -86,9 +87,9 @@ def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, re
             end = published + SLICE if kills_left else len(stream)
             for product, item in stream[published:end]:
                 if isinstance(item, str):
-                    pub.publish_raw(product, item.encode(), None)   # the tombstone after a delete
+                    pub.tombstone(item, product)   # the tombstone after a delete
                 else:
-                    pub.publish(product, item)
+                    pub.send(product, item)
             pub.flush()
             run["published"] = end
             return False

@@ -17,16 +17,17 @@ from dataplatform.producers.publisher import DeliveryError, Publisher, SchemaInc
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from dataplatform.products.validation import RecordValidationError
+from tests.support.entities import housing_unit
 from tests.support.kafka import consume, end_offset, create_topic, unique_name
 
 HOUSING = get_product("social_housing_availability")
 
 
 def unit(unit_id: str = "HU-1", status: str = "available", **changes: object) -> dict:
-    return {"unit_id": unit_id, "local_authority_code": "E08000003", "region_code": "E12000002",
-            "provider": "Manchester City Council", "bedrooms": 2, "accessible": False, "status": status,
-            "available_from": dt.date(2026, 12, 1), "weekly_rent": decimal.Decimal("95.50"),
-            "updated_at": dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC), **changes}
+    return housing_unit(unit_id, status=status, **{
+        "provider": "Manchester City Council", "bedrooms": 2, "available_from": dt.date(2026, 12, 1),
+        "weekly_rent": decimal.Decimal("95.50"), "updated_at": dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC),
+        **changes})
 
 
 def publisher(bootstrap: str, registry_url: str, topic: str) -> Publisher:

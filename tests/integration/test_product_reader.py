@@ -14,7 +14,7 @@ from dataplatform.product_io import wire
 from dataplatform.product_io.reader import REDACTED, Position, ProductRecord, ReadError
 from dataplatform.producers.publisher import Publisher
 from dataplatform.products.product import get_product
-from dataplatform.stream_processors.sample_events import release_case
+from tests.support.entities import release_case
 from tests.support.kafka import create_topic, unique_name
 from tests.support.product_topics import TopicReader
 from tests.support.waiting import wait_until

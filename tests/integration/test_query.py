@@ -15,7 +15,8 @@ from dataplatform.sinks.parquet import ParquetSink
 from dataplatform.sinks.sql.tables import table_name
 from dataplatform.sinks.sql.writer import SqlSink
 from tests.support.kafka import create_topic, unique_name
-from tests.support.sinks import Publisher, entity, make_product
+from tests.support.sending import ChangeSender
+from tests.support.sinks import entity, make_product
 from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_query_answers_from_the_tables_and_files_the_sinks_keep(tmp_path, bootstrap, registry_url):
     product = make_product(tmp_path / "products")
     create_topic(bootstrap, product.topic, partitions=2)
-    pub = Publisher(bootstrap, registry_url, product)
+    pub = ChangeSender(bootstrap, registry_url, product)
     for i in range(20):
         pub.change("c", None, entity(i, 0))
     for i in range(5):  # five cases change: 25 events, 20 current rows

@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 from dataplatform.config import Settings
 from dataplatform.sinks.parquet import ParquetSink
 from tests.support.kafka import create_topic, unique_name
-from tests.support.sinks import Publisher, entity, make_product
+from tests.support.sending import ChangeSender
+from tests.support.sinks import entity, make_product
 from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +34,7 @@ def read_rows(folder: Path) -> list[dict]:
 def test_parquet_files_hold_every_event_without_personal_fields(tmp_path, bootstrap, registry_url):
     product = make_product(tmp_path / "products")
     create_topic(bootstrap, product.topic, partitions=2)
-    pub = Publisher(bootstrap, registry_url, product)
+    pub = ChangeSender(bootstrap, registry_url, product)
     for i in range(8):
         pub.change("c", None, entity(i, 0))
     pub.change("d", entity(0, 0), None)
@@ -67,7 +68,7 @@ def test_parquet_files_hold_every_event_without_personal_fields(tmp_path, bootst
 def test_parquet_rerun_after_kill_writes_no_row_twice(tmp_path, bootstrap, registry_url):
     product = make_product(tmp_path / "products")
     create_topic(bootstrap, product.topic, partitions=2)
-    pub = Publisher(bootstrap, registry_url, product)
+    pub = ChangeSender(bootstrap, registry_url, product)
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SCHEMA_REGISTRY_URL": registry_url,
            "DATAPLATFORM_HOME": str(tmp_path / "home")}
     out, group = tmp_path / "out", unique_name("pq-kill")
@@ -102,7 +103,7 @@ def test_parquet_rerun_after_kill_writes_no_row_twice(tmp_path, bootstrap, regis
 def test_a_trickle_of_small_batches_makes_one_file_per_partition_not_one_per_batch(tmp_path, bootstrap, registry_url):
     product = make_product(tmp_path / "products")
     create_topic(bootstrap, product.topic, partitions=2)
-    pub = Publisher(bootstrap, registry_url, product)
+    pub = ChangeSender(bootstrap, registry_url, product)
     out, settings = tmp_path / "out", Settings(kafka_bootstrap_servers=bootstrap, schema_registry_url=registry_url)
     stop = threading.Event()
     sink = ParquetSink(settings, products=[product], path=str(out), group=unique_name("pq-roll"),

@@ -20,10 +20,12 @@ from sqlalchemy import MetaData, Table, create_engine, inspect, select
 
 from dataplatform.config import Settings
 from dataplatform.product_io.dead_letters import H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC
+from dataplatform.kafka_config import client_config
 from dataplatform.sinks.sql.tables import table_name
 from dataplatform.sinks.sql.writer import SqlSink
 from tests.support.kafka import consume, create_topic, unique_name
-from tests.support.sinks import Publisher, entity, make_product
+from tests.support.sending import ChangeSender
+from tests.support.sinks import entity, make_product
 from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,7 +98,7 @@ def utc(v):
 
 def test_upsert_keeps_final_state_per_key_with_typed_columns(tmp_path, bootstrap, registry_url, db_url):
     product = new_topic_product(tmp_path, bootstrap, partitions=2)
-    pub = Publisher(bootstrap, registry_url, product)
+    pub = ChangeSender(bootstrap, registry_url, product)
     for i in range(10):
         pub.change("c", None, entity(i, 0))
     for i in range(10):
@@ -139,7 +141,7 @@ def test_upsert_keeps_final_state_per_key_with_typed_columns(tmp_path, bootstrap
 
 def test_soft_delete_keeps_row_marked_deleted(tmp_path, bootstrap, registry_url, db_url):
     product = new_topic_product(tmp_path, bootstrap)
-    pub = Publisher(bootstrap, registry_url, product)
+    pub = ChangeSender(bootstrap, registry_url, product)
     for i in range(3):
         pub.change("c", None, entity(i, 0))
     pub.change("d", entity(1, 0), None)
@@ -157,7 +159,7 @@ def test_soft_delete_keeps_row_marked_deleted(tmp_path, bootstrap, registry_url,
 
 def test_append_keeps_every_event(tmp_path, bootstrap, registry_url, db_url):
     product = new_topic_product(tmp_path, bootstrap, partitions=2)
-    pub = Publisher(bootstrap, registry_url, product)
+    pub = ChangeSender(bootstrap, registry_url, product)
     for i in range(6):
         pub.change("c", None, entity(i, 0))
         pub.change("u", entity(i, 0), entity(i, 1))
@@ -180,11 +182,11 @@ def test_an_event_sent_again_after_its_producer_crashed_is_written_once(tmp_path
     from confluent_kafka import Producer
 
     product = new_topic_product(tmp_path, bootstrap)
-    pub = Publisher(bootstrap, registry_url, product)
+    pub = ChangeSender(bootstrap, registry_url, product)
     for i in range(3):
         pub.change("c", None, entity(i, 0))
     pub.flush()
-    again = Producer({"bootstrap.servers": bootstrap})
+    again = Producer(client_config(bootstrap))
     for m in consume(bootstrap, product.topic, expected=3)[:2]:   # re-sent byte for byte, at new offsets
         again.produce(product.topic, key=m.key(), value=m.value())
     assert again.flush(30) == 0
@@ -199,10 +201,10 @@ def test_an_event_sent_again_after_its_producer_crashed_is_written_once(tmp_path
 
 def test_poison_messages_go_to_the_dead_letter_topic_and_the_sink_carries_on(tmp_path, bootstrap, registry_url, db_url):
     product = new_topic_product(tmp_path, bootstrap)
-    pub = Publisher(bootstrap, registry_url, product)
+    pub = ChangeSender(bootstrap, registry_url, product)
     pub.change("c", None, entity(1, 0))
     pub.raw(b"case-x", b"this is not avro at all")
-    good = pub.serde.serialize_value({"op": "c", "before": None, "after": entity(9, 0), "ts_ms": 1,
+    good = pub.serdes[product.name].serialize_value({"op": "c", "before": None, "after": entity(9, 0), "ts_ms": 1,
                                       "source": {"system": "t", "event_id": "e", "position": 1}, "transaction": None})
     pub.raw(b"case-9", b"\x07" + good[1:])  # a bad magic byte
     pub.change("c", None, entity(2, 0))
@@ -230,7 +232,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_sink_carries_on(tmp
 def test_schema_evolution_adds_a_column_without_losing_rows(tmp_path, bootstrap, registry_url, db_url):
     product = new_topic_product(tmp_path, bootstrap)
     evolved = make_product(tmp_path / "evolved", name=product.name, extra_field=True)
-    old, new = Publisher(bootstrap, registry_url, product), Publisher(bootstrap, registry_url, evolved)
+    old, new = ChangeSender(bootstrap, registry_url, product), ChangeSender(bootstrap, registry_url, evolved)
     for i in range(3):
         old.change("c", None, entity(i, 0))
     old.flush()
@@ -250,7 +252,7 @@ def test_schema_evolution_adds_a_column_without_losing_rows(tmp_path, bootstrap,
 
 def test_personal_fields_hashed_when_allowed(tmp_path, bootstrap, registry_url, db_url):
     product = new_topic_product(tmp_path, bootstrap)
-    pub = Publisher(bootstrap, registry_url, product)
+    pub = ChangeSender(bootstrap, registry_url, product)
     for i in range(3):
         pub.change("c", None, entity(i, 0))
     pub.flush()
@@ -280,7 +282,7 @@ def sink_process(env: dict, topic: str, root: Path, db_url: str, group: str) -> 
 def test_killed_and_restarted_sink_writes_every_row_exactly_once(tmp_path, bootstrap, registry_url, db_url):
     rng = random.Random(20261127)
     product = new_topic_product(tmp_path, bootstrap, partitions=2)
-    pub = Publisher(bootstrap, registry_url, product)
+    pub = ChangeSender(bootstrap, registry_url, product)
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SCHEMA_REGISTRY_URL": registry_url,
            "DATAPLATFORM_HOME": str(tmp_path / "home")}
     group, name = unique_name("sql-kill"), table_name(product.topic, "append")

@@ -21,15 +21,15 @@ from confluent_kafka import Producer
 
 from dataplatform.config import Settings
 from dataplatform.heartbeat import Heartbeat, ensure_heartbeat_topic, publish_heartbeat
+from dataplatform.kafka_config import client_config
 from dataplatform.web.app import create_app, start_warning_follower
 from dataplatform.web.server import RunningServer
 from dataplatform.products.product import load_products
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.kafka import create_topic, unique_name
 from tests.support.waiting import wait_until
-from tests.support.warnings import FiguresPublisher, WarningPublisher, figures, warning
+from tests.support.warnings import FiguresSender, WarningSender, figures, warning
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 TIME_WITH_ZONE = re.compile(r"^\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2} (GMT|BST)$")
 REFRESH_S = 4  # the derived products' refresh period in these tests, so "late" comes quickly
 HOUR_MS = 3_600_000
@@ -54,8 +54,8 @@ def quick_products() -> dict:
 @dataclasses.dataclass
 class Live:
     url: str
-    warnings: WarningPublisher
-    figures: FiguresPublisher
+    warnings: WarningSender
+    figures: FiguresSender
     heartbeat_topic: str
     producer: Producer
     app: object
@@ -80,9 +80,9 @@ def live(tmp_path: Path, bootstrap: str, registry_url: str):
         follower = start_warning_follower(app, bootstrap=bootstrap, registry_url=registry_url, topic=warnings_topic,
                                           figures_topic=figures_topic, heartbeat_topic=heartbeat_topic)
         assert follower.ready.wait(30) and app.state.heartbeats.ready.wait(30)
-        yield Live(server.url, WarningPublisher(bootstrap, registry_url, warnings_topic),
-                   FiguresPublisher(bootstrap, registry_url, figures_topic), heartbeat_topic,
-                   Producer({"bootstrap.servers": bootstrap}), app)
+        yield Live(server.url, WarningSender(bootstrap, registry_url, warnings_topic),
+                   FiguresSender(bootstrap, registry_url, figures_topic), heartbeat_topic,
+                   Producer(client_config(bootstrap)), app)
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 

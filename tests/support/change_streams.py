@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 
 from dataplatform.products.envelope import ChangeEvent
-from dataplatform.stream_processors.sample_events import housing_unit, release_case
+from tests.support.entities import housing_unit, release_case
 from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 
 AREAS = {"E08000003": "E12000002", "E08000001": "E12000002",     # Manchester, Bolton: North West

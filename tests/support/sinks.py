@@ -1,4 +1,4 @@
-"""Test-only data products and a tiny publisher for the sink tests.
+"""Test-only data products for the sink tests.
 
 Each test gets its own product (so its own topic and its own tables): a manifest and an
 entity schema with every kind of field the sinks map (timestamps, dates, decimals, enums,
@@ -15,10 +15,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import yaml
-from confluent_kafka import Producer
-
-from dataplatform.product_io.serialization import ProductSerde, registry_client
-from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import DataProduct, load_product
 
 ENTITY = {
@@ -96,34 +92,3 @@ def decoded_batch(sink, product: DataProduct, offsets: range, partition: int = 0
     batch.next_offsets[tp], batch.rows[tp] = offsets.stop + dead_letters, len(offsets)
     return batch
 
-
-class Publisher:
-    """Publishes a product's change events (ProductSerde + a reliable producer)."""
-
-    def __init__(self, bootstrap: str, registry: str, product: DataProduct) -> None:
-        self.product = product
-        self.serde = ProductSerde(product, registry_client(registry))
-        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                                  "linger.ms": 5})
-        self.positions: dict[str, int] = {}
-
-    def change(self, op: str, before: dict | None, after: dict | None, partition: int | None = None,
-               timestamp_ms: int | None = None) -> None:
-        e = after if after is not None else before
-        key = self.product.key_of(e)
-        self.positions[key] = self.positions.get(key, 0) + 1
-        event = ChangeEvent(op=op, before=before, after=after, source_system="test", position=self.positions[key])
-        self.raw(self.serde.serialize_key(key), self.serde.serialize_value(event.to_record()), partition, timestamp_ms)
-
-    def tombstone(self, key: str, partition: int | None = None) -> None:
-        self.raw(self.serde.serialize_key(key), None, partition)
-
-    def raw(self, key: bytes | None, value: bytes | None, partition: int | None = None,
-            timestamp_ms: int | None = None) -> None:
-        kwargs = {"partition": partition} if partition is not None else {}
-        if timestamp_ms is not None:
-            kwargs["timestamp"] = timestamp_ms
-        self.producer.produce(self.product.topic, key=key, value=value, **kwargs)
-
-    def flush(self) -> None:
-        assert self.producer.flush(30) == 0, "events not delivered"

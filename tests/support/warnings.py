@@ -6,13 +6,10 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Producer
-
-from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.envelope import ChangeEvent
-from dataplatform.products.product import get_product
 from dataplatform.stream_processors.rules import Rule, message_of
 from dataplatform.stream_processors.supply_demand import Figures
+from tests.support.sending import ChangeSender
 
 
 def warning(area_code: str = "E08000003", area_name: str = "Manchester", severity: str = "RED",
@@ -40,31 +37,30 @@ def figures(area_code: str = "E08000003", supply: int = 12, demand: int = 41, as
             "as_of": as_of_ms if as_of_ms is not None else int(time.time() * 1000)}
 
 
-class WarningPublisher:
-    """Publishes change events of a product (the warnings by default) keyed by ``key_field``;
-    each key's previous record becomes the next event's ``before``."""
+class WarningSender:
+    """Sends the successive states of a product's entities (the warnings by default) as change
+    events to ``topic``; each key's previous state becomes the next event's ``before``."""
 
-    def __init__(self, bootstrap: str, registry_url: str, topic: str, product: str = "housing_shortfall_warnings",
-                 key_field: str = "warning_id") -> None:
-        self.topic, self.key_field = topic, key_field
-        self.serde = ProductSerde(get_product(product), registry_client(registry_url))
-        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    def __init__(self, bootstrap: str, registry_url: str, topic: str,
+                 product: str = "housing_shortfall_warnings") -> None:
+        self.product = product
+        self.sender = ChangeSender(bootstrap, registry_url, product, topics={product: topic})
         self.position = 0
         self.previous: dict[str, dict] = {}
 
     def send(self, w: dict, event_id: str | None = None) -> str:
         self.position += 1
-        before = self.previous.get(w[self.key_field]) if self.key_field != "warning_id" else (
+        key = self.sender.products[self.product].key_of(w)
+        before = self.previous.get(key) if self.product != "housing_shortfall_warnings" else (
             dict(w) if self.position > 1 else None)
         event = ChangeEvent("u" if before else "c", before, w,
                             source_system="test", position=self.position, event_id=event_id or str(uuid.uuid4()))
-        self.producer.produce(self.topic, key=w[self.key_field].encode(),
-                              value=self.serde.serialize_value(event.to_record(), self.topic))
-        assert self.producer.flush(30) == 0
-        self.previous[w[self.key_field]] = dict(w)
+        self.sender.send(self.product, event)
+        self.sender.flush(30)
+        self.previous[key] = dict(w)
         return event.event_id
 
 
-class FiguresPublisher(WarningPublisher):
+class FiguresSender(WarningSender):
     def __init__(self, bootstrap: str, registry_url: str, topic: str) -> None:
-        super().__init__(bootstrap, registry_url, topic, product="area_supply_demand", key_field="area_code")
+        super().__init__(bootstrap, registry_url, topic, product="area_supply_demand")

@@ -95,7 +95,7 @@ def test_the_example_event_is_the_envelope_around_the_entity_with_personal_field
     event = json.loads(example_event(products["prison_releases_housing_need"]))
     assert set(event) == {"op", "before", "after", "ts_ms", "source", "transaction"}
     assert event["after"]["person_ref"].startswith("<personal")
-    assert set(event["after"]) == set(products["prison_releases_housing_need"].field_names())
+    assert set(event["after"]) == {f["name"] for f in products["prison_releases_housing_need"].entity_fields()}
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from dataplatform.products.manifest import ManifestError, manifest_json_schema, 
 from dataplatform.products.product import PRODUCTS_ROOT, load_products
 from dataplatform.products.reference import area_name, local_authorities, prisons, region_of
 from dataplatform.products.validation import RecordValidationError
+from tests.support.entities import housing_unit, release_case
 
 CLI = [sys.executable, "-m", "dataplatform.cli.__main__"]
 
@@ -73,10 +74,8 @@ def test_dpia_location_required_when_dpia_required():
 
 def test_envelope_round_trips_through_avro():
     product = load_products()["prison_releases_housing_need"]
-    case = {"case_id": "C1", "person_ref": "P-1", "prison_code": "MRI",
-            "expected_release_date": dt.date(2026, 12, 1), "local_authority_code": "E08000003",
-            "region_code": "E12000002", "housing_need": "general", "status": "scheduled",
-            "updated_at": dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)}
+    case = release_case("C1", person_ref="P-1", release_date=dt.date(2026, 12, 1),
+                        updated_at=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc))
     event = ChangeEvent("c", None, case, source_system="releases-service", position=1)
     buf = io.BytesIO()
     schema = parse_schema(product.value_schema)
@@ -93,10 +92,9 @@ def test_envelope_refuses_inconsistent_events(op, before, after):
 
 def test_bad_record_error_names_field_path_value_and_type():
     product = load_products()["social_housing_availability"]
-    unit = {"unit_id": "U1", "local_authority_code": "E08000003", "region_code": "E12000002",
-            "provider": "Manchester City Council", "bedrooms": "three", "accessible": True,
-            "status": "vacant", "available_from": dt.date(2026, 12, 1), "weekly_rent": None,
-            "updated_at": dt.datetime.now(dt.timezone.utc)}
+    unit = housing_unit("U1", status="vacant", available_from=dt.date(2026, 12, 1),
+                        provider="Manchester City Council", bedrooms="three", accessible=True,
+                        updated_at=dt.datetime.now(dt.timezone.utc))
     with pytest.raises(RecordValidationError) as err:
         product.validate_entity(unit)
     problems = {p[0]: p for p in err.value.problems}

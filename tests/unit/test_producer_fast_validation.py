@@ -10,11 +10,11 @@ import pytest
 from dataplatform.producers.fast_validation import compile_record_check
 from dataplatform.products.product import load_products
 from dataplatform.products.validation import RecordValidationError, validate_record
+from tests.support.entities import housing_unit
 
 HOUSING = load_products()["social_housing_availability"]
-UNIT = {"unit_id": "HU-1", "local_authority_code": "E08000003", "region_code": "E12000002", "provider": "Onward",
-        "bedrooms": 2, "accessible": False, "status": "let", "available_from": dt.date(2026, 1, 1),
-        "weekly_rent": decimal.Decimal("90.00"), "updated_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)}
+UNIT = housing_unit("HU-1", status="let", available_from=dt.date(2026, 1, 1), provider="Onward", bedrooms=2,
+                    weekly_rent=decimal.Decimal("90.00"), updated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
 BAD = [{"bedrooms": "2"}, {"bedrooms": True}, {"bedrooms": 2**31}, {"status": "flooded"}, {"accessible": 1},
        {"available_from": dt.datetime(2026, 1, 1)}, {"weekly_rent": 90.0}, {"unit_id": None}, {"extra": 1}]
 

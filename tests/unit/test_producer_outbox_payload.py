@@ -15,11 +15,11 @@ from dataplatform.producers.outbox import OutboxEvent, create_outbox_table, even
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from dataplatform.products.validation import RecordValidationError
+from tests.support.entities import housing_unit
 
 HOUSING = get_product("social_housing_availability")
-UNIT = {"unit_id": "HU-9", "local_authority_code": "E08000003", "region_code": "E12000002", "provider": "Onward",
-        "bedrooms": 1, "accessible": True, "status": "available", "available_from": dt.date(1970, 1, 11),
-        "weekly_rent": decimal.Decimal("101.25"), "updated_at": dt.datetime(1970, 1, 1, 0, 0, 2, tzinfo=dt.UTC)}
+UNIT = housing_unit("HU-9", available_from=dt.date(1970, 1, 11), provider="Onward", accessible=True,
+                    weekly_rent=decimal.Decimal("101.25"), updated_at=dt.datetime(1970, 1, 1, 0, 0, 2, tzinfo=dt.UTC))
 
 
 def test_dates_become_ints_and_decimals_survive_json() -> None:

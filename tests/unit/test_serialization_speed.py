@@ -11,7 +11,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from dataplatform.product_io.serialization import ProductSerde, once_per_schema, registry_client
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
-from dataplatform.stream_processors.sample_events import housing_unit
+from tests.support.entities import housing_unit
 from dataplatform.stream_processors.supply_demand import HOUSING
 
 

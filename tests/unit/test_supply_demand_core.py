@@ -7,6 +7,7 @@ import datetime as dt
 from dataplatform.stream_processors.supply_demand import (
     DEMAND, HOUSING, RELEASES, SUPPLY, AreaBook, EntityTracker, ManualClock, epoch_day, today_of,
 )
+from tests.support.entities import housing_unit, release_case
 
 CLOCK = ManualClock(dt.datetime(2026, 3, 1, 9, tzinfo=dt.timezone.utc))
 TODAY = dt.date(2026, 3, 1)
@@ -14,15 +15,13 @@ LA1, LA2, REG = "E08000003", "E08000001", "E12000002"   # Manchester, Bolton: No
 
 
 def unit(uid: str, la: str = LA1, status: str = "available", days: int = 0) -> dict:
-    return {"unit_id": uid, "local_authority_code": la, "region_code": REG, "provider": "p", "bedrooms": 1,
-            "accessible": False, "status": status, "available_from": TODAY + dt.timedelta(days=days),
-            "weekly_rent": None, "updated_at": 0}
+    return housing_unit(uid, la, REG, status, available_from=TODAY + dt.timedelta(days=days), provider="p",
+                        updated_at=0)
 
 
 def case(cid: str, la: str = LA1, status: str = "scheduled", days: int = 0) -> dict:
-    return {"case_id": cid, "person_ref": "P-SECRET", "prison_code": "MRI",
-            "expected_release_date": TODAY + dt.timedelta(days=days), "local_authority_code": la,
-            "region_code": REG, "housing_need": "general", "status": status, "updated_at": 0}
+    return release_case(cid, la, REG, status, release_date=TODAY + dt.timedelta(days=days), person_ref="P-SECRET",
+                        updated_at=0)
 
 
 class Pipeline:

@@ -1,5 +1,6 @@
-"""Helpers (no tests) for the processor integration tests: reading its outputs, knowing when it has
-caught up, and recomputing supply and demand from the raw events independently."""
+"""The supply/demand processor under test: its configuration for one test, reading its outputs,
+knowing when it has caught up (from its committed offsets), and recomputing supply and demand
+from the raw events independently of the processor's code."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
+from dataplatform.kafka_config import client_config
 from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
@@ -18,9 +21,6 @@ from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 from tests.support.kafka import unique_name
 from tests.support.product_topics import TopicReader
 
-MANCHESTER, NORTH_WEST = "E08000003", "E12000002"
-LEEDS, YORKSHIRE = "E08000035", "E12000003"
-NEWCASTLE, NORTH_EAST = "E08000021", "E12000001"
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 
 TEST_RULES = """
@@ -83,7 +83,7 @@ class OutputReader:
 
 def committed_offsets(bootstrap: str, config: ProcessorConfig) -> dict[tuple[str, int], int]:
     """The processor group's committed offset of each partition."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     request = ConsumerGroupTopicPartitions(config.app_id)
     return {(tp.topic, tp.partition): tp.offset for tp in
             admin.list_consumer_group_offsets([request])[config.app_id].result(30).topic_partitions}
@@ -93,7 +93,7 @@ def caught_up(bootstrap: str, config: ProcessorConfig) -> bool:
     """True when the processor's group has committed every input and repartition message."""
     topics = [config.topic(HOUSING), config.topic(RELEASES), config.contributions_topic]
     committed = committed_offsets(bootstrap, config)
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("probe")})
+    probe = Consumer({**client_config(bootstrap), "group.id": unique_name("probe")})
     try:
         for topic in topics:
             for p in range(config.partitions):
@@ -103,17 +103,6 @@ def caught_up(bootstrap: str, config: ProcessorConfig) -> bool:
     finally:
         probe.close()
     return True
-
-
-def workers_settled(logs: list[Path]) -> bool:
-    """Every worker of a pool is in the same group generation and ready (from Faust's logs)."""
-    import re
-
-    texts = [p.read_text() if p.exists() else "" for p in logs]
-    generations = [re.findall(r"\(generation (\d+)\)", t) for t in texts]
-    if not all(generations) or len({g[-1] for g in generations}) != 1:
-        return False
-    return all("Worker ready" in t[t.rfind("(generation"):] for t in texts)
 
 
 def expected_figures(sent: list[tuple[str, ChangeEvent]], horizon: int = 28) -> dict[str, tuple[int, int]]:
@@ -142,11 +131,9 @@ def expected_figures(sent: list[tuple[str, ChangeEvent]], horizon: int = 28) -> 
     return {a: (s, d) for a, (s, d) in figures.items()}
 
 
-def latest_heartbeats(bootstrap: str, app_id: str) -> dict[str, "Heartbeat"]:
+def latest_heartbeats(bootstrap: str, app_id: str) -> dict[str, Heartbeat]:
     """The newest heartbeat of each derived product from the workers of ``app_id``."""
-    from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("beats"),
+    consumer = Consumer({**client_config(bootstrap), "group.id": unique_name("beats"),
                          "auto.offset.reset": "earliest", "enable.partition.eof": True})
     consumer.subscribe([HEARTBEAT_TOPIC])
     latest: dict[str, Heartbeat] = {}
