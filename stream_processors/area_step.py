@@ -23,7 +23,8 @@ from dataplatform.products.envelope import ChangeEvent
 from dataplatform.stream_processors.area_table import HeldArea, head_key, member_writes
 from dataplatform.stream_processors.evaluation import derive_figures, evaluate_rules
 from dataplatform.stream_processors.rules import RuleSet
-from dataplatform.stream_processors.supply_demand import Contribution, ManualClock, moves_of_message
+from dataplatform.stream_processors.clock import ManualClock
+from dataplatform.stream_processors.supply_demand import Contribution, moves_of_message
 
 
 @dataclass

@@ -25,7 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataplatform.stream_processors.supply_demand import AreaState, Contribution
+from dataplatform.stream_processors.area_state import AreaState
+from dataplatform.stream_processors.supply_demand import Contribution
 
 NOTHING_APPLIED = -1
 

@@ -17,7 +17,8 @@ from typing import Any
 from dataplatform.products.envelope import ChangeEvent, epoch_ms
 from dataplatform.products.reference import area_name
 from dataplatform.stream_processors.rules import RuleSet, evaluate
-from dataplatform.stream_processors.supply_demand import AreaState, Clock, today_of
+from dataplatform.stream_processors.area_state import AreaState
+from dataplatform.stream_processors.clock import Clock, today_of
 
 PROCESSOR_SYSTEM = "dataplatform-processor"
 

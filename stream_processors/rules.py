@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from dataplatform.products.reference import area_name
-from dataplatform.stream_processors.supply_demand import LOCAL_AUTHORITY, REGION, Figures
+from dataplatform.stream_processors.area_state import Figures
+from dataplatform.stream_processors.supply_demand import LOCAL_AUTHORITY, REGION
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
 SEVERITIES = ("NONE", "AMBER", "RED")

@@ -1,28 +1,19 @@
-"""The counting core of the supply-versus-demand join, in plain Python (no Faust, no Kafka).
+"""Stage 1 of the supply-versus-demand join, in plain Python (no Faust, no Kafka).
 
-Counts are never kept as running +1/-1 totals: every area holds the set of entities that
-contribute to it (entity key -> contribution) and the figures are derived from that set
-when asked. Re-applying the same fact is therefore a no-op, and a duplicated, replayed or
-reprocessed event can never change a count.
-
-Two stages, mirroring the Faust topology (see docs/stream-processing.md):
-
-* :class:`EntityTracker` (stage 1, keyed by entity id) keeps the latest state of each
-  housing unit / release case, drops events older than the position already seen, and
-  turns a change into :class:`Move` s: "entity X now contributes C to area A" (C is None
-  when the entity left A).
-* :class:`AreaState` (stage 2, keyed by area) holds the contributions of one area and
-  derives supply and demand for a horizon measured from a clock.
+Stage 1 (keyed by entity id) keeps the latest state of each housing unit / release case,
+drops events older than the position already seen (:func:`decide`), and turns a change
+into :class:`Move` s: "entity X now contributes C to area A" (C is None when the entity
+left A), carried to stage 2 in repartition messages (:func:`area_message`). Stage 2 holds
+each area's contributions (:mod:`.area_state`); see docs/stream-processing.md.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
-EPOCH = dt.date(1970, 1, 1)
+from dataplatform.stream_processors.clock import epoch_day
+
 SUPPLY = "supply"
 DEMAND = "demand"
 LOCAL_AUTHORITY = "local_authority"
@@ -30,43 +21,6 @@ REGION = "region"
 HOUSING = "social_housing_availability"
 RELEASES = "prison_releases_housing_need"
 
-
-class Clock(Protocol):
-    """Where "now" comes from; tests move a :class:`ManualClock` instead of waiting."""
-
-    def now(self) -> dt.datetime: ...
-
-
-class SystemClock:
-    def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
-
-
-@dataclass
-class ManualClock:
-    current: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc))
-
-    def now(self) -> dt.datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += dt.timedelta(**delta)
-
-
-def epoch_day(value: dt.date | dt.datetime | int) -> int:
-    """Days since 1970-01-01 (Avro's ``date``), whatever form the decoder gave us."""
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if isinstance(value, dt.date):
-        return (value - EPOCH).days
-    return int(value)
-
-
-def today_of(clock: Clock) -> int:
-    return epoch_day(clock.now().astimezone(dt.timezone.utc).date())
-
-
-# -- stage 1: entities -------------------------------------------------------------------
 
 Contribution = tuple  # (kind, day) where day None means "counts whatever the horizon"
 
@@ -192,92 +146,3 @@ def decide(product: str, entity_key: str, op: str, entity: dict | None, position
     return Decision(state, moves_of(entity_key, state))
 
 
-class EntityTracker:
-    """Stage 1 in memory (for tests and the benchmark's baseline checks)."""
-
-    def __init__(self) -> None:
-        self.states: dict[str, dict] = {}
-
-    def apply(self, product: str, entity_key: str, op: str, entity: dict | None, position: int,
-              ts_ms: int) -> list[Move]:
-        key = f"{product}:{entity_key}"
-        decision = decide(product, key, op, entity, position, ts_ms, self.states.get(key))
-        if decision.state is not None:
-            self.states[key] = decision.state
-        return decision.moves
-
-
-# -- stage 2: areas --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Figures:
-    supply: int
-    demand: int
-
-
-@dataclass
-class AreaState:
-    """The contributions to one area, keyed by entity; figures derived on demand."""
-
-    area_code: str
-    level: str
-    region_code: str
-    entities: dict[str, Contribution] = field(default_factory=dict)
-    max_ts: int = 0
-    _tally: Counter | None = field(default=None, repr=False, compare=False)
-
-    def apply(self, move: Move) -> bool:
-        """Set the entity's contribution; True when that changed anything."""
-        old = self.entities.get(move.entity_key)
-        if old == move.contribution:
-            return False
-        if move.contribution is None:
-            del self.entities[move.entity_key]
-        else:
-            self.entities[move.entity_key] = move.contribution
-        if self._tally is not None:
-            if old is not None:
-                self._tally[old] -= 1
-            if move.contribution is not None:
-                self._tally[move.contribution] += 1
-        self.max_ts = max(self.max_ts, move.ts_ms)
-        return True
-
-    def figures(self, today: int, horizon_days: int) -> Figures:
-        """Supply and demand whose date is on or before ``today + horizon_days``.
-
-        Counted from a tally of contributions (how many entities per kind and day), kept up
-        to date by :meth:`apply`, so the rules can be evaluated after every change of a large
-        area without walking all its entities.
-        """
-        if self._tally is None:
-            self._tally = Counter(self.entities.values())
-        last_day = today + horizon_days
-        supply = demand = 0
-        for (kind, day), n in self._tally.items():
-            if day is None or day <= last_day:
-                if kind == SUPPLY:
-                    supply += n
-                else:
-                    demand += n
-        return Figures(supply, demand)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"area": self.area_code, "level": self.level, "region": self.region_code,
-                "entities": {k: list(v) for k, v in self.entities.items()}, "max_ts": self.max_ts}
-
-
-class AreaBook:
-    """Stage 2 in memory: every area's state; applies moves from stage 1."""
-
-    def __init__(self) -> None:
-        self.areas: dict[str, AreaState] = {}
-
-    def apply(self, move: Move) -> bool:
-        state = self.areas.setdefault(move.area_code, AreaState(move.area_code, move.level, move.region_code))
-        return state.apply(move)
-
-    def figures(self, area_code: str, today: int, horizon_days: int) -> Figures:
-        state = self.areas.get(area_code)
-        return state.figures(today, horizon_days) if state else Figures(0, 0)

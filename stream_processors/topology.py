@@ -48,8 +48,10 @@ from dataplatform.stream_processors.config import (
 )
 from dataplatform.stream_processors.crash_points import crash_point
 from dataplatform.stream_processors.rules import load_rules
+from dataplatform.stream_processors.area_state import AreaState
+from dataplatform.stream_processors.clock import Clock, SystemClock
 from dataplatform.stream_processors.supply_demand import (
-    HOUSING, RELEASES, AreaState, Clock, Move, SystemClock, area_message, by_area, decide, tick_message,
+    HOUSING, RELEASES, Move, area_message, by_area, decide, tick_message,
 )
 from dataplatform.stream_processors.continuity import Continuity, broker_probe
 from dataplatform.stream_processors.recovery import RestoringTable

@@ -17,7 +17,7 @@ import faust
 from dataplatform.config import Settings
 from dataplatform.stream_processors.config import CONFIG_ENV, ProcessorConfig
 from dataplatform.stream_processors.crash_points import arm_from_environment
-from dataplatform.stream_processors.supply_demand import Clock
+from dataplatform.stream_processors.clock import Clock
 from dataplatform.stream_processors.topic_layout import ensure_topics, seed_group_offsets
 from dataplatform.stream_processors.topology import build_app
 

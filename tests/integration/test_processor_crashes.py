@@ -20,7 +20,8 @@ import yaml
 from dataplatform.products.product import get_product
 from dataplatform.stream_processors.crash_points import PLAN_ENV
 from dataplatform.stream_processors.rules import SEVERITIES, parse_rules
-from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES, Figures
+from dataplatform.stream_processors.area_state import Figures
+from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 from dataplatform.stream_processors.pool import start_workers
 from tests.support.change_streams import change_events, seeded_stream
 from tests.support.processor_harness import (

@@ -8,7 +8,7 @@ import uuid
 
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.stream_processors.rules import Rule, message_of
-from dataplatform.stream_processors.supply_demand import Figures
+from dataplatform.stream_processors.area_state import Figures
 from tests.support.sending import ChangeSender
 
 

@@ -12,7 +12,9 @@ import pytest
 from dataplatform.stream_processors.area_step import step_area
 from dataplatform.stream_processors.area_table import HeldArea, head_key, member_key, rebuild
 from dataplatform.stream_processors.rules import parse_rules
-from dataplatform.stream_processors.supply_demand import DEMAND, SUPPLY, AreaState, Move, area_message, epoch_day, tick_message
+from dataplatform.stream_processors.area_state import AreaState
+from dataplatform.stream_processors.clock import epoch_day
+from dataplatform.stream_processors.supply_demand import DEMAND, SUPPLY, Move, area_message, tick_message
 
 LA = "E08000003"   # Manchester
 REG = "E12000002"

@@ -10,9 +10,9 @@ import pytest
 
 from dataplatform.stream_processors.evaluation import derive_figures, evaluate_rules
 from dataplatform.stream_processors.rules import DEFAULT_RULES_PATH, Rule, RulesFileError, evaluate, load_rules, parse_rules
-from dataplatform.stream_processors.supply_demand import (
-    DEMAND, LOCAL_AUTHORITY, REGION, SUPPLY, AreaState, Figures, ManualClock, Move, today_of,
-)
+from dataplatform.stream_processors.area_state import AreaState, Figures
+from dataplatform.stream_processors.clock import ManualClock, today_of
+from dataplatform.stream_processors.supply_demand import DEMAND, LOCAL_AUTHORITY, REGION, SUPPLY, Move
 
 
 def evaluate_area(area, published, rule_states, rules, clock) -> SimpleNamespace:

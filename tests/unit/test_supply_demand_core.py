@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from dataplatform.stream_processors.supply_demand import (
-    DEMAND, HOUSING, RELEASES, SUPPLY, AreaBook, EntityTracker, ManualClock, epoch_day, today_of,
-)
+from dataplatform.stream_processors.clock import ManualClock, epoch_day, today_of
+from dataplatform.stream_processors.supply_demand import DEMAND, HOUSING, RELEASES, SUPPLY
+from tests.support.in_memory import AreaBook, EntityTracker
 from tests.support.entities import housing_unit, release_case
 
 CLOCK = ManualClock(dt.datetime(2026, 3, 1, 9, tzinfo=dt.timezone.utc))
@@ -134,7 +134,8 @@ def test_area_messages_carry_a_batch_of_moves_in_order():
 
 
 def test_figures_follow_moves_after_the_tally_is_built():
-    from dataplatform.stream_processors.supply_demand import AreaState, Move
+    from dataplatform.stream_processors.area_state import AreaState
+    from dataplatform.stream_processors.supply_demand import Move
 
     area = AreaState(LA1, "local_authority", REG)
     area.apply(Move(LA1, "local_authority", REG, "a", (SUPPLY, 10), 1))
