@@ -8,16 +8,23 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from confluent_kafka import Producer
 
+from dataplatform.kafka_config import client_config
 from dataplatform.stream_processors.recovery import seek_to_committed
 from tests.support.kafka import create_topic, unique_name
 
 
-def test_a_committed_offset_of_0_is_seeked_to(bootstrap):
-    topic = create_topic(bootstrap, unique_name("seek-zero"))
-    producer = Producer({"bootstrap.servers": bootstrap})
-    for i in range(5):
+def topic_of(bootstrap: str, records: int) -> str:
+    """A new topic holding ``records`` records at offsets 0, 1, ..."""
+    topic = create_topic(bootstrap, unique_name("seek"))
+    producer = Producer(client_config(bootstrap))
+    for i in range(records):
         producer.produce(topic, key=b"k", value=str(i).encode())
     assert producer.flush(30) == 0
+    return topic
+
+
+def test_a_committed_offset_of_0_is_seeked_to(bootstrap):
+    topic = topic_of(bootstrap, 5)
     tp = TopicPartition(topic, 0)
 
     async def positions() -> tuple[int, int]:
@@ -51,11 +58,7 @@ def test_a_committed_offset_of_0_is_seeked_to(bootstrap):
 def test_the_broker_probe_finds_the_first_record_at_or_after_an_offset(bootstrap):
     from dataplatform.stream_processors.continuity import broker_probe
 
-    topic = create_topic(bootstrap, unique_name("probe"))
-    producer = Producer({"bootstrap.servers": bootstrap})
-    for i in range(3):
-        producer.produce(topic, key=b"k", value=str(i).encode())
-    assert producer.flush(30) == 0
+    topic = topic_of(bootstrap, 3)
     probe = broker_probe(bootstrap)
     assert [probe(topic, 0, offset) for offset in (0, 2)] == [0, 2]
     assert probe(topic, 0, 3) is None        # nothing there yet
