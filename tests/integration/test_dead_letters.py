@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
+from dataplatform.kafka_config import client_config
 from dataplatform.product_io.dead_letters import RETENTION_MS, ensure_dead_letter_topics
 from dataplatform.product_io.names import dead_letter_topic
 from tests.support.kafka import create_topic, unique_name
@@ -16,7 +17,7 @@ def test_a_dead_letter_topic_has_its_source_topics_partitions_and_is_created_onc
     created = ensure_dead_letter_topics([narrow, wide], bootstrap)
 
     assert sorted(created) == sorted([dead_letter_topic(narrow), dead_letter_topic(wide)])
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     topics = admin.list_topics(timeout=30).topics
     assert len(topics[dead_letter_topic(narrow)].partitions) == 1
     assert len(topics[dead_letter_topic(wide)].partitions) == 3
