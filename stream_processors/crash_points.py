@@ -11,9 +11,9 @@ passes <point>"). A starting worker claims the first unclaimed plan (an atomic r
 ``NNN.claimed-<pid>``) and, on the n-th pass, renames it to ``NNN.done`` and sends itself
 SIGKILL: no clean-up, no flush, no leaving the group, as in a power cut. Workers started
 afterwards take the next plan, so one folder drives a series of crashes across restarts,
-and the test asserts every plan ended ``.done``; a worker that stops cleanly before its
-point gives its plan back. Without the variable every call is one
-comparison.
+and the test asserts every plan ended ``.done``; a worker that stops before its point
+(cleanly, or on a failed step: :func:`give_back`) gives its plan back. Without the
+variable every call is one comparison.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def arm_from_environment() -> tuple[str, int] | None:
         if point not in POINTS:
             raise ValueError(f"{plan}: unknown crash point {point!r}; known: {', '.join(POINTS)}")
         _armed, _passes = (point, int(n), claimed), 0
-        atexit.register(_give_back, claimed, plan)
+        atexit.register(give_back)
         log.warning("crash test: this worker dies the %s time it passes %s", _ordinal(int(n)), point)
         return point, int(n)
     return None
@@ -79,10 +79,10 @@ def crash_point(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _give_back(claimed: Path, plan: Path) -> None:
-    """A worker that stops (SIGTERM) before its point returns the plan for the next one."""
-    if claimed.exists():
-        claimed.rename(plan)
+def give_back() -> None:
+    """A worker that stops before its armed point returns the plan for the next one."""
+    if _armed is not None and _armed[2].exists():
+        _armed[2].rename(_armed[2].with_suffix(".plan"))
 
 
 def _ordinal(n: int) -> str:
