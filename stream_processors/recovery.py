@@ -17,9 +17,10 @@ worker before it processes past any record that still goes missing.
   (``Recovery.on_recovery_completed``), then resumes flow control, which empties the
   streams' queues. Records fetched in between move the consumer's read offset on; those
   fetched again after the seek fall below it and are dropped as already read, while the
-  skipped range is recorded as a gap that later counts as processed. Not patched: a
-  version that seeked first left the input partitions of a restarted worker unfetched
-  (cause not found); :mod:`.continuity` catches what this order drops.
+  skipped range is recorded as a gap that later counts as processed. :class:`HeldStreams`
+  stops the flow for the seek: nothing is fetched or delivered until recovery resumes the
+  flow, after flow control has emptied the queues. (Moving the seek before the resume
+  instead left a restarted worker's input partitions unfetched; cause not found.)
 * **A committed offset of 0 is never seeked to** (aiokafka's ``seek_to_committed`` only
   seeks offsets above 0), so a partition whose first records were fetched early stayed
   past them. :func:`seek_to_committed` seeks 0 as well.
@@ -38,7 +39,8 @@ from dataplatform.stream_processors.crash_points import crash_point
 
 
 class HeldStreams:
-    """Consumer mixin: partitions just assigned are not fetched until recovery resumes them."""
+    """Consumer mixin: partitions just assigned are not fetched until recovery resumes them,
+    and nothing is fetched or delivered while they are seeked."""
 
     _assigning = False
 
@@ -52,6 +54,11 @@ class HeldStreams:
 
     def _set_active_tps(self, tps: set) -> set:
         return super()._set_active_tps(set() if self._assigning else tps)   # type: ignore[misc]
+
+    async def perform_seek(self) -> None:
+        # every caller resumes the flow afterwards (recovery, once the queues are emptied)
+        self.stop_flow()   # type: ignore[attr-defined]
+        await super().perform_seek()   # type: ignore[misc]
 
 
 async def seek_to_committed(consumer: Any) -> dict:

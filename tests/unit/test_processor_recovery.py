@@ -54,3 +54,36 @@ def test_partitions_just_assigned_are_not_fetched_before_recovery_resumes_them(t
     assert _active_while_the_app_handles_an_assignment(tmp_path / "ours", HeldStreams.on_partitions_assigned) == set()
     # Faust's own makes them all fetchable before its handler pauses them
     assert len(_active_while_the_app_handles_an_assignment(tmp_path / "faust", Consumer.on_partitions_assigned)) == 2
+
+
+def _flow_during_the_seek(tmp_path, perform_seek) -> bool:
+    """Whether the processor app's real consumer would fetch and deliver while ``perform_seek``
+    seeks its partitions (the broker call stubbed)."""
+    from dataplatform.stream_processors.topology import SupplyDemandProcessor
+
+    config = ProcessorConfig(app_id="seek-flow-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
+                             datadir=str(tmp_path))
+
+    async def main():
+        consumer = SupplyDemandProcessor(config).app.consumer
+        consumer.resume_flow()        # as it is during recovery
+        seen = []
+
+        async def seek_to_committed():
+            seen.append(consumer.flow_active)
+            return {}
+
+        consumer.seek_to_committed = seek_to_committed
+        await perform_seek(consumer)
+        return seen[0]
+
+    return asyncio.run(main())
+
+
+def test_nothing_is_fetched_while_the_streams_are_seeked(tmp_path):
+    from faust.transport.consumer import Consumer
+
+    from dataplatform.stream_processors.recovery import HeldStreams
+
+    assert _flow_during_the_seek(tmp_path / "ours", HeldStreams.perform_seek) is False
+    assert _flow_during_the_seek(tmp_path / "faust", Consumer.perform_seek) is True   # Faust's own keeps fetching
