@@ -83,8 +83,8 @@ def drive_run(home: Path, duration: int, visit_web: Callable[[str], bool], **env
     deadline = time.monotonic() + duration + 180
     try:
         while proc.poll() is None and time.monotonic() < deadline:
-            for pid in descendants(proc.pid) - set(seen_children):
-                try:
+            for pid in descendants(proc.pid):   # read again each round: a child caught between fork and
+                try:                            # exec still shows its parent's command line
                     seen_children[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
                 except OSError:
                     pass
