@@ -100,7 +100,9 @@ def rebuild(items: Iterable[tuple[str, Any]]) -> dict[str, HeldArea]:
             h.departed.add(entity)
         if not finished:
             h.undone.add(entity)
-    return {code: h for code, h in held.items() if h.applied != NOTHING_APPLIED or h.area.entities}
+    # an area whose first step never finished is kept for its undone members: the next step
+    # must write them again (or delete them), else its head would make them count as finished
+    return {code: h for code, h in held.items() if h.applied != NOTHING_APPLIED or h.area.entities or h.undone}
 
 
 def _stored(contribution: Contribution | None) -> list | None:

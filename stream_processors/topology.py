@@ -40,7 +40,7 @@ from dataplatform.products.envelope import ChangeEvent, epoch_ms
 from dataplatform.products.product import DataProduct, load_products
 from dataplatform.product_io.dead_letters import H_PROCESSOR, already_dead_lettered, dead_letter_headers, scrub
 from dataplatform.stream_processors.area_step import step_area
-from dataplatform.stream_processors.area_table import HeldArea, rebuild
+from dataplatform.stream_processors.area_table import NOTHING_APPLIED, HeldArea, rebuild
 from dataplatform.stream_processors.batches import batch_agent
 from dataplatform.stream_processors.codec import AvroEventCodec, Undecodable
 from dataplatform.stream_processors.config import (
@@ -271,7 +271,7 @@ class SupplyDemandProcessor:
         else:
             areas = self._held
         now_ms = epoch_ms(self.clock.now())
-        for area_code in sorted(areas):
+        for area_code in sorted(code for code, held in areas.items() if held.applied != NOTHING_APPLIED):
             await self.contributions.send(key=area_code, value=tick_message(area_code, now_ms))
 
 
