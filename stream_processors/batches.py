@@ -34,7 +34,10 @@ def batch_agent(handle: Callable[[Batch], Awaitable[None]], config: ProcessorCon
     ``config.batch_seconds``) to ``handle``, once ``continuity`` found no record missing."""
     async def agent(stream: faust.Stream) -> None:
         async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
-            missing = continuity.dropped((e.message.tp, e.message.offset) for e in events)
+            try:
+                missing = continuity.dropped((e.message.tp, e.message.offset) for e in events)
+            except Exception as exc:  # noqa: BLE001 - the broker could not say: take_events would ack the batch
+                fail_stop(exc)
             if missing:
                 fail_stop(RuntimeError(f"a record was dropped before processing: {missing}"))
             task = asyncio.ensure_future(handle(events))
