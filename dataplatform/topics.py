@@ -10,6 +10,7 @@ dead-letter topics follow from them: see :mod:`dataplatform.product_io.dead_lett
 from __future__ import annotations
 
 import logging
+import time
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -52,3 +53,15 @@ def create_missing(admin: AdminClient, topics: list[NewTopic], timeout: float = 
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     return created
+
+
+def wait_for_topics(admin: AdminClient, names: list[str], timeout: float = 30.0) -> tuple[dict, list[str]]:
+    """Topic metadata once every name is visible with its partitions (a topic just created
+    takes a moment to appear), or at ``timeout``: (metadata, the names still missing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=timeout).topics
+        missing = [n for n in names if n not in topics or not topics[n].partitions]
+        if not missing or time.monotonic() > deadline:
+            return topics, missing
+        time.sleep(0.2)

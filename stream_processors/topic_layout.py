@@ -17,7 +17,7 @@ from dataplatform.heartbeat import ensure_heartbeat_topic
 from dataplatform.kafka_config import client_config
 from dataplatform.product_io.dead_letters import ensure_dead_letter_topics
 from dataplatform.product_io.names import dead_letter_topic
-from dataplatform.topics import create_missing
+from dataplatform.topics import create_missing, wait_for_topics
 from dataplatform.stream_processors.config import INPUTS, OUTPUTS, TABLES, ProcessorConfig
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,9 @@ def ensure_topics(config: ProcessorConfig, settings: Settings | None = None) -> 
     ensure_dead_letter_topics(inputs, config.bootstrap, settings)
     names += [dead_letter_topic(t) for t in inputs]
     ensure_heartbeat_topic(config.bootstrap, settings, replication=config.replication_factor)
-    metadata = _metadata_with(admin, names + changelogs)
+    metadata, missing = wait_for_topics(admin, names + changelogs)
+    if missing:
+        raise TopicLayoutError(f"topics {', '.join(missing)} did not appear within 30s")
     for name in inputs + [config.contributions_topic] + changelogs:
         count = len(metadata[name].partitions)
         if count != config.partitions:
@@ -99,16 +101,3 @@ def seed_group_offsets(config: ProcessorConfig, settings: Settings | None = None
 _NOT_READY = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
               KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TIMED_OUT, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
               KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR}
-
-
-def _metadata_with(admin: AdminClient, names: list[str], timeout: float = 30.0) -> dict:
-    """Topic metadata once every name is visible (a new topic takes a moment to appear)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        topics = admin.list_topics(timeout=timeout).topics
-        missing = [n for n in names if n not in topics or not topics[n].partitions]
-        if not missing:
-            return topics
-        if time.monotonic() > deadline:
-            raise TopicLayoutError(f"topics {', '.join(missing)} did not appear within {timeout}s")
-        time.sleep(0.2)

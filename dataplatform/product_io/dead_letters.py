@@ -37,7 +37,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config, reliable_producer_config
 from dataplatform.product_io.names import dead_letter_topic
-from dataplatform.topics import create_missing
+from dataplatform.topics import create_missing, wait_for_topics
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 500
@@ -74,16 +74,10 @@ def ensure_dead_letter_topics(sources: Iterable[str], bootstrap: str | None = No
     takes a moment to appear in the metadata)."""
     sources = list(sources)
     admin = AdminClient(client_config(bootstrap, settings))
-    deadline = time.monotonic() + timeout
-    while True:
-        topics = admin.list_topics(timeout=timeout).topics
-        missing = [s for s in sources if s not in topics or not topics[s].partitions]
-        if not missing:
-            break
-        if time.monotonic() > deadline:
-            raise LookupError(f"cannot create dead-letter topics for {', '.join(missing)}: no such topic after "
-                              f"{timeout}s; create the source topic first")
-        time.sleep(0.2)
+    topics, missing = wait_for_topics(admin, sources, timeout)
+    if missing:
+        raise LookupError(f"cannot create dead-letter topics for {', '.join(missing)}: no such topic after "
+                          f"{timeout}s; create the source topic first")
     wanted = []
     for source in sources:
         partitions = topics[source].partitions
