@@ -53,15 +53,14 @@ from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from dataplatform.products.reference import local_authorities
 from dataplatform.stream_processors.config import ProcessorConfig
-from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 from dataplatform.stream_processors.pool import WorkerPool, start_workers
-from tests.support.entities import housing_unit, release_case
+from tests.support.entities import HOUSING, RELEASES, housing_unit, release_case
 
 RESULTS = Path(__file__).resolve().parent / "results" / "processor.json"
 RULES = """
 horizon_days: 28
 rules:
-  - {id: shortfall, applies_to: [local_authority, region], min_demand: 1, clear_after: 1}
+  - {id: shortfall, applies_to: [local_authority, region], have: supply, need: demand, min_need: 1, clear_after: 1}
 """
 PROBE_LA, PROBE_REGION = "E08000021", "E12000001"   # Newcastle, North East: only probes go there
 TODAY = dt.datetime.now(dt.timezone.utc).date()

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Protocol
 
-EPOCH = dt.date(1970, 1, 1)
+from dataplatform.derivations.expressions import epoch_day
 
 
 class Clock(Protocol):
@@ -34,15 +34,6 @@ class ManualClock:
 
     def advance(self, **delta: float) -> None:
         self.current += dt.timedelta(**delta)
-
-
-def epoch_day(value: dt.date | dt.datetime | int) -> int:
-    """Days since 1970-01-01 (Avro's ``date``), whatever form the decoder gave us."""
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if isinstance(value, dt.date):
-        return (value - EPOCH).days
-    return int(value)
 
 
 def today_of(clock: Clock) -> int:

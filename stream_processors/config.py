@@ -1,8 +1,8 @@
-"""Configuration of the supply/demand processor: app id, topics, partitions, rules.
+"""Configuration of a compiled processor: which derivation, app id, topics, partitions, rules.
 
 Topic names come from :attr:`DataProduct.topic`; ``topic_prefix`` and ``topic_overrides``
 let tests (and parallel deployments) give every run its own topics, and ``app_id`` its
-own consumer group and changelog topics. Every topic name the processor uses comes from
+own consumer group and internal topics. Every topic name the processor uses comes from
 here: the products' topics, the repartition topic and the tables' changelogs.
 """
 
@@ -11,39 +11,41 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 from dataplatform.config import Settings, get_settings
+from dataplatform.derivations.loading import load_derivation, read_yaml, spec_path
+from dataplatform.derivations.parse import default_app_id
+from dataplatform.derivations.spec import Derivation
 from dataplatform.kafka_config import client_config
 from dataplatform.products.product import get_product
-from dataplatform.stream_processors.rules import DEFAULT_RULES_PATH
-from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
 
 CONFIG_ENV = "DATAPLATFORM_PROCESSOR_CONFIG"   # a worker process's configuration (JSON), set by its pool
-SUPPLY_DEMAND = "area_supply_demand"
-WARNINGS = "housing_shortfall_warnings"
-INPUTS = (HOUSING, RELEASES)
-OUTPUTS = (SUPPLY_DEMAND, WARNINGS)
-# the processor's tables: stage 1's latest entity states, stage 2's areas
-ENTITY_TABLES = {name: f"entities-{name}" for name in INPUTS}
-AREAS_TABLE = "areas"
-TABLES = (*ENTITY_TABLES.values(), AREAS_TABLE)
+DEFAULT_DERIVATION = "housing_supply_demand"
+GROUPS_TABLE = "groups"   # stage 2's table; stage 1 has one per input, see entity_table
+
+
+def entity_table(product: str) -> str:
+    """Stage 1's table of the latest state of each entity of ``product``."""
+    return f"entities-{product}"
 
 
 @dataclass
 class ProcessorConfig:
-    app_id: str = "dataplatform-processor"
+    derivation: str = DEFAULT_DERIVATION
+    app_id: str = ""   # default: the spec's app_id (dataplatform-<name>)
     bootstrap: str | None = None
     registry_url: str | None = None
     topic_prefix: str = ""
     topic_overrides: dict[str, str] = field(default_factory=dict)
     partitions: int = 4
     replication_factor: int = 1
-    rules_path: str = str(DEFAULT_RULES_PATH)
+    rules_path: str | None = None   # an operations rules file replacing the spec's rules
     horizon_days: int | None = None
     tick_seconds: float = 30.0
     heartbeat_seconds: float = 10.0   # how often each worker publishes its heartbeat
     # Events are processed in batches of up to batch_size, or whatever arrived within
-    # batch_seconds: an area's derived figures and table values are written once per batch,
+    # batch_seconds: a group's derived figures and table values are written once per batch,
     # so a longer window costs latency and buys throughput (docs/stream-processing.md).
     batch_size: int = 1000
     batch_seconds: float = 0.1
@@ -56,6 +58,11 @@ class ProcessorConfig:
     datadir: str | None = None
     loglevel: str = "WARNING"
 
+    def __post_init__(self) -> None:
+        if not self.app_id:
+            doc = read_yaml(spec_path(self.derivation))
+            self.app_id = doc.get("app_id") or default_app_id(self.derivation)
+
     def resolved(self, settings: Settings | None = None) -> "ProcessorConfig":
         """A copy with the broker and registry filled in from the platform settings."""
         settings = settings or get_settings()
@@ -64,8 +71,24 @@ class ProcessorConfig:
         if not registry:
             raise ValueError("no schema registry: set SCHEMA_REGISTRY_URL or pass registry_url")
         datadir = self.datadir or tempfile.mkdtemp(prefix=f"{self.app_id}-")
-        return ProcessorConfig(**{**asdict(self), "bootstrap": bootstrap, "registry_url": registry,
-                                  "datadir": datadir})
+        return self.with_(bootstrap=bootstrap, registry_url=registry, datadir=datadir)
+
+    @property
+    def spec(self) -> Derivation:
+        """The derivation this processor runs (rules and horizon overridden if configured)."""
+        return _spec(self.derivation, self.rules_path, self.horizon_days)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.spec.input_products
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.spec.output_products
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return (*(entity_table(p) for p in self.inputs), GROUPS_TABLE)
 
     def topic(self, product_name: str) -> str:
         """The topic a product is read from / written to in this deployment."""
@@ -75,9 +98,9 @@ class ProcessorConfig:
 
     @property
     def contributions_topic(self) -> str:
-        """The area-keyed repartition topic between stage 1 and stage 2 (named like Faust's
+        """The group-keyed repartition topic between stage 1 and stage 2 (named like Faust's
         changelogs, after the app id, so two deployments never share it)."""
-        return f"{self.app_id}-area-contributions"
+        return f"{self.app_id}-group-contributions"
 
     def changelog_topic(self, table: str) -> str:
         """The changelog of ``table``: Faust's own name for it (``<app id>-<table>-changelog``),
@@ -93,3 +116,8 @@ class ProcessorConfig:
 
     def with_(self, **changes: object) -> "ProcessorConfig":
         return ProcessorConfig(**{**asdict(self), **changes})
+
+
+@lru_cache(maxsize=None)
+def _spec(name: str, rules_path: str | None, horizon_days: int | None) -> Derivation:
+    return load_derivation(spec_path(name), rules_path, horizon_days)

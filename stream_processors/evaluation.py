@@ -1,12 +1,12 @@
-"""What stage 2 does after an area changed (or the timer ticked), in plain Python.
+"""What stage 2 does after a group changed (or the timer ticked), in plain Python.
 
-Given the area's contributions, its last published figures and its rule states, work out
-the derived ``area_supply_demand`` change event (only when the figures moved) and the
-warning transitions. The Faust agent only loads and stores these dicts in its tables.
+Given the group's contributions, its last published figures and its rule states, work out
+the derived figures change event (only when the figures moved) and the warning
+transitions. The Faust agent only loads and stores these dicts in its tables.
 
 The two are separate because they run at different rates: the rules step after every
-change of an area (so the sequence of transitions does not depend on how events were
-batched), the derived figures once per batch (the latest figures of the area, as a
+change of a group (so the sequence of transitions does not depend on how events were
+batched), the derived figures once per batch (the latest figures of the group, as a
 Kafka Streams record cache would emit them).
 """
 
@@ -15,49 +15,51 @@ from __future__ import annotations
 from typing import Any
 
 from dataplatform.products.envelope import ChangeEvent, epoch_ms
-from dataplatform.products.reference import area_name
-from dataplatform.stream_processors.rules import RuleSet, evaluate
-from dataplatform.stream_processors.area_state import AreaState
 from dataplatform.stream_processors.clock import Clock, today_of
+from dataplatform.stream_processors.compiled import CompiledDerivation
+from dataplatform.stream_processors.group_state import GroupState
+from dataplatform.stream_processors.rules import Judged, evaluate
 
 PROCESSOR_SYSTEM = "dataplatform-processor"
 
 
-def derive_figures(area: AreaState, published: dict[str, Any] | None, rules: RuleSet,
+def derive_figures(compiled: CompiledDerivation, group: GroupState, published: dict[str, Any] | None,
                    clock: Clock) -> tuple[dict[str, Any] | None, ChangeEvent | None]:
-    """The derived ``area_supply_demand`` event when the figures moved since ``published``
-    (and the new "last published" record); ``(published, None)`` when they did not."""
-    now = clock.now()
-    now_ms, today = epoch_ms(now), today_of(clock)
-    figures = area.figures(today, rules.horizon_days)
-    record = {
-        "area_code": area.area_code, "area_name": area_name(area.area_code), "area_level": area.level,
-        "region_code": area.region_code, "supply": figures.supply, "demand": figures.demand,
-        "horizon_days": rules.horizon_days, "as_of": now_ms,
-    }
+    """The derived figures event when the figures moved since ``published`` (and the new
+    "last published" record); ``(published, None)`` when they did not."""
+    spec = compiled.derivation
+    now_ms, today = epoch_ms(clock.now()), today_of(clock)
+    measures = group.measures(compiled, today, spec.horizon_days)
+    view = compiled.group_view(group.code, group.level, group.fields)
+    record = {**compiled.record(spec.figures.fields, view, measures), "horizon_days": spec.horizon_days}
     if published is not None and _figures_of(published["record"]) == _figures_of(record):
         return published, None
+    record["as_of"] = now_ms
     seq = (published or {}).get("seq", 0) + 1
     before = published["record"] if published else None
     change = ChangeEvent(op="u" if before else "c", before=before, after=record,
                          source_system=PROCESSOR_SYSTEM, position=seq, ts_ms=now_ms,
-                         event_id=f"{area.area_code}:{seq}")
+                         event_id=f"{group.code}:{seq}")
     return {"seq": seq, "record": record}, change
 
 
-def evaluate_rules(area: AreaState, rule_states: dict[str, dict] | None, rules: RuleSet,
+def evaluate_rules(compiled: CompiledDerivation, group: GroupState, rule_states: dict[str, dict] | None,
                    clock: Clock) -> tuple[dict[str, dict], list[ChangeEvent]]:
-    """Step every rule's state machine for the area: (new states, warning events; the
+    """Step every rule's state machine for the group: (new states, warning events; the
     warning itself is each event's ``after``)."""
     now_ms, today = epoch_ms(clock.now()), today_of(clock)
+    spec = compiled.derivation
     states = dict(rule_states or {})
     events = []
-    for rule in rules.for_level(area.level):
-        outcome = evaluate(rule, area.area_code, area.level, area.figures(today, rule.horizon_days),
-                           states.get(rule.id), now_ms, area.max_ts)
+    view = None
+    for rule in spec.rules_for(group.level):
+        measures = group.measures(compiled, today, rule.horizon_days)
+        view = view or compiled.group_view(group.code, group.level, group.fields)
+        outcome = evaluate(rule, group.code, view["name"], Judged.of(rule, measures), states.get(rule.id),
+                           now_ms, group.max_ts)
         state = outcome.state
         if outcome.warning:
-            warning = outcome.warning
+            warning = {**compiled.record(spec.warnings.fields, view, measures), **outcome.warning}
             seq = int(state.get("seq", 0)) + 1
             before = state.get("last")
             events.append(ChangeEvent(op="u" if before else "c", before=before, after=warning,
@@ -68,5 +70,6 @@ def evaluate_rules(area: AreaState, rule_states: dict[str, dict] | None, rules: 
     return states, events
 
 
-def _figures_of(record: dict[str, Any]) -> tuple:
-    return record["supply"], record["demand"], record["horizon_days"]
+def _figures_of(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without its time: the figures moved when anything else did."""
+    return {k: v for k, v in record.items() if k != "as_of"}

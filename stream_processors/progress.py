@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config
-from dataplatform.stream_processors.config import INPUTS, ProcessorConfig
+from dataplatform.stream_processors.config import ProcessorConfig
 
 
 class LagWatch:
@@ -27,7 +27,7 @@ class LagWatch:
     def __init__(self, config: ProcessorConfig, settings: Settings | None = None) -> None:
         conf = client_config(config.bootstrap, settings)
         self.group = config.app_id
-        self.topics = [config.topic(p) for p in INPUTS] + [config.contributions_topic]
+        self.topics = [config.topic(p) for p in config.inputs] + [config.contributions_topic]
         self.partitions = config.partitions
         self._admin = AdminClient(conf)
         self._probe = Consumer({**conf, "group.id": f"{config.app_id}-lag-watch", "log_level": 3})

@@ -18,7 +18,7 @@ from dataplatform.kafka_config import client_config
 from dataplatform.product_io.dead_letters import ensure_dead_letter_topics
 from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.topics import create_missing, wait_for_topics
-from dataplatform.stream_processors.config import INPUTS, OUTPUTS, TABLES, ProcessorConfig
+from dataplatform.stream_processors.config import ProcessorConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,9 @@ def ensure_topics(config: ProcessorConfig, settings: Settings | None = None) -> 
     "the changelog has 0 partitions") until the metadata is refreshed minutes later.
     """
     admin = AdminClient(client_config(config.bootstrap, settings))
-    inputs = [config.topic(p) for p in INPUTS]
-    names = inputs + [config.contributions_topic] + [config.topic(p) for p in OUTPUTS]
-    changelogs = [config.changelog_topic(table) for table in TABLES]
+    inputs = [config.topic(p) for p in config.inputs]
+    names = inputs + [config.contributions_topic] + [config.topic(p) for p in config.outputs]
+    changelogs = [config.changelog_topic(table) for table in config.tables]
     create_missing(admin, [NewTopic(n, config.partitions, config.replication_factor) for n in names]
                    + [NewTopic(n, config.partitions, config.replication_factor, config={"cleanup.policy": "compact"})
                       for n in changelogs])
@@ -70,7 +70,7 @@ def seed_group_offsets(config: ProcessorConfig, settings: Settings | None = None
     empty, so a refused commit (a worker is already running) is ignored. Returns how many
     partitions were seeded.
     """
-    topics = [config.topic(p) for p in INPUTS] + [config.contributions_topic]
+    topics = [config.topic(p) for p in config.inputs] + [config.contributions_topic]
     partitions = [TopicPartition(t, p) for t in topics for p in range(config.partitions)]
     deadline = time.monotonic() + 30
     while True:

@@ -1,16 +1,17 @@
-"""The Faust app: housing supply joined with release demand per area, rules, warnings.
+"""The Faust app a derivation spec compiles to: inputs joined per group, rules, warnings.
 
 ::
 
-    housing topic  ──▶ stage 1 (key: unit id)  ─┐  moves keyed by area   ┌─▶ area_supply_demand
-                        table: latest unit     ├──▶ area-contributions ─▶ stage 2 (key: area) ┤
-    releases topic ──▶ stage 1 (key: case id)  ─┘   (repartition topic)   table: areas         └─▶ shortfall warnings
+    input topic A ──▶ stage 1 (key: entity id) ─┐  moves keyed by group   ┌─▶ figures product
+                       table: latest entity     ├──▶ group-contributions ─▶ stage 2 (key: group) ┤
+    input topic B ──▶ stage 1 (key: entity id) ─┘   (repartition topic)    table: groups         └─▶ warnings product
 
 Faust's Stream.join/Table.join are not implemented, so the join is two keyed stages: the
 first keeps each entity's latest state (keyed by entity id, on the input's partitions) and
-emits "entity X contributes C to area A" to an area-keyed topic; the second, keyed by area,
-holds the contributions per area and derives supply and demand from them. Both stages
-work on batches (``take_events``).
+emits "entity X contributes C to group G" to a group-keyed topic; the second, keyed by
+group, holds the contributions per group and derives the measures from them. What counts,
+where and how is the spec's, compiled by :mod:`.compiled`; this module is the same for
+every spec. Both stages work on batches (``take_events``).
 
 Crash safety (docs/stream-processing.md, "Crashes"): each batch sends its outputs, makes
 them durable, then writes the state they came from and makes that durable, and only then
@@ -18,9 +19,9 @@ are its events acknowledged, so Faust never commits an offset past an effect tha
 still be lost. A batch that fails stops the worker at once (:mod:`.batches`): its events
 are never acknowledged, and a restarted worker redoes them from the state the changelogs
 restore. Stage 2's outputs are a pure function of that state and the repartition messages
-(:mod:`dataplatform.stream_processors.area_step`), so a redone step re-sends exactly the same events.
-The counting logic is plain Python (:mod:`.supply_demand`, :mod:`.area_step`,
-:mod:`.area_table`, :mod:`.rules`, :mod:`.evaluation`); this module wires it to Kafka.
+(:mod:`dataplatform.stream_processors.group_step`), so a redone step re-sends exactly the same events.
+The counting logic is plain Python (:mod:`.compiled`, :mod:`.entity_step`, :mod:`.group_step`,
+:mod:`.group_table`, :mod:`.rules`, :mod:`.evaluation`); this module wires it to Kafka.
 """
 
 from __future__ import annotations
@@ -39,42 +40,37 @@ from dataplatform.product_io.serialization import registry_client
 from dataplatform.products.envelope import ChangeEvent, epoch_ms
 from dataplatform.products.product import DataProduct, load_products
 from dataplatform.product_io.dead_letters import H_PROCESSOR, already_dead_lettered, dead_letter_headers, scrub
-from dataplatform.stream_processors.area_step import step_area
-from dataplatform.stream_processors.area_table import NOTHING_APPLIED, HeldArea, rebuild
 from dataplatform.stream_processors.batches import batch_agent
-from dataplatform.stream_processors.codec import AvroEventCodec, Undecodable
-from dataplatform.stream_processors.config import (
-    AREAS_TABLE, ENTITY_TABLES, INPUTS, OUTPUTS, SUPPLY_DEMAND, WARNINGS, ProcessorConfig,
-)
-from dataplatform.stream_processors.crash_points import crash_point
-from dataplatform.stream_processors.rules import load_rules
-from dataplatform.stream_processors.area_state import AreaState
 from dataplatform.stream_processors.clock import Clock, SystemClock
-from dataplatform.stream_processors.supply_demand import (
-    HOUSING, RELEASES, Move, area_message, by_area, decide, tick_message,
-)
+from dataplatform.stream_processors.codec import AvroEventCodec, Undecodable
+from dataplatform.stream_processors.compiled import CompiledDerivation
+from dataplatform.stream_processors.config import GROUPS_TABLE, ProcessorConfig, entity_table
+from dataplatform.stream_processors.crash_points import crash_point
+from dataplatform.stream_processors.entity_step import Move, by_group, decide, group_message, tick_message
+from dataplatform.stream_processors.group_state import GroupState
+from dataplatform.stream_processors.group_step import step_group
+from dataplatform.stream_processors.group_table import NOTHING_APPLIED, HeldGroup, rebuild
 from dataplatform.stream_processors.continuity import Continuity, broker_probe
 from dataplatform.stream_processors.recovery import RestoringTable
 from dataplatform.stream_processors.transport import broker_url, durable, processing
 
 log = logging.getLogger(__name__)
-SHORT_NAMES = {HOUSING: "unit", RELEASES: "case"}   # entity key prefixes in the (changelogged) state
 
 
-class SupplyDemandProcessor:
+class DerivationProcessor:
     """Builds the Faust app for one configuration; ``app`` is what a worker runs."""
 
     def __init__(self, config: ProcessorConfig, clock: Clock | None = None, settings: Settings | None = None) -> None:
         self.config = config
         self.settings = settings or get_settings()
         self.clock = clock or SystemClock()
-        self.rules = load_rules(config.rules_path, config.horizon_days)
+        self.compiled = CompiledDerivation(config.spec)
         self.products: dict[str, DataProduct] = load_products()
         client = registry_client(config.registry_url)
         self.codecs = {name: AvroEventCodec(self.products[name], client, config.topic(name))
-                       for name in INPUTS + OUTPUTS}
+                       for name in config.inputs + config.outputs}
         self._dead_lettered: set[tuple[str, int, int]] = set()   # by this app before this worker started
-        self._held: dict[str, HeldArea] | None = None   # stage 2's areas in memory, see _held_areas
+        self._held: dict[str, HeldGroup] | None = None   # stage 2's groups in memory, see _held_groups
         self.progress = Progress()
         self._held_generation = -1
         self.app = self._make_app()
@@ -85,7 +81,7 @@ class SupplyDemandProcessor:
         input records this app has dead-lettered already (a replay does not send them again)."""
         for codec in self.codecs.values():
             codec.warm()
-        for name in INPUTS:
+        for name in self.config.inputs:
             self._dead_lettered |= already_dead_lettered(dead_letter_topic(self.config.topic(name)), H_PROCESSOR,
                                                          self.config.app_id, self.config.bootstrap, self.settings)
 
@@ -124,17 +120,17 @@ class SupplyDemandProcessor:
                                        key_serializer="raw", value_serializer="json",
                                        partitions=c.partitions, internal=False)
         self.outputs = {name: app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name])
-                        for name in OUTPUTS}
+                        for name in c.outputs}
         self.dead_letters = {name: app.topic(dead_letter_topic(c.topic(name)), key_serializer="raw", value_serializer="raw")
-                             for name in INPUTS}
+                             for name in c.inputs}
         table = dict(partitions=c.partitions, key_type=str, default=None)
-        self.entities = {name: app.Table(ENTITY_TABLES[name], **table) for name in INPUTS}
-        self.areas = app.Table(AREAS_TABLE, **table)
-        for name in INPUTS:
+        self.entities = {name: app.Table(entity_table(name), **table) for name in c.inputs}
+        self.groups = app.Table(GROUPS_TABLE, **table)
+        for name in c.inputs:
             source = app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name],
                                partitions=c.partitions)
             app.agent(source, name=f"stage1-{name}")(batch_agent(self._stage1_batch(name), c, continuity))
-        app.agent(self.contributions, name="stage2-areas")(batch_agent(self._stage2_batch, c, continuity))
+        app.agent(self.contributions, name="stage2-groups")(batch_agent(self._stage2_batch, c, continuity))
         app.timer(c.tick_seconds, name="horizon-tick")(self._tick)
         self.heartbeats = app.topic(HEARTBEAT_TOPIC, key_serializer="raw", value_serializer="raw", internal=False)
         app.timer(c.heartbeat_seconds, name="heartbeat")(self._heartbeat)
@@ -151,8 +147,8 @@ class SupplyDemandProcessor:
                 moves += await self._on_entity_event(product, table, states, event)
             self.progress.events_in += len(events)
             now_ms = epoch_ms(self.clock.now())
-            for i, (area_code, area_moves) in enumerate(by_area(moves).items()):
-                await self.contributions.send(key=area_code, value=area_message(area_moves, now_ms))
+            for i, (code, group_moves) in enumerate(by_group(moves).items()):
+                await self.contributions.send(key=code, value=group_message(group_moves, now_ms))
                 if not i:
                     crash_point("stage1.repartition-sent")
             await durable(self.app)
@@ -177,9 +173,9 @@ class SupplyDemandProcessor:
         try:
             change = ChangeEvent.from_record(value)
             self.progress.last_input_ms = max(self.progress.last_input_ms or 0, change.ts_ms)
-            entity_key = f"{SHORT_NAMES[product.name]}:{product.key_of(change.entity)}"
+            entity_key = f"{self.compiled.inputs[product.name].role}:{product.key_of(change.entity)}"
             previous = states[entity_key][1] if entity_key in states else table.get(entity_key)
-            decision = decide(product.name, entity_key, change.op, change.entity, change.position,
+            decision = decide(self.compiled, product.name, entity_key, change.op, change.entity, change.position,
                               change.ts_ms, previous)
         except Exception as exc:  # noqa: BLE001 - an unprocessable event is a dead letter
             entity = (value.get("after") or value.get("before") or {}) if isinstance(value, dict) else {}
@@ -203,55 +199,56 @@ class SupplyDemandProcessor:
 
     # -- stage 2 --------------------------------------------------------------------------
     async def _stage2_batch(self, events: list[faust.types.EventT]) -> None:
-        """Per area: step it; send every output and the member writes, make them durable,
-        then write each area's head (its commit record) and make that durable."""
+        """Per group: step it; send every output and the member writes, make them durable,
+        then write each group's head (its commit record) and make that durable."""
         started = time.monotonic()
-        held = self._held_areas()
+        figures, warnings = self.config.outputs
+        held = self._held_groups()
         messages: dict[str, list[tuple[int, dict]]] = {}
         last_event: dict[str, faust.types.EventT] = {}
         for event in events:
-            area_code = event.value["area"]
-            messages.setdefault(area_code, []).append((event.message.offset, event.value))
-            last_event[area_code] = event   # the area's changelog partition
+            code = event.value["group"]
+            messages.setdefault(code, []).append((event.message.offset, event.value))
+            last_event[code] = event   # the group's changelog partition
         steps = []
-        for area_code, area_messages in messages.items():
-            area = held.get(area_code) or HeldArea(AreaState(area_code, "", ""))
-            step = step_area(area, area_messages, self.rules)
+        for code, group_messages in messages.items():
+            group = held.get(code) or HeldGroup(GroupState(code, ""))
+            step = step_group(self.compiled, group, group_messages)
             if step is not None:
-                held.setdefault(area_code, area)   # an area new here is kept once a step changed it
+                held.setdefault(code, group)   # a group new here is kept once a step changed it
                 steps.append(step)
         sent = 0
         for step in steps:
-            for name, key, event in [*((SUPPLY_DEMAND, step.area_code, e) for e in step.figures),
-                                     *((WARNINGS, e.after["warning_id"], e) for e in step.warnings)]:
+            for name, key, event in [*((figures, step.code, e) for e in step.figures),
+                                     *((warnings, e.after["warning_id"], e) for e in step.warnings)]:
                 await self.outputs[name].send(key=key, value=event.to_record())
                 sent += 1
                 if sent <= 2:
                     crash_point("stage2.output-sent" if sent == 1 else "stage2.outputs-between")
-            processing(last_event[step.area_code])
+            processing(last_event[step.code])
             for key, value in step.members:
-                self._write_area_value(key, value)
+                self._write_group_value(key, value)
         crash_point("stage2.members-queued")
         await durable(self.app)
         for step in steps:
-            processing(last_event[step.area_code])
-            self._write_area_value(*step.head)
+            processing(last_event[step.code])
+            self._write_group_value(*step.head)
         crash_point("stage2.heads-queued")
         await durable(self.app)
         self.progress.stepped(time.monotonic() - started, sent)
 
-    def _write_area_value(self, key: str, value: Any) -> None:
+    def _write_group_value(self, key: str, value: Any) -> None:
         if value is not None:
-            self.areas[key] = value
-        elif key in self.areas:
-            del self.areas[key]   # a tombstone in the changelog
+            self.groups[key] = value
+        elif key in self.groups:
+            del self.groups[key]   # a tombstone in the changelog
 
-    def _held_areas(self) -> dict[str, HeldArea]:
-        """Stage 2's areas in memory, rebuilt from the table (one pass, undoing any step
+    def _held_groups(self) -> dict[str, HeldGroup]:
+        """Stage 2's groups in memory, rebuilt from the table (one pass, undoing any step
         that never finished) when never built or after a rebalance: the table then holds
         what the changelogs of this worker's partitions restored."""
         if self._held is None or self._held_generation != self.app.rebalancing_count:
-            self._held = rebuild(self.areas.items())
+            self._held = rebuild(self.groups.items())
             self._held_generation = self.app.rebalancing_count
         return self._held
 
@@ -259,20 +256,20 @@ class SupplyDemandProcessor:
         """Tell operations this worker is alive and how far it got, per derived product (the
         live warnings page tells "all clear" from "nothing running" by it)."""
         p, component = self.progress, self.config.instance_id or self.config.app_id
-        for name in OUTPUTS:
+        for name in self.config.outputs:
             beat = Heartbeat(component, name, p.last_step_ms, p.last_input_ms, step_seconds=p.step_seconds,
                              events_in=p.events_in, events_out=p.events_out)
             await self.heartbeats.send(key=beat.key, value=beat.to_json())
 
     async def _tick(self) -> None:
-        """The horizon moves with the clock: re-evaluate every area this worker holds."""
+        """The horizon moves with the clock: re-evaluate every group this worker holds."""
         if self._held is None or self._held_generation != self.app.rebalancing_count:
-            areas = rebuild(self.areas.items())   # read only: the stage 2 agent owns self._held
+            groups = rebuild(self.groups.items())   # read only: the stage 2 agent owns self._held
         else:
-            areas = self._held
+            groups = self._held
         now_ms = epoch_ms(self.clock.now())
-        for area_code in sorted(code for code, held in areas.items() if held.applied != NOTHING_APPLIED):
-            await self.contributions.send(key=area_code, value=tick_message(area_code, now_ms))
+        for code in sorted(code for code, held in groups.items() if held.applied != NOTHING_APPLIED):
+            await self.contributions.send(key=code, value=tick_message(code, now_ms))
 
 
 class Progress:
@@ -290,9 +287,9 @@ class Progress:
 
 
 def build_app(config: ProcessorConfig, clock: Clock | None = None, warm: bool = True,
-              settings: Settings | None = None) -> SupplyDemandProcessor:
+              settings: Settings | None = None) -> DerivationProcessor:
     """The processor for ``config`` (resolved), with its registry cache warmed."""
-    processor = SupplyDemandProcessor(config, clock, settings)
+    processor = DerivationProcessor(config, clock, settings)
     if warm:
         processor.warm()
     return processor

@@ -18,6 +18,7 @@ from dataplatform.cli import run as run_cli
 from dataplatform.cli import process as process_cli
 from dataplatform.cli import simulate as simulate_cli
 from dataplatform.cli import consume as consume_cli
+from dataplatform.cli import derivations as derivations_cli
 from dataplatform.cli import query as query_cli
 from dataplatform.cli import sink as sink_cli
 from dataplatform.cli import warnings as warnings_cli
@@ -37,6 +38,7 @@ app.command("process")(process_cli.process)
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(products_cli.products_app, name="products")
 app.add_typer(products_cli.schemas_app, name="schemas")
+app.add_typer(derivations_cli.app, name="derivations")
 app.command("run")(run_cli.run)
 app.add_typer(simulate_cli.app, name="simulate")
 app.command("consume")(consume_cli.consume)

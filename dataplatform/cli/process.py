@@ -1,4 +1,4 @@
-"""``dataplatform process``: run the supply/demand stream processor (Faust workers)."""
+"""``dataplatform process``: run the processor a derivation spec compiles to (Faust workers)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,27 @@ from pathlib import Path
 import typer
 
 from dataplatform.config import get_settings
-from dataplatform.stream_processors.config import ProcessorConfig
-from dataplatform.stream_processors.rules import DEFAULT_RULES_PATH, RulesFileError, load_rules
+from dataplatform.derivations.loading import DerivationError
+from dataplatform.stream_processors.config import DEFAULT_DERIVATION, ProcessorConfig
 
 
 def process(
+    derivation: str = typer.Option(DEFAULT_DERIVATION, "--derivation", "-d",
+                                   help="The derivation to run (see `dataplatform derivations list`)."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes; they split the partitions."),
-    rules: Path = typer.Option(DEFAULT_RULES_PATH, "--rules", help="YAML threshold rules file."),
+    rules: Path = typer.Option(None, "--rules", help="YAML rules file replacing the spec's rules "
+                                                     "(same format as the spec's `rules:`)."),
     horizon_days: int = typer.Option(None, "--horizon-days", min=0,
-                                     help="Override the horizon (days) of the rules file."),
-    app_id: str = typer.Option("dataplatform-processor", "--app-id",
-                               help="Faust app id: consumer group and prefix of changelog topics."),
+                                     help="Override the horizon (days) of the spec and of every rule."),
+    app_id: str = typer.Option(None, "--app-id",
+                               help="Faust app id: consumer group and prefix of changelog topics "
+                                    "[default: the spec's app_id]."),
     topic_prefix: str = typer.Option("", "--topic-prefix", help="Prefix for every product topic (test deployments)."),
     partitions: int = typer.Option(4, "--partitions", min=1, help="Partitions of the co-partitioned topics."),
     tick_seconds: float = typer.Option(30.0, "--tick-seconds", min=0.5,
-                                       help="How often every area is re-evaluated as the horizon moves."),
+                                       help="How often every group is re-evaluated as the horizon moves."),
     batch_size: int = typer.Option(1000, "--batch-size", min=1,
-                                   help="Most events one step processes together (areas are evaluated once per step)."),
+                                   help="Most events one step processes together (groups are evaluated once per step)."),
     batch_ms: float = typer.Option(100.0, "--batch-ms", min=1.0,
                                    help="Longest wait (ms) for a batch to fill before it is processed."),
     stall_seconds: float = typer.Option(60.0, "--stall-seconds", min=0,
@@ -33,24 +37,24 @@ def process(
                                              "long (0: never)."),
     duration: float = typer.Option(None, "--duration", help="Stop by itself after this many seconds."),
 ) -> None:
-    """Join housing supply with release demand per area, raise shortfall warnings.
+    """Run a derivation: join its input products per group, publish its figures, raise its warnings.
 
     A worker that dies is restarted (after 1 s, doubling to 30 s while it keeps dying) and
     the others keep working; each restart is reported on stderr.
 
-    Reads the housing availability and prison releases products, writes
-    platforms.area_supply_demand.v1 and platforms.housing_shortfall_warnings.v1.
+    The default derivation reads the housing availability and prison releases products and
+    writes platforms.area_supply_demand.v1 and platforms.housing_shortfall_warnings.v1.
     Needs KAFKA_BOOTSTRAP_SERVERS and SCHEMA_REGISTRY_URL (see README). Ctrl-C stops
     every worker cleanly.
     """
     settings = get_settings()
     try:
-        load_rules(rules, horizon_days)   # fail early, in this process, on a bad rules file
-        config = ProcessorConfig(app_id=app_id, topic_prefix=topic_prefix, partitions=partitions,
-                                 rules_path=str(rules), horizon_days=horizon_days,
-                                 tick_seconds=tick_seconds, batch_size=batch_size,
+        config = ProcessorConfig(derivation=derivation, app_id=app_id or "", topic_prefix=topic_prefix,
+                                 partitions=partitions, rules_path=str(rules) if rules else None,
+                                 horizon_days=horizon_days, tick_seconds=tick_seconds, batch_size=batch_size,
                                  batch_seconds=batch_ms / 1000).resolved(settings)
-    except (RulesFileError, ValueError) as exc:
+        config.spec   # fail early, in this process, on a bad spec or rules file
+    except (DerivationError, KeyError, ValueError) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2)
     from dataplatform.stream_processors.topic_layout import TopicLayoutError
@@ -62,7 +66,8 @@ def process(
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2)
     pool.stall_after_s = stall_seconds
-    typer.echo(f"Processor       {config.app_id}: {workers} worker(s), rules {rules}")
+    typer.echo(f"Processor       {config.app_id}: derivation {derivation}, {workers} worker(s)"
+               + (f", rules {rules}" if rules else ""))
     for log in pool.logs:
         typer.echo(f"Worker log      {log}")
     stop = threading.Event()

@@ -92,15 +92,19 @@ def check(
     registry: str = typer.Option(None, "--registry", help="Also test against this registry [default: SCHEMA_REGISTRY_URL]."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Validate every manifest and schema, and check each change follows the versioning rules."""
+    """Validate every manifest and schema, check each change follows the versioning rules, and
+    check every derivation spec (each problem names its file, the spec path and the fix)."""
+    from dataplatform.cli.derivations import check_results
     from dataplatform.products.checks import check_products
 
     registry = registry or get_settings().schema_registry_url
     results = check_products(root, against or None, registry)
+    derivations = check_results(root)
     if as_json:
         typer.echo(json.dumps([{
             "folder": r.folder, "name": r.name, "ok": r.ok, "problems": r.problems, "registry": r.registry,
-            "change": r.report.to_dict() if r.report else None} for r in results], indent=2))
+            "change": r.report.to_dict() if r.report else None} for r in results]
+            + [{"derivation": d["file"], **d} for d in derivations], indent=2))
     else:
         for r in results:
             level = r.report.level if r.report else "new"
@@ -108,7 +112,12 @@ def check(
                         fg=None if r.ok else "red")
             for p in r.problems:
                 typer.echo(f"      - {p}")
-    if not all(r.ok for r in results):
+        for d in derivations:
+            typer.secho(f"{'ok  ' if d['ok'] else 'FAIL'}  derivation {d['name'] or d['file']}  ({d['file']})",
+                        fg=None if d["ok"] else "red")
+            for p in d["problems"]:
+                typer.echo(f"      - {p}")
+    if not all(r.ok for r in results) or not all(d["ok"] for d in derivations):
         raise typer.Exit(1)
 
 

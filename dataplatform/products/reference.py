@@ -57,3 +57,30 @@ def area_name(code: str) -> str:
 def region_of(local_authority_code: str) -> str:
     """The region code a local authority belongs to (KeyError if the code is unknown)."""
     return local_authorities()[local_authority_code].region_code
+
+
+class ReferenceError(ValueError):
+    """Reference data that does not exist, or lacks a column a spec names."""
+
+
+@lru_cache(maxsize=None)
+def reference_table(name: str) -> tuple[dict[str, str], ...]:
+    """The rows of ``schemas/reference/<name>.csv`` (any reference data a derivation spec names)."""
+    path = HERE / f"{name}.csv"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in HERE.glob("*.csv")))
+        raise ReferenceError(f"no reference data named {name!r} (there is no {path.name} in schemas/reference; "
+                             f"known: {known})")
+    with open(path, newline="") as f:
+        return tuple(csv.DictReader(f))
+
+
+@lru_cache(maxsize=None)
+def reference_lookup(name: str, key: str, column: str) -> dict[str, str]:
+    """``key`` -> ``column`` over the rows of reference data ``name``."""
+    rows = reference_table(name)
+    missing = [c for c in (key, column) if rows and c not in rows[0]]
+    if missing:
+        raise ReferenceError(f"reference data {name!r} has no column {', '.join(missing)} "
+                             f"(its columns: {', '.join(rows[0])})")
+    return {row[key]: row[column] for row in rows}

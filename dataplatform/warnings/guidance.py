@@ -1,7 +1,7 @@
 """What a warning means and what to do about it: each rule in words, and its runbook.
 
-The page explains the rules from the same rules file the processor evaluates, so the
-words cannot drift from the thresholds. Each rule names its runbook in the rules file
+The page explains the rules from the same derivation specs the processors evaluate, so the
+words cannot drift from the thresholds. Each rule names its runbook in its spec
 (``runbook:``): a Markdown file in the runbook folder (``runbooks/``, shipped with the
 package; ``WARNINGS_RUNBOOK_DIR`` points at a team's own folder instead), or a link to a
 runbook kept elsewhere. Without one, ``<rule id>.md`` is looked for.
@@ -18,7 +18,8 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 
 from dataplatform.config import get_settings
-from dataplatform.stream_processors.rules import DEFAULT_RULES_PATH, Rule, load_rules
+from dataplatform.derivations.loading import load_derivations
+from dataplatform.derivations.spec import Rule
 
 RUNBOOKS = Path(__file__).with_name("runbooks")
 
@@ -42,19 +43,22 @@ def _percent(ratio: float) -> str:
 
 
 def explain(rule: Rule) -> RuleGuide:
-    cover = "less supply than demand" if rule.red_below == 1.0 else f"supply below {rule.red_below:g} × demand"
-    amber_margin = _percent(rule.amber_below)
+    have, need = rule.have.source, rule.need.source
+    have_unit, need_unit = rule.have_unit or have, rule.need_unit or need
+    cover = f"less {have} than {need}" if rule.red_below == 1.0 else f"{have} below {rule.red_below:g} × {need}"
+    consequence = f": {rule.consequence}" if rule.consequence else ""
     clear_at = rule.amber_below + rule.clear_margin
     evaluations = "one evaluation" if rule.clear_after == 1 else f"{rule.clear_after} evaluations in a row"
     return RuleGuide(
         rule=rule,
-        red=f"RED: {cover} over the next {rule.horizon_days} days: people will be released with no home to go to.",
-        amber=(f"AMBER: supply covers demand, but by less than {amber_margin} (supply below {rule.amber_below:g} × "
-               f"demand, e.g. fewer than {math.ceil(10 * rule.amber_below)} homes for 10 people)."),
-        minimum=(f"Areas where fewer than {rule.min_demand} people need housing in the window are not judged: too few "
-                 "to say anything reliable, so any warning there is cleared."),
-        stepping_down=(f"A warning steps up at once but steps down slowly: only once supply has stayed at or above "
-                       f"{clear_at:g} × demand (a further {round(rule.clear_margin * 100)} points of cover) for "
+        red=f"RED: {cover} over the next {rule.horizon_days} days{consequence}.",
+        amber=(f"AMBER: {have} covers {need}, but by less than {_percent(rule.amber_below)} ({have} below "
+               f"{rule.amber_below:g} × {need}, e.g. fewer than {math.ceil(10 * rule.amber_below)} {have_unit} "
+               f"for 10 {need_unit})." if rule.amber_below > rule.red_below else "AMBER: not used by this rule."),
+        minimum=(f"Where fewer than {rule.min_need:g} {need_unit} are needed in the window, nothing is judged: too "
+                 "few to say anything reliable, so any warning there is cleared."),
+        stepping_down=(f"A warning steps up at once but steps down slowly: only once {have} has stayed at or above "
+                       f"{clear_at:g} × {need} (a further {round(rule.clear_margin * 100)} points of cover) for "
                        f"{evaluations}. A figure hovering at a threshold therefore does not flap between colours."),
         runbook_html=runbook_html(rule.runbook or f"{rule.id}.md"),
     )
@@ -73,6 +77,7 @@ def runbook_html(runbook: str) -> str | None:
     return MarkdownIt("commonmark", {"html": False}).render(path.read_text())
 
 
-@lru_cache(maxsize=4)
-def guides(rules_path: str = str(DEFAULT_RULES_PATH)) -> tuple[RuleGuide, ...]:
-    return tuple(explain(r) for r in load_rules(rules_path).rules)
+@lru_cache(maxsize=1)
+def guides() -> tuple[RuleGuide, ...]:
+    """Every rule of every derivation, explained."""
+    return tuple(explain(r) for derivation in load_derivations().values() for r in derivation.rules)

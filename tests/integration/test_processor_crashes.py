@@ -15,17 +15,16 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-import yaml
 
 from dataplatform.products.product import get_product
 from dataplatform.stream_processors.crash_points import PLAN_ENV
-from dataplatform.stream_processors.rules import SEVERITIES, parse_rules
-from dataplatform.stream_processors.area_state import Figures
-from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
+from dataplatform.derivations.spec import SEVERITIES
+from dataplatform.stream_processors.rules import Judged, level_of
+from tests.support.entities import HOUSING, RELEASES
 from dataplatform.stream_processors.pool import start_workers
 from tests.support.change_streams import change_events, seeded_stream
 from tests.support.processor_harness import (
-    TEST_RULES, TODAY, caught_up, committed_offsets, expected_figures, processor_config,
+    TODAY, caught_up, committed_offsets, expected_figures, harness_rule, processor_config,
 )
 from tests.support.sending import ChangeSender
 from tests.support.product_topics import TopicReader
@@ -154,11 +153,11 @@ def check_each_event_once_and_in_order(outputs: dict[str, dict[str, list[dict]]]
 def check_final_levels(outputs: dict[str, dict[str, list[dict]]], final: dict[str, dict]) -> None:
     """Each area's last warning level is one its final figures allow: at least what they
     call for, at most what they call for with the clearing margin (hysteresis)."""
-    (rule,) = parse_rules(yaml.safe_load(TEST_RULES)).rules
+    rule = harness_rule()
     warned = {events[-1]["after"]["area_code"]: events[-1]["after"]["severity"]
               for events in outputs["warnings"].values()}
     for area, figures in final.items():
-        f = Figures(figures["supply"], figures["demand"])
-        low, high = (SEVERITIES.index(rule.level(f, m)) for m in (0.0, rule.clear_margin))
+        f = Judged(figures["supply"], figures["demand"])
+        low, high = (SEVERITIES.index(level_of(rule, f, m)) for m in (0.0, rule.clear_margin))
         assert low <= SEVERITIES.index(warned.get(area, "NONE")) <= high, f"level of {area} with {f}"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from dataplatform.products.envelope import ChangeEvent
 from tests.support.entities import housing_unit, release_case
-from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
+from tests.support.entities import HOUSING, RELEASES
 
 AREAS = {"E08000003": "E12000002", "E08000001": "E12000002",     # Manchester, Bolton: North West
          "E08000035": "E12000003", "E08000032": "E12000003",     # Leeds, Bradford: Yorkshire

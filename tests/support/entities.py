@@ -15,6 +15,9 @@ LEEDS, YORKSHIRE = "E08000035", "E12000003"
 NEWCASTLE, NORTH_EAST = "E08000021", "E12000001"
 
 
+HOUSING = "social_housing_availability"      # the housing example's two source products
+RELEASES = "prison_releases_housing_need"
+
 def housing_unit(unit_id: str = "HU-1", la: str = MANCHESTER, region: str = NORTH_WEST, status: str = "available",
                  available_from: dt.date | None = None, ts_ms: int | None = None, **fields: object) -> dict:
     """A ``social_housing_availability`` entity (``ts_ms`` sets ``updated_at``; now by default)."""

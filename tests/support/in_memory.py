@@ -1,37 +1,58 @@
-"""Both stages of the supply/demand join in memory, without Kafka: what the unit tests
-drive to check the counting logic end to end."""
+"""Both stages of a compiled derivation in memory, without Kafka: what the unit tests drive
+to check the counting logic end to end (the housing example's spec by default)."""
 
 from __future__ import annotations
 
-from dataplatform.stream_processors.area_state import AreaState, Figures
-from dataplatform.stream_processors.supply_demand import Move, decide
+import dataclasses
+from collections import Counter
+from typing import Any
+
+from dataplatform.derivations.loading import get_derivation
+from dataplatform.derivations.spec import Rule
+from dataplatform.stream_processors.compiled import CompiledDerivation
+from dataplatform.stream_processors.entity_step import Move, decide
+from dataplatform.stream_processors.group_state import GroupState
+
+HOUSING_SPEC = "housing_supply_demand"
+
+
+def housing() -> CompiledDerivation:
+    return CompiledDerivation(get_derivation(HOUSING_SPEC))
+
+
+def housing_rule(**changes: Any) -> Rule:
+    """The housing example's shortfall rule, with ``changes``."""
+    return dataclasses.replace(get_derivation(HOUSING_SPEC).rules[0], **changes)
 
 
 class EntityTracker:
-    """Stage 1 in memory ."""
+    """Stage 1 in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, compiled: CompiledDerivation | None = None) -> None:
+        self.compiled = compiled or housing()
         self.states: dict[str, dict] = {}
 
     def apply(self, product: str, entity_key: str, op: str, entity: dict | None, position: int,
               ts_ms: int) -> list[Move]:
         key = f"{product}:{entity_key}"
-        decision = decide(product, key, op, entity, position, ts_ms, self.states.get(key))
+        decision = decide(self.compiled, product, key, op, entity, position, ts_ms, self.states.get(key))
         if decision.state is not None:
             self.states[key] = decision.state
         return decision.moves
 
 
-class AreaBook:
-    """Stage 2 in memory: every area's state; applies moves from stage 1."""
+class GroupBook:
+    """Stage 2 in memory: every group's state; applies moves from stage 1."""
 
-    def __init__(self) -> None:
-        self.areas: dict[str, AreaState] = {}
+    def __init__(self, compiled: CompiledDerivation | None = None) -> None:
+        self.compiled = compiled or housing()
+        self.groups: dict[str, GroupState] = {}
 
     def apply(self, move: Move) -> bool:
-        state = self.areas.setdefault(move.area_code, AreaState(move.area_code, move.level, move.region_code))
+        state = self.groups.setdefault(move.code, GroupState(move.code, move.level, move.fields))
         return state.apply(move)
 
-    def figures(self, area_code: str, today: int, horizon_days: int) -> Figures:
-        state = self.areas.get(area_code)
-        return state.figures(today, horizon_days) if state else Figures(0, 0)
+    def measures(self, code: str, today: int, horizon_days: int) -> dict[str, Any]:
+        state = self.groups.get(code)
+        return (state.measures(self.compiled, today, horizon_days) if state
+                else self.compiled.measures(Counter(), today, horizon_days))

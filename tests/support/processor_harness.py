@@ -17,7 +17,8 @@ from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from dataplatform.stream_processors.config import ProcessorConfig
-from dataplatform.stream_processors.supply_demand import HOUSING, RELEASES
+from tests.support.entities import HOUSING, RELEASES
+from tests.support.in_memory import housing_rule
 from tests.support.kafka import unique_name
 from tests.support.product_topics import TopicReader
 
@@ -28,12 +29,20 @@ horizon_days: 28
 rules:
   - id: shortfall
     applies_to: [local_authority, region]
-    min_demand: 1
+    have: supply
+    need: demand
+    need_unit: people
+    min_need: 1
     red_below: 1.0
     amber_below: 1.2
     clear_margin: 0.1
     clear_after: 1
 """
+
+
+def harness_rule():
+    """The rule TEST_RULES declares (the housing rule, judged from 1, clearing after one evaluation)."""
+    return housing_rule(min_need=1, clear_after=1)
 
 
 def processor_config(bootstrap: str, registry_url: str, tmp_path: Path, name: str, **kw: object) -> ProcessorConfig:

@@ -7,8 +7,8 @@ import time
 import uuid
 
 from dataplatform.products.envelope import ChangeEvent
-from dataplatform.stream_processors.rules import Rule, message_of
-from dataplatform.stream_processors.area_state import Figures
+from dataplatform.stream_processors.rules import Judged, message_of
+from tests.support.in_memory import housing_rule
 from tests.support.sending import ChangeSender
 
 
@@ -22,7 +22,7 @@ def warning(area_code: str = "E08000003", area_name: str = "Manchester", severit
         "supply": supply, "demand": demand, "horizon_days": 28,
         "evidence_at": evidence_at_ms if evidence_at_ms is not None else now,
         "raised_at": None if severity == "NONE" else (raised_at_ms if raised_at_ms is not None else now),
-        "message": message_of(severity, transition, area_name, Figures(supply, demand), Rule(id=rule_id, min_demand=5)),
+        "message": message_of(severity, transition, area_name, Judged(supply, demand), housing_rule(id=rule_id)),
     }
 
 

@@ -9,16 +9,15 @@ from dataplatform.stream_processors.config import ProcessorConfig
 
 
 def test_the_changelogs_created_up_front_are_the_ones_faust_writes_to(tmp_path):
-    from dataplatform.stream_processors.config import TABLES
-    from dataplatform.stream_processors.topology import SupplyDemandProcessor
+    from dataplatform.stream_processors.topology import DerivationProcessor
 
     config = ProcessorConfig(app_id="names-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))
 
     async def changelogs() -> set[str]:
-        return set(SupplyDemandProcessor(config).app.tables.changelog_topics)
+        return set(DerivationProcessor(config).app.tables.changelog_topics)
 
-    assert asyncio.run(changelogs()) == {config.changelog_topic(table) for table in TABLES}
+    assert asyncio.run(changelogs()) == {config.changelog_topic(table) for table in config.tables}
 
 
 def _active_while_the_app_handles_an_assignment(tmp_path, on_partitions_assigned) -> set:
@@ -26,13 +25,13 @@ def _active_while_the_app_handles_an_assignment(tmp_path, on_partitions_assigned
     new assignment (its own handler stubbed: the real one pauses them, then recovers)."""
     from faust.types import TP
 
-    from dataplatform.stream_processors.topology import SupplyDemandProcessor
+    from dataplatform.stream_processors.topology import DerivationProcessor
 
     config = ProcessorConfig(app_id="assign-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))
 
     async def main():
-        consumer = SupplyDemandProcessor(config).app.consumer
+        consumer = DerivationProcessor(config).app.consumer
         assigned = {TP(config.contributions_topic, 0), TP(config.topic("social_housing_availability"), 1)}
         seen: set = set()
 
@@ -59,13 +58,13 @@ def test_partitions_just_assigned_are_not_fetched_before_recovery_resumes_them(t
 def _flow_during_the_seek(tmp_path, perform_seek) -> bool:
     """Whether the processor app's real consumer would fetch and deliver while ``perform_seek``
     seeks its partitions (the broker call stubbed)."""
-    from dataplatform.stream_processors.topology import SupplyDemandProcessor
+    from dataplatform.stream_processors.topology import DerivationProcessor
 
     config = ProcessorConfig(app_id="seek-flow-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))
 
     async def main():
-        consumer = SupplyDemandProcessor(config).app.consumer
+        consumer = DerivationProcessor(config).app.consumer
         consumer.resume_flow()        # as it is during recovery
         seen = []
 

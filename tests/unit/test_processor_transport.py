@@ -9,13 +9,13 @@ from dataplatform.stream_processors.transport import FETCH_MAX_WAIT_MS
 
 
 def test_the_processor_app_consumes_with_a_short_fetch_wait(tmp_path):
-    from dataplatform.stream_processors.topology import SupplyDemandProcessor
+    from dataplatform.stream_processors.topology import DerivationProcessor
 
     config = ProcessorConfig(app_id="transport-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))
 
     async def fetch_wait() -> int:
-        app = SupplyDemandProcessor(config).app     # no broker or registry is contacted
+        app = DerivationProcessor(config).app     # no broker or registry is contacted
         consumer = app.consumer._thread._create_worker_consumer(app.transport)
         try:
             return consumer._fetch_max_wait_ms
@@ -28,13 +28,13 @@ def test_the_processor_app_consumes_with_a_short_fetch_wait(tmp_path):
 
 def _consumer_and_run(tmp_path, scenario):
     """Run ``scenario(consumer)`` on the processor app's real Faust consumer (not started)."""
-    from dataplatform.stream_processors.topology import SupplyDemandProcessor
+    from dataplatform.stream_processors.topology import DerivationProcessor
 
     config = ProcessorConfig(app_id="transport-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))
 
     async def main():
-        app = SupplyDemandProcessor(config).app
+        app = DerivationProcessor(config).app
         return await scenario(app.consumer)
 
     return asyncio.run(main())

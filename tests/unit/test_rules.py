@@ -1,54 +1,70 @@
-"""Threshold rules: the file format, thresholds, hysteresis, horizon and the evaluator."""
+"""Threshold rules: thresholds, hysteresis, horizon, messages and the evaluator."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
-from dataplatform.stream_processors.evaluation import derive_figures, evaluate_rules
-from dataplatform.stream_processors.rules import DEFAULT_RULES_PATH, Rule, RulesFileError, evaluate, load_rules, parse_rules
-from dataplatform.stream_processors.area_state import AreaState, Figures
+from dataplatform.derivations.loading import get_derivation
 from dataplatform.stream_processors.clock import ManualClock, today_of
-from dataplatform.stream_processors.supply_demand import DEMAND, LOCAL_AUTHORITY, REGION, SUPPLY, Move
+from dataplatform.stream_processors.compiled import CompiledDerivation
+from dataplatform.stream_processors.entity_step import Move
+from dataplatform.stream_processors.evaluation import derive_figures, evaluate_rules
+from dataplatform.stream_processors.group_state import GroupState
+from dataplatform.stream_processors.rules import Judged, evaluate, level_of, message_of
+from tests.support.in_memory import HOUSING_SPEC, housing_rule
+
+REGION = "region"
+SUPPLY, DEMAND = "supply", "demand"
 
 
-def evaluate_area(area, published, rule_states, rules, clock) -> SimpleNamespace:
+def Rule(**changes):  # noqa: N802 - reads like the dataclass it builds
+    """The housing rule with the old defaults (judged from 1, clears after one evaluation)."""
+    if "min_demand" in changes:
+        changes["min_need"] = changes.pop("min_demand")
+    return housing_rule(**{"min_need": 1, "clear_after": 1, **changes})
+
+
+def compiled_with(*rules) -> CompiledDerivation:
+    return CompiledDerivation(dataclasses.replace(get_derivation(HOUSING_SPEC), rules=rules))
+
+
+def evaluate_area(compiled, area, published, rule_states, clock) -> SimpleNamespace:
     """Stage 2's two evaluations after a change, as the worker runs them (rules, then figures)."""
-    states, events = evaluate_rules(area, rule_states, rules, clock)
-    new_published, change = derive_figures(area, published, rules, clock)
+    states, events = evaluate_rules(compiled, area, rule_states, clock)
+    new_published, change = derive_figures(compiled, area, published, clock)
     return SimpleNamespace(published=new_published, change=change, rule_states=states,
                            warnings=[e.after for e in events], warning_events=events)
 
 
 RULE = Rule(id="shortfall", red_below=1.0, amber_below=1.2, clear_margin=0.1, clear_after=1, min_demand=1)
 AREA = "E12000002"   # North West
+FIELDS = {"region": AREA}
 
 
-def run(rule: Rule, figures: list[tuple[int, int]]) -> list[str | None]:
+def run(rule, figures: list[tuple[int, int]]) -> list[str | None]:
     """Transitions (or None) for a sequence of (supply, demand) evaluations."""
     state, out = None, []
     for s, d in figures:
-        o = evaluate(rule, AREA, REGION, Figures(s, d), state, now_ms=1000, evidence_ms=900)
+        o = evaluate(rule, AREA, "North West", Judged(s, d), state, now_ms=1000, evidence_ms=900)
         state = o.state
         out.append(o.warning and f"{o.warning['severity']} {o.warning['transition']}")
     return out
 
 
 def test_red_amber_and_none_thresholds():
-    assert RULE.level(Figures(12, 41)) == "RED"
-    assert RULE.level(Figures(41, 41)) == "AMBER"       # covers, by less than 20%
-    assert RULE.level(Figures(49, 41)) == "AMBER"
-    assert RULE.level(Figures(50, 41)) == "NONE"        # 50/41 = 1.22
-    assert RULE.level(Figures(0, 0)) == "NONE"
+    assert level_of(RULE, Judged(12, 41)) == "RED"
+    assert level_of(RULE, Judged(41, 41)) == "AMBER"       # covers, by less than 20%
+    assert level_of(RULE, Judged(49, 41)) == "AMBER"
+    assert level_of(RULE, Judged(50, 41)) == "NONE"        # 50/41 = 1.22
+    assert level_of(RULE, Judged(0, 0)) == "NONE"
 
 
 def test_min_demand_silences_small_areas():
     rule = Rule(id="r", min_demand=5)
-    assert rule.level(Figures(0, 4)) == "NONE"
-    assert rule.level(Figures(0, 5)) == "RED"
+    assert level_of(rule, Judged(0, 4)) == "NONE"
+    assert level_of(rule, Judged(0, 5)) == "RED"
 
 
 def test_transitions_raise_escalate_deescalate_clear():
@@ -69,82 +85,85 @@ def test_clear_after_needs_consecutive_evaluations():
 
 
 def test_warning_record_has_figures_rule_evidence_and_one_line_message():
-    o = evaluate(RULE, AREA, REGION, Figures(12, 41), None, now_ms=5000, evidence_ms=4000)
-    w = o.warning
+    clock = ManualClock(dt.datetime(1970, 1, 1, 0, 0, 5, tzinfo=dt.timezone.utc))
+    area = GroupState(AREA, REGION, FIELDS)
+    for i in range(41):
+        area.apply(Move(AREA, REGION, FIELDS, f"demand:c{i}", (DEMAND, None, "released"), 4000))
+    for i in range(12):
+        area.apply(Move(AREA, REGION, FIELDS, f"supply:u{i}", (SUPPLY, 0), 3000))
+    compiled = compiled_with(RULE)
+    states, (event,) = evaluate_rules(compiled, area, None, clock)
+    w = event.after
     assert w["warning_id"] == f"{AREA}:shortfall" and w["rule_id"] == "shortfall"
     assert (w["supply"], w["demand"], w["horizon_days"], w["evidence_at"], w["raised_at"]) == (12, 41, 28, 4000, 5000)
+    assert (w["area_code"], w["area_name"], w["area_level"]) == (AREA, "North West", REGION)
     assert w["message"] == "RED raised  North West  demand 41 > supply 12 (next 28 days)"
-    again = evaluate(RULE, AREA, REGION, Figures(12, 41), o.state, now_ms=6000, evidence_ms=4000)
-    assert again.warning is None                       # already raised: not raised again
+    _, again = evaluate_rules(compiled, area, states, clock)
+    assert again == []                                 # already raised: not raised again
 
 
-def test_rules_file_loads_and_horizon_override():
-    rules = load_rules(DEFAULT_RULES_PATH)
-    assert rules.horizon_days == 28 and rules.rules[0].id == "shortfall"
-    assert rules.rules[0].applies_to == (LOCAL_AUTHORITY, REGION)
-    assert load_rules(DEFAULT_RULES_PATH, horizon_days=7).rules[0].horizon_days == 7
+def test_an_operations_rules_file_replaces_the_specs_rules_and_the_horizon_can_be_overridden(tmp_path):
+    from dataplatform.derivations.loading import load_derivation
 
-
-def test_rules_file_errors_say_where(tmp_path: Path):
-    with pytest.raises(RulesFileError, match="no such rules file"):
-        load_rules(tmp_path / "missing.yaml")
-    with pytest.raises(RulesFileError, match=r"rules\[0\].*unknown keys colour"):
-        parse_rules({"rules": [{"id": "x", "colour": "red"}]})
-    with pytest.raises(RulesFileError, match="applies_to"):
-        parse_rules({"rules": [{"id": "x", "applies_to": ["county"]}]})
-    with pytest.raises(RulesFileError, match="twice"):
-        parse_rules({"rules": [{"id": "x"}, {"id": "x"}]})
+    spec = get_derivation(HOUSING_SPEC)
+    assert spec.horizon_days == 28 and spec.rules[0].id == "shortfall"
+    assert spec.rules[0].applies_to == ("local_authority", REGION)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("horizon_days: 14\nrules:\n  - {id: tight, have: supply, need: demand, red_below: 2.0, "
+                     "amber_below: 3.0, applies_to: [region]}\n")
+    tuned = load_derivation(spec.file, rules)
+    assert [(r.id, r.red_below, r.applies_to, r.horizon_days) for r in tuned.rules] == [("tight", 2.0, (REGION,), 14)]
+    assert load_derivation(spec.file, horizon_days=7).rules[0].horizon_days == 7
 
 
 def test_applies_to_limits_levels():
-    rules = parse_rules({"rules": [{"id": "la-only", "applies_to": ["local_authority"]}]})
-    assert [r.id for r in rules.for_level(LOCAL_AUTHORITY)] == ["la-only"] and rules.for_level(REGION) == []
+    spec = dataclasses.replace(get_derivation(HOUSING_SPEC), rules=(Rule(id="la-only", applies_to=("local_authority",)),))
+    assert [r.id for r in spec.rules_for("local_authority")] == ["la-only"] and spec.rules_for(REGION) == []
 
 
 def test_area_evaluation_moves_with_the_clock_and_emits_change_events_without_personal_data():
     clock = ManualClock(dt.datetime(2026, 3, 1, 9, tzinfo=dt.timezone.utc))
-    rules = parse_rules({"horizon_days": 28, "rules": [{"id": "shortfall", "clear_after": 1}]})
+    compiled = compiled_with(Rule(id="shortfall", clear_after=1))
     today = today_of(clock)
-    area = AreaState(AREA, REGION, AREA)
-    area.apply(Move(AREA, REGION, AREA, "releases:c1", (DEMAND, today + 30), 111))
-    area.apply(Move(AREA, REGION, AREA, "releases:c2", (DEMAND, today + 29), 222))
-    area.apply(Move(AREA, REGION, AREA, "housing:u1", (SUPPLY, today), 100))
-    first = evaluate_area(area, None, None, rules, clock)
+    area = GroupState(AREA, REGION, FIELDS)
+    area.apply(Move(AREA, REGION, FIELDS, "demand:c1", (DEMAND, today + 30, "scheduled"), 111))
+    area.apply(Move(AREA, REGION, FIELDS, "demand:c2", (DEMAND, today + 29, "scheduled"), 222))
+    area.apply(Move(AREA, REGION, FIELDS, "supply:u1", (SUPPLY, today), 100))
+    first = evaluate_area(compiled, area, None, None, clock)
     assert first.change.op == "c" and first.change.after["supply"] == 1 and first.change.after["demand"] == 0
     assert first.warnings == []
     clock.advance(days=1)                              # c2 (day 29) enters the horizon
-    second = evaluate_area(area, first.published, first.rule_states, rules, clock)
+    second = evaluate_area(compiled, area, first.published, first.rule_states, clock)
     assert second.change.op == "u" and second.change.before == first.change.after
     assert second.change.after["demand"] == 1
     assert [w["transition"] for w in second.warnings] == ["raised"] and second.warnings[0]["severity"] == "AMBER"
     assert second.warnings[0]["evidence_at"] == 222
     clock.advance(days=1)                              # c1 enters too: escalated
-    third = evaluate_area(area, second.published, second.rule_states, rules, clock)
+    third = evaluate_area(compiled, area, second.published, second.rule_states, clock)
     assert [(w["severity"], w["transition"]) for w in third.warnings] == [("RED", "escalated")]
-    unchanged = evaluate_area(area, third.published, third.rule_states, rules, clock)
+    unchanged = evaluate_area(compiled, area, third.published, third.rule_states, clock)
     assert unchanged.change is None and unchanged.warnings == []
     assert "person_ref" not in repr([first, second, third])
 
 
 def test_warnings_are_change_events_c_then_u_with_before():
     clock = ManualClock(dt.datetime(2026, 3, 1, 9, tzinfo=dt.timezone.utc))
-    rules = parse_rules({"rules": [{"id": "shortfall", "clear_after": 1}]})
-    area = AreaState(AREA, REGION, AREA)
-    area.apply(Move(AREA, REGION, AREA, "releases:c1", (DEMAND, None), 5))
-    raised = evaluate_area(area, None, None, rules, clock)
-    area.apply(Move(AREA, REGION, AREA, "housing:u1", (SUPPLY, None), 6))
-    area.apply(Move(AREA, REGION, AREA, "housing:u2", (SUPPLY, None), 7))
-    cleared = evaluate_area(area, raised.published, raised.rule_states, rules, clock)
+    compiled = compiled_with(Rule(id="shortfall", clear_after=1))
+    today = today_of(clock)
+    area = GroupState(AREA, REGION, FIELDS)
+    area.apply(Move(AREA, REGION, FIELDS, "demand:c1", (DEMAND, None, "released"), 5))
+    raised = evaluate_area(compiled, area, None, None, clock)
+    area.apply(Move(AREA, REGION, FIELDS, "supply:u1", (SUPPLY, today), 6))
+    area.apply(Move(AREA, REGION, FIELDS, "supply:u2", (SUPPLY, today), 7))
+    cleared = evaluate_area(compiled, area, raised.published, raised.rule_states, clock)
     (first,), (second,) = raised.warning_events, cleared.warning_events
     assert (first.op, first.before, first.after["transition"]) == ("c", None, "raised")
     assert (second.op, second.before, second.after["transition"]) == ("u", first.after, "cleared")
     assert second.after["severity"] == "NONE" and second.after["raised_at"] is None and second.after["evidence_at"] == 7
 
 
-def message(severity: str, transition: str, supply: int, demand: int, rule: Rule = RULE) -> str:
-    from dataplatform.stream_processors.rules import message_of
-
-    return message_of(severity, transition, "Liverpool", Figures(supply, demand), rule)
+def message(severity: str, transition: str, supply: int, demand: int, rule=RULE) -> str:
+    return message_of(severity, transition, "Liverpool", Judged(supply, demand), rule)
 
 
 def test_messages_never_contradict_their_figures():
@@ -164,8 +183,8 @@ def test_messages_never_contradict_their_figures():
 
 def test_the_evaluator_words_a_held_step_down_and_a_minimum_volume_clear():
     rule = Rule(id="shortfall", min_demand=5, clear_margin=0.1, clear_after=1)
-    raised = evaluate(rule, AREA, REGION, Figures(3, 5), None, now_ms=1, evidence_ms=1)
-    down = evaluate(rule, AREA, REGION, Figures(6, 5), raised.state, now_ms=2, evidence_ms=2)
+    raised = evaluate(rule, AREA, "North West", Judged(3, 5), None, now_ms=1, evidence_ms=1)
+    down = evaluate(rule, AREA, "North West", Judged(6, 5), raised.state, now_ms=2, evidence_ms=2)
     assert down.warning["transition"] == "deescalated" and "held at AMBER until supply reaches 7" in down.warning["message"]
-    cleared = evaluate(rule, AREA, REGION, Figures(2, 4), down.state, now_ms=3, evidence_ms=3)
+    cleared = evaluate(rule, AREA, "North West", Judged(2, 4), down.state, now_ms=3, evidence_ms=3)
     assert cleared.warning["transition"] == "cleared" and "below the minimum of 5 people" in cleared.warning["message"]

@@ -12,7 +12,7 @@ from dataplatform.product_io.serialization import ProductSerde, once_per_schema,
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from tests.support.entities import housing_unit
-from dataplatform.stream_processors.supply_demand import HOUSING
+from tests.support.entities import HOUSING
 
 
 def test_once_per_schema_computes_once_per_schema_object():

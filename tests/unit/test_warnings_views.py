@@ -15,7 +15,7 @@ from dataplatform.warnings.store import WarningStore
 from dataplatform.web.charts import figures_chart, region_severities, region_tiles, sparkline
 from dataplatform.web.templating import display_time
 from dataplatform.web.warnings_routes import FilterError, history_filter
-from dataplatform.stream_processors.rules import Rule
+from tests.support.in_memory import housing_rule
 
 HOUR = 3_600_000
 NOW = 1_780_000_000_000
@@ -112,7 +112,7 @@ def test_tiles_take_each_regions_worst_warning_from_its_local_authorities():
 
 
 def test_rules_are_explained_from_their_thresholds():
-    guide = explain(Rule(id="shortfall", min_demand=5, amber_below=1.2, clear_margin=0.1, clear_after=2))
+    guide = explain(housing_rule(id="shortfall", min_need=5, amber_below=1.2, clear_margin=0.1, clear_after=2))
     assert "less than 20%" in guide.amber and "fewer than 12 homes for 10 people" in guide.amber
     assert "fewer than 5 people" in guide.minimum
     assert "1.3 × demand" in guide.stepping_down and "2 evaluations in a row" in guide.stepping_down
@@ -132,6 +132,6 @@ def test_a_team_can_point_the_pages_at_its_own_runbooks(tmp_path, monkeypatch):
         assert runbook_html("../../etc/shortfall.md") == runbook_html("shortfall.md")   # the folder's file only
         link = runbook_html("https://runbooks.example/shortfall?a=1&b=2")
         assert 'href="https://runbooks.example/shortfall?a=1&amp;b=2"' in link
-        assert explain(Rule(id="other", runbook="shortfall.md")).runbook_html == runbook_html("shortfall")
+        assert explain(housing_rule(id="other", runbook="shortfall.md")).runbook_html == runbook_html("shortfall")
     finally:
         get_settings.cache_clear()

@@ -1,36 +1,41 @@
 """Stage 2's crash safety in plain Python: a step cut short anywhere is undone by the
-rebuild, and the replay sends the very same events (stream_processors/area_step.py,
-area_table.py)."""
+rebuild, and the replay sends the very same events (stream_processors/group_step.py,
+group_table.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 
 import pytest
 
-from dataplatform.stream_processors.area_step import step_area
-from dataplatform.stream_processors.area_table import HeldArea, head_key, member_key, rebuild
-from dataplatform.stream_processors.rules import parse_rules
-from dataplatform.stream_processors.area_state import AreaState
-from dataplatform.stream_processors.clock import epoch_day
-from dataplatform.stream_processors.supply_demand import DEMAND, SUPPLY, Move, area_message, tick_message
+from dataplatform.derivations.expressions import epoch_day
+from dataplatform.derivations.loading import get_derivation
+from dataplatform.stream_processors.compiled import CompiledDerivation
+from dataplatform.stream_processors.entity_step import Move, group_message, tick_message
+from dataplatform.stream_processors.group_state import GroupState
+from dataplatform.stream_processors.group_step import step_group
+from dataplatform.stream_processors.group_table import HeldGroup, head_key, member_key, rebuild
+from tests.support.in_memory import HOUSING_SPEC, housing_rule
 
 LA = "E08000003"   # Manchester
 REG = "E12000002"
 DAY = epoch_day(dt.date(2026, 3, 1))
 NOON_MS = int(dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc).timestamp() * 1000)
-RULES = parse_rules({"horizon_days": 28, "rules": [
-    {"id": "shortfall", "min_demand": 1, "red_below": 1.0, "amber_below": 1.2, "clear_margin": 0.1,
-     "clear_after": 2}]})
+COMPILED = CompiledDerivation(dataclasses.replace(get_derivation(HOUSING_SPEC), rules=(
+    housing_rule(min_need=1, red_below=1.0, amber_below=1.2, clear_margin=0.1, clear_after=2),)))
+SUPPLY, DEMAND = ("supply", DAY), ("demand", DAY + 3, "scheduled")
+RELEASED = ("demand", None, "released")
+FIELDS = {"area_code": LA, "local_authority": LA, "region": REG}
 
 
 def move(entity: str, contribution: tuple | None, ts: int = 1) -> Move:
-    return Move(LA, "local_authority", REG, entity, contribution, ts)
+    return Move(LA, "local_authority", FIELDS, entity, contribution, ts)
 
 
 def random_messages(seed: int, n: int = 60) -> list[tuple[int, dict]]:
-    """Repartition messages for one area: entities come, change kind, leave, come back;
+    """Repartition messages for one group: entities come, change kind, leave, come back;
     with exact repeats and ticks, as stage 1 and the timer send them."""
     rnd = random.Random(seed)
     messages: list[tuple[int, dict]] = []
@@ -43,11 +48,11 @@ def random_messages(seed: int, n: int = 60) -> list[tuple[int, dict]]:
         moves = []
         for _ in range(rnd.randint(1, 3)):
             entity = f"e{rnd.randint(0, 9)}"
-            contribution = rnd.choice([(SUPPLY, DAY), (DEMAND, DAY + 3), (DEMAND, None), None])
+            contribution = rnd.choice([SUPPLY, DEMAND, RELEASED, None])
             moves.append(move(entity, contribution, offset))
         if rnd.random() < 0.2:
             moves += last_moves   # a repeat of earlier moves
-        messages.append((offset, area_message(moves, now)))
+        messages.append((offset, group_message(moves, now)))
         last_moves = moves
     return messages
 
@@ -71,11 +76,11 @@ def run(messages: list[tuple[int, dict]], batches: list[int], table: Table | Non
     that many member writes reach the changelog, its head does not.
     """
     table = Table() if table is None else table
-    held = rebuild(table.items()).get(LA) or HeldArea(AreaState(LA, "", ""))
+    held = rebuild(table.items()).get(LA) or HeldGroup(GroupState(LA, ""))
     events, at = [], 0
     for number, size in enumerate(batches):
         batch, at = messages[at:at + size], at + size
-        step = step_area(held, batch, RULES)
+        step = step_group(COMPILED, held, batch)
         if step is None:
             continue
         events += [("figures", e.to_record()) for e in step.figures] + [("warnings", e.to_record()) for e in step.warnings]
@@ -96,9 +101,9 @@ def per_topic(events: list) -> dict[str, list[dict]]:
 
 
 def state_of(table: Table) -> tuple:
-    """The area as a rebuild sees it (which departures still await their tombstone aside)."""
+    """The group as a rebuild sees it (which departures still await their tombstone aside)."""
     h = rebuild(table.items())[LA]
-    return h.area, h.area.max_ts, h.applied, h.published, h.rules
+    return h.group, h.group.max_ts, h.applied, h.published, h.rules
 
 
 def sizes(n: int, seed: int) -> list[int]:
@@ -147,41 +152,41 @@ def test_a_finished_step_is_never_applied_twice():
 
 
 def test_a_departure_is_kept_until_committed_then_deleted():
-    held = HeldArea(AreaState(LA, "local_authority", REG))
+    held = HeldGroup(GroupState(LA, "local_authority", FIELDS))
     table = Table()
-    for offset, moves in enumerate([[move("a", (SUPPLY, DAY)), move("b", (DEMAND, DAY))], [move("a", None)]]):
-        step = step_area(held, [(offset, area_message(moves, NOON_MS))], RULES)
+    for offset, moves in enumerate([[move("a", SUPPLY), move("b", DEMAND)], [move("a", None)]]):
+        step = step_group(COMPILED, held, [(offset, group_message(moves, NOON_MS))])
         table.write(step.members + [step.head])
-    assert table[member_key(LA, "a")] == {"c": None, "prev": [SUPPLY, DAY], "at": 1}   # not a tombstone yet
-    step = step_area(held, [(2, tick_message(LA, NOON_MS))], RULES)
+    assert table[member_key(LA, "a")] == {"c": None, "prev": list(SUPPLY), "at": 1}   # not a tombstone yet
+    step = step_group(COMPILED, held, [(2, tick_message(LA, NOON_MS))])
     assert (member_key(LA, "a"), None) in step.members                                # now it is
     table.write(step.members + [step.head])
     rebuilt = rebuild(table.items())[LA]
-    assert rebuilt.area.entities == {"b": (DEMAND, DAY)} and rebuilt.applied == 2
+    assert rebuilt.group.entities == {"b": DEMAND} and rebuilt.applied == 2
     assert table[head_key(LA)]["applied"] == 2
 
 
-def test_an_area_whose_first_step_never_finished_keeps_its_undone_members():
-    table = Table({member_key(LA, "a"): {"c": [SUPPLY, DAY], "prev": None, "at": 0}})
+def test_a_group_whose_first_step_never_finished_keeps_its_undone_members():
+    table = Table({member_key(LA, "a"): {"c": list(SUPPLY), "prev": None, "at": 0}})
     held = rebuild(table.items())[LA]
-    assert (held.applied, held.area.entities, held.undone) == (-1, {}, {"a"})
+    assert (held.applied, held.group.entities, held.undone) == (-1, {}, {"a"})
 
 
 def test_a_member_of_a_first_step_cut_short_does_not_come_back_when_the_replay_removes_it():
-    # found by the crash test: the first step of an area added "a" and was cut short after its
+    # found by the crash test: the first step of a group added "a" and was cut short after its
     # member write; the replay adds and removes "a" in one message, so "a" is unchanged by it,
     # and unless the rebuild remembers "a" as undone its stale write counts once a head lands
-    messages = [(0, area_message([move("a", (DEMAND, DAY))], NOON_MS)),
-                (1, area_message([move("a", (DEMAND, DAY)), move("a", None, 2)], NOON_MS)),
-                (2, area_message([move("b", (SUPPLY, DAY))], NOON_MS))]
+    messages = [(0, group_message([move("a", DEMAND)], NOON_MS)),
+                (1, group_message([move("a", DEMAND), move("a", None, 2)], NOON_MS)),
+                (2, group_message([move("b", SUPPLY)], NOON_MS))]
     table, _ = run(messages, [1, 2], cut=(0, 100))
     table, _ = run(messages, [3], table)
-    assert rebuild(table.items())[LA].area.entities == {"b": (SUPPLY, DAY)}
+    assert rebuild(table.items())[LA].group.entities == {"b": SUPPLY}
 
 
 def test_time_comes_from_the_message_not_the_clock():
-    held = HeldArea(AreaState(LA, "local_authority", REG))
-    step = step_area(held, [(0, area_message([move("c", (DEMAND, DAY))], NOON_MS))], RULES)
+    held = HeldGroup(GroupState(LA, "local_authority", FIELDS))
+    step = step_group(COMPILED, held, [(0, group_message([move("c", DEMAND)], NOON_MS))])
     warning = step.warnings[0]
     assert warning.ts_ms == NOON_MS and warning.after["raised_at"] == NOON_MS
     assert step.figures[0].after["as_of"] == NOON_MS

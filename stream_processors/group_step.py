@@ -1,14 +1,14 @@
-"""One step of stage 2 for one area, in plain Python: messages in, outputs and writes out.
+"""One step of stage 2 for one group, in plain Python: messages in, outputs and writes out.
 
-The step is a pure function of the area's stored state and the repartition messages it
+The step is a pure function of the group's stored state and the repartition messages it
 is given, so a step replayed after a crash produces the very same outputs, byte for byte:
 
-* a message at or below the area's ``applied`` offset was applied by a finished step and
+* a message at or below the group's ``applied`` offset was applied by a finished step and
   is skipped;
 * "now" (the horizon, ``as_of``, ``raised_at``, each event's ``ts_ms``) is the time the
   message carries (:func:`message_time`), set by stage 1 or the timer when it was sent,
   never the clock at the time of processing;
-* the rules step after every move that changed the area and on every tick, and the
+* the rules step after every move that changed the group and on every tick, and the
   derived figures are emitted after each message whose figures moved, so the outputs do
   not depend on how messages were batched.
 """
@@ -20,18 +20,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dataplatform.products.envelope import ChangeEvent
-from dataplatform.stream_processors.area_table import HeldArea, head_key, member_writes
-from dataplatform.stream_processors.evaluation import derive_figures, evaluate_rules
-from dataplatform.stream_processors.rules import RuleSet
 from dataplatform.stream_processors.clock import ManualClock
-from dataplatform.stream_processors.supply_demand import Contribution, moves_of_message
+from dataplatform.stream_processors.compiled import CompiledDerivation, Contribution
+from dataplatform.stream_processors.entity_step import moves_of_message
+from dataplatform.stream_processors.evaluation import derive_figures, evaluate_rules
+from dataplatform.stream_processors.group_table import HeldGroup, head_key, member_writes
 
 
 @dataclass
-class AreaStep:
-    """What one step of an area sends and writes (outputs first, then members, then head)."""
+class GroupStep:
+    """What one step of a group sends and writes (outputs first, then members, then head)."""
 
-    area_code: str
+    code: str
     figures: list[ChangeEvent] = field(default_factory=list)
     warnings: list[ChangeEvent] = field(default_factory=list)
     members: list[tuple[str, Any]] = field(default_factory=list)
@@ -47,47 +47,49 @@ def message_time(message: dict[str, Any]) -> dt.datetime:
     return dt.datetime.fromtimestamp(int(message["now"]) / 1000, dt.timezone.utc)
 
 
-def step_area(held: HeldArea, messages: list[tuple[int, dict[str, Any]]], rules: RuleSet) -> AreaStep | None:
+def step_group(compiled: CompiledDerivation, held: HeldGroup, messages: list[tuple[int, dict[str, Any]]]
+               ) -> GroupStep | None:
     """Apply ``(offset, message)`` pairs, in order, to ``held`` (changed in place).
 
     None when nothing changed (every message already applied, or a no-op): nothing is
     sent and nothing written, and a replay of those messages is a no-op again.
     """
-    area = held.area
-    step = AreaStep(area.area_code)
+    group = held.group
+    step = GroupStep(group.code)
     before: dict[str, Contribution | None] = {}
-    old_rules, old_published, old_max_ts = held.rules, held.published, area.max_ts
+    old_rules, old_published, old_max_ts = held.rules, held.published, group.max_ts
     for offset, message in messages:
         if offset <= held.applied:
             continue
         clock = ManualClock(message_time(message))
         moves = moves_of_message(message)
-        if moves and not area.level:
-            area.level, area.region_code = moves[0].level, moves[0].region_code
-        touched = bool(message.get("tick"))
+        if moves and not group.level:
+            group.level, group.fields = moves[0].level, moves[0].fields
+        tick = bool(message.get("tick")) and bool(group.level)   # (a group never moved into: nothing to judge)
+        touched = tick
         for move in moves:
-            previous = area.entities.get(move.entity_key)
-            if not area.apply(move):
+            previous = group.entities.get(move.entity_key)
+            if not group.apply(move):
                 continue   # a duplicate or replay changes nothing
             touched = True
             before.setdefault(move.entity_key, previous)
-            held.rules, events = evaluate_rules(area, held.rules, rules, clock)
+            held.rules, events = evaluate_rules(compiled, group, held.rules, clock)
             step.warnings += events
-        if message.get("tick"):
-            held.rules, events = evaluate_rules(area, held.rules, rules, clock)
+        if tick:
+            held.rules, events = evaluate_rules(compiled, group, held.rules, clock)
             step.warnings += events
         if touched:
-            held.published, change = derive_figures(area, held.published, rules, clock)
+            held.published, change = derive_figures(compiled, group, held.published, clock)
             if change is not None:
                 step.figures.append(change)
         held.applied = offset
-    changed = {entity: (old, area.entities.get(entity)) for entity, old in before.items()
-               if old != area.entities.get(entity)}
+    changed = {entity: (old, group.entities.get(entity)) for entity, old in before.items()
+               if old != group.entities.get(entity)}
     if (not changed and not held.departed and not held.undone and held.rules == old_rules
-            and held.published == old_published and area.max_ts == old_max_ts):
+            and held.published == old_published and group.max_ts == old_max_ts):
         return None   # (an entity that came and went within the step still moved max_ts: kept)
     step.members = member_writes(held, changed, held.applied)
     held.departed = {entity for entity, (_, after) in changed.items() if after is None}
     held.undone = set()
-    step.head = (head_key(area.area_code), held.head())
+    step.head = (head_key(group.code), held.head())
     return step

@@ -1,20 +1,20 @@
-"""Stage 2's table: how each area is stored so that a step cut short by a crash is undone.
+"""Stage 2's table: how each group is stored so that a step cut short by a crash is undone.
 
-One changelog-backed table holds, per area, a value per member and one *head*, all in the
-area's changelog partition:
+One changelog-backed table holds, per group, a value per member and one *head*, all in the
+group's changelog partition:
 
-* member ``<area>|<entity>``: ``{"c": contribution, "prev": contribution before the step
+* member ``<group>|<entity>``: ``{"c": contribution, "prev": contribution before the step
   that wrote it, "at": offset of that step}`` (a contribution of None: the entity left);
-* head ``<area>|``: level, region, latest evidence time, the last published figures, the
+* head ``<group>|``: level, fields, latest evidence time, the last published figures, the
   rule states, and ``applied``, the offset of the last repartition message applied.
 
 A step writes its members, then (once its outputs are durable) its head. Writes to one
 partition land in order, so a durable head means every member of its step is durable
 too; a member newer than its head (``at > applied``) belongs to a step that never
 finished, and :func:`rebuild` puts back its ``prev``. The rebuilt state is therefore
-exactly the state after the last finished step of each area, and the messages after
+exactly the state after the last finished step of each group, and the messages after
 ``applied`` are replayed against it to the same outputs (see docs/stream-processing.md,
-"Crashes"). A member that left is kept as ``c: None`` until a later step of its area,
+"Crashes"). A member that left is kept as ``c: None`` until a later step of its group,
 when it is committed, and then deleted (a tombstone), so a crash can never lose a
 departure.
 """
@@ -25,26 +25,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataplatform.stream_processors.area_state import AreaState
-from dataplatform.stream_processors.supply_demand import Contribution
+from dataplatform.stream_processors.compiled import Contribution
+from dataplatform.stream_processors.group_state import GroupState
 
 NOTHING_APPLIED = -1
 
 
-def member_key(area_code: str, entity_key: str) -> str:
-    """One value per member, so a change writes that member only, whatever the area's size."""
-    return f"{area_code}|{entity_key}"
+def member_key(code: str, entity_key: str) -> str:
+    """One value per member, so a change writes that member only, whatever the group's size."""
+    return f"{code}|{entity_key}"
 
 
-def head_key(area_code: str) -> str:
-    return f"{area_code}|"
+def head_key(code: str) -> str:
+    return f"{code}|"
 
 
 @dataclass
-class HeldArea:
-    """One area as a worker holds it in memory between steps."""
+class HeldGroup:
+    """One group as a worker holds it in memory between steps."""
 
-    area: AreaState
+    group: GroupState
     applied: int = NOTHING_APPLIED
     published: dict[str, Any] | None = None
     rules: dict[str, dict] | None = None
@@ -52,57 +52,57 @@ class HeldArea:
     undone: set[str] = field(default_factory=set)     # members whose unfinished write was undone
 
     def head(self) -> dict[str, Any]:
-        a = self.area
-        return {"level": a.level, "region": a.region_code, "max_ts": a.max_ts, "applied": self.applied,
+        g = self.group
+        return {"level": g.level, "fields": g.fields, "max_ts": g.max_ts, "applied": self.applied,
                 "published": self.published, "rules": self.rules}
 
 
-def member_writes(held: HeldArea, changed: dict[str, tuple[Contribution | None, Contribution | None]],
+def member_writes(held: HeldGroup, changed: dict[str, tuple[Contribution | None, Contribution | None]],
                   offset: int) -> list[tuple[str, Any]]:
     """A step's member writes: each changed member (``entity -> (before the step, after)``)
     stamped with the step's offset; a tombstone for each departure already committed; and
     each member whose unfinished write :func:`rebuild` undid, written again as it is now
     (else that stale write would count as finished once this step's head lands)."""
-    code = held.area.area_code
+    code = held.group.code
     writes: list[tuple[str, Any]] = [
         (member_key(code, entity), {"c": _stored(after), "prev": _stored(before), "at": offset})
         for entity, (before, after) in changed.items()]
     for entity in sorted(held.undone - changed.keys()):
-        now = held.area.entities.get(entity)
+        now = held.group.entities.get(entity)
         writes.append((member_key(code, entity), {"c": _stored(now), "prev": _stored(now), "at": offset}
                        if now is not None else None))
     writes += [(member_key(code, entity), None) for entity in sorted(held.departed - changed.keys() - held.undone)]
     return writes
 
 
-def rebuild(items: Iterable[tuple[str, Any]]) -> dict[str, HeldArea]:
-    """Every area in the table, as it was after its last finished step (one pass)."""
-    held: dict[str, HeldArea] = {}
+def rebuild(items: Iterable[tuple[str, Any]]) -> dict[str, HeldGroup]:
+    """Every group in the table, as it was after its last finished step (one pass)."""
+    held: dict[str, HeldGroup] = {}
     members: list[tuple[str, str, dict]] = []
     for key, value in items:
-        area_code, _, entity = key.partition("|")
+        code, _, entity = key.partition("|")
         if value is None:
             continue
         if entity:
-            members.append((area_code, entity, value))
+            members.append((code, entity, value))
         else:
-            area = AreaState(area_code, value["level"], value["region"], max_ts=int(value["max_ts"]))
-            held[area_code] = HeldArea(area, int(value["applied"]), value["published"], value["rules"])
-    for area_code, entity, value in members:
-        h = held.get(area_code)
-        if h is None:   # only members: the area's first step never finished
-            h = held[area_code] = HeldArea(AreaState(area_code, "", ""))
+            group = GroupState(code, value["level"], value["fields"], max_ts=int(value["max_ts"]))
+            held[code] = HeldGroup(group, int(value["applied"]), value["published"], value["rules"])
+    for code, entity, value in members:
+        h = held.get(code)
+        if h is None:   # only members: the group's first step never finished
+            h = held[code] = HeldGroup(GroupState(code, ""))
         finished = value["at"] <= h.applied
         contribution = value["c"] if finished else value["prev"]
         if contribution is not None:
-            h.area.entities[entity] = tuple(contribution)
+            h.group.entities[entity] = tuple(contribution)
         elif finished:
             h.departed.add(entity)
         if not finished:
             h.undone.add(entity)
-    # an area whose first step never finished is kept for its undone members: the next step
+    # a group whose first step never finished is kept for its undone members: the next step
     # must write them again (or delete them), else its head would make them count as finished
-    return {code: h for code, h in held.items() if h.applied != NOTHING_APPLIED or h.area.entities or h.undone}
+    return {code: h for code, h in held.items() if h.applied != NOTHING_APPLIED or h.group.entities or h.undone}
 
 
 def _stored(contribution: Contribution | None) -> list | None:

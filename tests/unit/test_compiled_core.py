@@ -1,13 +1,18 @@
-"""The counting core: horizon edges, moves between areas, deletes, duplicates, replays."""
+"""The counting core of a compiled spec (the housing example): horizon edges, moves between
+groups, roll-ups, deletes, duplicates, replays."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from dataplatform.stream_processors.clock import ManualClock, epoch_day, today_of
-from dataplatform.stream_processors.supply_demand import DEMAND, HOUSING, RELEASES, SUPPLY
-from tests.support.in_memory import AreaBook, EntityTracker
-from tests.support.entities import housing_unit, release_case
+from dataplatform.derivations.expressions import epoch_day
+from dataplatform.stream_processors.clock import ManualClock, today_of
+from dataplatform.stream_processors.entity_step import Move, by_group, group_message, moves_of_message, tick_message
+from dataplatform.stream_processors.group_state import GroupState
+from tests.support.entities import HOUSING, RELEASES, housing_unit, release_case
+from tests.support.in_memory import EntityTracker, GroupBook, housing
+
+SUPPLY, DEMAND = "supply", "demand"
 
 CLOCK = ManualClock(dt.datetime(2026, 3, 1, 9, tzinfo=dt.timezone.utc))
 TODAY = dt.date(2026, 3, 1)
@@ -28,15 +33,15 @@ class Pipeline:
     """Stage 1 feeding stage 2, as the Faust topology does."""
 
     def __init__(self) -> None:
-        self.tracker, self.book = EntityTracker(), AreaBook()
+        self.tracker, self.book = EntityTracker(), GroupBook()
 
     def send(self, product: str, key: str, op: str, entity: dict, position: int, ts: int = 1) -> None:
         for move in self.tracker.apply(product, key, op, entity, position, ts):
             self.book.apply(move)
 
     def figures(self, area: str, horizon: int = 28) -> tuple[int, int]:
-        f = self.book.figures(area, today_of(CLOCK), horizon)
-        return f.supply, f.demand
+        m = self.book.measures(area, today_of(CLOCK), horizon)
+        return m["supply"], m["demand"]
 
 
 def test_horizon_includes_day_28_and_excludes_day_29():
@@ -111,39 +116,39 @@ def test_snapshot_loads_state():
     assert p.figures(REG) == (3, 1)
 
 
-def test_counts_are_derived_per_kind_without_personal_data():
+def test_counts_are_derived_per_role_without_personal_data():
     p = Pipeline()
     p.send(RELEASES, "c1", "c", case("c1"), 1)
-    state = p.book.areas[LA1].to_dict()
+    state = p.book.groups[LA1]
     assert "P-SECRET" not in repr(state) and "P-SECRET" not in repr(p.tracker.states)
-    assert list(state["entities"].values()) == [[DEMAND, epoch_day(TODAY)]]
-    assert SUPPLY != DEMAND
+    # the contribution: the role, then what counts_when reads (release date, status)
+    assert list(state.entities.values()) == [(DEMAND, epoch_day(TODAY), "scheduled")]
 
 
-def test_area_messages_carry_a_batch_of_moves_in_order():
-    from dataplatform.stream_processors.supply_demand import Move, area_message, by_area, moves_of_message, tick_message
-
-    moves = [Move(LA1, "local_authority", REG, "unit:u1", (SUPPLY, 5), 1),
-             Move(REG, "region", REG, "unit:u1", (SUPPLY, 5), 1),
-             Move(LA1, "local_authority", REG, "unit:u1", None, 2)]
-    groups = by_area(moves)
+def test_group_messages_carry_a_batch_of_moves_in_order():
+    fields = {"area_code": LA1, "region": REG}
+    moves = [Move(LA1, "local_authority", fields, "supply:u1", (SUPPLY, 5), 1),
+             Move(REG, "region", {"region": REG}, "supply:u1", (SUPPLY, 5), 1),
+             Move(LA1, "local_authority", fields, "supply:u1", None, 2)]
+    groups = by_group(moves)
     assert list(groups) == [LA1, REG] and [m.ts_ms for m in groups[LA1]] == [1, 2]
-    assert moves_of_message(area_message(groups[LA1], 7)) == groups[LA1]   # a round trip, order kept
+    assert moves_of_message(group_message(groups[LA1], 7)) == groups[LA1]   # a round trip, order kept
     assert moves_of_message(tick_message(LA1, 7)) == []
-    assert area_message(groups[LA1], 7)["now"] == tick_message(LA1, 7)["now"] == 7
+    assert group_message(groups[LA1], 7)["now"] == tick_message(LA1, 7)["now"] == 7
 
 
 def test_figures_follow_moves_after_the_tally_is_built():
-    from dataplatform.stream_processors.area_state import AreaState
-    from dataplatform.stream_processors.supply_demand import Move
+    compiled, fields = housing(), {"area_code": LA1}
+    group = GroupState(LA1, "local_authority", fields)
 
-    area = AreaState(LA1, "local_authority", REG)
-    area.apply(Move(LA1, "local_authority", REG, "a", (SUPPLY, 10), 1))
-    assert (area.figures(10, 0).supply, area.figures(10, 0).demand) == (1, 0)
-    area.apply(Move(LA1, "local_authority", REG, "a", (DEMAND, None), 2))   # the same entity changes kind
-    area.apply(Move(LA1, "local_authority", REG, "b", (SUPPLY, 40), 3))     # beyond the horizon
-    figures = area.figures(10, 28)
-    assert (figures.supply, figures.demand) == (0, 1)
-    area.apply(Move(LA1, "local_authority", REG, "a", None, 4))             # gone
-    figures = area.figures(20, 28)
-    assert (figures.supply, figures.demand) == (1, 0)
+    def figures(today: int, horizon: int) -> tuple[int, int]:
+        m = group.measures(compiled, today, horizon)
+        return m["supply"], m["demand"]
+
+    group.apply(Move(LA1, "local_authority", fields, "a", (SUPPLY, 10), 1))
+    assert figures(10, 0) == (1, 0)
+    group.apply(Move(LA1, "local_authority", fields, "a", (DEMAND, None, "released"), 2))  # the entity changes role
+    group.apply(Move(LA1, "local_authority", fields, "b", (SUPPLY, 40), 3))                # beyond the horizon
+    assert figures(10, 28) == (0, 1)
+    group.apply(Move(LA1, "local_authority", fields, "a", None, 4))                        # gone
+    assert figures(20, 28) == (1, 0)

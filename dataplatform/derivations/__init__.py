@@ -1,0 +1,1 @@
+"""Derived data products declared as data: the spec format, its checks, its expressions."""

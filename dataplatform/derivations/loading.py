@@ -1,0 +1,87 @@
+"""Finding and loading the derivation specs under ``schemas/`` (one per derived product folder)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dataplatform.derivations.parse import parse
+from dataplatform.derivations.spec import SPEC_FILE, Derivation, SpecError
+from dataplatform.products.product import PRODUCTS_ROOT, load_products
+
+
+class DerivationError(ValueError):
+    """A spec that cannot be used; ``problems`` lists every one, each saying where and how to fix it."""
+
+    def __init__(self, problems: list[SpecError]) -> None:
+        self.problems = problems
+        more = f"\n(and {len(problems) - 1} more: run `dataplatform schemas check`)" if len(problems) > 1 else ""
+        super().__init__(f"{problems[0]}{more}")
+
+
+def derivation_files(root: Path = PRODUCTS_ROOT) -> list[Path]:
+    return sorted(root.glob(f"*/*/{SPEC_FILE}"))
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise DerivationError([SpecError(path, "", "no such file", "give the path of a YAML file")]) from None
+    except yaml.YAMLError as exc:
+        raise DerivationError([SpecError(path, "", f"not valid YAML: {exc}", "fix the YAML syntax")]) from None
+
+
+def check_file(path: Path, root: Path = PRODUCTS_ROOT) -> tuple[Derivation | None, list[SpecError]]:
+    """The spec in ``path`` and every problem in it."""
+    try:
+        doc = read_yaml(path)
+    except DerivationError as exc:
+        return None, exc.problems
+    return parse(doc, path, load_products(root))
+
+
+def load_derivation(path: Path, rules_path: Path | str | None = None, horizon_days: int | None = None,
+                    root: Path = PRODUCTS_ROOT) -> Derivation:
+    """A usable spec, its rules replaced by an operations rules file if given; else DerivationError."""
+    rules = read_yaml(Path(rules_path)) if rules_path else None
+    if rules is not None and not isinstance(rules, dict):
+        raise DerivationError([SpecError(rules_path, "", "expected a mapping with a 'rules' list",
+                                         "see docs/derived-products.md, 'Rules'")])
+    derivation, problems = parse(read_yaml(path), path, load_products(root), rules, horizon_days)
+    if problems:
+        raise DerivationError(problems)
+    return derivation
+
+
+@lru_cache(maxsize=None)
+def load_derivations(root: Path = PRODUCTS_ROOT) -> dict[str, Derivation]:
+    """Every spec under ``root`` by name (DerivationError on the first broken one)."""
+    out: dict[str, Derivation] = {}
+    for path in derivation_files(root):
+        derivation = load_derivation(path, root=root)
+        if derivation.name in out:
+            raise DerivationError([SpecError(path, "name", f"{derivation.name!r} is also the name of "
+                                             f"{out[derivation.name].file}", "give each derivation its own name")])
+        out[derivation.name] = derivation
+    return out
+
+
+def get_derivation(name: str, root: Path = PRODUCTS_ROOT) -> Derivation:
+    found = load_derivations(root)
+    if name not in found:
+        raise KeyError(f"no derivation named {name!r}; known: {', '.join(sorted(found)) or 'none'}")
+    return found[name]
+
+
+def spec_path(name: str, root: Path = PRODUCTS_ROOT) -> Path:
+    """The file of the derivation ``name`` (by its ``name:``), without compiling it."""
+    for path in derivation_files(root):
+        doc = read_yaml(path)
+        if isinstance(doc, dict) and doc.get("name") == name:
+            return path
+    known = [str((read_yaml(p) or {}).get("name")) for p in derivation_files(root)]
+    raise KeyError(f"no derivation named {name!r}; known: {', '.join(sorted(known)) or 'none'}")

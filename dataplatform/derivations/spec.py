@@ -1,0 +1,151 @@
+"""Derivation specs: a derived data product declared as data, not as a stream processor.
+
+A derived product's folder (``schemas/<domain>/<name>/``) holds, beside its manifest and
+Avro schema, a ``derivation.yaml`` saying which products it joins, how their entities are
+grouped (a group key, optional roll-ups through reference data), when an entity counts
+(CEL predicates, which may use ``today``), which figures to derive and which threshold
+rules raise warnings. The spec is checked against ``schemas/derivation.schema.json`` and
+then against the products it names (:mod:`.parse`); the result is a :class:`Derivation`
+whose expressions are compiled once, ready for the stream processor's compiler
+(:mod:`dataplatform.stream_processors`). See docs/derived-products.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dataplatform.derivations.expressions import Expression
+
+SPEC_FILE = "derivation.yaml"
+SEVERITIES = ("NONE", "AMBER", "RED")
+WARNING_CORE = ("warning_id", "rule_id", "severity", "transition", "horizon_days", "evidence_at", "raised_at",
+                "message")   # every warnings product has these; the processor sets them
+FIGURES_CORE = ("horizon_days", "as_of")   # every figures product has these; the processor sets them
+
+
+class SpecError(ValueError):
+    """One problem in a spec: the file, the place in it (e.g. ``inputs[1].counts_when``),
+    what is wrong and how to fix it."""
+
+    def __init__(self, file: Path | str, where: str, problem: str, fix: str = "") -> None:
+        self.file, self.where, self.problem, self.fix = str(file), where, problem, fix
+        super().__init__(f"{file}: {where or 'spec'}: {problem}" + (f" ({fix})" if fix else ""))
+
+
+@dataclass(frozen=True)
+class Input:
+    """One source product, the role its counted members play, and how it is grouped."""
+
+    product: str
+    role: str
+    group_by: tuple[str, ...]
+    member_when: Expression
+    counts_when: Expression | None
+    projection: tuple[str, ...]   # fields carried to the group (read by counts_when and sums)
+    dates: frozenset[str]         # the entity's Avro date fields (days since 1970-01-01 in expressions)
+
+
+@dataclass(frozen=True)
+class NamePart:
+    """One part of a group's readable name: a key field, looked up in reference data if given."""
+
+    field: str
+    reference: str | None = None
+    key: str | None = None
+    column: str | None = None
+
+
+@dataclass(frozen=True)
+class RollUp:
+    """A higher level: each base group's code looked up in reference data (``from`` -> ``to``)."""
+
+    level: str
+    reference: str
+    from_column: str
+    to_column: str
+    name_column: str | None = None
+
+
+@dataclass(frozen=True)
+class Groups:
+    level: str
+    fields: tuple[str, ...]
+    name: tuple[NamePart, ...] = ()
+    roll_ups: tuple[RollUp, ...] = ()
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        return (self.level, *(r.level for r in self.roll_ups))
+
+
+@dataclass(frozen=True)
+class Sum:
+    name: str
+    field: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Output:
+    """A derived product and how each field of its record is computed."""
+
+    product: str
+    fields: tuple[tuple[str, Expression], ...]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A threshold rule over two expressions of the measures: coverage = have / need.
+
+    RED below ``red_below``, AMBER below ``amber_below``, not judged while need is under
+    ``min_need``; stepping down needs ``clear_margin`` more for ``clear_after`` evaluations
+    in a row (hysteresis)."""
+
+    id: str
+    have: Expression
+    need: Expression
+    applies_to: tuple[str, ...]
+    horizon_days: int
+    have_unit: str = ""
+    need_unit: str = ""
+    consequence: str = ""
+    min_need: float = 1
+    red_below: float = 1.0
+    amber_below: float = 1.2
+    clear_margin: float = 0.1
+    clear_after: int = 1
+    description: str = ""
+    runbook: str = ""   # what to do: a file in the runbook folder, or a link (default: <id>.md)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    name: str
+    app_id: str
+    file: Path
+    description: str
+    horizon_days: int
+    inputs: tuple[Input, ...]
+    groups: Groups
+    sums: tuple[Sum, ...]
+    derived: tuple[tuple[str, Expression], ...]
+    figures: Output
+    warnings: Output
+    rules: tuple[Rule, ...] = field(default_factory=tuple)
+
+    @property
+    def input_products(self) -> tuple[str, ...]:
+        return tuple(i.product for i in self.inputs)
+
+    @property
+    def output_products(self) -> tuple[str, ...]:
+        return self.figures.product, self.warnings.product
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        """Every measure by name: one count per role, the sums, the derived expressions."""
+        return (*(i.role for i in self.inputs), *(s.name for s in self.sums), *(name for name, _ in self.derived))
+
+    def rules_for(self, level: str) -> list[Rule]:
+        return [r for r in self.rules if level in r.applies_to]
