@@ -36,7 +36,8 @@ class BookingService:
 
     def apply(self, step: Step) -> None:
         if step.action == "book":
-            self._book(str(step.arg("court")), int(step.arg("days_ahead")), str(step.arg("language")))  # type: ignore[arg-type]
+            days_ahead = int(step.arg("days_ahead"))  # type: ignore[arg-type]
+            self._book(str(step.arg("court")), days_ahead, str(step.arg("language")))
         else:
             self._random(step.arg("exclude_court"))
 

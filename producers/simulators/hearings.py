@@ -82,7 +82,6 @@ class ListingService:
             self._change(hearing, status="vacated")
 
 
-
 def run_hearings_simulator(settings: Settings | None = None, **options: object) -> SimulationReport:
     """Run the listing service (options as :func:`run_publishing_simulator`'s): every change is
     acknowledged before the next."""

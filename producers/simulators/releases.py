@@ -98,7 +98,6 @@ class ReleasesService:
             self._change(self.rng.choice(scheduled + released), status="cancelled")
 
 
-
 def run_releases_simulator(settings: Settings | None = None, **options: object) -> SimulationReport:
     """Run the releases service (options as :func:`run_publishing_simulator`'s): every change is
     acknowledged before the next."""

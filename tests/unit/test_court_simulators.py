@@ -10,8 +10,8 @@ import itertools
 from dataplatform.producers.simulators.bookings import BookingService
 from dataplatform.producers.simulators.court_list import courts, languages, listing, next_listing
 from dataplatform.producers.simulators.hearings import ListingService
-from dataplatform.producers.simulators.scenarios import (INTERPRETER_SHORTAGE_HEARINGS, PETERBOROUGH_MAGISTRATES, POLISH,
-                                                         Step, scenario_plan)
+from dataplatform.producers.simulators.scenarios import (INTERPRETER_SHORTAGE_HEARINGS, PETERBOROUGH_MAGISTRATES,
+                                                         POLISH, Step, scenario_plan)
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from tests.support.interpreter_counts import BOOKINGS, HEARINGS, expected_cover, short_of_interpreters
