@@ -1,4 +1,4 @@
-"""``dataplatform simulate housing|releases``: run a simulated service against Kafka."""
+"""``dataplatform simulate housing|releases|hearings|bookings``: run a simulated service against Kafka."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from dataplatform.config import get_settings
-from dataplatform.producers.simulators.scenarios import DEFAULT_RATE, SCENARIOS, SimulationReport
+from dataplatform.producers.simulators.scenarios import DEFAULT_RATE, SCENARIOS, SimulationReport, scenario_plan
 
-app = typer.Typer(help="Run a simulated service that publishes change events (housing units or release cases).",
+app = typer.Typer(help="Run a simulated service that publishes change events (housing units, release cases, "
+                       "court hearings or interpreter bookings).",
                   no_args_is_help=True)
 
 RATE = typer.Option(DEFAULT_RATE, "--rate", min=0.01, help="Business changes per second.")
@@ -22,7 +23,8 @@ DURATION = typer.Option(None, "--duration", min=0.1, help="Stop after this many 
 SEED = typer.Option(1, "--seed", help="Seed of the simulation: the same seed gives the same changes.")
 SCENARIO = typer.Option(None, "--scenario",
                         help=f"A scripted scenario instead of ordinary activity: {', '.join(sorted(SCENARIOS))}. "
-                             "Run both simulators with the same scenario and seed.")
+                             "Run both simulators of the scenario (housing and releases for shortage-north-west, "
+                             "hearings and bookings for interpreter-shortage) with the same scenario and seed.")
 TOPIC = typer.Option(None, "--topic", help="Publish to this topic instead of the product's own (for tests, demos).")
 JSON_OUT = typer.Option(False, "--json", help="Print the summary as JSON.")
 
@@ -33,6 +35,12 @@ def _run(name: str, runner, json_out: bool, **kwargs) -> None:  # noqa: ANN001
         typer.secho(f"error: no scenario named {kwargs['scenario']!r}; known: {', '.join(sorted(SCENARIOS))}",
                     err=True, fg="red")
         raise typer.Exit(2)
+    if kwargs.get("scenario"):
+        plan = scenario_plan(kwargs["scenario"], seed=kwargs.get("seed", 1))
+        if name not in plan.services:
+            typer.secho(f"error: scenario {plan.name!r} has no steps for the {name} simulator; it runs "
+                        f"{' and '.join(plan.services)}", err=True, fg="red")
+            raise typer.Exit(2)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     columns = [SpinnerColumn(), TextColumn(f"[bold]{name}[/] changes"), BarColumn(), MofNCompleteColumn(),
@@ -90,4 +98,30 @@ def releases(rate: float = RATE, count: int = COUNT, duration: float = DURATION,
     from dataplatform.producers.simulators.releases import run_releases_simulator
 
     _run("releases", run_releases_simulator, json_out, seed=seed, rate=rate, count=count, duration=duration,
+         scenario=scenario, topic=topic)
+
+
+@app.command("hearings")
+def hearings(rate: float = RATE, count: int = COUNT, duration: float = DURATION, seed: int = SEED,
+             scenario: str = SCENARIO, topic: str = TOPIC, json_out: bool = JSON_OUT) -> None:
+    """Simulate court listing: hearings are listed (some needing an interpreter), relisted, adjourned, heard, vacated.
+
+    Each change is published directly to the court_hearings_interpreter_need product.
+    """
+    from dataplatform.producers.simulators.hearings import run_hearings_simulator
+
+    _run("hearings", run_hearings_simulator, json_out, seed=seed, rate=rate, count=count, duration=duration,
+         scenario=scenario, topic=topic)
+
+
+@app.command("bookings")
+def bookings(rate: float = RATE, count: int = COUNT, duration: float = DURATION, seed: int = SEED,
+             scenario: str = SCENARIO, topic: str = TOPIC, json_out: bool = JSON_OUT) -> None:
+    """Simulate interpreter booking: interpreters are booked for a court, date and language, cancelled, fulfilled.
+
+    Each change is published directly to the interpreter_bookings product.
+    """
+    from dataplatform.producers.simulators.bookings import run_bookings_simulator
+
+    _run("bookings", run_bookings_simulator, json_out, seed=seed, rate=rate, count=count, duration=duration,
          scenario=scenario, topic=topic)

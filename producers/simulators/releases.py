@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import threading
-import time
 
-from dataplatform.config import Settings, get_settings
+from dataplatform.config import Settings
 from dataplatform.producers.publisher import Publisher
-from dataplatform.producers.simulators.scenarios import (DEFAULT_RATE, Progress, SimulationReport, Step, random_steps, run_steps,
-                                            scenario_plan)
-from dataplatform.products.product import DataProduct, get_product
+from dataplatform.producers.simulators.publishing import now, run_publishing_simulator
+from dataplatform.producers.simulators.scenarios import SimulationReport, Step
 from dataplatform.products.reference import local_authorities, prisons
 
 PRODUCT = "prison_releases_housing_need"
@@ -59,13 +56,13 @@ class ReleasesService:
                 "prison_code": self.rng.choice(nearby).prison_code,
                 "expected_release_date": dt.date.today() + dt.timedelta(days=days_ahead),
                 "local_authority_code": area_code, "region_code": region,
-                "housing_need": self.rng.choice(NEEDS), "status": "scheduled", "updated_at": _now()}
+                "housing_need": self.rng.choice(NEEDS), "status": "scheduled", "updated_at": now()}
         self.cases[case["case_id"]] = case
         self.publisher.created(case)
         self.published += 1
 
     def _change(self, case: dict, **changes: object) -> None:
-        after = {**case, **changes, "updated_at": _now()}
+        after = {**case, **changes, "updated_at": now()}
         self.publisher.updated(case, after)
         self.cases[case["case_id"]] = after
         self.published += 1
@@ -101,28 +98,8 @@ class ReleasesService:
             self._change(self.rng.choice(scheduled + released), status="cancelled")
 
 
-def _now() -> dt.datetime:
-    now = dt.datetime.now(dt.UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def run_releases_simulator(settings: Settings | None = None, *, seed: int = 1, rate: float = DEFAULT_RATE,
-                           count: int | None = None, duration: float | None = None, scenario: str | None = None,
-                           stop_event: threading.Event | None = None, progress: Progress | None = None,
-                           topic: str | None = None, time_scale: float = 1.0,
-                           product: DataProduct | None = None) -> SimulationReport:
-    """Run the releases service: changes at ``rate`` per second until ``count``/``duration``
-    /the scenario's end/``stop_event``; every change is acknowledged before the next."""
-    settings = settings or get_settings()
-    if scenario:
-        plan = scenario_plan(scenario, seed=seed, rate=rate, time_scale=time_scale)
-        steps, total = iter(plan.releases), len(plan.releases)
-    else:
-        steps, total = random_steps(rate), None
-    started = time.monotonic()
-    with Publisher(product or get_product(PRODUCT), source_system=SOURCE_SYSTEM, settings=settings,
-                   topic=topic) as publisher:
-        service = ReleasesService(publisher, seed)
-        changes = run_steps(steps, service.apply, count=count, duration=duration, stop_event=stop_event,
-                            progress=progress, total=total)
-    return SimulationReport("releases", changes, service.published, time.monotonic() - started)
+def run_releases_simulator(settings: Settings | None = None, **options: object) -> SimulationReport:
+    """Run the releases service (options as :func:`run_publishing_simulator`'s): every change is
+    acknowledged before the next."""
+    return run_publishing_simulator("releases", PRODUCT, SOURCE_SYSTEM, ReleasesService, settings,
+                                    **options)  # type: ignore[arg-type]

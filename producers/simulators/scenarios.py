@@ -15,6 +15,17 @@ seed alone (no broker, no clock), so a run is predictable and the plan is unit-t
     hold     30-40 s  ordinary activity outside the North West: the shortage persists
     clear    40-60 s  housing makes many North West units available (more than the
                       demand); releases moves North West cases on (released, housed)
+
+``interpreter-shortage`` (45 s at the default rate), for the hearings and bookings
+simulators; ordinary activity throughout keeps away from Peterborough Magistrates' Court:
+
+    warm-up  0-5 s    ordinary listing and booking elsewhere
+    raise    5-20 s   listing lists 4 hearings at Peterborough Magistrates' Court for
+                      tomorrow, each needing a Polish interpreter; nobody books one
+                      (4 hearings, 0 bookings: RED from the first hearing)
+    hold     20-30 s  ordinary activity elsewhere: the shortage persists
+    clear    30-45 s  booking books 4 Polish interpreters there for tomorrow
+                      (4 hearings, 4 bookings: full cover, the warning clears)
 """
 
 from __future__ import annotations
@@ -31,6 +42,10 @@ NORTH_WEST = "E12000002"
 MANCHESTER = "E08000003"
 DEFAULT_RATE = 5.0
 SHORTAGE_HORIZON_DAYS = 28
+PETERBOROUGH_MAGISTRATES = "PBOMC"
+POLISH = "pol"
+INTERPRETER_SHORTAGE_HEARINGS = 4
+INTERPRETER_HORIZON_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -38,7 +53,7 @@ class Step:
     """One business change to make at ``at`` seconds after the start."""
 
     at: float
-    action: str  # random | add_unit | let_unit | schedule | resolve
+    action: str  # random | add_unit | let_unit | schedule | resolve | list_hearing | book
     args: tuple[tuple[str, object], ...] = ()
     phase: str = ""
 
@@ -61,10 +76,17 @@ class ScenarioPlan:
     phases: tuple[Phase, ...]
     housing: tuple[Step, ...] = field(default=())
     releases: tuple[Step, ...] = field(default=())
+    hearings: tuple[Step, ...] = field(default=())
+    bookings: tuple[Step, ...] = field(default=())
 
     @property
     def duration(self) -> float:
         return self.phases[-1].end
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """The simulators this scenario has steps for."""
+        return tuple(name for name in ("housing", "releases", "hearings", "bookings") if getattr(self, name))
 
 
 def region_areas(region: str) -> list[str]:
@@ -119,7 +141,33 @@ def shortage_north_west(seed: int, rate: float = DEFAULT_RATE, time_scale: float
     return ScenarioPlan("shortage-north-west", seed, rate, phases, tuple(housing), tuple(releases))
 
 
-SCENARIOS: dict[str, Callable[..., ScenarioPlan]] = {"shortage-north-west": shortage_north_west}
+def _spread(phase: Phase, count: int, action: str, args: tuple[tuple[str, object], ...]) -> list[Step]:
+    """``count`` steps evenly through ``phase``, none on its edges."""
+    width = (phase.end - phase.start) / count
+    return [Step(phase.start + (i + 0.5) * width, action, args, phase.name) for i in range(count)]
+
+
+def interpreter_shortage(seed: int, rate: float = DEFAULT_RATE, time_scale: float = 1.0) -> ScenarioPlan:
+    s = time_scale
+    phases = (Phase("warm-up", 0, 5 * s), Phase("raise", 5 * s, 20 * s), Phase("hold", 20 * s, 30 * s),
+              Phase("clear", 30 * s, 45 * s))
+    per_second = rate / s
+    hearings: list[Step] = []
+    bookings: list[Step] = []
+    for phase in phases:
+        for service in (hearings, bookings):
+            service += _phase_steps(phase, per_second, lambda at, name=phase.name: Step(
+                at, "random", (("exclude_court", PETERBOROUGH_MAGISTRATES),), name))
+    tomorrow_in_polish = (("court", PETERBOROUGH_MAGISTRATES), ("days_ahead", 1), ("language", POLISH))
+    hearings += _spread(phases[1], INTERPRETER_SHORTAGE_HEARINGS, "list_hearing", tomorrow_in_polish)
+    bookings += _spread(phases[3], INTERPRETER_SHORTAGE_HEARINGS, "book", tomorrow_in_polish)
+    by_time = lambda step: step.at  # noqa: E731 - stable: ordinary steps first at equal times
+    return ScenarioPlan("interpreter-shortage", seed, rate, phases, hearings=tuple(sorted(hearings, key=by_time)),
+                        bookings=tuple(sorted(bookings, key=by_time)))
+
+
+SCENARIOS: dict[str, Callable[..., ScenarioPlan]] = {"shortage-north-west": shortage_north_west,
+                                                      "interpreter-shortage": interpreter_shortage}
 
 
 def scenario_plan(name: str, *, seed: int, rate: float = DEFAULT_RATE, time_scale: float = 1.0) -> ScenarioPlan:

@@ -30,8 +30,10 @@ def test_lineage_follows_upstream_products():
     assert ("area_supply_demand", "housing_shortfall_warnings") in edges(products)
     depth = layers(products)
     assert depth["social_housing_availability"] == 0 and depth["housing_shortfall_warnings"] == 2
+    assert ("interpreter_bookings", "interpreter_cover") in edges(products)
+    assert depth["court_hearings_interpreter_need"] == 0 and depth["interpreter_shortage_warnings"] == 2
     svg = lineage_svg(products, highlight="area_supply_demand")
-    assert svg.count("<line") == 3 and 'href="/catalogue/area_supply_demand"' in svg
+    assert svg.count("<line") == 6 and 'href="/catalogue/area_supply_demand"' in svg
 
 
 @pytest.fixture
@@ -63,7 +65,7 @@ def test_reads_can_be_protected(tmp_path):
     with TestClient(create_app(settings)) as c:
         assert c.get("/api/products").status_code == 401
         assert c.get("/api/products", headers={"Authorization": "Bearer wrong"}).status_code == 403
-        assert len(c.get("/api/products", headers={"Authorization": "Bearer reader"}).json()) == 4
+        assert len(c.get("/api/products", headers={"Authorization": "Bearer reader"}).json()) == len(load_products())
 
 
 def test_catalogue_pages_and_api(client: TestClient):

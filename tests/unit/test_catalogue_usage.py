@@ -80,14 +80,17 @@ def test_filters_by_domain_classification_tag_and_owner(products):
     listed = list(products.values())
     assert {h.product.name for h in find(listed, "", Filters(domain="HMPPS"))} == {
         "social_housing_availability", "prison_releases_housing_need"}
-    assert [h.product.name for h in find(listed, "", Filters(classification="Official-Sensitive"))] == [
-        "prison_releases_housing_need"]
-    assert {h.product.name for h in find(listed, "", Filters(tag="warnings"))} == {"housing_shortfall_warnings"}
+    assert {h.product.name for h in find(listed, "", Filters(domain="HMCTS"))} == {
+        "court_hearings_interpreter_need", "interpreter_bookings"}
+    assert {h.product.name for h in find(listed, "", Filters(classification="Official-Sensitive"))} == {
+        "prison_releases_housing_need", "court_hearings_interpreter_need"}
+    assert {h.product.name for h in find(listed, "", Filters(tag="warnings"))} == {
+        "housing_shortfall_warnings", "interpreter_shortage_warnings"}
     assert {h.product.name for h in find(listed, "", Filters(owner="Jordan Lee"))} == {
-        "area_supply_demand", "housing_shortfall_warnings"}
+        "area_supply_demand", "housing_shortfall_warnings", "interpreter_cover", "interpreter_shortage_warnings"}
     assert find(listed, "bedrooms", Filters(domain="Platforms")) == []
     owners = {o["value"]: o for o in facets(listed)["owner"]}
-    assert owners["jordan.lee@justice.gov.uk"] == {"value": "jordan.lee@justice.gov.uk", "label": "Jordan Lee", "count": 2}
+    assert owners["jordan.lee@justice.gov.uk"] == {"value": "jordan.lee@justice.gov.uk", "label": "Jordan Lee", "count": 4}
     assert [h.product.name for h in find(listed, "shortfall warnings", Filters())][0] == "housing_shortfall_warnings"
 
 

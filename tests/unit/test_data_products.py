@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
@@ -27,11 +28,19 @@ CLI = [sys.executable, "-m", "dataplatform.cli.__main__"]
 def test_every_example_product_validates_with_topic_from_manifest():
     products = load_products()
     assert set(products) == {"social_housing_availability", "prison_releases_housing_need",
-                             "area_supply_demand", "housing_shortfall_warnings"}
+                             "area_supply_demand", "housing_shortfall_warnings",
+                             "court_hearings_interpreter_need", "interpreter_bookings",
+                             "interpreter_cover", "interpreter_shortage_warnings"}
     assert products["prison_releases_housing_need"].topic == "hmpps.prison_releases_housing_need.v1"
     assert products["prison_releases_housing_need"].personal_fields == {"person_ref"}
     assert products["area_supply_demand"].manifest.upstreamProducts == [
         "social_housing_availability", "prison_releases_housing_need"]
+    assert products["court_hearings_interpreter_need"].topic == "hmcts.court_hearings_interpreter_need.v1"
+    assert products["court_hearings_interpreter_need"].personal_fields == {"case_number", "defendant_reference"}
+    assert products["interpreter_bookings"].personal_fields == {"interpreter_reference"}
+    assert products["interpreter_cover"].manifest.upstreamProducts == [
+        "court_hearings_interpreter_need", "interpreter_bookings"]
+    assert products["interpreter_shortage_warnings"].manifest.upstreamProducts == ["interpreter_cover"]
     for p in products.values():
         parse_schema(p.value_schema)  # the generated envelope is valid Avro
 
@@ -47,6 +56,19 @@ def test_reference_areas_use_real_codes_and_roll_up_to_regions():
     assert region_of("E08000003") == "E12000002" and area_name("E12000002") == "North West"
     assert region_of("W06000015") == "W92000004" and area_name("W92000004") == "Wales"
     assert all(p.region_code in {a.region_code for a in las.values()} for p in prisons().values())
+
+
+def test_reference_courts_sit_in_known_regions_and_languages_use_iso_639_3_codes():
+    regions = {a.region_code for a in local_authorities().values()}
+    with open(PRODUCTS_ROOT / "reference/courts.csv", newline="") as f:
+        courts = list(csv.DictReader(f))
+    assert len(courts) >= 15 and len({c["court_code"] for c in courts}) == len(courts)
+    assert all(c["region_code"] in regions for c in courts)
+    assert {"Peterborough Magistrates' Court", "Manchester Crown Court (Crown Square)"} <= {c["court_name"] for c in courts}
+    with open(PRODUCTS_ROOT / "reference/languages.csv", newline="") as f:
+        languages = {row["language_code"]: row["language_name"] for row in csv.DictReader(f)}
+    assert len(languages) >= 12 and all(len(code) == 3 and code.islower() for code in languages)
+    assert languages["pol"] == "Polish" and languages["bfi"] == "British Sign Language"
 
 
 def _manifest_data() -> dict:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from dataplatform.producers.simulators.scenarios import (MANCHESTER, NORTH_WEST, SHORTAGE_HORIZON_DAYS, Step, run_steps,
-                                            scenario_plan)
+from dataplatform.producers.simulators.scenarios import (INTERPRETER_SHORTAGE_HEARINGS,
+                                                         MANCHESTER, NORTH_WEST, PETERBOROUGH_MAGISTRATES, POLISH,
+                                                         SHORTAGE_HORIZON_DAYS, Step, run_steps, scenario_plan)
 import pytest
 
 from dataplatform.products.reference import local_authorities
@@ -44,6 +45,27 @@ def test_the_shortage_is_raised_in_the_north_west_then_cleared() -> None:
     assert len(cleared) > len(scheduled)  # supply outgrows the demand it has to meet
 
 
+def test_the_interpreter_shortage_lists_polish_hearings_tomorrow_then_books_their_interpreters() -> None:
+    plan = scenario_plan("interpreter-shortage", seed=7)
+    assert plan == scenario_plan("interpreter-shortage", seed=7)
+    assert [p.name for p in plan.phases] == ["warm-up", "raise", "hold", "clear"]
+    assert plan.services == ("hearings", "bookings") and 40 <= plan.duration <= 60
+    slot = {"court": PETERBOROUGH_MAGISTRATES, "days_ahead": 1, "language": POLISH}
+
+    listed = [s for s in plan.hearings if s.action == "list_hearing"]
+    assert len(listed) == INTERPRETER_SHORTAGE_HEARINGS
+    assert all(s.phase == "raise" and dict(s.args) == slot for s in listed)
+    booked = [s for s in plan.bookings if s.action == "book"]
+    assert len(booked) == len(listed)  # one interpreter per hearing: full cover clears the warning
+    assert all(s.phase == "clear" and dict(s.args) == slot for s in booked)
+    # everything else is ordinary activity kept away from the court
+    for step in plan.hearings + plan.bookings:
+        assert step.action in ("list_hearing", "book") or step.arg("exclude_court") == PETERBOROUGH_MAGISTRATES
+    for service in (plan.hearings, plan.bookings):
+        assert all(a.at <= b.at for a, b in zip(service, service[1:]))
+        assert {s.phase for s in service} == {"warm-up", "raise", "hold", "clear"}
+
+
 def test_time_scale_shrinks_the_timeline_not_the_changes() -> None:
     full = scenario_plan("shortage-north-west", seed=1)
     fast = scenario_plan("shortage-north-west", seed=1, time_scale=0.1)
@@ -53,7 +75,7 @@ def test_time_scale_shrinks_the_timeline_not_the_changes() -> None:
 
 
 def test_an_unknown_scenario_names_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="shortage-north-west"):
+    with pytest.raises(ValueError, match="interpreter-shortage, shortage-north-west"):
         scenario_plan("flood", seed=1)
 
 
