@@ -127,20 +127,20 @@ class CompiledDerivation:
 
     # -- outputs ---------------------------------------------------------------------------------
     def group_view(self, code: str, level: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """``group`` as output expressions read it: code, name, level and the group's fields."""
-        return {**fields, "code": code, "level": level, "name": self.group_name(code, level, fields)}
-
-    def group_name(self, code: str, level: str, fields: dict[str, Any]) -> str:
-        groups = self.derivation.groups
-        if level != groups.level:
+        """``group`` as output expressions read it: code, name, level, the group's fields and,
+        at the base level, each name part looked up in reference data (``group.<column>``)."""
+        view = {**fields, "code": code, "level": level}
+        if level != self.derivation.groups.level:
             names = next((n for r, _, n in self._roll_ups if r.level == level), {})
-            return names.get(code, code)
+            return {**view, "name": names.get(code, code)}
         parts = []
         for part, names in self._names:
             value = fields.get(part.field)
             shown = iso_day(value) if isinstance(value, int) and self._is_date_field(part.field) else str(value)
             parts.append(names.get(shown, shown))
-        return NAME_SEPARATOR.join(parts) if parts else code
+            if part.column:
+                view[part.column] = parts[-1]
+        return {**view, "name": NAME_SEPARATOR.join(parts) if parts else code}
 
     def _is_date_field(self, field: str) -> bool:
         index = self.derivation.groups.fields.index(field)

@@ -69,6 +69,10 @@ def compile_expression(source: str, samples: Mapping[str, Any], result: str = "a
     expression = Expression(source, names, program, path)
     try:
         value = program.execute({name: samples[name] for name in names})
+    except KeyError as exc:
+        maps = {name: sorted(v) for name, v in samples.items() if isinstance(v, dict) and name in names}
+        there = "; ".join(f"{name} has {', '.join(keys)}" for name, keys in maps.items())
+        raise ExpressionError(f"reads {exc.args[0]!r}, which is not there ({there})") from None
     except Exception as exc:  # noqa: BLE001 - the CEL runtime raises TypeError, RuntimeError, ValueError
         raise ExpressionError(f"type error: {_first_line(exc)}") from None
     if not isinstance(value, KINDS[result]) or (result == "number" and isinstance(value, bool)):

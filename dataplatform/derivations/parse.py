@@ -128,7 +128,8 @@ class _Parser:
         """A sample ``group`` per level, with exactly the keys a group of that level has."""
         first = self.products[inputs[0].product] if inputs else None
         types = {f["name"]: f["type"] for f in first.entity_fields()} if first else {}
-        base = {"code": "x", "name": "x", "level": groups.level, groups.level: "x"}
+        base = {"code": "x", "name": "x", "level": groups.level, groups.level: "x",
+                **{part.column: "x" for part in groups.name if part.column}}
         for name, source in zip(groups.fields, inputs[0].group_by if inputs else ()):
             base[name] = avro_sample(types.get(source, "string"))
         out = [{**base, **{r.level: "x" for r in groups.roll_ups}}]
