@@ -206,8 +206,10 @@ def test_every_response_carries_the_security_headers(open_client: TestClient):
 
 
 def copy_products(tmp_path: Path) -> Path:
+    """The housing example's four products (a catalogue of its own)."""
     root = tmp_path / "products"
-    for folder in ("hmpps", "platforms"):
+    for folder in ("hmpps/social_housing_availability", "hmpps/prison_releases_housing_need",
+                   "platforms/area_supply_demand", "platforms/housing_shortfall_warnings"):
         shutil.copytree(PRODUCTS_ROOT / folder, root / folder)
     return root
 
