@@ -49,9 +49,9 @@ def processor_config(bootstrap: str, registry_url: str, tmp_path: Path, name: st
     rules = tmp_path / "rules.yaml"
     rules.write_text(TEST_RULES)
     prefix = unique_name(name) + "."
+    kw.setdefault("rules_path", str(rules))
     return ProcessorConfig(app_id=f"{prefix}processor", bootstrap=bootstrap, registry_url=registry_url,
-                           topic_prefix=prefix, rules_path=str(rules), datadir=str(tmp_path / prefix),
-                           loglevel="INFO", **kw)
+                           topic_prefix=prefix, datadir=str(tmp_path / prefix), loglevel="INFO", **kw)
 
 
 class OutputReader:
@@ -100,7 +100,7 @@ def committed_offsets(bootstrap: str, config: ProcessorConfig) -> dict[tuple[str
 
 def caught_up(bootstrap: str, config: ProcessorConfig) -> bool:
     """True when the processor's group has committed every input and repartition message."""
-    topics = [config.topic(HOUSING), config.topic(RELEASES), config.contributions_topic]
+    topics = [*(config.topic(p) for p in config.inputs), config.contributions_topic]
     committed = committed_offsets(bootstrap, config)
     probe = Consumer({**client_config(bootstrap), "group.id": unique_name("probe")})
     try:
