@@ -20,10 +20,10 @@ from dataplatform.derivations.expressions import ExpressionError, avro_sample, c
 from dataplatform.derivations.spec import (
     FIGURES_CORE, WARNING_CORE, Derivation, Groups, Input, NamePart, Output, RollUp, Rule, SpecError, Sum,
 )
-from dataplatform.products.product import PRODUCTS_ROOT, DataProduct
+from dataplatform.products.product import PACKAGE_SCHEMAS, DataProduct
 from dataplatform.products.reference import ReferenceError, reference_lookup
 
-SCHEMA = json.loads((PRODUCTS_ROOT / "derivation.schema.json").read_text())
+SCHEMA = json.loads((PACKAGE_SCHEMAS / "derivation.schema.json").read_text())   # ships with the project
 TIME = {"today": 1, "horizon_days": 1}
 
 

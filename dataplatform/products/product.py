@@ -9,6 +9,7 @@ rather than building those names itself.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +23,12 @@ from dataplatform.products.envelope import envelope_schema
 from dataplatform.products.manifest import Manifest, ManifestError, load_manifest
 from dataplatform.products.validation import validate_record
 
-PRODUCTS_ROOT = Path(dataplatform.schemas.__file__).resolve().parent  # the repository's schemas/ folder
+PACKAGE_SCHEMAS = Path(dataplatform.schemas.__file__).resolve().parent  # the repository's schemas/ folder
+PRODUCTS_DIR_ENV = "DATAPLATFORM_PRODUCTS_DIR"
+# Where the data products (and derivation specs, and reference data) are read from: the
+# repository's schemas/ folder, or a team's own folder of the same layout named by
+# DATAPLATFORM_PRODUCTS_DIR (read once, at start-up; worker processes inherit it).
+PRODUCTS_ROOT = Path(os.environ.get(PRODUCTS_DIR_ENV) or PACKAGE_SCHEMAS).resolve()
 
 
 class SchemaFileError(ValueError):
