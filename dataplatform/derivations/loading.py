@@ -10,7 +10,7 @@ import yaml
 
 from dataplatform.derivations.parse import parse
 from dataplatform.derivations.spec import SPEC_FILE, Derivation, SpecError
-from dataplatform.products.product import PRODUCTS_ROOT, load_products
+from dataplatform.products.product import PRODUCTS_ROOT, DataProduct, load_products
 
 
 class DerivationError(ValueError):
@@ -85,3 +85,22 @@ def spec_path(name: str, root: Path = PRODUCTS_ROOT) -> Path:
             return path
     known = [str((read_yaml(p) or {}).get("name")) for p in derivation_files(root)]
     raise KeyError(f"no derivation named {name!r}; known: {', '.join(sorted(known)) or 'none'}")
+
+
+def declared_upstream(products: dict[str, DataProduct]) -> dict[str, list[str]]:
+    """What each product is derived from, by the specs in the products' folders: a spec's
+    figures product from its inputs, its warnings product from those figures. A product no
+    spec derives keeps its manifest's ``upstreamProducts`` (made outside the platform)."""
+    upstream = {name: list(p.manifest.upstreamProducts) for name, p in products.items()}
+    for product in products.values():
+        path = product.folder / SPEC_FILE
+        doc = read_yaml(path) if path.is_file() else None
+        if not isinstance(doc, dict):
+            continue
+        figures = (doc.get("figures") or {}).get("product")
+        warnings = (doc.get("warnings") or {}).get("product")
+        if figures:
+            upstream[figures] = [i.get("product") for i in doc.get("inputs") or [] if isinstance(i, dict)]
+        if warnings and figures:
+            upstream[warnings] = [figures]
+    return upstream

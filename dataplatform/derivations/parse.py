@@ -161,6 +161,13 @@ class _Parser:
                 elif name in product.personal_fields:
                     self.fail(f"{key}.fields.{name}", f"{name!r} is a personal field of {product.name}",
                               "derived products carry no personal data")
+            upstream = list(product.manifest.upstreamProducts)
+            derived_from = ([i["product"] for i in self.doc["inputs"]] if key == "figures"
+                            else [self.doc["figures"]["product"]])
+            if upstream and upstream != derived_from:
+                self.fail(f"{key}.product", f"{product.name}'s manifest says upstreamProducts {upstream}, but this "
+                          f"spec derives it from {derived_from}", "fix the manifest's upstreamProducts or drop it "
+                          "(the catalogue's lineage comes from the spec)")
             missing = sorted(declared - set(raw["fields"]) - set(core))
             if missing:
                 self.fail(f"{key}.fields", f"{product.name}'s schema has field(s) {', '.join(missing)} "

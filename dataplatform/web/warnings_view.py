@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dataplatform.derivations.loading import declared_upstream
 from dataplatform.heartbeat import HeartbeatBoard, ProcessorStatus
 from dataplatform.products.envelope import epoch_ms
 from dataplatform.warnings.acknowledgements import AcknowledgementStore
@@ -60,8 +61,9 @@ class WarningsView:
     # -- the processor -------------------------------------------------------------------
     def derived_periods(self) -> dict[str, int]:
         """Refresh period (seconds) of each derived product, from its manifest."""
-        return {p.name: int(p.manifest.refreshPeriod.total_seconds())
-                for p in self.products().values() if p.manifest.upstreamProducts}
+        products = self.products()
+        upstream = declared_upstream(products)
+        return {p.name: int(p.manifest.refreshPeriod.total_seconds()) for p in products.values() if upstream.get(p.name)}
 
     def processor(self) -> dict:
         board: HeartbeatBoard | None = self.heartbeats()
@@ -82,8 +84,8 @@ class WarningsView:
     def input_owners(self, product_name: str = WARNINGS_PRODUCT) -> list[dict]:
         """Owners of every product upstream of ``product_name``, nearest first."""
         products: dict[str, DataProduct] = self.products()
-        seen, queue, out = {product_name}, list(products[product_name].manifest.upstreamProducts
-                                                if product_name in products else []), []
+        upstream = declared_upstream(products)
+        seen, queue, out = {product_name}, list(upstream.get(product_name, [])), []
         while queue:
             name = queue.pop(0)
             if name in seen or name not in products:
@@ -92,6 +94,6 @@ class WarningsView:
             m = products[name].manifest
             out.append({"product": name, "topic": products[name].topic, "owner": m.dataProductOwnerDisplayName or
                         m.dataProductOwner, "owner_email": m.dataProductOwner, "team_email": m.email,
-                        "derived": bool(m.upstreamProducts)})
-            queue.extend(m.upstreamProducts)
+                        "derived": bool(upstream.get(name))})
+            queue.extend(upstream.get(name, []))
         return out
