@@ -1,0 +1,143 @@
+"""Derivation specs: the shipped ones load; every mistake a team can make is refused with the
+file, the spec path and the fix; a composite group key compiles to groups that move with the
+clock (no broker: dataplatform/derivations/, stream_processors/compiled.py)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dataplatform.derivations.expressions import ExpressionError, compile_expression, epoch_day
+from dataplatform.derivations.loading import DerivationError, get_derivation, load_derivation
+from dataplatform.derivations.parse import parse
+from dataplatform.products.product import PACKAGE_SCHEMAS, load_products
+from dataplatform.stream_processors.compiled import CompiledDerivation
+
+HOUSING_FILE = PACKAGE_SCHEMAS / "platforms/area_supply_demand/derivation.yaml"
+DOC = yaml.safe_load(HOUSING_FILE.read_text())
+TODAY = dt.date(2026, 12, 1)
+
+
+def problems(change) -> list[str]:
+    """The problems found in the housing spec after ``change(doc)``."""
+    doc = copy.deepcopy(DOC)
+    change(doc)
+    derivation, found = parse(doc, HOUSING_FILE, load_products())
+    assert derivation is None and found
+    return [str(p) for p in found]
+
+
+def test_the_shipped_specs_load_with_their_inputs_levels_and_rules():
+    housing, interpreters = get_derivation("housing_supply_demand"), get_derivation("interpreter_cover")
+    assert housing.input_products == ("social_housing_availability", "prison_releases_housing_need")
+    assert housing.groups.levels == ("local_authority", "region") and housing.app_id == "dataplatform-processor"
+    assert interpreters.groups.fields == ("court_code", "hearing_date", "language")
+    assert interpreters.output_products == ("interpreter_cover", "interpreter_shortage_warnings")
+    assert [r.id for r in interpreters.rules] == ["interpreter_shortfall"] and interpreters.horizon_days == 7
+
+
+@pytest.mark.parametrize("change,where,says", [
+    (lambda d: d["inputs"][0].update(colour="red"), "inputs[0]", "Additional properties are not allowed"),
+    (lambda d: d["inputs"][1].update(member_when="status + 1"), "inputs[1].member_when", "type error"),
+    (lambda d: d["inputs"][0].update(member_when="state == 'available'"), "inputs[0].member_when",
+     "unknown name state"),
+    (lambda d: d["inputs"][0].update(member_when="status"), "inputs[0].member_when", "expected a bool"),
+    (lambda d: d["inputs"][0].update(counts_when="available_from <="), "inputs[0].counts_when",
+     "not a valid CEL expression"),
+    (lambda d: d["inputs"][0].update(group_by=["council"]), "inputs[0].group_by[0]",
+     "social_housing_availability has no field 'council'"),
+    (lambda d: d["inputs"][1].update(group_by=["person_ref"]), "inputs[1].group_by[0]", "personal field"),
+    (lambda d: d["inputs"][1].update(counts_when="person_ref != ''"), "inputs[1].counts_when", "personal field"),
+    (lambda d: d["inputs"][0].update(product="housing"), "inputs[0].product", "no data product named 'housing'"),
+    (lambda d: d["figures"]["fields"].update(colour="group.code"), "figures.fields.colour",
+     "area_supply_demand's schema has no field 'colour'"),
+    (lambda d: d["figures"]["fields"].pop("demand"), "figures.fields", "no expression sets"),
+    (lambda d: d["figures"]["fields"].update(area_code="group.area"), "figures.fields.area_code",
+     "reads 'area', which is not there"),
+    (lambda d: d["warnings"]["fields"].update(supply="supply + 'x'"), "warnings.fields.supply", "type error"),
+    (lambda d: d["rules"][0].update(applies_to=["county"]), "rules[0].applies_to", "not a level of this spec"),
+    (lambda d: d["rules"][0].update(have="homes"), "rules[0].have", "unknown name homes"),
+    (lambda d: d["groups"]["roll_ups"][0].update(to="county_code"), "groups.roll_ups[0]", "no column county_code"),
+    (lambda d: d["figures"].update(product="housing_shortfall_warnings"), "figures.product",
+     "manifest says upstreamProducts ['area_supply_demand'], but this spec derives it from"),
+])
+def test_a_mistake_is_refused_naming_the_file_the_spec_path_and_the_fix(change, where, says):
+    found = problems(change)
+    hit = [p for p in found if f": {where}: " in p]
+    assert hit, f"nothing at {where} in {found}"
+    assert says in hit[0] and str(HOUSING_FILE) in hit[0] and "(" in hit[0]   # file, path, problem (fix)
+
+
+def test_loading_a_broken_spec_raises_with_every_problem_counted(tmp_path: Path):
+    bad = tmp_path / "derivation.yaml"
+    doc = copy.deepcopy(DOC)
+    doc["inputs"][0]["member_when"] = "status + 1"
+    doc["rules"][0]["need"] = "people"
+    bad.write_text(yaml.safe_dump(doc))
+    with pytest.raises(DerivationError, match=r"inputs\[0\].member_when.*\n\(and 1 more: run `dataplatform schemas check`\)"):
+        load_derivation(bad)
+    bad.write_text("name: [unclosed")
+    with pytest.raises(DerivationError, match="not valid YAML"):
+        load_derivation(bad)
+
+
+def test_expressions_are_checked_once_and_say_what_is_wrong():
+    samples = {"status": "x", "available_from": 1, "today": 1}
+    expression = compile_expression('status == "available" && available_from <= today + 28', samples, "bool")
+    assert expression.variables == {"status", "available_from", "today"}
+    assert expression({"status": "available", "available_from": 10, "today": 1}) is True
+    with pytest.raises(ExpressionError, match="string \\+ int"):
+        compile_expression("status + 1", samples)
+    with pytest.raises(ExpressionError, match="unknown name open"):
+        compile_expression("open", samples)
+
+
+def hearing(hid: str, days: int, court: str = "PBOMC", language: str | None = "pol", status: str = "listed",
+            needed: bool = True) -> dict:
+    return {"hearing_id": hid, "case_number": "SECRET-CASE", "defendant_reference": "SECRET-DEF", "court_code": court,
+            "hearing_date": TODAY + dt.timedelta(days=days), "hearing_type": "trial", "interpreter_required": needed,
+            "language": language, "status": status, "updated_at": 0}
+
+
+def test_a_composite_group_key_names_its_group_and_counts_within_the_window_only():
+    compiled = CompiledDerivation(get_derivation("interpreter_cover"))
+    ((code, level, fields),) = compiled.groups_of("court_hearings_interpreter_need", hearing("h1", 1))
+    assert code == f"PBOMC/{TODAY + dt.timedelta(days=1)}/pol" and level == "court_date_language"
+    view = compiled.group_view(code, level, fields)
+    assert view["name"] == f"Peterborough Magistrates' Court · {TODAY + dt.timedelta(days=1)} · Polish"
+    assert view["court_name"] == "Peterborough Magistrates' Court" and view["language_name"] == "Polish"
+    assert view["hearing_date"] == epoch_day(TODAY) + 1          # a date, as Avro writes it
+    today = epoch_day(TODAY)
+    tally = Counter(compiled.contribution_of("court_hearings_interpreter_need", hearing(f"h{d}", d))
+                    for d in (-1, 0, 7, 8))
+    assert compiled.measures(tally, today, 7)["hearings"] == 2    # today and today + 7; not yesterday, not day 8
+    assert compiled.measures(tally, today + 1, 7)["hearings"] == 2  # the window moved: day 8 in, today out
+    assert "SECRET" not in repr(tally)
+
+
+def test_membership_leaves_out_what_does_not_need_an_interpreter():
+    compiled = CompiledDerivation(get_derivation("interpreter_cover"))
+    product = "court_hearings_interpreter_need"
+    assert compiled.contribution_of(product, hearing("h", 1, needed=False)) is None
+    assert compiled.contribution_of(product, hearing("h", 1, status="vacated")) is None
+    assert compiled.contribution_of(product, hearing("h", 1, language=None)) is None
+    assert compiled.groups_of(product, hearing("h", 1, language=None)) == []   # no group without its key
+
+
+def test_a_hearing_relisted_moves_between_groups():
+    from tests.support.in_memory import EntityTracker, GroupBook
+
+    compiled = CompiledDerivation(get_derivation("interpreter_cover"))
+    tracker, book = EntityTracker(compiled), GroupBook(compiled)
+    product = "court_hearings_interpreter_need"
+    for position, days in ((1, 1), (2, 3)):
+        for move in tracker.apply(product, "h1", "u", hearing("h1", days), position, position):
+            book.apply(move)
+    first, second = (f"PBOMC/{TODAY + dt.timedelta(days=d)}/pol" for d in (1, 3))
+    today = epoch_day(TODAY)
+    assert book.measures(first, today, 7)["hearings"] == 0 and book.measures(second, today, 7)["hearings"] == 1
