@@ -30,7 +30,15 @@ class SpecError(ValueError):
 
     def __init__(self, file: Path | str, where: str, problem: str, fix: str = "") -> None:
         self.file, self.where, self.problem, self.fix = str(file), where, problem, fix
-        super().__init__(f"{file}: {where or 'spec'}: {problem}" + (f" ({fix})" if fix else ""))
+        super().__init__(f"{_shown(file)}: {where or 'spec'}: {problem}" + (f" ({fix})" if fix else ""))
+
+
+def _shown(file: Path | str) -> str:
+    """The file relative to the working directory when it is under it (as a user typed it)."""
+    try:
+        return str(Path(file).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(file)
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def test_a_mistake_is_refused_naming_the_file_the_spec_path_and_the_fix(change, 
     found = problems(change)
     hit = [p for p in found if f": {where}: " in p]
     assert hit, f"nothing at {where} in {found}"
-    assert says in hit[0] and str(HOUSING_FILE) in hit[0] and "(" in hit[0]   # file, path, problem (fix)
+    assert says in hit[0] and "platforms/area_supply_demand/derivation.yaml: " in hit[0] and "(" in hit[0]   # file, path, problem (fix)
 
 
 def test_loading_a_broken_spec_raises_with_every_problem_counted(tmp_path: Path):
