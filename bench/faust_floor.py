@@ -29,7 +29,7 @@ from dataplatform.topics import create_missing
 from dataplatform.products.product import load_products
 from dataplatform.stream_processors.codec import AvroEventCodec
 from dataplatform.stream_processors.config import ProcessorConfig
-from dataplatform.stream_processors.transport import broker_url
+from dataplatform.stream_processors.faust_patches.transport import broker_url
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -51,8 +51,8 @@ from dataplatform.stream_processors.group_state import GroupState
 from dataplatform.stream_processors.group_step import step_group
 from dataplatform.stream_processors.group_table import NOTHING_APPLIED, HeldGroup, rebuild
 from dataplatform.stream_processors.continuity import Continuity, broker_probe
-from dataplatform.stream_processors.recovery import RestoringTable
-from dataplatform.stream_processors.transport import broker_url, durable, processing
+from dataplatform.stream_processors.faust_patches.recovery import RestoringTable
+from dataplatform.stream_processors.faust_patches.transport import broker_url, durable, processing
 
 log = logging.getLogger(__name__)
 

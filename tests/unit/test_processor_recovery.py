@@ -1,5 +1,5 @@
 """The processor's Faust tables and where its streams start after an assignment
-(stream_processors/recovery.py, stream_processors/config.py)."""
+(stream_processors/faust_patches/recovery.py, stream_processors/config.py)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _active_while_the_app_handles_an_assignment(tmp_path, on_partitions_assigned
 def test_partitions_just_assigned_are_not_fetched_before_recovery_resumes_them(tmp_path):
     from faust.transport.consumer import Consumer
 
-    from dataplatform.stream_processors.recovery import HeldStreams
+    from dataplatform.stream_processors.faust_patches.recovery import HeldStreams
 
     assert _active_while_the_app_handles_an_assignment(tmp_path / "ours", HeldStreams.on_partitions_assigned) == set()
     # Faust's own makes them all fetchable before its handler pauses them
@@ -82,7 +82,7 @@ def _flow_during_the_seek(tmp_path, perform_seek) -> bool:
 def test_nothing_is_fetched_while_the_streams_are_seeked(tmp_path):
     from faust.transport.consumer import Consumer
 
-    from dataplatform.stream_processors.recovery import HeldStreams
+    from dataplatform.stream_processors.faust_patches.recovery import HeldStreams
 
     assert _flow_during_the_seek(tmp_path / "ours", HeldStreams.perform_seek) is False
     assert _flow_during_the_seek(tmp_path / "faust", Consumer.perform_seek) is True   # Faust's own keeps fetching

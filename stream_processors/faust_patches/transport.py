@@ -61,7 +61,7 @@ from faust.transport.producer import ProducerBuffer
 from mode.services import WaitResults
 
 from dataplatform.stream_processors.crash_points import crash_point
-from dataplatform.stream_processors.recovery import HeldStreams, seek_to_committed
+from dataplatform.stream_processors.faust_patches.recovery import HeldStreams, seek_to_committed
 
 FETCH_MAX_WAIT_MS = 100
 SCHEME = "dataplatform-kafka"

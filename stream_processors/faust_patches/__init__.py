@@ -1,0 +1,17 @@
+"""Every change the processor makes to Faust's and aiokafka's behaviour, in one place.
+
+Each patch works round a defect or a cost of faust-streaming 0.15 / aiokafka 0.14 that the
+processor's tests or benchmarks measured, says why in its module docstring, and has a test
+that fails against the unpatched framework:
+
+* :mod:`.transport` (the app's ``broker`` scheme ``dataplatform-kafka://``): a 100 ms fetch
+  wait instead of Faust's hard-coded 1.5 s; deliveries without four tasks per message; a
+  producer flush that waits for every buffered changelog write; no ack for a message no
+  stream took; crash points around the commit; the step barrier :func:`~.transport.durable`.
+  Tests: tests/unit/test_processor_transport.py.
+* :mod:`.recovery`: after an assignment, nothing is fetched or delivered until the streams
+  are seeked to their committed offsets (offset 0 included), and tables restore with a crash
+  point. Tests: tests/unit/test_processor_recovery.py, tests/integration/test_processor_seek.py.
+
+Nothing else in the project reaches into Faust's or aiokafka's private API.
+"""
