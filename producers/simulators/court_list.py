@@ -11,14 +11,12 @@ without either seeing the other.
 
 from __future__ import annotations
 
-import csv
 import random
 from dataclasses import dataclass
 from functools import lru_cache
 
-from dataplatform.products.product import PRODUCTS_ROOT
+from dataplatform.products.reference import reference_lookup, reference_table
 
-REFERENCE = PRODUCTS_ROOT / "reference"
 #: Hearing dates run this many days ahead: some inside the 7-day horizon, some beyond it.
 DAYS_AHEAD = 14
 #: Share of listings with a defendant or witness who needs an interpreter.
@@ -35,15 +33,13 @@ class Court:
 @lru_cache(maxsize=1)
 def courts() -> dict[str, Court]:
     """Crown and magistrates' courts by code (``schemas/reference/courts.csv``)."""
-    with open(REFERENCE / "courts.csv", newline="") as f:
-        return {row["court_code"]: Court(**row) for row in csv.DictReader(f)}
+    return {row["court_code"]: Court(**row) for row in reference_table("courts")}
 
 
 @lru_cache(maxsize=1)
 def languages() -> dict[str, str]:
     """Interpreter languages: name by ISO 639-3 code (``schemas/reference/languages.csv``)."""
-    with open(REFERENCE / "languages.csv", newline="") as f:
-        return {row["language_code"]: row["language_name"] for row in csv.DictReader(f)}
+    return dict(reference_lookup("languages", "language_code", "language_name"))
 
 
 @dataclass(frozen=True)
