@@ -124,7 +124,7 @@ class ProductSerde:
 class WireDecoder:
     """Decodes wire-format values of any product with fastavro, one parsed writer schema per
     registry id (fetched once): the records ``AvroDeserializer`` returns for a subject
-    without rules, at a fraction of its cost per message (``tests/unit/test_product_io.py``
+    without rules, at a fraction of its cost per message (``tests/unit/test_serialization_speed.py``
     compares them). Raises ``SerializationError`` for bytes that are not a valid value."""
 
     def __init__(self, client: SchemaRegistryClient) -> None:
