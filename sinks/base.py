@@ -13,8 +13,9 @@ Subclasses implement :meth:`BatchingSink.stored_offsets`, :meth:`BatchingSink.pr
 
 It reads through the one consumer of product topics,
 :class:`~dataplatform.product_io.reader.ProductReader`, as a group member whose
-``on_assign`` hook seeks to the offsets in the store and whose ``on_unreadable`` hook keeps
-an undecodable record in the batch, to be dead-lettered. This module is the batch/checkpoint
+``on_assign`` hook seeks to the offsets in the store and whose ``on_unreadable`` hook
+dead-letters a record it cannot decode. It takes messages as they come and has the reader
+decode each one as the batch is written, next to its mapping (the fastest order). This module is the batch/checkpoint
 loop only; what a sink maps is in :mod:`.records`, what it does with a record it cannot read
 or map is in :mod:`.poison`, and how it waits out a store that is down is in :mod:`.retrying`.
 """
@@ -35,11 +36,11 @@ from dataplatform.instance_ids import claim_instance_id
 from dataplatform.kafka.connection import check_connection
 from dataplatform.metrics import SINK_COMMIT_SECONDS, SINK_ROWS
 from dataplatform.product_io.dead_letters import DeadLetterQueue
-from dataplatform.product_io.reader import Position, ProductReader, ProductRecord
+from dataplatform.product_io.reader import Position, ProductReader
 from dataplatform.product_io.serialization import registry_client
 from dataplatform.products.product import DataProduct
 from dataplatform.repeats import RepeatFilter
-from dataplatform.sinks.poison import Unreadable, dead_letter, is_poison
+from dataplatform.sinks.poison import dead_letter, is_poison
 from dataplatform.sinks.records import Batch, SinkRecord, TopicPartitionKey, event_id, resolve_products
 from dataplatform.sinks.retrying import SinkStopped, retry_until_stopped
 
@@ -70,7 +71,8 @@ class BatchingSink(ABC):
         self.repeats = RepeatFilter()   # an event re-sent after its producer crashed is written once
         self._stop = threading.Event()
         self._reader: ProductReader | None = None
-        self._pending: list[ProductRecord | Unreadable] = []
+        self._pending: list[Message] = []
+        self._batch: Batch | None = None   # the batch being written, for the unreadable hook
         self.rows_written = 0
         self.batches_written = 0
 
@@ -134,8 +136,8 @@ class BatchingSink(ABC):
         started = time.monotonic()
         try:
             while not self._stop.is_set():
-                records = reader.poll(timeout=0.2, max_records=max(1, self.batch_size - len(self._pending)))
-                self._pending.extend(records)   # after the poll: its hooks may have changed the list
+                messages = reader.poll_messages(timeout=0.2, max_records=max(1, self.batch_size - len(self._pending)))
+                self._pending.extend(messages)   # after the poll: its hooks may have changed the list
                 if not self._pending:
                     started = time.monotonic()
                 elif len(self._pending) >= self.batch_size or time.monotonic() - started >= self.batch_timeout:
@@ -154,21 +156,21 @@ class BatchingSink(ABC):
         """Dead-letter the poison, write the rest with their offsets, then tell Kafka."""
         if not self._pending:
             return
-        pending, self._pending = self._pending, []
-        batch = Batch()
-        for read in pending:
-            tp = (read.topic, read.partition)
-            batch.next_offsets[tp] = max(batch.next_offsets.get(tp, 0), read.offset + 1)   # dead letters: in any order
+        messages, self._pending = self._pending, []
+        self._batch = batch = Batch()
+        for msg in messages:
+            tp = (msg.topic(), msg.partition())
+            batch.next_offsets[tp] = msg.offset() + 1
             batch.rows.setdefault(tp, 0)
-            if isinstance(read, Unreadable):
-                self._dead_letter(batch, tp, read.message, read.error)
-                continue
+            read = self._reader.read(msg)
+            if read is None:
+                continue   # dead-lettered by _on_unreadable
             try:
                 if not self.repeats.first_time(read.topic, event_id(read.value)):
                     continue   # an exact repeat (same event id) of an event written already
                 item = self.prepare(SinkRecord.of(read, self.products[read.topic]))
             except Exception as exc:  # noqa: BLE001 - classified by _dead_letter
-                self._dead_letter(batch, tp, read.message, exc, read.value)
+                self._dead_letter(msg, exc, read.value)
                 continue
             batch.items.append(item)
             batch.rows[tp] += 1
@@ -188,12 +190,13 @@ class BatchingSink(ABC):
             SINK_ROWS.labels(self.group, topic).inc(rows)
         self.commit_offsets(self.durable_offsets(batch))
 
-    def _dead_letter(self, batch: Batch, tp: TopicPartitionKey, msg: Message, exc: Exception,
-                     value: dict | None = None) -> None:
-        """A record that failed: dead-lettered if the failure is its own, else raised (retried on restart)."""
+    def _dead_letter(self, msg: Message, exc: Exception, value: dict | None = None) -> None:
+        """A record of the batch that failed: dead-lettered if the failure is its own, else
+        raised (read again on restart)."""
         if not is_poison(exc) or self.is_transient(exc):
             raise exc
-        batch.errors[tp] = dead_letter(self.dead_letters, msg, exc, self.products[tp[0]], value)
+        self._batch.errors[(msg.topic(), msg.partition())] = dead_letter(
+            self.dead_letters, msg, exc, self.products[msg.topic()], value)
 
     def retrying(self, fn):
         """Call ``fn`` until it succeeds, backing off on transient errors, until asked to stop."""
@@ -214,12 +217,13 @@ class BatchingSink(ABC):
 
     def _on_revoke(self, gone: set[TopicPartitionKey]) -> None:
         """Drop what we hold of revoked partitions: the next owner resumes from the store."""
-        self._pending[:] = [r for r in self._pending if (r.topic, r.partition) not in gone]
+        self._pending[:] = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
         self.partitions_revoked(gone)
 
     def _on_unreadable(self, msg: Message, exc: Exception) -> None:
-        """Keep it in the batch in its place: :meth:`flush` dead-letters it with its offset."""
-        self._pending.append(Unreadable(msg, exc))
+        """A message of the batch the reader cannot decode: dead-lettered, or raised if the
+        failure is not the message's (registry unreachable)."""
+        self._dead_letter(msg, exc)
 
     def commit_offsets(self, durable: Mapping[TopicPartitionKey, int]) -> None:
         """Tell Kafka what is durable, only so that lag tools show it: the store is the truth."""

@@ -9,8 +9,6 @@ that are fine. The decision and the copy live here, the dead-letter topic itself
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from confluent_kafka import KafkaException, Message
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import SerializationError
@@ -19,26 +17,6 @@ from dataplatform.product_io.dead_letters import DeadLetterQueue
 from dataplatform.product_io.reader import personal_values
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.retrying import SinkStopped
-
-
-@dataclass
-class Unreadable:
-    """A message the product reader could not decode, held in the batch in its place."""
-
-    message: Message
-    error: Exception
-
-    @property
-    def topic(self) -> str:
-        return self.message.topic()
-
-    @property
-    def partition(self) -> int:
-        return self.message.partition()
-
-    @property
-    def offset(self) -> int:
-        return self.message.offset()
 
 
 def is_poison(exc: BaseException) -> bool:

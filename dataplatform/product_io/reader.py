@@ -149,7 +149,8 @@ class ProductReader:
     each assigned partition starts (one it does not name: from its beginning; ``None``: the
     group's committed offsets), ``on_revoke(partitions)`` is told of partitions revoked or
     lost, and ``on_unreadable(message, error)`` receives each value that cannot be decoded
-    instead of it being raised or skipped; all three run inside :meth:`poll`."""
+    instead of it being raised or skipped (the first two run inside :meth:`poll`, the last
+    where a message is decoded: :meth:`poll` or :meth:`read`)."""
 
     def __init__(self, topics: Mapping[str, DataProduct | None], position: Position, *,
                  registry: SchemaRegistryClient | None = None, name: str = "dataplatform-reader",
@@ -202,7 +203,13 @@ class ProductReader:
     # -- reading ----------------------------------------------------------------------
     def poll(self, timeout: float = 0.5, max_records: int = 500) -> list[ProductRecord]:
         """What arrived within ``timeout`` (at most ``max_records``), decoded, in order per partition."""
-        records = []
+        return [record for record in map(self.read, self.poll_messages(timeout, max_records)) if record is not None]
+
+    def poll_messages(self, timeout: float = 0.5, max_records: int = 500) -> list[Message]:
+        """What arrived, as :meth:`poll` but not decoded yet: for a reader that decodes each
+        message with :meth:`read` where it uses it (a sink, as it writes a batch: decoding
+        next to the mapping keeps the sink as fast as it was with a loop of its own)."""
+        messages = []
         for msg in self.consumer.consume(num_messages=max_records, timeout=timeout):
             error = msg.error()
             if error is not None:
@@ -212,14 +219,20 @@ class ProductReader:
                     self._unreadable(msg, error)
                 continue
             self._at_end.discard((msg.topic(), msg.partition()))
-            try:
-                records.append(self.decode(msg))
-            except Exception as exc:  # noqa: BLE001 - any decoding failure: handed over, skipped or raised
-                if self.on_unreadable is None:
-                    self._unreadable(msg, exc)
-                else:
-                    self.on_unreadable(msg, exc)
-        return records
+            messages.append(msg)
+        return messages
+
+    def read(self, msg: Message) -> ProductRecord | None:
+        """``msg`` decoded; None when it cannot be, once handed to ``on_unreadable`` (or, without
+        it, logged with ``skip_unreadable``; otherwise :class:`ReadError` is raised)."""
+        try:
+            return self.decode(msg)
+        except Exception as exc:  # noqa: BLE001 - any decoding failure: handed over, skipped or raised
+            if self.on_unreadable is None:
+                self._unreadable(msg, exc)
+            else:
+                self.on_unreadable(msg, exc)
+            return None
 
     def follow(self, stop: Callable[[], bool] = lambda: False, *, idle_timeout: float | None = None,
                until_end: bool = False, poll_timeout: float = 0.5) -> Iterator[ProductRecord]:
