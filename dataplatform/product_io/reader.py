@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -116,21 +117,29 @@ class Position:
 @dataclass
 class ProductRecord:
     """One message of a product topic, its value decoded (None for a tombstone or a topic
-    read without a product) and its personal fields redacted unless asked otherwise."""
+    read without a product) and its personal fields redacted unless asked otherwise. The
+    headers and timestamp are read from the message when asked for: a sink never asks."""
 
     topic: str
     partition: int
     offset: int
     key: str | None
     value: dict | None
-    headers: dict[str, str | None] = field(default_factory=dict)
-    timestamp_ms: int | None = None
-    message: Message | None = field(default=None, repr=False)   # the raw message, for byte checks
+    message: Message = field(repr=False)   # the raw message, for byte checks
+
+    @cached_property
+    def headers(self) -> dict[str, str | None]:
+        return {k: (v.decode() if v is not None else None) for k, v in (self.message.headers() or [])}
+
+    @property
+    def timestamp_ms(self) -> int | None:
+        ts_type, ts = self.message.timestamp()
+        return ts if ts_type else None
 
     @property
     def schema_id(self) -> int | None:
         """The registry id of the schema the value was written with (None for a tombstone)."""
-        return schema_id_of(self.message.value()) if self.message is not None else None
+        return schema_id_of(self.message.value())
 
     @property
     def event_id(self) -> str | None:
@@ -262,10 +271,8 @@ class ProductReader:
         value = self.decoder.decode(msg.value()) if product else None
         if product and not self.show_personal:
             value = redact_event(product, value)
-        ts_type, ts = msg.timestamp()
-        headers = {k: (v.decode() if v is not None else None) for k, v in (msg.headers() or [])}
         return ProductRecord(msg.topic(), msg.partition(), msg.offset(), ProductSerde.deserialize_key(msg.key()),
-                             value, headers, ts if ts_type else None, msg)
+                             value, msg)
 
     def _unreadable(self, msg: Message, problem: KafkaError | Exception) -> None:
         """A broker error or an undecodable value: raised, or logged and skipped when asked."""
