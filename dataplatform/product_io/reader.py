@@ -8,12 +8,8 @@ with the platform's own credentials (:func:`~dataplatform.kafka_config.consumer_
 
 Where to start is a :class:`Position`: the beginning, the end, a group's committed offsets
 (the group's members share the partitions and commit), or explicit offsets per partition (a
-reader that keeps its own offsets, e.g. in a database, assigns every partition itself).
-
-A reader that shares partitions with a group and keeps its offsets itself (a sink: its store
-is the truth) passes hooks: ``on_assign`` says where each partition it is given starts,
-``on_revoke`` hears which it lost, and ``on_unreadable`` takes each record that cannot be
-decoded (to dead-letter it) so that reading goes on.
+reader that keeps its own offsets, e.g. in a database, assigns every partition itself). A
+group member that keeps its offsets itself (a sink) passes hooks (see :class:`ProductReader`).
 """
 
 from __future__ import annotations
@@ -156,19 +152,16 @@ class ProductReader:
 
     With a group (:meth:`Position.committed`), ``on_assign(partitions)`` may return where
     each assigned partition starts (one it does not name: from its beginning; ``None``: the
-    group's committed offsets), ``on_revoke(partitions)`` is told of partitions revoked or
-    lost, and ``on_unreadable(message, error)`` receives each value that cannot be decoded
-    instead of it being raised or skipped (the first two run inside :meth:`poll`, the last
-    where a message is decoded: :meth:`poll` or :meth:`read`)."""
+    group's committed offsets) and ``on_revoke(partitions)`` is told of partitions revoked or
+    lost, both while polling; ``on_unreadable(message, error)`` receives each value that
+    cannot be decoded (in :meth:`poll` or :meth:`read`) instead of it being raised or skipped."""
 
     def __init__(self, topics: Mapping[str, DataProduct | None], position: Position, *,
                  registry: SchemaRegistryClient | None = None, name: str = "dataplatform-reader",
                  bootstrap: str | None = None, settings: Settings | None = None, show_personal: bool = False,
-                 skip_unreadable: bool = False, wait_for_topics: bool = False,
-                 on_assign: StartOffsets | None = None,
+                 skip_unreadable: bool = False, wait_for_topics: bool = False, on_assign: StartOffsets | None = None,
                  on_revoke: Callable[[set[TopicPartitionKey]], None] | None = None,
-                 on_unreadable: Callable[[Message, Exception], None] | None = None,
-                 **consumer_overrides: object) -> None:
+                 on_unreadable: Callable[[Message, Exception], None] | None = None, **consumer_overrides: object) -> None:
         if registry is None and any(topics.values()):
             raise ValueError("decoding product topics needs a schema registry client")
         self.topics = dict(topics)
