@@ -85,9 +85,10 @@ class TimedSqlSink(SqlSink):
 
     assigned_at: float | None = None
 
-    def _on_assign(self, consumer, partitions):  # noqa: ANN001
-        super()._on_assign(consumer, partitions)
+    def _on_assign(self, partitions):  # noqa: ANN001
+        starts = super()._on_assign(partitions)
         self.assigned_at = time.perf_counter()
+        return starts
 
 
 def run_sink(settings: Settings, product: DataProduct, url: str, mode: str, n: int, batch_size: int) -> float:

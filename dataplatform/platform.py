@@ -6,6 +6,10 @@ processor, the sinks, then the two service simulators. Everything started here i
 stopped here, in reverse, so no Java or Python process outlives the run. State lives in
 ``DATAPLATFORM_HOME``, so a second run resumes where the first stopped (``fresh`` wipes it).
 
+This module is the orchestration: what starts, in which order, with which settings. Keeping
+the started parts alive (threads, the processor's worker processes) is
+:mod:`dataplatform.supervisor`'s job.
+
 With ``KAFKA_BOOTSTRAP_SERVERS``, ``SCHEMA_REGISTRY_URL`` or ``DATABASE_URL`` set, those
 are used instead of the embedded broker, the platform's registry and SQLite.
 """
@@ -13,7 +17,6 @@ are used instead of the embedded broker, the platform's registry and SQLite.
 from __future__ import annotations
 
 import contextlib
-import logging
 import queue
 import shutil
 import threading
@@ -29,10 +32,10 @@ from dataplatform.kafka.provider import kafka_bootstrap
 from dataplatform.registry_config import redacted_url
 from dataplatform.product_io.dead_letters import ensure_dead_letter_topics
 from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.supervisor import Supervisor
 from dataplatform.topics import ensure_product_topics
 from dataplatform.products.product import load_products
 
-log = logging.getLogger(__name__)
 DEFAULT_SCENARIO = "shortage-north-west"
 SQL_SINK_GROUP = "dataplatform-sink-sql"
 PARQUET_SINK_GROUP = "dataplatform-sink-parquet"
@@ -72,11 +75,10 @@ class Platform:
         self.transitions: queue.Queue = queue.Queue()
         self._stop_simulators = threading.Event()
         self._stop_sinks = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self.supervisor = Supervisor(say)
         self._resources = contextlib.ExitStack()  # what must stop last: Kafka
         self._server = None
         self._app = None
-        self._pool = None
         self._sinks: list = []
         self._stopped = False
 
@@ -162,33 +164,21 @@ class Platform:
         listener = follower.subscribe()
 
         def relay() -> None:
-            while not self._stopped:
+            while not self.supervisor.stopping.is_set():
                 try:
                     self.transitions.put(listener.get(timeout=0.5))
                     self.counters.transitions += 1
                 except queue.Empty:
                     continue
-        self._spawn("warnings-printer", relay)
+        self.supervisor.spawn("warnings-printer", relay)
 
     def _start_processor(self) -> None:
         from dataplatform.stream_processors.config import ProcessorConfig
-        from dataplatform.stream_processors.pool import start_workers
 
         config = ProcessorConfig(datadir=str(self.home / "processor"), tick_seconds=self.options.tick_seconds,
                                  loglevel="INFO")
-        self._pool = start_workers(self.options.workers, self.settings, config)
+        self.supervisor.start_processor(self.options.workers, self.settings, config)
         self.say(f"Stream processor {self.options.workers} Faust worker(s), logs in {self.home / 'processor'}")
-        self._spawn("processor-supervisor", self._supervise_processor)
-
-    def _supervise_processor(self) -> None:
-        """Restart a worker that died, and all workers when they stall (lag and no commit:
-        a known Faust failure after a rebalance). Restarting is safe: state comes back from
-        the changelogs and a replayed step sends the same events (docs/stream-processing.md)."""
-        while not self._stopped:
-            for what in self._pool.supervise():
-                if not self._stopped:
-                    self.say(what)
-            time.sleep(2.0)
 
     def _start_sinks(self) -> None:
         from dataplatform.sinks.parquet import ParquetSink
@@ -201,7 +191,7 @@ class Platform:
                               group=PARQUET_SINK_GROUP, instance_id="run-parquet-0")
         for sink in (sql, parquet):
             self._sinks.append(sink)
-            self._spawn(type(sink).__name__, lambda s=sink: s.run(self._stop_sinks))
+            self.supervisor.spawn(type(sink).__name__, lambda s=sink: s.run(self._stop_sinks))
         self.say(f"Sinks           SQL (upsert, {len(topics)} topics) and Parquet")
 
     def _start_simulators(self) -> None:
@@ -219,24 +209,14 @@ class Platform:
             finally:
                 self.counters.simulators_done += 1
 
-        self._spawn("housing-simulator", lambda: simulate(run_housing_simulator, "housing_changes"))
-        self._spawn("releases-simulator", lambda: simulate(run_releases_simulator, "release_changes"))
+        self.supervisor.spawn("housing-simulator", lambda: simulate(run_housing_simulator, "housing_changes"))
+        self.supervisor.spawn("releases-simulator", lambda: simulate(run_releases_simulator, "release_changes"))
         what = f"scenario {opts.scenario}" if opts.scenario else "ordinary activity"
         self.say(f"Simulators      housing service (outbox relay) and releases service (SDK), {what}")
 
-    def _spawn(self, name: str, target: Callable[[], None]) -> None:
-        def guarded() -> None:
-            try:
-                target()
-            except Exception:
-                log.exception("%s stopped with an error", name)
-        thread = threading.Thread(target=guarded, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
     # -- health --------------------------------------------------------------------------
     def processor_alive(self) -> bool:
-        return self._pool is None or all(self._pool.alive())
+        return self.supervisor.processor_alive()
 
     # -- stop ----------------------------------------------------------------------------
     def stop(self) -> None:
@@ -244,17 +224,14 @@ class Platform:
         if self._stopped:
             return
         self._stopped = True
+        self.supervisor.stop_watching()
         self._stop_simulators.set()
-        for t in self._threads:
-            if t.name.endswith("simulator"):
-                t.join(timeout=60)
-        if self._pool is not None:
-            self._pool.stop(timeout=45)
+        self.supervisor.join("simulator")
+        self.supervisor.stop_processor(timeout=45)
         self._stop_sinks.set()
         for sink in self._sinks:
             sink.stop()
-        for t in self._threads:
-            t.join(timeout=60)
+        self.supervisor.join()
         if self._app is not None:
             from dataplatform.web.app import stop_warning_follower
 

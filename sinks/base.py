@@ -11,9 +11,13 @@ Subclasses implement :meth:`BatchingSink.stored_offsets`, :meth:`BatchingSink.pr
 (one message to whatever the store writes; raise to dead-letter it) and
 :meth:`BatchingSink.write_batch` (rows and offsets, durably, at once).
 
-This module is the consume/commit loop only; what it reads is in :mod:`.records`, what it
-does with a record it cannot read is in :mod:`.poison`, and how it waits out a store that
-is down is in :mod:`.retrying`.
+It reads through the one consumer of product topics,
+:class:`~dataplatform.product_io.reader.ProductReader`, as a group member whose
+``on_assign`` hook seeks to the offsets in the store and whose ``on_unreadable`` hook
+dead-letters a record it cannot decode. It takes messages as they come and has the reader
+decode each one as the batch is written, next to its mapping (the fastest order). This module is the batch/checkpoint
+loop only; what a sink maps is in :mod:`.records`, what it does with a record it cannot read
+or map is in :mod:`.poison`, and how it waits out a store that is down is in :mod:`.retrying`.
 """
 
 from __future__ import annotations
@@ -25,20 +29,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
-from confluent_kafka.error import ConsumeError
+from confluent_kafka import KafkaException, Message
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.instance_ids import claim_instance_id
 from dataplatform.kafka.connection import check_connection
-from dataplatform.kafka_config import consumer_config
 from dataplatform.metrics import SINK_COMMIT_SECONDS, SINK_ROWS
 from dataplatform.product_io.dead_letters import DeadLetterQueue
+from dataplatform.product_io.reader import Position, ProductReader
 from dataplatform.product_io.serialization import registry_client
 from dataplatform.products.product import DataProduct
 from dataplatform.repeats import RepeatFilter
 from dataplatform.sinks.poison import dead_letter, is_poison
-from dataplatform.sinks.records import Batch, RecordDecoder, SinkRecord, TopicPartitionKey, event_id, resolve_products
+from dataplatform.sinks.records import Batch, SinkRecord, TopicPartitionKey, event_id, resolve_products
 from dataplatform.sinks.retrying import SinkStopped, retry_until_stopped
 
 log = logging.getLogger(__name__)
@@ -65,11 +68,11 @@ class BatchingSink(ABC):
         self.instance_id = instance_id
         self.consumer_overrides = consumer_overrides or {}
         self.dead_letters = DeadLetterQueue(self.group, bootstrap, self.settings)
-        self.decoder = RecordDecoder(self.products, self.registry)
         self.repeats = RepeatFilter()   # an event re-sent after its producer crashed is written once
         self._stop = threading.Event()
-        self._consumer: Consumer | None = None
+        self._reader: ProductReader | None = None
         self._pending: list[Message] = []
+        self._batch: Batch | None = None   # the batch being written, for the unreadable hook
         self.rows_written = 0
         self.batches_written = 0
 
@@ -122,23 +125,19 @@ class BatchingSink(ABC):
             self._stop = stop_event
         self.retrying(self.open)
         check_connection(self.bootstrap, self.settings)  # fail fast on a wrong password or certificate
-        conf = consumer_config(self.group, self.bootstrap, self.settings,
-                               **{"enable.partition.eof": False, **self.consumer_overrides})
         claimed = None if self.instance_id else claim_instance_id(self.group, self.settings.dataplatform_home)
-        conf["group.instance.id"] = self.instance_id or claimed.value   # static membership: back at once after a crash
-        self._consumer = consumer = Consumer(conf)
-        consumer.subscribe(list(self.products), on_assign=self._on_assign, on_revoke=self._on_revoke,
-                           on_lost=self._on_revoke)
+        self._reader = reader = ProductReader(
+            self.products, Position.committed(self.group), registry=self.registry, bootstrap=self.bootstrap,
+            settings=self.settings, show_personal=True, skip_unreadable=True,   # personal data: the sink's policy
+            on_assign=self._on_assign, on_revoke=self._on_revoke, on_unreadable=self._on_unreadable,
+            **{"enable.partition.eof": False, **self.consumer_overrides,
+               "group.instance.id": self.instance_id or claimed.value})   # static membership: back at once after a crash
         log.info("%s consuming %s as group %s", type(self).__name__, ", ".join(self.products), self.group)
         started = time.monotonic()
         try:
             while not self._stop.is_set():
-                room = max(1, self.batch_size - len(self._pending))
-                for msg in consumer.consume(num_messages=room, timeout=0.2):
-                    if msg.error():
-                        self._on_error(msg.error())
-                    else:
-                        self._pending.append(msg)
+                messages = reader.poll_messages(timeout=0.2, max_records=max(1, self.batch_size - len(self._pending)))
+                self._pending.extend(messages)   # after the poll: its hooks may have changed the list
                 if not self._pending:
                     started = time.monotonic()
                 elif len(self._pending) >= self.batch_size or time.monotonic() - started >= self.batch_timeout:
@@ -147,31 +146,31 @@ class BatchingSink(ABC):
                 self.on_tick()
             self.flush(stopping=True)
         finally:
-            consumer.close()
+            reader.close()
             self.dead_letters.close()
             self.close()
             if claimed is not None:
                 claimed.release()
 
     def flush(self, stopping: bool = False) -> None:
-        """Decode, dead-letter the poison, write the rest with their offsets, then tell Kafka."""
+        """Dead-letter the poison, write the rest with their offsets, then tell Kafka."""
         if not self._pending:
             return
         messages, self._pending = self._pending, []
-        batch = Batch()
+        self._batch = batch = Batch()
         for msg in messages:
             tp = (msg.topic(), msg.partition())
             batch.next_offsets[tp] = msg.offset() + 1
             batch.rows.setdefault(tp, 0)
+            read = self._reader.read(msg)
+            if read is None:
+                continue   # dead-lettered by _on_unreadable
             try:
-                record = self.decoder.decode(msg)
-                if not self.repeats.first_time(record.topic, event_id(record.value)):
+                if not self.repeats.first_time(read.topic, event_id(read.value)):
                     continue   # an exact repeat (same event id) of an event written already
-                item = self.prepare(record)
-            except Exception as exc:  # noqa: BLE001 - classified just below
-                if not is_poison(exc) or self.is_transient(exc):
-                    raise
-                batch.errors[tp] = dead_letter(self.dead_letters, self.decoder, msg, exc)
+                item = self.prepare(SinkRecord.of(read, self.products[read.topic]))
+            except Exception as exc:  # noqa: BLE001 - classified by _dead_letter
+                self._dead_letter(msg, exc, read.value)
                 continue
             batch.items.append(item)
             batch.rows[tp] += 1
@@ -191,41 +190,46 @@ class BatchingSink(ABC):
             SINK_ROWS.labels(self.group, topic).inc(rows)
         self.commit_offsets(self.durable_offsets(batch))
 
+    def _dead_letter(self, msg: Message, exc: Exception, value: dict | None = None) -> None:
+        """A record of the batch that failed: dead-lettered if the failure is its own, else
+        raised (read again on restart)."""
+        if not is_poison(exc) or self.is_transient(exc):
+            raise exc
+        self._batch.errors[(msg.topic(), msg.partition())] = dead_letter(
+            self.dead_letters, msg, exc, self.products[msg.topic()], value)
+
     def retrying(self, fn):
         """Call ``fn`` until it succeeds, backing off on transient errors, until asked to stop."""
         return retry_until_stopped(fn, self.is_transient, self._stop)
 
-    # -- partition assignment -----------------------------------------------------
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    # -- the product reader's hooks --------------------------------------------------
+    def _on_assign(self, partitions: list[TopicPartitionKey]) -> dict[TopicPartitionKey, int]:
+        """Where each assigned partition starts: the store's offsets (the rest from the beginning)."""
         by_topic: dict[str, list[int]] = {}
-        for p in partitions:
-            by_topic.setdefault(p.topic, []).append(p.partition)
+        for topic, partition in partitions:
+            by_topic.setdefault(topic, []).append(partition)
         stored: dict[TopicPartitionKey, int] = {}
         for topic, parts in by_topic.items():
             for part, offset in self.retrying(lambda t=topic, ps=parts: self.stored_offsets(t, ps)).items():
                 stored[(topic, part)] = offset
-        for p in partitions:
-            p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
-        log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]@{p.offset}" for p in partitions))
-        consumer.assign(partitions)
+        log.info("assigned %s", ", ".join(f"{t}[{p}]@{stored.get((t, p), 'beginning')}" for t, p in partitions))
+        return stored
 
-    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, gone: set[TopicPartitionKey]) -> None:
         """Drop what we hold of revoked partitions: the next owner resumes from the store."""
-        gone = {(p.topic, p.partition) for p in partitions}
-        self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
+        self._pending[:] = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
         self.partitions_revoked(gone)
 
-    def _on_error(self, error: KafkaError) -> None:
-        if error.fatal():
-            raise ConsumeError(error)
-        log.warning("consumer: %s", error)
+    def _on_unreadable(self, msg: Message, exc: Exception) -> None:
+        """A message of the batch the reader cannot decode: dead-lettered, or raised if the
+        failure is not the message's (registry unreachable)."""
+        self._dead_letter(msg, exc)
 
     def commit_offsets(self, durable: Mapping[TopicPartitionKey, int]) -> None:
         """Tell Kafka what is durable, only so that lag tools show it: the store is the truth."""
-        if self._consumer is None or not durable:
+        if self._reader is None or not durable:
             return
-        offsets = [TopicPartition(t, p, o) for (t, p), o in durable.items()]
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=True)
+            self._reader.commit_offsets(durable, asynchronous=True)
         except KafkaException as exc:  # only for lag display; the store is the truth
             log.debug("commit for visibility failed: %s", exc)

@@ -14,7 +14,8 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import SerializationError
 
 from dataplatform.product_io.dead_letters import DeadLetterQueue
-from dataplatform.sinks.records import RecordDecoder
+from dataplatform.product_io.reader import personal_values
+from dataplatform.products.product import DataProduct
 from dataplatform.sinks.retrying import SinkStopped
 
 
@@ -27,20 +28,9 @@ def is_poison(exc: BaseException) -> bool:
     return not isinstance(exc, (OSError, ConnectionError, TimeoutError, SinkStopped, KafkaException))
 
 
-def dead_letter(dead_letters: DeadLetterQueue, decoder: RecordDecoder, msg: Message, exc: BaseException) -> str:
-    """Queue a copy of ``msg`` on its dead-letter topic; the error as the batch reports it."""
-    text = dead_letters.send(msg, exc, personal_values(decoder, msg))
+def dead_letter(dead_letters: DeadLetterQueue, msg: Message, exc: BaseException,
+                product: DataProduct | None = None, value: dict | None = None) -> str:
+    """Queue a copy of ``msg`` on its dead-letter topic, its error text scrubbed of the personal
+    values of ``value`` (when it could be decoded); the error as the batch reports it."""
+    text = dead_letters.send(msg, exc, personal_values(product, value) if product else [])
     return f"{type(exc).__name__}: {text}"
-
-
-def personal_values(decoder: RecordDecoder, msg: Message) -> list[object]:
-    """Personal values of a message we can still decode, to keep them out of DLQ headers."""
-    try:
-        record = decoder.decode(msg)
-    except Exception:  # noqa: BLE001 - undecodable: nothing to scrub
-        return []
-    values: list[object] = []
-    for side in ("before", "after"):
-        entity = (record.value or {}).get(side) or {}
-        values.extend(entity.get(f) for f in record.product.personal_fields)
-    return values

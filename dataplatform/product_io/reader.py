@@ -1,14 +1,15 @@
 """The one consumer of product topics: decoded, personal fields redacted, from a chosen position.
 
-``dataplatform consume``, ``warnings tail``, the warnings follower, the catalogue's freshness
-probe and the tests all read data products through :class:`ProductReader`, so that a product
-event is decoded one way (the product's :class:`ProductSerde`), personal fields are hidden one
-way (:func:`redact`), and the consumer reaches a secured broker with the platform's own
-credentials (:func:`~dataplatform.kafka_config.consumer_config`).
+The sinks, ``dataplatform consume``, ``warnings tail``, the warnings follower, the catalogue's
+freshness probe and the tests all read data products through :class:`ProductReader`, so that
+a product event is decoded one way (:class:`~dataplatform.product_io.serialization.WireDecoder`),
+personal fields are hidden one way (:func:`redact`), and the consumer reaches a secured broker
+with the platform's own credentials (:func:`~dataplatform.kafka_config.consumer_config`).
 
 Where to start is a :class:`Position`: the beginning, the end, a group's committed offsets
 (the group's members share the partitions and commit), or explicit offsets per partition (a
-reader that keeps its own offsets, e.g. in a database, assigns every partition itself).
+reader that keeps its own offsets, e.g. in a database, assigns every partition itself). A
+group member that keeps its offsets itself (a sink) passes hooks (see :class:`ProductReader`).
 """
 
 from __future__ import annotations
@@ -18,19 +19,22 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from dataplatform.config import Settings
 from dataplatform.kafka_config import consumer_config
-from dataplatform.product_io.serialization import ProductSerde
+from dataplatform.product_io.serialization import ProductSerde, WireDecoder
+from dataplatform.product_io.wire import schema_id_of
 from dataplatform.products.product import DataProduct
 
 log = logging.getLogger(__name__)
 REDACTED = "***redacted***"
 ENVELOPE_SIDES = ("before", "after")
 TopicPartitionKey = tuple[str, int]
+StartOffsets = Callable[[list[TopicPartitionKey]], Mapping[TopicPartitionKey, int] | None]
 
 
 def redact(product: DataProduct, entity: dict | None) -> dict | None:
@@ -45,6 +49,12 @@ def redact_event(product: DataProduct, event: dict | None) -> dict | None:
     if event is None or not product.personal_fields:
         return event
     return {**event, **{side: redact(product, event.get(side)) for side in ENVELOPE_SIDES}}
+
+
+def personal_values(product: DataProduct, event: dict | None) -> list[object]:
+    """The values of the personal fields in a change event (to keep them out of error texts)."""
+    entities = [(event or {}).get(side) or {} for side in ENVELOPE_SIDES]
+    return [entity.get(f) for entity in entities for f in product.personal_fields]
 
 
 @dataclass(frozen=True)
@@ -103,16 +113,29 @@ class Position:
 @dataclass
 class ProductRecord:
     """One message of a product topic, its value decoded (None for a tombstone or a topic
-    read without a product) and its personal fields redacted unless asked otherwise."""
+    read without a product) and its personal fields redacted unless asked otherwise. The
+    headers and timestamp are read from the message when asked for: a sink never asks."""
 
     topic: str
     partition: int
     offset: int
     key: str | None
     value: dict | None
-    headers: dict[str, str | None] = field(default_factory=dict)
-    timestamp_ms: int | None = None
-    message: Message | None = field(default=None, repr=False)   # the raw message, for byte checks
+    message: Message = field(repr=False)   # the raw message, for byte checks
+
+    @cached_property
+    def headers(self) -> dict[str, str | None]:
+        return {k: (v.decode() if v is not None else None) for k, v in (self.message.headers() or [])}
+
+    @property
+    def timestamp_ms(self) -> int | None:
+        ts_type, ts = self.message.timestamp()
+        return ts if ts_type else None
+
+    @property
+    def schema_id(self) -> int | None:
+        """The registry id of the schema the value was written with (None for a tombstone)."""
+        return schema_id_of(self.message.value())
 
     @property
     def event_id(self) -> str | None:
@@ -125,13 +148,20 @@ class ReadError(RuntimeError):
 
 class ProductReader:
     """Reads product topics (``{topic: product}``; ``None`` for a topic read undecoded, e.g.
-    a dead-letter topic). Close it, or use it as a context manager."""
+    a dead-letter topic). Close it, or use it as a context manager.
+
+    With a group (:meth:`Position.committed`), ``on_assign(partitions)`` may return where
+    each assigned partition starts (one it does not name: from its beginning; ``None``: the
+    group's committed offsets) and ``on_revoke(partitions)`` is told of partitions revoked or
+    lost, both while polling; ``on_unreadable(message, error)`` receives each value that
+    cannot be decoded (in :meth:`poll` or :meth:`read`) instead of it being raised or skipped."""
 
     def __init__(self, topics: Mapping[str, DataProduct | None], position: Position, *,
                  registry: SchemaRegistryClient | None = None, name: str = "dataplatform-reader",
                  bootstrap: str | None = None, settings: Settings | None = None, show_personal: bool = False,
-                 skip_unreadable: bool = False, wait_for_topics: bool = False,
-                 **consumer_overrides: object) -> None:
+                 skip_unreadable: bool = False, wait_for_topics: bool = False, on_assign: StartOffsets | None = None,
+                 on_revoke: Callable[[set[TopicPartitionKey]], None] | None = None,
+                 on_unreadable: Callable[[Message, Exception], None] | None = None, **consumer_overrides: object) -> None:
         if registry is None and any(topics.values()):
             raise ValueError("decoding product topics needs a schema registry client")
         self.topics = dict(topics)
@@ -139,7 +169,8 @@ class ProductReader:
         self.show_personal = show_personal
         self.skip_unreadable = skip_unreadable
         self.wait_for_topics = wait_for_topics   # a topic not created yet is read once it is
-        self.serdes = {t: ProductSerde(p, registry, auto_register=False) for t, p in topics.items() if p}
+        self.on_assign, self.on_revoke, self.on_unreadable = on_assign, on_revoke, on_unreadable
+        self.decoder = WireDecoder(registry) if registry is not None else None
         self.consumer = Consumer(consumer_config(position.group_id(name), bootstrap, settings, **{
             "auto.offset.reset": position.reset, "enable.partition.eof": True, **consumer_overrides}))
         self._at_end: set[TopicPartitionKey] = set()
@@ -147,7 +178,8 @@ class ProductReader:
             known = self._partitions() if position.every_partition else {}
             self.consumer.assign(position.assignment(known))
         else:
-            self.consumer.subscribe(list(self.topics))
+            self.consumer.subscribe(list(self.topics), on_assign=self._assigned, on_revoke=self._revoked,
+                                    on_lost=self._revoked)
 
     def _partitions(self, timeout: float = 10.0) -> dict[str, list[int]]:
         found = {}
@@ -156,10 +188,30 @@ class ProductReader:
             found[topic] = list(described.partitions) if described is not None and described.error is None else []
         return found
 
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        starts = self.on_assign([(p.topic, p.partition) for p in partitions]) if self.on_assign else None
+        if starts is not None:
+            for p in partitions:
+                p.offset = starts.get((p.topic, p.partition), OFFSET_BEGINNING)
+        log.debug("assigned %s", ", ".join(f"{p.topic}[{p.partition}]@{p.offset}" for p in partitions))
+        consumer.assign(partitions)
+
+    def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        gone = {(p.topic, p.partition) for p in partitions}
+        self._at_end -= gone
+        if self.on_revoke:
+            self.on_revoke(gone)
+
     # -- reading ----------------------------------------------------------------------
     def poll(self, timeout: float = 0.5, max_records: int = 500) -> list[ProductRecord]:
         """What arrived within ``timeout`` (at most ``max_records``), decoded, in order per partition."""
-        records = []
+        return [record for record in map(self.read, self.poll_messages(timeout, max_records)) if record is not None]
+
+    def poll_messages(self, timeout: float = 0.5, max_records: int = 500) -> list[Message]:
+        """What arrived, as :meth:`poll` but not decoded yet: for a reader that decodes each
+        message with :meth:`read` where it uses it (a sink, as it writes a batch: decoding
+        next to the mapping keeps the sink as fast as it was with a loop of its own)."""
+        messages = []
         for msg in self.consumer.consume(num_messages=max_records, timeout=timeout):
             error = msg.error()
             if error is not None:
@@ -169,11 +221,20 @@ class ProductReader:
                     self._unreadable(msg, error)
                 continue
             self._at_end.discard((msg.topic(), msg.partition()))
-            try:
-                records.append(self.decode(msg))
-            except Exception as exc:  # noqa: BLE001 - any decoding failure: skipped or raised
+            messages.append(msg)
+        return messages
+
+    def read(self, msg: Message) -> ProductRecord | None:
+        """``msg`` decoded; None when it cannot be, once handed to ``on_unreadable`` (or, without
+        it, logged with ``skip_unreadable``; otherwise :class:`ReadError` is raised)."""
+        try:
+            return self.decode(msg)
+        except Exception as exc:  # noqa: BLE001 - any decoding failure: handed over, skipped or raised
+            if self.on_unreadable is None:
                 self._unreadable(msg, exc)
-        return records
+            else:
+                self.on_unreadable(msg, exc)
+            return None
 
     def follow(self, stop: Callable[[], bool] = lambda: False, *, idle_timeout: float | None = None,
                until_end: bool = False, poll_timeout: float = 0.5) -> Iterator[ProductRecord]:
@@ -199,14 +260,12 @@ class ProductReader:
         return bool(assigned) and assigned <= self._at_end
 
     def decode(self, msg: Message) -> ProductRecord:
-        serde = self.serdes.get(msg.topic())
-        value = serde.deserialize_value(msg.value(), msg.topic()) if serde else None
-        if serde and not self.show_personal:
-            value = redact_event(serde.product, value)
-        ts_type, ts = msg.timestamp()
-        headers = {k: (v.decode() if v is not None else None) for k, v in (msg.headers() or [])}
+        product = self.topics.get(msg.topic())
+        value = self.decoder.decode(msg.value()) if product else None
+        if product and not self.show_personal:
+            value = redact_event(product, value)
         return ProductRecord(msg.topic(), msg.partition(), msg.offset(), ProductSerde.deserialize_key(msg.key()),
-                             value, headers, ts if ts_type else None, msg)
+                             value, msg)
 
     def _unreadable(self, msg: Message, problem: KafkaError | Exception) -> None:
         """A broker error or an undecodable value: raised, or logged and skipped when asked."""
@@ -222,8 +281,12 @@ class ProductReader:
     # -- offsets and lifetime ---------------------------------------------------------
     def commit(self, record: ProductRecord) -> None:
         """Record in the group that ``record`` has been handled (synchronously)."""
-        self.consumer.commit(offsets=[TopicPartition(record.topic, record.partition, record.offset + 1)],
-                             asynchronous=False)
+        self.commit_offsets({(record.topic, record.partition): record.offset + 1})
+
+    def commit_offsets(self, next_offsets: Mapping[TopicPartitionKey, int], asynchronous: bool = False) -> None:
+        """Record in the group the next offset to read of each partition."""
+        self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
+                             asynchronous=asynchronous)
 
     def close(self) -> None:
         self.consumer.close()

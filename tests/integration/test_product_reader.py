@@ -109,3 +109,34 @@ def test_an_unreadable_value_stops_the_reader_unless_asked_to_skip_it(bootstrap,
             list(r.follow(until_end=True))
     with reader(bootstrap, registry_url, topic, Position.beginning(), skip_unreadable=True) as r:
         assert cases(list(r.follow(until_end=True))) == ["c1", "c2"]
+
+
+
+def test_a_group_member_starts_where_its_hook_says_and_hands_over_what_it_cannot_decode(
+        bootstrap, registry_url, publish):
+    """What a sink needs: ``on_assign`` seeks to offsets kept elsewhere, ``on_unreadable``
+    receives an undecodable value and reading goes on, ``on_revoke`` hears of the
+    partitions given back when the reader leaves the group."""
+    topic = create_topic(bootstrap, unique_name("reader-hooks"), partitions=1)
+    publish(topic, "c1", "c2", "c3")                                  # offsets 0, 1, 2
+    producer = Producer(client_config(bootstrap, Settings()))
+    producer.produce(topic, key=b"junk", value=wire.header(1) + b"not avro at all")   # offset 3
+    producer.flush(30)
+    publish(topic, "c4")                                              # offset 4
+    assigned, unreadable, revoked = [], [], []
+
+    def start_after_the_first(partitions):  # noqa: ANN001, ANN202 - as a sink reads its store
+        assigned.extend(partitions)
+        return {(topic, 0): 1}
+
+    r = reader(bootstrap, registry_url, topic, Position.committed(unique_name("hooks-group")),
+               on_assign=start_after_the_first, on_revoke=revoked.extend,
+               on_unreadable=lambda msg, exc: unreadable.append((msg.offset(), exc)))
+    try:
+        records = r.read_to_end()
+    finally:
+        r.close()
+    assert assigned == [(topic, 0)]
+    assert [(x.offset, x.value["after"]["case_id"]) for x in records] == [(1, "c2"), (2, "c3"), (4, "c4")]
+    assert [offset for offset, _ in unreadable] == [3]   # once, and the record after it was read
+    assert revoked == [(topic, 0)]

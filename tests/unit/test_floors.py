@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 # repository folder -> installed package (pyproject's package-dir mapping)
 PACKAGES = {"dataplatform": "dataplatform", "producers": "dataplatform.producers",
             "stream_processors": "dataplatform.stream_processors", "sinks": "dataplatform.sinks"}
-APPLICATION = ("dataplatform.cli", "dataplatform.platform", "dataplatform.web", "dataplatform.warnings",
-               "dataplatform.catalogue")
+APPLICATION = ("dataplatform.cli", "dataplatform.platform", "dataplatform.supervisor", "dataplatform.web",
+               "dataplatform.warnings", "dataplatform.catalogue")
 COMPONENTS = ("dataplatform.producers", "dataplatform.stream_processors", "dataplatform.sinks")
 
 
