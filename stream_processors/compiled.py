@@ -39,21 +39,37 @@ class CompiledDerivation:
         self._sums = {i.role: [(s.name, 1 + i.projection.index(s.field)) for s in d.sums if s.role == i.role]
                       for i in d.inputs}
         self._counts_when = {i.role: i for i in d.inputs}
+        self._zero = {**{role: 0 for role in self.roles}, **{s.name: 0 for s in d.sums}}
         self._roll_ups = [(r, reference_lookup(r.reference, r.from_column, r.to_column),
                            reference_lookup(r.reference, r.to_column, r.name_column) if r.name_column else {})
                           for r in d.groups.roll_ups]
         self._names = [(part, reference_lookup(part.reference, part.key, part.column) if part.reference else {})
                        for part in d.groups.name]
-        self._memo: dict[tuple, bool] = {}
+        self._rules_for = {level: tuple(d.rules_for(level)) for level in d.groups.levels}
+        self._above = {r.level: [u.level for u in d.groups.roll_ups[i:]] for i, r in enumerate(d.groups.roll_ups)}
+        self._memo: dict[tuple, dict[Contribution, bool]] = {}   # (today, horizon) -> contribution -> counts
+        self._member_memo: dict[tuple, bool] = {}
+        self._member_reads = {i.product: tuple(sorted(i.member_when.variables)) for i in d.inputs}
+        self._groups_memo: dict[tuple, list[Group]] = {}
         self._failed: set[str] = set()
 
     # -- stage 1 ---------------------------------------------------------------------------------
     def groups_of(self, product: str, entity: dict | None) -> list[Group]:
-        """The groups an entity belongs to: its own (the group key) and each roll-up of it."""
+        """The groups an entity belongs to: its own (the group key) and each roll-up of it
+        (memoised per key: many entities share a group; the result is never changed)."""
         if entity is None:
             return []
         source = self.inputs[product]
-        values = [entity.get(f) for f in source.group_by]
+        values = tuple(entity.get(f) for f in source.group_by)
+        key = (product, values)
+        found = self._groups_memo.get(key)
+        if found is None:
+            if len(self._groups_memo) > MEMO_LIMIT:
+                self._groups_memo.clear()
+            found = self._groups_memo[key] = self._groups(source, values)
+        return found
+
+    def _groups(self, source: Input, values: tuple) -> list[Group]:
         if any(v is None for v in values):
             return []
         keyed = [epoch_day(v) for v in values]
@@ -68,8 +84,9 @@ class CompiledDerivation:
             if parent is None:
                 break   # not in the reference data: counted at the levels below only
             fields[roll_up.level] = parent
-            rolled.append((parent, roll_up.level, {r.level: fields[r.level] for r in groups.roll_ups
-                                                   if r.level in fields and _at_or_above(groups, r.level, roll_up.level)}))
+            rolled.append((parent, roll_up.level, {}))
+        for parent, level, own in rolled:   # a roll-up's fields: its own code and those above it
+            own.update((above, fields[above]) for above in self._above[level] if above in fields)
         return [(code, groups.level, fields), *rolled]
 
     def contribution_of(self, product: str, entity: dict | None) -> Contribution | None:
@@ -77,21 +94,41 @@ class CompiledDerivation:
         if entity is None:
             return None
         source = self.inputs[product]
-        context = {name: epoch_day(entity.get(name)) for name in source.member_when.variables}
-        if not source.member_when(context):
+        reads = self._member_reads[product]
+        if not self._member(source, reads, tuple(entity.get(name) for name in reads)):
             return None
         return (source.role, *(epoch_day(entity.get(f)) for f in source.projection))
+
+    def _member(self, source: Input, reads: tuple[str, ...], values: tuple) -> bool:
+        """``member_when`` for these values of the fields it reads (memoised: few distinct ones)."""
+        key = (source.role, values)
+        found = self._member_memo.get(key)
+        if found is None:
+            if len(self._member_memo) > MEMO_LIMIT:
+                self._member_memo.clear()
+            context = {name: epoch_day(v) for name, v in zip(reads, values)}
+            found = self._member_memo[key] = bool(source.member_when(context))
+        return found
 
     # -- stage 2 ---------------------------------------------------------------------------------
     def counts(self, contribution: Contribution, today: int, horizon_days: int) -> bool:
         """Whether a member with this contribution counts on ``today`` (memoised per day)."""
-        key = (contribution, today, horizon_days)
-        found = self._memo.get(key)
-        if found is None:
-            if len(self._memo) > MEMO_LIMIT:
+        return self._day(today, horizon_days)(contribution)
+
+    def _day(self, today: int, horizon_days: int):
+        """The memoised ``counts`` of one day and horizon (the memo of older days is dropped)."""
+        memo = self._memo.get((today, horizon_days))
+        if memo is None:
+            if len(self._memo) > 8 or sum(map(len, self._memo.values())) > MEMO_LIMIT:
                 self._memo.clear()
-            found = self._memo[key] = self._counts(contribution, today, horizon_days)
-        return found
+            memo = self._memo[(today, horizon_days)] = {}
+
+        def counts(contribution: Contribution) -> bool:
+            found = memo.get(contribution)
+            if found is None:
+                found = memo[contribution] = self._counts(contribution, today, horizon_days)
+            return found
+        return counts
 
     def _counts(self, contribution: Contribution, today: int, horizon_days: int) -> bool:
         source = self._counts_when[contribution[0]]
@@ -109,11 +146,10 @@ class CompiledDerivation:
 
     def measures(self, tally: Counter, today: int, horizon_days: int) -> dict[str, Any]:
         """Count per role, sums and derived measures over the members that count on ``today``."""
-        out: dict[str, Any] = {role: 0 for role in self.roles}
-        for name, _ in self._all_sums():
-            out[name] = 0
+        out: dict[str, Any] = dict(self._zero)
+        counts = self._day(today, horizon_days)
         for contribution, n in tally.items():
-            if n > 0 and self.counts(contribution, today, horizon_days):
+            if n > 0 and counts(contribution):
                 role = contribution[0]
                 out[role] += n
                 for name, index in self._sums[role]:
@@ -122,10 +158,16 @@ class CompiledDerivation:
             out[name] = expression(out)
         return out
 
-    def _all_sums(self):
-        return [pair for pairs in self._sums.values() for pair in pairs]
-
     # -- outputs ---------------------------------------------------------------------------------
+    def rules_for(self, level: str) -> tuple:
+        return self._rules_for.get(level, ())
+
+    def view_of(self, group) -> dict[str, Any]:
+        """:meth:`group_view` of a :class:`GroupState`, kept on it (a group's key and level never change)."""
+        if group.view is None or group.view["level"] != group.level:
+            group.view = self.group_view(group.code, group.level, group.fields)
+        return group.view
+
     def group_view(self, code: str, level: str, fields: dict[str, Any]) -> dict[str, Any]:
         """``group`` as output expressions read it: code, name, level, the group's fields and,
         at the base level, each name part looked up in reference data (``group.<column>``)."""
@@ -150,8 +192,3 @@ class CompiledDerivation:
     def record(self, fields, group: dict[str, Any], measures: dict[str, Any]) -> dict[str, Any]:
         context = {**measures, "group": group}
         return {name: expression(context) for name, expression in fields}
-
-
-def _at_or_above(groups, level: str, of: str) -> bool:
-    order = [r.level for r in groups.roll_ups]
-    return order.index(level) >= order.index(of)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataplatform.products.envelope import ChangeEvent, epoch_ms
-from dataplatform.stream_processors.clock import Clock, today_of
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.stream_processors.clock import Moment
 from dataplatform.stream_processors.compiled import CompiledDerivation
 from dataplatform.stream_processors.group_state import GroupState
 from dataplatform.stream_processors.rules import Judged, evaluate
@@ -24,13 +24,13 @@ PROCESSOR_SYSTEM = "dataplatform-processor"
 
 
 def derive_figures(compiled: CompiledDerivation, group: GroupState, published: dict[str, Any] | None,
-                   clock: Clock) -> tuple[dict[str, Any] | None, ChangeEvent | None]:
+                   at: Moment) -> tuple[dict[str, Any] | None, ChangeEvent | None]:
     """The derived figures event when the figures moved since ``published`` (and the new
     "last published" record); ``(published, None)`` when they did not."""
     spec = compiled.derivation
-    now_ms, today = epoch_ms(clock.now()), today_of(clock)
-    measures = group.measures(compiled, today, spec.horizon_days)
-    view = compiled.group_view(group.code, group.level, group.fields)
+    now_ms = at.now_ms
+    measures = group.measures(compiled, at.today, spec.horizon_days)
+    view = compiled.view_of(group)
     record = {**compiled.record(spec.figures.fields, view, measures), "horizon_days": spec.horizon_days}
     if published is not None and _figures_of(published["record"]) == _figures_of(record):
         return published, None
@@ -44,17 +44,16 @@ def derive_figures(compiled: CompiledDerivation, group: GroupState, published: d
 
 
 def evaluate_rules(compiled: CompiledDerivation, group: GroupState, rule_states: dict[str, dict] | None,
-                   clock: Clock) -> tuple[dict[str, dict], list[ChangeEvent]]:
+                   at: Moment) -> tuple[dict[str, dict], list[ChangeEvent]]:
     """Step every rule's state machine for the group: (new states, warning events; the
     warning itself is each event's ``after``)."""
-    now_ms, today = epoch_ms(clock.now()), today_of(clock)
+    now_ms = at.now_ms
     spec = compiled.derivation
     states = dict(rule_states or {})
     events = []
-    view = None
-    for rule in spec.rules_for(group.level):
-        measures = group.measures(compiled, today, rule.horizon_days)
-        view = view or compiled.group_view(group.code, group.level, group.fields)
+    view = compiled.view_of(group)
+    for rule in compiled.rules_for(group.level):
+        measures = group.measures(compiled, at.today, rule.horizon_days)
         outcome = evaluate(rule, group.code, view["name"], Judged.of(rule, measures), states.get(rule.id),
                            now_ms, group.max_ts)
         state = outcome.state

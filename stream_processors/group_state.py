@@ -26,6 +26,7 @@ class GroupState:
     entities: dict[str, Contribution] = field(default_factory=dict)
     max_ts: int = 0
     _tally: Counter | None = field(default=None, repr=False, compare=False)
+    view: dict[str, Any] | None = field(default=None, repr=False, compare=False)   # see CompiledDerivation.view_of
 
     def apply(self, move: Move) -> bool:
         """Set the entity's contribution; True when that changed anything."""

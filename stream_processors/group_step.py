@@ -6,7 +6,7 @@ is given, so a step replayed after a crash produces the very same outputs, byte 
 * a message at or below the group's ``applied`` offset was applied by a finished step and
   is skipped;
 * "now" (the horizon, ``as_of``, ``raised_at``, each event's ``ts_ms``) is the time the
-  message carries (:func:`message_time`), set by stage 1 or the timer when it was sent,
+  message carries (its ``now``), set by stage 1 or the timer when it was sent,
   never the clock at the time of processing;
 * the rules step after every move that changed the group and on every tick, and the
   derived figures are emitted after each message whose figures moved, so the outputs do
@@ -15,12 +15,11 @@ is given, so a step replayed after a crash produces the very same outputs, byte 
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 from dataplatform.products.envelope import ChangeEvent
-from dataplatform.stream_processors.clock import ManualClock
+from dataplatform.stream_processors.clock import Moment
 from dataplatform.stream_processors.compiled import CompiledDerivation, Contribution
 from dataplatform.stream_processors.entity_step import moves_of_message
 from dataplatform.stream_processors.evaluation import derive_figures, evaluate_rules
@@ -42,11 +41,6 @@ class GroupStep:
         return len(self.figures) + len(self.warnings)
 
 
-def message_time(message: dict[str, Any]) -> dt.datetime:
-    """The instant a repartition message was sent (epoch ms in ``now``)."""
-    return dt.datetime.fromtimestamp(int(message["now"]) / 1000, dt.timezone.utc)
-
-
 def step_group(compiled: CompiledDerivation, held: HeldGroup, messages: list[tuple[int, dict[str, Any]]]
                ) -> GroupStep | None:
     """Apply ``(offset, message)`` pairs, in order, to ``held`` (changed in place).
@@ -61,7 +55,7 @@ def step_group(compiled: CompiledDerivation, held: HeldGroup, messages: list[tup
     for offset, message in messages:
         if offset <= held.applied:
             continue
-        clock = ManualClock(message_time(message))
+        at = Moment.of_ms(int(message["now"]))
         moves = moves_of_message(message)
         if moves and not group.level:
             group.level, group.fields = moves[0].level, moves[0].fields
@@ -73,13 +67,13 @@ def step_group(compiled: CompiledDerivation, held: HeldGroup, messages: list[tup
                 continue   # a duplicate or replay changes nothing
             touched = True
             before.setdefault(move.entity_key, previous)
-            held.rules, events = evaluate_rules(compiled, group, held.rules, clock)
+            held.rules, events = evaluate_rules(compiled, group, held.rules, at)
             step.warnings += events
         if tick:
-            held.rules, events = evaluate_rules(compiled, group, held.rules, clock)
+            held.rules, events = evaluate_rules(compiled, group, held.rules, at)
             step.warnings += events
         if touched:
-            held.published, change = derive_figures(compiled, group, held.published, clock)
+            held.published, change = derive_figures(compiled, group, held.published, at)
             if change is not None:
                 step.figures.append(change)
         held.applied = offset

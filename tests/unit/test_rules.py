@@ -7,7 +7,7 @@ import datetime as dt
 from types import SimpleNamespace
 
 from dataplatform.derivations.loading import get_derivation
-from dataplatform.stream_processors.clock import ManualClock, today_of
+from dataplatform.stream_processors.clock import ManualClock, Moment, today_of
 from dataplatform.stream_processors.compiled import CompiledDerivation
 from dataplatform.stream_processors.entity_step import Move
 from dataplatform.stream_processors.evaluation import derive_figures, evaluate_rules
@@ -32,8 +32,8 @@ def compiled_with(*rules) -> CompiledDerivation:
 
 def evaluate_area(compiled, area, published, rule_states, clock) -> SimpleNamespace:
     """Stage 2's two evaluations after a change, as the worker runs them (rules, then figures)."""
-    states, events = evaluate_rules(compiled, area, rule_states, clock)
-    new_published, change = derive_figures(compiled, area, published, clock)
+    states, events = evaluate_rules(compiled, area, rule_states, Moment.of(clock))
+    new_published, change = derive_figures(compiled, area, published, Moment.of(clock))
     return SimpleNamespace(published=new_published, change=change, rule_states=states,
                            warnings=[e.after for e in events], warning_events=events)
 
@@ -92,13 +92,13 @@ def test_warning_record_has_figures_rule_evidence_and_one_line_message():
     for i in range(12):
         area.apply(Move(AREA, REGION, FIELDS, f"supply:u{i}", (SUPPLY, 0), 3000))
     compiled = compiled_with(RULE)
-    states, (event,) = evaluate_rules(compiled, area, None, clock)
+    states, (event,) = evaluate_rules(compiled, area, None, Moment.of(clock))
     w = event.after
     assert w["warning_id"] == f"{AREA}:shortfall" and w["rule_id"] == "shortfall"
     assert (w["supply"], w["demand"], w["horizon_days"], w["evidence_at"], w["raised_at"]) == (12, 41, 28, 4000, 5000)
     assert (w["area_code"], w["area_name"], w["area_level"]) == (AREA, "North West", REGION)
     assert w["message"] == "RED raised  North West  demand 41 > supply 12 (next 28 days)"
-    _, again = evaluate_rules(compiled, area, states, clock)
+    _, again = evaluate_rules(compiled, area, states, Moment.of(clock))
     assert again == []                                 # already raised: not raised again
 
 
