@@ -2,7 +2,8 @@
 
 Order matters and is the order a reader would expect: Kafka, the web service (registry,
 catalogue, warnings), every product registered and its topic created, the stream
-processor, the sinks, then the two service simulators. Everything started here is
+processor of every derivation spec, the sinks, then the service simulators of both
+examples (housing and releases; court hearings and interpreter bookings). Everything started here is
 stopped here, in reverse, so no Java or Python process outlives the run. State lives in
 ``DATAPLATFORM_HOME``, so a second run resumes where the first stopped (``fresh`` wipes it).
 
@@ -37,6 +38,7 @@ from dataplatform.topics import ensure_product_topics
 from dataplatform.products.product import load_products
 
 DEFAULT_SCENARIO = "shortage-north-west"
+DEFAULT_COURT_SCENARIO = "interpreter-shortage"
 SQL_SINK_GROUP = "dataplatform-sink-sql"
 PARQUET_SINK_GROUP = "dataplatform-sink-parquet"
 
@@ -44,7 +46,8 @@ PARQUET_SINK_GROUP = "dataplatform-sink-parquet"
 @dataclass
 class RunOptions:
     fresh: bool = False
-    scenario: str | None = DEFAULT_SCENARIO
+    scenario: str | None = DEFAULT_SCENARIO               # what the housing and releases simulators play
+    court_scenario: str | None = DEFAULT_COURT_SCENARIO   # what the hearings and bookings simulators play
     seed: int = 7
     rate: float = 5.0
     web_port: int = 8080
@@ -59,8 +62,11 @@ class Counters:
 
     housing_changes: int = 0
     release_changes: int = 0
+    hearing_changes: int = 0
+    booking_changes: int = 0
     transitions: int = 0
     simulators_done: int = 0
+    simulators: int = 4
     extra: dict = field(default_factory=dict)
 
 
@@ -173,12 +179,16 @@ class Platform:
         self.supervisor.spawn("warnings-printer", relay)
 
     def _start_processor(self) -> None:
+        """One processor per derivation spec under schemas/ (each its own consumer group)."""
+        from dataplatform.derivations.loading import load_derivations
         from dataplatform.stream_processors.config import ProcessorConfig
 
-        config = ProcessorConfig(datadir=str(self.home / "processor"), tick_seconds=self.options.tick_seconds,
-                                 loglevel="INFO")
-        self.supervisor.start_processor(self.options.workers, self.settings, config)
-        self.say(f"Stream processor {self.options.workers} Faust worker(s), logs in {self.home / 'processor'}")
+        for name in load_derivations():
+            config = ProcessorConfig(derivation=name, datadir=str(self.home / "processor" / name),
+                                     tick_seconds=self.options.tick_seconds, loglevel="INFO")
+            self.supervisor.start_processor(self.options.workers, self.settings, config)
+            self.say(f"Stream processor {name}: {self.options.workers} Faust worker(s), "
+                     f"logs in {self.home / 'processor' / name}")
 
     def _start_sinks(self) -> None:
         from dataplatform.sinks.parquet import ParquetSink
@@ -195,24 +205,34 @@ class Platform:
         self.say(f"Sinks           SQL (upsert, {len(topics)} topics) and Parquet")
 
     def _start_simulators(self) -> None:
+        from dataplatform.producers.simulators.bookings import run_bookings_simulator
+        from dataplatform.producers.simulators.hearings import run_hearings_simulator
         from dataplatform.producers.simulators.housing import run_housing_simulator
         from dataplatform.producers.simulators.releases import run_releases_simulator
 
         opts = self.options
 
-        def simulate(run, counter: str) -> None:
+        def simulate(run, counter: str, scenario: str | None) -> None:
             def progress(done: int, _total: int | None) -> None:
                 setattr(self.counters, counter, done)
             try:
-                run(self.settings, seed=opts.seed, rate=opts.rate, scenario=opts.scenario,
+                run(self.settings, seed=opts.seed, rate=opts.rate, scenario=scenario,
                     stop_event=self._stop_simulators, progress=progress)
             finally:
                 self.counters.simulators_done += 1
 
-        self.supervisor.spawn("housing-simulator", lambda: simulate(run_housing_simulator, "housing_changes"))
-        self.supervisor.spawn("releases-simulator", lambda: simulate(run_releases_simulator, "release_changes"))
-        what = f"scenario {opts.scenario}" if opts.scenario else "ordinary activity"
-        self.say(f"Simulators      housing service (outbox relay) and releases service (SDK), {what}")
+        simulators = [("housing", run_housing_simulator, "housing_changes", opts.scenario),
+                      ("releases", run_releases_simulator, "release_changes", opts.scenario),
+                      ("hearings", run_hearings_simulator, "hearing_changes", opts.court_scenario),
+                      ("bookings", run_bookings_simulator, "booking_changes", opts.court_scenario)]
+        for name, run, counter, scenario in simulators:
+            self.supervisor.spawn(f"{name}-simulator", lambda r=run, c=counter, s=scenario: simulate(r, c, s))
+
+        def what(scenario: str | None) -> str:
+            return f"scenario {scenario}" if scenario else "ordinary activity"
+        self.say(f"Simulators      housing service (outbox relay) and releases service (SDK), {what(opts.scenario)}")
+        self.say(f"                listing service and interpreter bookings (SDK), {what(opts.court_scenario)}")
+
 
     # -- health --------------------------------------------------------------------------
     def processor_alive(self) -> bool:

@@ -32,7 +32,7 @@ class Supervisor:
         self.say = say
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._pool: WorkerPool | None = None
+        self._pools: dict[str, WorkerPool] = {}   # one per derivation
 
     def spawn(self, name: str, target: Callable[[], None]) -> None:
         """Run ``target`` in a daemon thread named ``name``; an exception out of it is logged."""
@@ -47,24 +47,24 @@ class Supervisor:
 
     # -- the stream processor's worker processes -----------------------------------------
     def start_processor(self, workers: int, settings: Settings, config: ProcessorConfig) -> None:
-        """Start the workers and a thread that keeps them running."""
+        """Start the workers of one derivation's processor and a thread that keeps them running."""
         from dataplatform.stream_processors.pool import start_workers
 
-        self._pool = start_workers(workers, settings, config)
-        self.spawn("processor-supervisor", self._watch_processor)
+        pool = self._pools[config.derivation] = start_workers(workers, settings, config)
+        self.spawn(f"processor-supervisor-{config.derivation}", lambda: self._watch_processor(pool))
 
-    def _watch_processor(self) -> None:
+    def _watch_processor(self, pool: WorkerPool) -> None:
         """Restart a worker that died, and all workers when they stall (lag and no commit:
         a known Faust failure after a rebalance). Restarting is safe: state comes back from
         the changelogs and a replayed step sends the same events (docs/stream-processing.md)."""
         while not self.stopping.is_set():
-            for what in self._pool.supervise():
+            for what in pool.supervise():
                 if not self.stopping.is_set():
                     self.say(what)
             self.stopping.wait(WATCH_SECONDS)
 
     def processor_alive(self) -> bool:
-        return self._pool is None or all(self._pool.alive())
+        return all(all(pool.alive()) for pool in self._pools.values())
 
     # -- stopping ------------------------------------------------------------------------
     def stop_watching(self) -> None:
@@ -78,5 +78,5 @@ class Supervisor:
                 thread.join(timeout=timeout)
 
     def stop_processor(self, timeout: float = 45.0) -> None:
-        if self._pool is not None:
-            self._pool.stop(timeout=timeout)
+        for pool in self._pools.values():
+            pool.stop(timeout=timeout)

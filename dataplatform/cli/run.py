@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.text import Text
 
 from dataplatform.config import get_settings
-from dataplatform.platform import DEFAULT_SCENARIO, Platform, RunOptions, wait_for
+from dataplatform.platform import DEFAULT_COURT_SCENARIO, DEFAULT_SCENARIO, Platform, RunOptions, wait_for
 
 STYLES = {"RED": "bold red", "AMBER": "bold yellow", "NONE": "bold green"}
 
@@ -20,24 +20,28 @@ STYLES = {"RED": "bold red", "AMBER": "bold yellow", "NONE": "bold green"}
 def run(
     fresh: bool = typer.Option(False, "--fresh", help="Start over: delete DATAPLATFORM_HOME's state first."),
     duration: float = typer.Option(None, "--duration", help="Stop by itself after this many seconds."),
-    scenario: str = typer.Option(DEFAULT_SCENARIO, "--scenario", help="What the simulators play ('' for ordinary activity)."),
+    scenario: str = typer.Option(DEFAULT_SCENARIO, "--scenario",
+                                 help="What the housing and releases simulators play ('' for ordinary activity)."),
+    court_scenario: str = typer.Option(DEFAULT_COURT_SCENARIO, "--court-scenario",
+                                       help="What the hearings and bookings simulators play ('' for ordinary activity)."),
     seed: int = typer.Option(7, "--seed", help="Seed of the simulators (same seed, same events)."),
     rate: float = typer.Option(5.0, "--rate", help="Changes per second per simulated service."),
     web_port: int = typer.Option(8080, "--web-port", help="Port of the web page (another free one if taken)."),
     workers: int = typer.Option(1, "--workers", help="Stream processor workers (each its own process)."),
 ) -> None:
-    """Bring up the whole platform and show a housing shortage being detected.
+    """Bring up the whole platform and show a housing shortage and an interpreter shortage being detected.
 
     Starts Kafka (embedded unless KAFKA_BOOTSTRAP_SERVERS is set), the web service
-    (registry, catalogue, live warnings), the stream processor, the SQL and Parquet sinks
-    and the two service simulators; prints each warning as it is raised or cleared.
+    (registry, catalogue, live warnings), a stream processor per derivation spec, the SQL
+    and Parquet sinks and the four service simulators; prints each warning as it is raised
+    or cleared.
     Ctrl-C stops everything cleanly; a second run resumes where this one stopped.
     Log lines (the platform's, the web server's, the Kafka clients') go to
     DATAPLATFORM_HOME/logs/dataplatform.log, not the terminal.
     """
     console = Console(highlight=False, soft_wrap=True)
     settings = get_settings()
-    options = RunOptions(fresh=fresh, scenario=scenario or None, seed=seed, rate=rate, web_port=web_port,
+    options = RunOptions(fresh=fresh, scenario=scenario or None, court_scenario=court_scenario or None, seed=seed, rate=rate, web_port=web_port,
                          workers=workers, log_to_file=True)
     platform = Platform(settings, options, say=lambda line: console.print(line, markup=False))
     interrupted = threading.Event()
@@ -61,9 +65,10 @@ def run(
                 break
             live.console.print(Text(w["message"], style=STYLES.get(w["severity"], "")))
         c = platform.counters
-        state = "simulators finished" if c.simulators_done >= 2 else "simulating"
+        state = "simulators finished" if c.simulators_done >= c.simulators else "simulating"
         processor = "" if platform.processor_alive() else "  [processor stopped: see its log]"
         status.plain = (f"housing changes {c.housing_changes}  release changes {c.release_changes}  "
+                        f"hearings {c.hearing_changes}  bookings {c.booking_changes}  "
                         f"warning transitions {c.transitions}  ({state}){processor}")
 
     try:
