@@ -36,10 +36,10 @@ def tail(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line, with the warnings product it came from."),
     max_events: int = typer.Option(None, "--max", help="Stop after this many transitions."),
     timeout: float = typer.Option(None, "--timeout", help="Stop after this many seconds."),
-    product: list[str] = typer.Option([], "--product", help="Only this warnings product (repeat for more) "
-                                      "[default: every derivation's warnings product]."),
-    topic: list[str] = typer.Option([], "--topic", help="Read this topic instead (repeat for more); each "
-                                    "record's kind is recognised by its fields."),
+    product: list[str] = typer.Option([], "--product", metavar="NAME", help="Only this warnings product (repeat "
+                                      "for more). Without it: every derivation's warnings product."),
+    topic: list[str] = typer.Option([], "--topic", metavar="TOPIC", help="Read this topic instead (repeat for "
+                                    "more); each record's kind is recognised by its fields."),
 ) -> None:
     """Print each warning transition as it happens (Ctrl-C stops)."""
     settings = get_settings()
