@@ -1,9 +1,10 @@
-"""Follow a data product into a store, then tell listeners (and, for warnings, webhooks).
+"""Follow data products into a store, then tell listeners (and, for warnings, webhooks).
 
-Runs as a background thread in the web service (and in ``dataplatform run``): one for the
-warnings product, one for the area figures behind them. Each assigns every partition of its
-topic itself and resumes after the highest offset already stored, so each event is stored
-exactly once however often the service restarts.
+Runs as background threads in the web service (and in ``dataplatform run``): one reader over
+the warnings product of every derivation spec, and one for the area figures behind housing's
+warnings (the only figures charted over time). Each assigns every partition of its topics
+itself and resumes after the highest offset already stored (per product), so each event is
+stored exactly once however often the service restarts.
 """
 
 from __future__ import annotations
@@ -11,20 +12,21 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from dataplatform.background import BackgroundReader
 from dataplatform.config import Settings
 from dataplatform.metrics import WARNING_TRANSITIONS
-from dataplatform.product_io.reader import Position, ProductReader
+from dataplatform.product_io.reader import Position, ProductReader, ProductRecord
 from dataplatform.product_io.serialization import registry_client
+from dataplatform.products.product import DataProduct, get_product
+from dataplatform.warnings.kinds import WarningKind, recognise, warning_kinds
 from dataplatform.warnings.store import WarningStore
 from dataplatform.warnings.webhooks import WebhookDispatcher
-from dataplatform.products.product import DataProduct, get_product
 
 log = logging.getLogger(__name__)
-WARNINGS_PRODUCT = "housing_shortfall_warnings"
-FIGURES_PRODUCT = "area_supply_demand"
+FIGURES_PRODUCT = "area_supply_demand"   # the figures kept over time, for housing's charts and tiles
 
 
 class StoreOf(Protocol):
@@ -32,23 +34,19 @@ class StoreOf(Protocol):
     def resume_offsets(self) -> dict[int, int]: ...
 
 
-class ProductFollower(BackgroundReader):
-    """Read one product's topic into ``store``; each newly stored row goes to the listeners."""
+class Follower(BackgroundReader):
+    """Read topics (``{topic: product}``) and hand each record to :meth:`handle`; rows newly
+    stored go to the listeners (the web page's live stream)."""
 
-    default_product = WARNINGS_PRODUCT
-
-    def __init__(self, store: StoreOf, *, bootstrap: str | None = None, registry_url: str | None = None,
-                 product: DataProduct | None = None, topic: str | None = None,
-                 settings: Settings | None = None) -> None:
+    def __init__(self, topics: Mapping[str, DataProduct], *, bootstrap: str | None = None,
+                 registry_url: str | None = None, settings: Settings | None = None) -> None:
         super().__init__()
-        self.store = store
+        self.topics = dict(topics)
         self.settings = settings
-        self.product = product or get_product(self.default_product)
-        self.topic = topic or self.product.topic
         self.bootstrap, self.registry_url = bootstrap, registry_url
         self._listeners: list[queue.Queue] = []
         self._lock = threading.Lock()
-        self.thread_name = f"follow-{self.product.name}"
+        self.thread_name = "follow-" + "+".join(sorted({p.name for p in self.topics.values()}))
         self.ready = threading.Event()
 
     # -- listeners (the web page's live stream) ---------------------------------------
@@ -72,35 +70,88 @@ class ProductFollower(BackgroundReader):
                     pass
 
     # -- the loop ---------------------------------------------------------------------
-    def stored(self, row: Any) -> None:
-        """What to do with a row stored for the first time: tell the listeners."""
-        self._publish(row.to_dict())
+    def resume(self) -> dict[tuple[str, int], int]:
+        """Where to start: the next offset per (topic, partition) already stored."""
+        raise NotImplementedError
+
+    def handle(self, record: ProductRecord) -> None:
+        raise NotImplementedError
 
     def run(self) -> None:
-        resume = {(self.topic, p): offset for p, offset in self.store.resume_offsets().items()}
-        reader = ProductReader({self.topic: self.product}, Position.at(resume),
+        reader = ProductReader(self.topics, Position.at(self.resume()),
                                registry=registry_client(self.registry_url, self.settings), name="dataplatform-web",
-                               bootstrap=self.bootstrap, settings=self.settings, skip_unreadable=True, log_level=3)
+                               bootstrap=self.bootstrap, settings=self.settings, skip_unreadable=True,
+                               wait_for_topics=True, log_level=3)
         try:
             self.ready.set()
             for record in reader.follow(self._stop.is_set):
-                if record.value is None:
-                    continue
-                row = self.store.add(record.value, record.partition, record.offset)
-                if row is not None:
-                    self.stored(row)
+                if record.value is not None:
+                    self.handle(record)
         finally:
             reader.close()
 
 
-class WarningFollower(ProductFollower):
-    """Warning transitions into the store, the page's live stream, webhooks and metrics."""
+class ProductFollower(Follower):
+    """Read one product's topic into ``store``; each newly stored row goes to the listeners."""
 
-    def __init__(self, store: WarningStore, *, webhooks: WebhookDispatcher | None = None, **kwargs: Any) -> None:
-        super().__init__(store, **kwargs)
-        self.webhooks = webhooks
+    def __init__(self, store: StoreOf, product: DataProduct | str, *, topic: str | None = None,
+                 **kwargs: Any) -> None:
+        product = get_product(product) if isinstance(product, str) else product
+        self.store, self.topic = store, topic or product.topic
+        super().__init__({self.topic: product}, **kwargs)
 
-    def stored(self, row: Any) -> None:
+    def resume(self) -> dict[tuple[str, int], int]:
+        return {(self.topic, p): offset for p, offset in self.store.resume_offsets().items()}
+
+    def handle(self, record: ProductRecord) -> None:
+        row = self.store.add(record.value, record.partition, record.offset)
+        if row is not None:
+            self._publish(row.to_dict())
+
+
+class WarningFollower(Follower):
+    """The transitions of every kind of warning into the store, the page's live stream,
+    webhooks and metrics.
+
+    ``topics`` replaces a warnings product's topic (``{product: topic}``); ``topic`` reads one
+    topic instead of them all, each record's kind recognised by its fields."""
+
+    def __init__(self, store: WarningStore, *, webhooks: WebhookDispatcher | None = None,
+                 kinds: list[WarningKind] | None = None, topics: Mapping[str, str] | None = None,
+                 topic: str | None = None, **kwargs: Any) -> None:
+        self.store, self.webhooks = store, webhooks
+        self.kinds = kinds or list(warning_kinds().values())
+        self.topic_of = {k.product: topic or (topics or {}).get(k.product) or get_product(k.product).topic
+                         for k in self.kinds}
+        self.kinds_on: dict[str, list[WarningKind]] = {}
+        for kind in self.kinds:
+            self.kinds_on.setdefault(self.topic_of[kind.product], []).append(kind)
+        super().__init__({t: get_product(kinds_on[0].product) for t, kinds_on in self.kinds_on.items()}, **kwargs)
+
+    def resume(self) -> dict[tuple[str, int], int]:
+        out: dict[tuple[str, int], int] = {}
+        for kind in self.kinds:
+            for partition, offset in self.store.resume_offsets(kind.product).items():
+                key = (self.topic_of[kind.product], partition)
+                out[key] = max(out.get(key, 0), offset)
+        return out
+
+    def kind_of(self, record: ProductRecord) -> WarningKind | None:
+        on_topic = self.kinds_on.get(record.topic, [])
+        if len(on_topic) == 1:
+            return on_topic[0]
+        w = record.value["after"] or record.value["before"] or {}
+        return next((k for k in on_topic if k.fields <= w.keys()), None) or recognise(w)
+
+    def handle(self, record: ProductRecord) -> None:
+        kind = self.kind_of(record)
+        if kind is None:
+            log.warning("skipping %s[%s]@%s: its fields match no warnings product's spec",
+                        record.topic, record.partition, record.offset)
+            return
+        row = self.store.add(record.value, record.partition, record.offset, kind)
+        if row is None:
+            return
         transition = row.to_dict()
         log.info("warning %s", transition["message"])
         WARNING_TRANSITIONS.labels(transition["severity"], transition["transition"]).inc()
@@ -110,6 +161,7 @@ class WarningFollower(ProductFollower):
 
 
 class FiguresFollower(ProductFollower):
-    """Each area's figures over time, the evidence a warning's page charts."""
+    """Each area's figures over time, the evidence a housing warning's page charts."""
 
-    default_product = FIGURES_PRODUCT
+    def __init__(self, store: StoreOf, **kwargs: Any) -> None:
+        super().__init__(store, FIGURES_PRODUCT, **kwargs)

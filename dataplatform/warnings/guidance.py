@@ -9,6 +9,7 @@ runbook kept elsewhere. Without one, ``<rule id>.md`` is looked for.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from html import escape
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ class RuleGuide:
     minimum: str
     stepping_down: str
     runbook_html: str | None
+    warnings_product: str = ""   # the product its warnings are published on
 
     @property
     def id(self) -> str:
@@ -80,4 +82,5 @@ def runbook_html(runbook: str) -> str | None:
 @lru_cache(maxsize=1)
 def guides() -> tuple[RuleGuide, ...]:
     """Every rule of every derivation, explained."""
-    return tuple(explain(r) for derivation in load_derivations().values() for r in derivation.rules)
+    return tuple(dataclasses.replace(explain(r), warnings_product=derivation.warnings.product)
+                 for derivation in load_derivations().values() for r in derivation.rules)

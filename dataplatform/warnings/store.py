@@ -1,8 +1,11 @@
 """Warning transitions as operations see them: current warnings and their history.
 
-Rows are written once per Kafka record (unique partition/offset and unique event id), so
-re-reading the warnings topic never duplicates a transition; the highest stored offset per
-partition is where the follower resumes.
+Every kind of warning (one warnings product per derivation spec) lands in one table: the
+columns every kind shares (group, severity, what the rule has and needs, times) for ordering
+and filtering, and the record exactly as published for the pages, the API and webhooks.
+Rows are written once per Kafka record (unique product/partition/offset and unique event id),
+so re-reading a warnings topic never duplicates a transition; the highest stored offset per
+product and partition is where the follower resumes.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (BigInteger, DateTime, Integer, String, UniqueConstraint, create_engine, func,
-                        select)
+from sqlalchemy import (JSON, BigInteger, DateTime, Float, Integer, String, UniqueConstraint, create_engine, func,
+                        inspect, select, text)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from dataplatform.warnings.kinds import WarningKind, plain, recognise
 
 
 class Base(DeclarativeBase):
@@ -23,31 +28,39 @@ class Base(DeclarativeBase):
 
 
 class WarningTransition(Base):
-    __tablename__ = "warning_transitions"
-    __table_args__ = (UniqueConstraint("kafka_partition", "kafka_offset", name="uq_warning_position"),)
+    __tablename__ = "warning_history"
+    __table_args__ = (UniqueConstraint("product", "kafka_partition", "kafka_offset", name="uq_warning_history_position"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    product: Mapped[str] = mapped_column(String(200), index=True)      # the warnings product it came from
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
-    warning_id: Mapped[str] = mapped_column(String(200), index=True)
-    area_code: Mapped[str] = mapped_column(String(20))
-    area_name: Mapped[str] = mapped_column(String(200))
-    area_level: Mapped[str] = mapped_column(String(20))
+    warning_id: Mapped[str] = mapped_column(String(300), index=True)
+    group_code: Mapped[str] = mapped_column(String(250))
+    group_name: Mapped[str] = mapped_column(String(300))
+    group_level: Mapped[str] = mapped_column(String(100))
     rule_id: Mapped[str] = mapped_column(String(100))
     severity: Mapped[str] = mapped_column(String(10))
     transition: Mapped[str] = mapped_column(String(20))
-    supply: Mapped[int] = mapped_column(Integer)
-    demand: Mapped[int] = mapped_column(Integer)
+    have: Mapped[float | None] = mapped_column(Float, nullable=True)
+    need: Mapped[float | None] = mapped_column(Float, nullable=True)
     horizon_days: Mapped[int] = mapped_column(Integer)
     evidence_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     raised_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     message: Mapped[str] = mapped_column(String(500))
+    record: Mapped[dict] = mapped_column(JSON)      # the warning as published (its own field names)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     kafka_partition: Mapped[int] = mapped_column(Integer)
     kafka_offset: Mapped[int] = mapped_column(BigInteger)
 
     def to_dict(self) -> dict[str, Any]:
-        d = {c.name: getattr(self, c.name) for c in self.__table__.columns}
-        return {k: iso(v) if isinstance(v, dt.datetime) else v for k, v in d.items()}
+        """The record as published, then the shared columns (times in ISO 8601)."""
+        d = {c.name: getattr(self, c.name) for c in self.__table__.columns if c.name != "record"}
+        d["have"], d["need"] = _number(self.have), _number(self.need)
+        return {**(self.record or {}), **{k: iso(v) if isinstance(v, dt.datetime) else v for k, v in d.items()}}
+
+
+def _number(value: float | None) -> float | int | None:
+    return int(value) if value is not None and float(value).is_integer() else value
 
 
 def as_datetime(value: Any) -> dt.datetime | None:
@@ -68,15 +81,15 @@ SEVERITY_ORDER = {"RED": 0, "AMBER": 1, "NONE": 2}
 
 
 def display_order(w: dict) -> tuple:
-    """Most severe first, then raised longest ago, then area: the order on the page, live too."""
-    return (SEVERITY_ORDER.get(w["severity"], 3), w.get("raised_at") or w["evidence_at"], w["area_name"], w["warning_id"])
+    """Most severe first, then raised longest ago, then group: the order on the page, live too."""
+    return (SEVERITY_ORDER.get(w["severity"], 3), w.get("raised_at") or w["evidence_at"], w["group_name"], w["warning_id"])
 
 
 @dataclass(frozen=True)
 class HistoryFilter:
     """What the history page asks for; empty fields do not filter."""
 
-    area: str = ""
+    area: str = ""          # part of a group's name, or its code (an area, a court, ...)
     severity: str = ""
     since: dt.datetime | None = None
     until: dt.datetime | None = None
@@ -84,7 +97,7 @@ class HistoryFilter:
     def where(self) -> list:
         clauses = []
         if self.area:
-            clauses.append(WarningTransition.area_name.ilike(f"%{self.area}%") | (WarningTransition.area_code == self.area))
+            clauses.append(WarningTransition.group_name.ilike(f"%{self.area}%") | (WarningTransition.group_code == self.area))
         if self.severity:
             clauses.append(WarningTransition.severity == self.severity)
         if self.since:
@@ -112,17 +125,23 @@ class WarningStore:
     def __init__(self, database_url: str | None = None, engine: Engine | None = None) -> None:
         self.engine = engine or create_engine(database_url)  # type: ignore[arg-type]
         Base.metadata.create_all(self.engine)
+        _keep_history_of_one_product_tables(self.engine)
 
-    def add(self, change_event: dict, partition: int, offset: int) -> WarningTransition | None:
-        """Store one warning change event; None if it was already stored."""
+    def add(self, change_event: dict, partition: int, offset: int,
+            kind: WarningKind | None = None) -> WarningTransition | None:
+        """Store one warning change event of ``kind`` (by default, the kind whose fields it has);
+        None if it was already stored."""
         w = change_event["after"] or change_event["before"]
+        kind = kind or recognise(w)
+        if kind is None:
+            raise ValueError(f"warning {w.get('warning_id')!r} has the fields of no warnings product's spec: "
+                             f"{', '.join(sorted(w))}")
         row = WarningTransition(
             event_id=change_event["source"]["event_id"], warning_id=w["warning_id"],
-            area_code=w["area_code"], area_name=w["area_name"], area_level=w["area_level"],
-            rule_id=w["rule_id"], severity=w["severity"], transition=w["transition"],
-            supply=w["supply"], demand=w["demand"], horizon_days=w["horizon_days"],
-            evidence_at=as_datetime(w["evidence_at"]), raised_at=as_datetime(w.get("raised_at")),
-            message=w["message"], received_at=dt.datetime.now(dt.timezone.utc),
+            **kind.row(w), rule_id=w["rule_id"], severity=w["severity"], transition=w["transition"],
+            horizon_days=w["horizon_days"], evidence_at=as_datetime(w["evidence_at"]),
+            raised_at=as_datetime(w.get("raised_at")), message=w["message"],
+            record={k: plain(v) for k, v in w.items()}, received_at=dt.datetime.now(dt.timezone.utc),
             kafka_partition=partition, kafka_offset=offset,
         )
         with Session(self.engine, expire_on_commit=False) as session:
@@ -133,12 +152,12 @@ class WarningStore:
                 return None
         return row
 
-    def resume_offsets(self) -> dict[int, int]:
-        """Next offset to read per partition."""
+    def resume_offsets(self, product: str) -> dict[int, int]:
+        """Next offset to read per partition of ``product``'s topic."""
         with Session(self.engine) as session:
             rows = session.execute(
                 select(WarningTransition.kafka_partition, func.max(WarningTransition.kafka_offset))
-                .group_by(WarningTransition.kafka_partition)).all()
+                .where(WarningTransition.product == product).group_by(WarningTransition.kafka_partition)).all()
         return {p: o + 1 for p, o in rows}
 
     def current(self) -> list[dict]:
@@ -168,3 +187,41 @@ class WarningStore:
             rows = session.scalars(select(WarningTransition).where(*clauses).order_by(WarningTransition.id.desc())
                                    .offset((max(page, 1) - 1) * page_size).limit(page_size)).all()
         return HistoryPage([r.to_dict() for r in rows], total, max(page, 1), page_size)
+
+
+#: The table of releases that followed one warnings product (housing's) only.
+ONE_PRODUCT_TABLE, ONE_PRODUCT = "warning_transitions", "housing_shortfall_warnings"
+
+
+def _keep_history_of_one_product_tables(engine: Engine) -> None:
+    """Copy the transitions a database kept before warnings of every kind shared one table
+    (once: only into an empty table), so an upgrade loses no history and resumes where it was."""
+    if ONE_PRODUCT_TABLE not in inspect(engine).get_table_names():
+        return
+    with Session(engine) as session:
+        if session.scalar(select(func.count(WarningTransition.id))):
+            return
+        old = session.execute(text(f"SELECT * FROM {ONE_PRODUCT_TABLE} ORDER BY id")).mappings().all()
+        for r in old:
+            record = {k: r[k] for k in ("warning_id", "area_code", "area_name", "area_level", "rule_id", "severity",
+                                        "transition", "supply", "demand", "horizon_days", "message")}
+            record.update(evidence_at=iso(_aware(r["evidence_at"])), raised_at=iso(_aware(r["raised_at"])))
+            session.add(WarningTransition(
+                id=r["id"], product=ONE_PRODUCT, event_id=r["event_id"], warning_id=r["warning_id"],
+                group_code=r["area_code"], group_name=r["area_name"], group_level=r["area_level"], rule_id=r["rule_id"],
+                severity=r["severity"], transition=r["transition"], have=r["supply"], need=r["demand"],
+                horizon_days=r["horizon_days"], evidence_at=_aware(r["evidence_at"]), raised_at=_aware(r["raised_at"]),
+                message=r["message"], record=record, received_at=_aware(r["received_at"]),
+                kafka_partition=r["kafka_partition"], kafka_offset=r["kafka_offset"]))
+        session.commit()
+        if old and engine.dialect.name == "postgresql":   # ids were given: move the sequence past them
+            session.execute(text(f"SELECT setval(pg_get_serial_sequence('{WarningTransition.__tablename__}', 'id'), "
+                                 f"(SELECT max(id) FROM {WarningTransition.__tablename__}))"))
+            session.commit()
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    """A stored time as an aware datetime (SQLite hands them back as naive UTC, or as text)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.timezone.utc) if value is not None and value.tzinfo is None else value

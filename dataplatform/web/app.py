@@ -16,7 +16,7 @@ unexpected errors as JSON, the body-size limit, then the access rules (``auth``)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -116,11 +116,13 @@ def create_app(settings: Settings | None = None, *, registry_store: SchemaRegist
 
 
 def start_warning_follower(app: FastAPI, *, bootstrap: str, registry_url: str, topic: str | None = None,
-                           figures_topic: str | None = None, heartbeat_topic: str = HEARTBEAT_TOPIC,
-                           metrics_interval_s: float = 15.0) -> WarningFollower:
-    """Start what keeps the pages live: the warnings topic into the store, live stream and
-    webhooks; the area figures behind them; the processors' heartbeats; Kafka's figures
-    for ``/metrics``. Returns the warnings follower (its ``ready`` says it is reading)."""
+                           warnings_topics: Mapping[str, str] | None = None, figures_topic: str | None = None,
+                           heartbeat_topic: str = HEARTBEAT_TOPIC, metrics_interval_s: float = 15.0) -> WarningFollower:
+    """Start what keeps the pages live: every derivation's warnings product into the store,
+    live stream and webhooks; the area figures behind housing's; the processors' heartbeats;
+    Kafka's figures for ``/metrics``. Returns the warnings follower (its ``ready`` says it is
+    reading). ``warnings_topics`` replaces a warnings product's topic (``{product: topic}``);
+    ``topic`` reads that one topic instead of every warnings product's."""
     settings: Settings = app.state.settings
     webhooks = None
     if settings.webhook_url_list:
@@ -130,7 +132,7 @@ def start_warning_follower(app: FastAPI, *, bootstrap: str, registry_url: str, t
                                      settings.webhook_secret.get_secret_value())
         webhooks.start()
     follower = WarningFollower(app.state.warning_store, bootstrap=bootstrap, registry_url=registry_url,
-                               topic=topic, webhooks=webhooks, settings=settings).start()
+                               topic=topic, topics=warnings_topics, webhooks=webhooks, settings=settings).start()
     app.state.warning_follower, app.state.webhooks = follower, webhooks
     app.state.figures_follower = FiguresFollower(app.state.warnings_view.figures, bootstrap=bootstrap,
                                                  registry_url=registry_url, topic=figures_topic,

@@ -1,6 +1,7 @@
 """The Jinja2 environment of the web pages (GOV.UK Frontend styles, served locally)."""
 
 import datetime as dt
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,3 +29,12 @@ def display_time(value: str | dt.datetime | None, zone: str = "Europe/London") -
 
 
 templates.env.filters["when"] = display_time
+
+
+def row_id(warning_id: str) -> str:
+    """A warning's row id on the live page: ``w-`` and the id with anything but letters, digits,
+    ``_`` and ``-`` as ``_`` (warnings.js builds the same id for a row added live)."""
+    return "w-" + re.sub(r"[^A-Za-z0-9_-]", "_", warning_id)
+
+
+templates.env.filters["row_id"] = row_id

@@ -54,18 +54,13 @@ def create_warnings_api(view: WarningsView) -> APIRouter:
     def processor() -> dict:
         return view.processor()
 
-    @router.get("/api/warnings/{warning_id}", summary="One warning: latest transition and acknowledgements")
-    def one(warning_id: str) -> dict:
-        latest = view.store.latest(warning_id)
-        if latest is None:
-            raise HTTPException(404, f"no warning {warning_id!r}: see /api/warnings for current warning ids")
-        return {**latest, "acknowledgements": view.acks.for_warning(warning_id)}
-
-    @router.get("/api/warnings/{warning_id}/acknowledgements", summary="Acknowledgements of a warning, newest first")
+    # Warning ids may hold '/' (a composite group key: court/date/language), so the id is a path;
+    # the longer routes come first.
+    @router.get("/api/warnings/{warning_id:path}/acknowledgements", summary="Acknowledgements of a warning, newest first")
     def acknowledgements(warning_id: str) -> list[dict]:
         return view.acks.for_warning(warning_id)
 
-    @router.post("/api/warnings/{warning_id}/acknowledgements", status_code=201,
+    @router.post("/api/warnings/{warning_id:path}/acknowledgements", status_code=201,
                  summary="Acknowledge a warning (who, a note); the warning itself never changes")
     def acknowledge(warning_id: str, body: AcknowledgementIn):
         try:
@@ -74,6 +69,13 @@ def create_warnings_api(view: WarningsView) -> APIRouter:
             return JSONResponse({"error_code": 42201, "message": str(exc)}, status_code=422)
         except LookupError as exc:
             return JSONResponse({"error_code": 40401, "message": str(exc)}, status_code=404)
+
+    @router.get("/api/warnings/{warning_id:path}", summary="One warning: latest transition and acknowledgements")
+    def one(warning_id: str) -> dict:
+        latest = view.store.latest(warning_id)
+        if latest is None:
+            raise HTTPException(404, f"no warning {warning_id!r}: see /api/warnings for current warning ids")
+        return {**latest, "acknowledgements": view.acks.for_warning(warning_id)}
 
     @router.get("/warnings/stream", summary="Server-sent events: 'warning', 'acknowledgement' and 'status'")
     async def stream(request: Request):

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dataplatform.warnings.acknowledgements import AcknowledgementError
 from dataplatform.warnings.guidance import guides
+from dataplatform.warnings.kinds import warning_kinds
 from dataplatform.warnings.store import HistoryFilter
 from dataplatform.web.charts import figures_chart, region_severities, region_tiles
 from dataplatform.web.templating import display_time, templates
@@ -53,13 +54,17 @@ def create_warnings_router(view: WarningsView) -> APIRouter:
     router = APIRouter()
 
     def tiles() -> str:
-        return region_tiles(region_severities(view.store.current()))
+        """Regions by their worst warning, of the kinds whose groups are areas with figures kept."""
+        return region_tiles(region_severities([w for w in view.store.current()
+                                               if view.charted(warning_kinds().get(w["product"]))]))
 
     @router.get("/warnings", response_class=HTMLResponse, tags=["warnings"], summary="Live warnings page")
     def warnings_page(request: Request):
+        kinds = view.kinds()
         return templates.TemplateResponse(request, "warnings.html", {
             "title": "Live warnings", "warnings": view.current(), "processor": view.processor(),
-            "tiles": tiles(), "guides": guides(), "zone": view.zone})
+            "tiles": tiles(), "guides": guides(), "zone": view.zone, "kinds": kinds,
+            "charted": [k for k in kinds if view.charted(k)], "uncharted": [k for k in kinds if not view.charted(k)]})
 
     @router.get("/warnings/tiles.svg", tags=["warnings"], summary="Regions coloured by their worst current warning")
     def tiles_svg() -> Response:
@@ -89,27 +94,29 @@ def create_warnings_router(view: WarningsView) -> APIRouter:
                             "since": where.since.isoformat() if where.since else "",
                             "until": where.until.isoformat() if where.until else ""}})
 
-    @router.get("/warnings/{warning_id}", response_class=HTMLResponse, tags=["warnings"],
+    @router.get("/warnings/{warning_id:path}", response_class=HTMLResponse, tags=["warnings"],
                 summary="One warning: its evidence, owners, runbook and acknowledgements")
     def warning_page(request: Request, warning_id: str, days: int = 28):
         latest = view.store.latest(warning_id)
         if latest is None:
             raise HTTPException(404, f"no warning {warning_id!r}: see /warnings for current warnings")
         days = min(max(days, 1), 366)
+        w = view.decorate(latest)
         since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
-        series = view.figures.series(latest["area_code"], since)
+        series = view.figures.series(latest["group_code"], since) if w["charted"] else []
         changes = [c for c in reversed(series) if c["supply_before"] is not None or c["demand_before"] is not None][:50]
         acks = [view.decorate_ack(a, latest) for a in view.acks.for_warning(warning_id)]
         guide = next((g for g in guides() if g.id == latest["rule_id"]), None)
         return templates.TemplateResponse(request, "warning.html", {
-            "title": f"{latest['area_name']}: {latest['severity']}", "w": view.decorate(latest), "acks": acks,
-            "chart": figures_chart(series, days=days, title=f"Supply and demand in {latest['area_name']}"),
+            "title": f"{latest['group_name']}: {latest['severity']}", "w": w, "acks": acks,
+            "chart": figures_chart(series, days=days, title=f"Supply and demand in {latest['group_name']}")
+            if w["charted"] else None,
             "days": days, "changes": [{**c, "as_of_display": display_time(c["as_of"], view.zone)} for c in changes],
-            "transitions": [view.decorate(t) for t in view.store.history(20, HistoryFilter(area=latest["area_code"]))
+            "transitions": [view.decorate(t) for t in view.store.history(20, HistoryFilter(area=latest["group_code"]))
                             if t["warning_id"] == warning_id],
-            "owners": view.input_owners(), "guide": guide, "quoted_id": quote(warning_id, safe="")})
+            "owners": view.input_owners(latest["product"]), "guide": guide, "quoted_id": quote(warning_id, safe="")})
 
-    @router.post("/warnings/{warning_id}/acknowledge", tags=["warnings"], summary="Acknowledge a warning (HTML form)")
+    @router.post("/warnings/{warning_id:path}/acknowledge", tags=["warnings"], summary="Acknowledge a warning (HTML form)")
     async def acknowledge_form(request: Request, warning_id: str):
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
         try:

@@ -16,7 +16,8 @@ from dataplatform.heartbeat import HeartbeatBoard, ProcessorStatus
 from dataplatform.products.envelope import epoch_ms
 from dataplatform.warnings.acknowledgements import AcknowledgementStore
 from dataplatform.warnings.figures import FiguresStore
-from dataplatform.warnings.follower import WARNINGS_PRODUCT
+from dataplatform.warnings.follower import FIGURES_PRODUCT
+from dataplatform.warnings.kinds import WarningKind, warning_kinds
 from dataplatform.warnings.store import SEVERITY_ORDER, WarningStore
 from dataplatform.web.charts import sparkline
 from dataplatform.web.templating import display_time
@@ -33,17 +34,36 @@ class WarningsView:
     heartbeats: Callable[[], HeartbeatBoard | None]
 
     # -- one warning ---------------------------------------------------------------------
+    def kinds(self) -> list[WarningKind]:
+        return list(warning_kinds().values())
+
+    @staticmethod
+    def charted(kind: WarningKind | None) -> bool:
+        """Whether the web service keeps this kind's figures over time (for trends and tiles)."""
+        return kind is not None and kind.figures_product == FIGURES_PRODUCT
+
     def decorate(self, w: dict, ack: dict | None = None, *, with_spark: bool = False) -> dict:
-        """The transition plus what the page shows: times with their zone, order key, acknowledgement."""
+        """The transition plus what the page shows: times with their zone, order key, acknowledgement,
+        and the words of its kind (its group's level, what the rule has and needs)."""
+        kind = warning_kinds().get(w.get("product", ""))
+        have, need = (kind.measures(w["rule_id"]) if kind else None) or (None, None)
         since = w.get("raised_at") or w["evidence_at"]
+        level = w.get("group_level")
         out = {**w, "since": since, "since_display": display_time(since, self.zone),
                "detail": w["message"].split("  ", 2)[-1],  # what follows "RED raised  Area  "
                "evidence_display": display_time(w["evidence_at"], self.zone),
                "received_display": display_time(w.get("received_at"), self.zone),
-               "rank": SEVERITY_ORDER.get(w["severity"], 3), "acknowledgement": self.decorate_ack(ack, w)}
-        if with_spark:
+               "rank": SEVERITY_ORDER.get(w["severity"], 3), "acknowledgement": self.decorate_ack(ack, w),
+               "kind_title": kind.title if kind else w.get("product", ""),
+               "level_note": f" ({level.replace('_', ' ')})" if kind and level and level != kind.base_level else "",
+               "have_label": have.label if have else "have", "need_label": need.label if need else "need",
+               "have_unit": have.unit if have else "", "need_unit": need.unit if need else "",
+               "charted": self.charted(kind),
+               "figures": ", ".join(f"{m.label} {n}" + (f" {m.unit}" if m.unit != m.label else "")
+                                    for m, n in ((need, w.get("need")), (have, w.get("have"))) if m)}
+        if with_spark and out["charted"]:
             since_dt = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=w.get("horizon_days") or 28)
-            out["spark"] = sparkline(self.figures.series(w["area_code"], since_dt), days=w.get("horizon_days") or 28)
+            out["spark"] = sparkline(self.figures.series(w["group_code"], since_dt), days=w.get("horizon_days") or 28)
         return out
 
     def decorate_ack(self, ack: dict | None, w: dict | None = None) -> dict | None:
@@ -81,7 +101,7 @@ class WarningsView:
             dt.datetime.fromtimestamp(at / 1000, dt.timezone.utc), self.zone)}
 
     # -- who to call ---------------------------------------------------------------------
-    def input_owners(self, product_name: str = WARNINGS_PRODUCT) -> list[dict]:
+    def input_owners(self, product_name: str) -> list[dict]:
         """Owners of every product upstream of ``product_name``, nearest first."""
         products: dict[str, DataProduct] = self.products()
         upstream = declared_upstream(products)

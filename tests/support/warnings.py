@@ -3,8 +3,11 @@ the follower and webhooks."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
+
+from dataplatform.derivations.loading import get_derivation
 
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.stream_processors.rules import Judged, message_of
@@ -23,6 +26,25 @@ def warning(area_code: str = "E08000003", area_name: str = "Manchester", severit
         "evidence_at": evidence_at_ms if evidence_at_ms is not None else now,
         "raised_at": None if severity == "NONE" else (raised_at_ms if raised_at_ms is not None else now),
         "message": message_of(severity, transition, area_name, Judged(supply, demand), housing_rule(id=rule_id)),
+    }
+
+
+def interpreter_warning(court_code: str = "PBOMC", court_name: str = "Peterborough Magistrates' Court",
+                        hearing_date: dt.date | None = None, language: str = "pol", language_name: str = "Polish",
+                        severity: str = "RED", transition: str = "raised", hearings: int = 4, bookings: int = 1,
+                        raised_at_ms: int | None = None) -> dict:
+    """One interpreter shortage transition as the compiled interpreter processor publishes it."""
+    rule = get_derivation("interpreter_cover").rules[0]
+    day = hearing_date or dt.date.today() + dt.timedelta(days=2)
+    name = " · ".join((court_name, day.isoformat(), language_name))
+    now = int(time.time() * 1000)
+    return {
+        "warning_id": f"{court_code}/{day.isoformat()}/{language}:{rule.id}", "court_code": court_code,
+        "court_name": court_name, "hearing_date": day, "language": language, "group_name": name, "rule_id": rule.id,
+        "severity": severity, "transition": transition, "hearings": hearings, "bookings": bookings,
+        "horizon_days": rule.horizon_days, "evidence_at": now,
+        "raised_at": None if severity == "NONE" else (raised_at_ms if raised_at_ms is not None else now),
+        "message": message_of(severity, transition, name, Judged(bookings, hearings), rule),
     }
 
 
@@ -59,6 +81,13 @@ class WarningSender:
         self.sender.flush(30)
         self.previous[key] = dict(w)
         return event.event_id
+
+
+class InterpreterWarningSender(WarningSender):
+    """Interpreter shortage transitions (:func:`interpreter_warning`) to ``topic``."""
+
+    def __init__(self, bootstrap: str, registry_url: str, topic: str) -> None:
+        super().__init__(bootstrap, registry_url, topic, product="interpreter_shortage_warnings")
 
 
 class FiguresSender(WarningSender):

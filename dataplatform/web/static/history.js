@@ -6,7 +6,7 @@ if (table && table.dataset.live === "yes") {
   const newest = () => Math.max(0, ...[...tbody.querySelectorAll("tr[data-id]")].map((r) => Number(r.dataset.id)));
   const matches = (w) =>
     (!filter.severity || w.severity === filter.severity) &&
-    (!filter.area || w.area_code === filter.area || w.area_name.toLowerCase().includes(filter.area.toLowerCase())) &&
+    (!filter.area || w.group_code === filter.area || w.group_name.toLowerCase().includes(filter.area.toLowerCase())) &&
     (!filter.since || new Date(w.evidence_at) >= new Date(filter.since)) &&
     (!filter.until || new Date(w.evidence_at) < new Date(filter.until));
   function cell(row, content) { const td = document.createElement("td"); td.className = "govuk-table__cell"; td.append(content); row.appendChild(td); return td; }
@@ -18,7 +18,7 @@ if (table && table.dataset.live === "yes") {
     row.className = "govuk-table__row history-row"; row.dataset.id = w.id; row.dataset.eventId = w.event_id;
     const when = document.createElement("time"); when.dateTime = w.evidence_at; when.textContent = w.evidence_display; cell(row, when);
     const link = document.createElement("a"); link.className = "govuk-link"; link.href = "/warnings/" + encodeURIComponent(w.warning_id);
-    link.textContent = w.area_name; cell(row, link);
+    link.textContent = w.group_name + (w.level_note || ""); cell(row, link);
     cell(row, w.transition);
     const sev = document.createElement("span"); sev.className = "app-sev app-sev--" + w.severity; sev.textContent = w.severity; cell(row, sev);
     cell(row, w.message);

@@ -1,5 +1,5 @@
-// The live warnings page: rows, acknowledgements, region tiles and the processor's status
-// arrive as server-sent events. Every time shown is formatted by the server, so a row added
+// The live warnings page: rows (of every kind of warning), acknowledgements, region tiles and
+// the processor's status arrive as server-sent events. Every time shown is formatted by the server, so a row added
 // live reads exactly like one rendered with the page.
 const body = document.getElementById("warnings-body");
 const rowId = (warningId) => "w-" + warningId.replace(/[^A-Za-z0-9_-]/g, "_");
@@ -47,15 +47,19 @@ function render(w) {
   if (w.severity === "NONE") { if (row) row.remove(); }
   else {
     if (!row) { row = document.getElementById("row-template").content.firstElementChild.cloneNode(true); row.id = rowId(w.warning_id); }
-    Object.assign(row.dataset, { warningId: w.warning_id, rank: String(w.rank), since: w.since, area: w.area_name });
+    Object.assign(row.dataset, { warningId: w.warning_id, rank: String(w.rank), since: w.since, area: w.group_name,
+                                 product: w.product });
     const area = row.querySelector(".area");
-    area.textContent = w.area_name + (w.area_level === "region" ? " (region)" : "");
+    area.textContent = w.group_name + w.level_note;
     area.href = "/warnings/" + encodeURIComponent(w.warning_id);
     row.querySelector(".msg").textContent = w.detail;
     const sev = row.querySelector(".sev"); sev.textContent = w.severity; sev.className = "sev app-sev app-sev--" + w.severity;
-    row.querySelector(".demand").textContent = w.demand;
-    row.querySelector(".supply").textContent = w.supply;
-    row.querySelector(".spark").innerHTML = w.spark || "";  // server-rendered SVG
+    const need = row.querySelector(".demand"), have = row.querySelector(".supply");  // whatever the rule needs and has
+    need.textContent = w.need; need.dataset.unit = w.need_unit;
+    have.textContent = w.have; have.dataset.unit = w.have_unit;
+    const spark = row.querySelector(".spark");
+    if (w.charted) spark.innerHTML = w.spark || "";  // server-rendered SVG
+    else { const none = document.createElement("span"); none.className = "govuk-body-s app-secondary"; none.textContent = "no trend kept"; spark.replaceChildren(none); }
     const since = row.querySelector(".since time"); since.textContent = w.since_display; since.dateTime = w.since;
     renderAck(row.querySelector(".ack"), w.warning_id, w.acknowledgement);
     place(row);
@@ -63,7 +67,7 @@ function render(w) {
   const any = body.children.length > 0;
   document.getElementById("warnings").hidden = !any;
   document.getElementById("no-warnings").hidden = any;
-  refreshTiles();
+  if (w.charted) refreshTiles();
 }
 
 function renderStatus(s) {
