@@ -113,7 +113,7 @@ class _Parser:
             if r.get("name"):
                 self.reference(r["reference"], r["to"], r["name"], f"groups.roll_ups[{i}].name")
             roll_ups.append(RollUp(r["level"], r["reference"], r["from"], r["to"], r.get("name")))
-        groups = Groups(raw["level"], tuple(raw["fields"]), tuple(parts), tuple(roll_ups))
+        groups = Groups(raw["level"], tuple(raw["fields"]), tuple(parts), tuple(roll_ups), raw.get("noun", "groups"))
         if len(set(groups.levels)) != len(groups.levels):
             self.fail("groups.roll_ups", f"levels {list(groups.levels)} repeat a name", "give each level its own name")
         return groups
@@ -183,6 +183,7 @@ class _Parser:
         need = self.expression(raw["need"], f"{at}.need", measures, "number")
         values = {k: v for k, v in raw.items() if k not in ("have", "need", "applies_to")}
         values.setdefault("horizon_days", horizon)
+        values["group_noun"] = self.doc["groups"].get("noun", "groups")
         if not values.get("red_below", 1.0) <= values.get("amber_below", 1.2):
             self.fail(at, "red_below is above amber_below", "need 0 <= red_below <= amber_below")
         if have is None or need is None:

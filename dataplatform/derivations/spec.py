@@ -81,6 +81,7 @@ class Groups:
     fields: tuple[str, ...]
     name: tuple[NamePart, ...] = ()
     roll_ups: tuple[RollUp, ...] = ()
+    noun: str = "groups"
 
     @property
     def levels(self) -> tuple[str, ...]:
@@ -117,7 +118,9 @@ class Rule:
     horizon_days: int
     have_unit: str = ""
     need_unit: str = ""
+    need_phrase: str = ""
     consequence: str = ""
+    group_noun: str = "groups"   # the spec's groups.noun
     min_need: float = 1
     red_below: float = 1.0
     amber_below: float = 1.2

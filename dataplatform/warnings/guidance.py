@@ -57,8 +57,9 @@ def explain(rule: Rule) -> RuleGuide:
         amber=(f"AMBER: {have} covers {need}, but by less than {_percent(rule.amber_below)} ({have} below "
                f"{rule.amber_below:g} × {need}, e.g. fewer than {math.ceil(10 * rule.amber_below)} {have_unit} "
                f"for 10 {need_unit})." if rule.amber_below > rule.red_below else "AMBER: not used by this rule."),
-        minimum=(f"Where fewer than {rule.min_need:g} {need_unit} are needed in the window, nothing is judged: too "
-                 "few to say anything reliable, so any warning there is cleared."),
+        minimum=(f"{rule.group_noun.capitalize()} where fewer than {rule.min_need:g} "
+                 f"{rule.need_phrase or need_unit} in the window are not judged: too few to say anything "
+                 "reliable, so any warning there is cleared."),
         stepping_down=(f"A warning steps up at once but steps down slowly: only once {have} has stayed at or above "
                        f"{clear_at:g} × {need} (a further {round(rule.clear_margin * 100)} points of cover) for "
                        f"{evaluations}. A figure hovering at a threshold therefore does not flap between colours."),

@@ -23,6 +23,7 @@ from tests.support.browser import chromium, cut_network, screenshot
 from tests.support.kafka import create_topic
 from tests.support.sending import ChangeSender
 from tests.support.sinks import entity, make_product
+from tests.support.example_products import housing_example_products
 from tests.support.waiting import wait_until
 
 THREE_HOURS_AGO_MS = int((time.time() - 3 * 3600) * 1000)
@@ -44,7 +45,7 @@ def catalogue(tmp_path: Path, bootstrap: str, registry_url: str):
         pub = ChangeSender(bootstrap, registry_url, product)
         pub.change("c", None, entity(1), timestamp_ms=THREE_HOURS_AGO_MS)
         pub.flush()
-    products = {**load_products(), **load_products(root)}
+    products = {**housing_example_products(), **load_products(root)}
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'web.db'}", kafka_bootstrap_servers=bootstrap,
                         schema_registry_url=registry_url, catalogue_refresh_seconds=0.5,
                         dataplatform_home=tmp_path / "home")

@@ -15,6 +15,8 @@ from pydantic import SecretStr
 from dataplatform.config import Settings
 from dataplatform.web.server import RunningServer
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from dataplatform.web.app import create_app
+from tests.support.example_products import housing_example_products
 
 READ, WRITE = "reader-T0ken-71f3", "writer-T0ken-0b9d"
 SCHEMA = json.dumps({"type": "record", "name": "T", "fields": [{"name": "a", "type": "string"}]})
@@ -25,7 +27,8 @@ def test_a_browser_signs_in_once_and_then_reads_the_protected_pages(tmp_path: Pa
 
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'web.db'}", api_read_token=SecretStr(READ),
                         api_write_token=SecretStr(WRITE))
-    with RunningServer(settings=settings) as web, sync_playwright() as p:
+    app = create_app(settings, products_loader=housing_example_products)
+    with RunningServer(app) as web, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context()
         page = context.new_page()

@@ -24,11 +24,11 @@ from dataplatform.heartbeat import Heartbeat, ensure_heartbeat_topic, publish_he
 from dataplatform.kafka_config import client_config
 from dataplatform.web.app import create_app, start_warning_follower
 from dataplatform.web.server import RunningServer
-from dataplatform.products.product import load_products
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.kafka import create_topic, unique_name
 from tests.support.waiting import wait_until
 from tests.support.warnings import FiguresSender, WarningSender, figures, warning
+from tests.support.example_products import housing_example_products
 
 TIME_WITH_ZONE = re.compile(r"^\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2} (GMT|BST)$")
 REFRESH_S = 4  # the derived products' refresh period in these tests, so "late" comes quickly
@@ -43,7 +43,7 @@ def screenshot(page, name: str) -> None:
 def quick_products() -> dict:
     """The real products, with derived products declaring a refresh period of a few seconds."""
     out = {}
-    for name, p in load_products().items():
+    for name, p in housing_example_products().items():
         if p.manifest.upstreamProducts:
             p = dataclasses.replace(p, manifest=p.manifest.model_copy(
                 update={"refreshPeriod": dt.timedelta(seconds=REFRESH_S)}))

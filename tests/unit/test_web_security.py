@@ -21,6 +21,7 @@ from dataplatform.config import Settings
 from dataplatform.web.app import create_app
 from dataplatform.web.server import RunningServer
 from dataplatform.products.product import PRODUCTS_ROOT
+from tests.support.example_products import HOUSING_FOLDERS
 
 SCHEMA = '{"type": "record", "name": "T", "fields": [{"name": "a", "type": "string"}]}'
 JSON = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
@@ -208,8 +209,7 @@ def test_every_response_carries_the_security_headers(open_client: TestClient):
 def copy_products(tmp_path: Path) -> Path:
     """The housing example's four products (a catalogue of its own)."""
     root = tmp_path / "products"
-    for folder in ("hmpps/social_housing_availability", "hmpps/prison_releases_housing_need",
-                   "platforms/area_supply_demand", "platforms/housing_shortfall_warnings"):
+    for folder in HOUSING_FOLDERS:
         shutil.copytree(PRODUCTS_ROOT / folder, root / folder)
     return root
 
