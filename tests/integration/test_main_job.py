@@ -127,6 +127,11 @@ def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
     assert any(line.startswith("NONE cleared") for line in region), output[-3000:]
     red_line = next(line for line in region if line.startswith("RED "))
     assert re.search(r"demand \d+ > supply \d+ \(next 28 days\)", red_line)
+    # ... and so was the interpreter shortage, by the second derivation (YAML only)
+    court = [line for line in lines if "Peterborough Magistrates' Court" in line and " · Polish  " in line]
+    assert any(re.match(r"RED raised  Peterborough Magistrates' Court · \S+ · Polish  hearings \d+ > bookings 0 "
+                        r"\(next 7 days\)", line) for line in court), output[-3000:]
+    assert any(line.startswith("NONE cleared  Peterborough") for line in court), output[-3000:]
 
     # the terminal shows the platform's own lines only: Kafka clients' lines went to the log file
     assert not [line for line in lines if re.match(r"%\d\|", line)], output[-3000:]
