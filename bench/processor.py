@@ -1,5 +1,8 @@
 """Stream processor throughput and event-to-warning latency, against a bare aiokafka loop.
 
+The processor measured is the one the housing derivation spec compiles to
+(schemas/platforms/area_supply_demand/derivation.yaml, rules replaced by RULES below).
+
     .venv/bin/python -m bench.processor [--events N] [--rate R] [--seconds S] [--warmup W]
 
 * throughput: N housing/release events (Avro-encoded beforehand, so the load generator
