@@ -42,7 +42,8 @@ def declare_accessible_homes(root: Path) -> None:
     shutil.copytree(root / "platforms/area_supply_demand", figures)
     shutil.copytree(root / "platforms/housing_shortfall_warnings", warnings)
     copy_and_edit(figures / "manifest.yaml", ("name: area_supply_demand", "name: accessible_homes_cover"))
-    copy_and_edit(warnings / "manifest.yaml", ("name: housing_shortfall_warnings", "name: accessible_homes_warnings"))
+    copy_and_edit(warnings / "manifest.yaml", ("name: housing_shortfall_warnings", "name: accessible_homes_warnings"),
+                  ("upstreamProducts: [area_supply_demand]", "upstreamProducts: [accessible_homes_cover]"))
     copy_and_edit(
         figures / "derivation.yaml",
         ("name: housing_supply_demand", "name: accessible_homes"),
