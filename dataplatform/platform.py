@@ -66,7 +66,7 @@ class Counters:
     booking_changes: int = 0
     transitions: int = 0
     simulators_done: int = 0
-    simulators: int = 4
+    simulators: int = 0   # how many were started
     extra: dict = field(default_factory=dict)
 
 
@@ -225,6 +225,7 @@ class Platform:
                       ("releases", run_releases_simulator, "release_changes", opts.scenario),
                       ("hearings", run_hearings_simulator, "hearing_changes", opts.court_scenario),
                       ("bookings", run_bookings_simulator, "booking_changes", opts.court_scenario)]
+        self.counters.simulators = len(simulators)
         for name, run, counter, scenario in simulators:
             self.supervisor.spawn(f"{name}-simulator", lambda r=run, c=counter, s=scenario: simulate(r, c, s))
 

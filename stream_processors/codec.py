@@ -1,7 +1,9 @@
 """A Faust codec for data-product change events: Confluent wire-format Avro via the registry.
 
-Built on :class:`dataplatform.product_io.serialization.ProductSerde` (confluent-kafka's own
-AvroSerializer/AvroDeserializer). Faust codecs are synchronous and run inside the event
+Encodes with :class:`dataplatform.product_io.serialization.ProductSerde` (confluent-kafka's own
+AvroSerializer) and decodes with the product I/O layer's
+:class:`~dataplatform.product_io.serialization.WireDecoder`, as every other reader of product
+topics does (one parsed writer schema per registry id). Faust codecs are synchronous and run inside the event
 loop, so :meth:`AvroEventCodec.warm` fetches every schema id of the product once at
 start-up: afterwards the registry client answers from its cache and no HTTP call happens
 per message.
@@ -20,7 +22,7 @@ from typing import Any
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from faust.serializers.codecs import Codec
 
-from dataplatform.product_io.serialization import ProductSerde
+from dataplatform.product_io.serialization import ProductSerde, WireDecoder
 from dataplatform.product_io.names import value_subject
 from dataplatform.products.envelope import epoch_ms
 from dataplatform.products.product import DataProduct
@@ -44,11 +46,12 @@ class AvroEventCodec(Codec):
         super().__init__(**kwargs)
         self.product = product
         self.topic = topic or product.topic
-        self.serde = ProductSerde(product, client)
+        self.serde = ProductSerde(product, client)   # encodes (and registers)
+        self.decoder = WireDecoder(client)            # decodes: one parsed schema per id, as every reader does
 
     def warm(self) -> list[int]:
         """Register the schema under this topic's subject, cache every version's id, and make
-        one round trip through the serializer and deserializer so that their per-topic look-ups
+        one round trip through the serializer and the decoder so that their per-topic look-ups
         (subject name, schema by id) are cached before the event loop runs; the ids."""
         from confluent_kafka.schema_registry import Schema
 
@@ -71,7 +74,7 @@ class AvroEventCodec(Codec):
 
     def _loads(self, data: bytes) -> Any:
         try:
-            record = self.serde.deserialize_value(data, self.topic)
+            record = self.decoder.decode(data)
             if not isinstance(record, dict) or "op" not in record:
                 raise ValueError("not a change event (no 'op' field)")
             return normalise(record)

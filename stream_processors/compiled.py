@@ -111,12 +111,9 @@ class CompiledDerivation:
         return found
 
     # -- stage 2 ---------------------------------------------------------------------------------
-    def counts(self, contribution: Contribution, today: int, horizon_days: int) -> bool:
-        """Whether a member with this contribution counts on ``today`` (memoised per day)."""
-        return self._day(today, horizon_days)(contribution)
-
     def _day(self, today: int, horizon_days: int):
-        """The memoised ``counts`` of one day and horizon (the memo of older days is dropped)."""
+        """Whether a member with a given contribution counts on ``today``: memoised per
+        contribution for one day and horizon (the memo of older days is dropped)."""
         memo = self._memo.get((today, horizon_days))
         if memo is None:
             if len(self._memo) > 8 or sum(map(len, self._memo.values())) > MEMO_LIMIT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import signal
 import threading
@@ -88,40 +89,27 @@ def housing(rate: float = RATE, count: int = COUNT, duration: float = DURATION, 
          scenario=scenario, database=database, topic=topic)
 
 
-@app.command("releases")
-def releases(rate: float = RATE, count: int = COUNT, duration: float = DURATION, seed: int = SEED,
-             scenario: str = SCENARIO, topic: str = TOPIC, json_out: bool = JSON_OUT) -> None:
-    """Simulate release planning: cases are scheduled, rescheduled, released, housed, cancelled.
+def _publishing_simulator(name: str, product: str, what: str) -> None:
+    """Register ``simulate <name>``: a service that publishes each change with the SDK
+    (``run_<name>_simulator`` in ``producers/simulators/<name>.py``, imported when run)."""
+    def command(rate: float = RATE, count: int = COUNT, duration: float = DURATION, seed: int = SEED,
+                scenario: str = SCENARIO, topic: str = TOPIC, json_out: bool = JSON_OUT) -> None:
+        module = importlib.import_module(f"dataplatform.producers.simulators.{name}")
+        _run(name, getattr(module, f"run_{name}_simulator"), json_out, seed=seed, rate=rate, count=count,
+             duration=duration, scenario=scenario, topic=topic)
 
-    Each change is published directly to the prison_releases_housing_need product.
+    command.__doc__ = f"""Simulate {what}.
+
+    Each change is published directly to the {product} product.
     """
-    from dataplatform.producers.simulators.releases import run_releases_simulator
-
-    _run("releases", run_releases_simulator, json_out, seed=seed, rate=rate, count=count, duration=duration,
-         scenario=scenario, topic=topic)
+    app.command(name)(command)
 
 
-@app.command("hearings")
-def hearings(rate: float = RATE, count: int = COUNT, duration: float = DURATION, seed: int = SEED,
-             scenario: str = SCENARIO, topic: str = TOPIC, json_out: bool = JSON_OUT) -> None:
-    """Simulate court listing: hearings are listed (some needing an interpreter), relisted, adjourned, heard, vacated.
-
-    Each change is published directly to the court_hearings_interpreter_need product.
-    """
-    from dataplatform.producers.simulators.hearings import run_hearings_simulator
-
-    _run("hearings", run_hearings_simulator, json_out, seed=seed, rate=rate, count=count, duration=duration,
-         scenario=scenario, topic=topic)
-
-
-@app.command("bookings")
-def bookings(rate: float = RATE, count: int = COUNT, duration: float = DURATION, seed: int = SEED,
-             scenario: str = SCENARIO, topic: str = TOPIC, json_out: bool = JSON_OUT) -> None:
-    """Simulate interpreter booking: interpreters are booked for a court, date and language, cancelled, fulfilled.
-
-    Each change is published directly to the interpreter_bookings product.
-    """
-    from dataplatform.producers.simulators.bookings import run_bookings_simulator
-
-    _run("bookings", run_bookings_simulator, json_out, seed=seed, rate=rate, count=count, duration=duration,
-         scenario=scenario, topic=topic)
+_publishing_simulator("releases", "prison_releases_housing_need",
+                      "release planning: cases are scheduled, rescheduled, released, housed, cancelled")
+_publishing_simulator("hearings", "court_hearings_interpreter_need",
+                      "court listing: hearings are listed (some needing an interpreter), relisted, adjourned, heard, "
+                      "vacated")
+_publishing_simulator("bookings", "interpreter_bookings",
+                      "interpreter booking: interpreters are booked for a court, date and language, cancelled, "
+                      "fulfilled")

@@ -94,13 +94,23 @@ def declared_upstream(products: dict[str, DataProduct]) -> dict[str, list[str]]:
     upstream = {name: list(p.manifest.upstreamProducts) for name, p in products.items()}
     for product in products.values():
         path = product.folder / SPEC_FILE
-        doc = read_yaml(path) if path.is_file() else None
-        if not isinstance(doc, dict):
-            continue
-        figures = (doc.get("figures") or {}).get("product")
-        warnings = (doc.get("warnings") or {}).get("product")
-        if figures:
-            upstream[figures] = [i.get("product") for i in doc.get("inputs") or [] if isinstance(i, dict)]
-        if warnings and figures:
-            upstream[warnings] = [figures]
+        if path.is_file():
+            upstream.update(_outputs_of(str(path), path.stat().st_mtime_ns))
     return upstream
+
+
+@lru_cache(maxsize=64)
+def _outputs_of(path: str, _mtime_ns: int) -> dict[str, list[str]]:
+    """``{figures: inputs, warnings: [figures]}`` of one spec file, read once per version of
+    it (the catalogue and the warnings pages ask on every request)."""
+    doc = read_yaml(Path(path))
+    if not isinstance(doc, dict):
+        return {}
+    figures = (doc.get("figures") or {}).get("product")
+    warnings = (doc.get("warnings") or {}).get("product")
+    out: dict[str, list[str]] = {}
+    if figures:
+        out[figures] = [i.get("product") for i in doc.get("inputs") or [] if isinstance(i, dict)]
+        if warnings:
+            out[warnings] = [figures]
+    return out

@@ -183,7 +183,6 @@ class _Parser:
         need = self.expression(raw["need"], f"{at}.need", measures, "number")
         values = {k: v for k, v in raw.items() if k not in ("have", "need", "applies_to")}
         values.setdefault("horizon_days", horizon)
-        values["group_noun"] = self.doc["groups"].get("noun", "groups")
         if not values.get("red_below", 1.0) <= values.get("amber_below", 1.2):
             self.fail(at, "red_below is above amber_below", "need 0 <= red_below <= amber_below")
         if have is None or need is None:

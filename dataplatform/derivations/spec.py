@@ -120,7 +120,6 @@ class Rule:
     need_unit: str = ""
     need_phrase: str = ""
     consequence: str = ""
-    group_noun: str = "groups"   # the spec's groups.noun
     min_need: float = 1
     red_below: float = 1.0
     amber_below: float = 1.2

@@ -44,7 +44,8 @@ def _percent(ratio: float) -> str:
     return f"{round((ratio - 1) * 100):d}%"
 
 
-def explain(rule: Rule) -> RuleGuide:
+def explain(rule: Rule, groups: str = "groups") -> RuleGuide:
+    """``rule`` in words; ``groups`` is what its spec's groups are called (``groups.noun``)."""
     have, need = rule.have.source, rule.need.source
     have_unit, need_unit = rule.have_unit or have, rule.need_unit or need
     cover = f"less {have} than {need}" if rule.red_below == 1.0 else f"{have} below {rule.red_below:g} × {need}"
@@ -57,7 +58,7 @@ def explain(rule: Rule) -> RuleGuide:
         amber=(f"AMBER: {have} covers {need}, but by less than {_percent(rule.amber_below)} ({have} below "
                f"{rule.amber_below:g} × {need}, e.g. fewer than {math.ceil(10 * rule.amber_below)} {have_unit} "
                f"for 10 {need_unit})." if rule.amber_below > rule.red_below else "AMBER: not used by this rule."),
-        minimum=(f"{rule.group_noun.capitalize()} where fewer than {rule.min_need:g} "
+        minimum=(f"{groups.capitalize()} where fewer than {rule.min_need:g} "
                  f"{rule.need_phrase or need_unit} in the window are not judged: too few to say anything "
                  "reliable, so any warning there is cleared."),
         stepping_down=(f"A warning steps up at once but steps down slowly: only once {have} has stayed at or above "
@@ -83,5 +84,5 @@ def runbook_html(runbook: str) -> str | None:
 @lru_cache(maxsize=1)
 def guides() -> tuple[RuleGuide, ...]:
     """Every rule of every derivation, explained."""
-    return tuple(dataclasses.replace(explain(r), warnings_product=derivation.warnings.product)
+    return tuple(dataclasses.replace(explain(r, derivation.groups.noun), warnings_product=derivation.warnings.product)
                  for derivation in load_derivations().values() for r in derivation.rules)
