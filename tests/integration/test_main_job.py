@@ -85,9 +85,11 @@ def drive_run(home: Path, duration: int, visit_web: Callable[[str], bool], **env
         while proc.poll() is None and time.monotonic() < deadline:
             for pid in descendants(proc.pid):   # read again each round: a child caught between fork and
                 try:                            # exec still shows its parent's command line
-                    seen_children[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
                 except OSError:
-                    pass
+                    continue
+                if cmd:  # a zombie's (exited, not yet reaped) command line reads empty: keep what was seen
+                    seen_children[pid] = cmd
             url = next((m.group(1) for line in lines if (m := re.match(r"Web\s+(http://\S+)/warnings", line))), None)
             if url and not visited:
                 try:
