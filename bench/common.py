@@ -46,3 +46,8 @@ def write_results(path: Path, result: dict, console) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     console.print(f"wrote {path}")
+
+
+def load_average() -> list[float]:
+    """The host's 1, 5 and 15 minute load averages: on a shared host, how busy it was."""
+    return [round(x, 2) for x in os.getloadavg()]

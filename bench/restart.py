@@ -1,0 +1,204 @@
+"""Stream processor restart with state: time to first output and memory (issue 17, target 3).
+
+    .venv/bin/python -m bench.restart [--entities 100000 1000000] [--passes 3]
+
+For 0 entities (the baseline) and each count asked for, a new deployment of the housing
+processor on its own topics gets that many entities in its tables, written directly as the
+processor would have written them (``bench/restart_state.py``: the processor's own steps,
+changelog records, repartition messages and committed offsets; pushing a million events
+through a worker would take a quarter of an hour). Then, ``--passes`` times:
+
+* one worker is started (``start_workers``, as ``bench.processor`` does) and one probe event
+  is published at once: a new release case in a local authority of the seeded state;
+* **start to first output**: from the start of the worker to the arrival of the probe's
+  derived figures on the figures topic. The worker must restore its tables from their
+  changelogs, rebuild its groups and process the probe through both stages. The figures
+  must count every seeded release case of the area plus the probes (else the pass fails:
+  the state was not restored as the processor wrote it);
+* **memory**: the worker's peak resident set (``VmHWM`` in ``/proc/<pid>/status``) at that
+  moment, and its resident set then;
+* **restore**: from the start of the worker to Faust's "Recovery complete" in its log;
+* the worker is stopped (SIGTERM) and the next pass starts a new one on the same state.
+
+Figures are the median of the passes. Starts its own broker and registry unless
+KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL are set. Writes bench/results/restart.json
+and the chart docs/restart-with-state.svg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from rich.console import Console
+from rich.table import Table
+
+from bench.common import load_average, machine, platform_services, write_results
+from bench.processor import RULES, load_areas
+from bench.restart_chart import restart_chart
+from bench.restart_state import seed_state
+from dataplatform.kafka_config import reliable_producer_config
+from dataplatform.product_io.serialization import ProductSerde, registry_client
+from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.product import get_product
+from dataplatform.stream_processors.config import ProcessorConfig
+from dataplatform.stream_processors.pool import WorkerPool, start_workers
+from dataplatform.stream_processors.topic_layout import ensure_topics
+from tests.support.entities import RELEASES, release_case
+
+RESULTS = Path(__file__).resolve().parent / "results" / "restart.json"
+CHART = Path(__file__).resolve().parent.parent / "docs" / "restart-with-state.svg"
+TARGET_S = 30.0   # issue 17: first output within 30 s of a restart with 1,000,000 entities
+FIRST_OUTPUT_TIMEOUT_S = 900.0
+FIGURES = "area_supply_demand"
+PROBE_AREA = 1   # an odd index of load_areas(): the seeded events there are all release cases
+RECOVERY_DONE = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*Recovery complete")
+
+
+class Deployment:
+    """One processor deployment on its own topics, with ``entities`` entities in its state."""
+
+    def __init__(self, bootstrap: str, registry: str, tmp: Path, entities: int) -> None:
+        rules = tmp / "rules.yaml"
+        rules.write_text(RULES)
+        prefix = f"bench-restart-{entities}-{uuid.uuid4().hex[:6]}."
+        self.entities, self.bootstrap = entities, bootstrap
+        self.config = ProcessorConfig(app_id=prefix + "processor", bootstrap=bootstrap, registry_url=registry,
+                                      topic_prefix=prefix, rules_path=str(rules), datadir=str(tmp / prefix),
+                                      tick_seconds=3600, loglevel="INFO").resolved()
+        client = registry_client(registry)
+        self.serde = ProductSerde(get_product(RELEASES), client)
+        self.figures_serde = ProductSerde(get_product(FIGURES), client)
+        # the probes' area: in the seeded state only release cases go there (bench.restart_state)
+        self.area, self.region = load_areas()[PROBE_AREA]
+        self.producer = Producer(reliable_producer_config(bootstrap))
+        self.probes = 0
+
+    def seed(self) -> dict:
+        ensure_topics(self.config)
+        seeded = seed_state(self.config, self.entities, load_areas(), dt.date.today())
+        return {"changelog_records": seeded.changelog_records, "repartition_messages": seeded.repartition_messages,
+                "seed_seconds": seeded.seconds}
+
+    def restart(self) -> dict:
+        """One pass: start a worker and a probe, wait for the probe's figures, stop the worker."""
+        self.probes += 1
+        case = release_case(f"probe-{uuid.uuid4().hex[:8]}", self.area, self.region, release_date=dt.date.today())
+        topic = self.config.topic(RELEASES)
+        probe = self.serde.serialize_value(ChangeEvent("c", None, case, "releases-service", 1).to_record(), topic)
+        figures = self._figures_reader()
+        load = load_average()
+        try:
+            started_wall, started = time.time(), time.monotonic()
+            pool = start_workers(1, config=self.config)
+            try:
+                self.producer.produce(topic, key=case["case_id"].encode(), value=probe)
+                self.producer.flush(30)
+                first, value = _first_record(figures, self.area.encode(), pool, started + FIRST_OUTPUT_TIMEOUT_S)
+                status = _memory(pool.processes[0].pid)
+                log = pool.logs[0].read_text(errors="replace")
+                restored = _recovery_seconds(log, started_wall)
+            finally:
+                pool.stop()
+        finally:
+            figures.close()
+        self._check(value, log)
+        return {"first_output_s": round(first - started, 2), "restore_s": restored,
+                "peak_rss_mb": status["VmHWM"], "rss_mb": status["VmRSS"], "load_average": load}
+
+    def _check(self, value: bytes, log: str) -> None:
+        """The first figures must count the whole seeded area, and the restore must be clean."""
+        if "Error in recovery" in log:
+            raise RuntimeError("the worker could not read the seeded changelogs (\"Error in recovery\" in its log)")
+        after = self.figures_serde.deserialize_value(value, self.config.topic(FIGURES))["after"]
+        expected = len(range(PROBE_AREA, self.entities, len(load_areas()))) + self.probes
+        if (after["supply"], after["demand"]) != (0, expected):
+            raise RuntimeError(f"figures of {self.area} after the restart: supply {after['supply']}, demand "
+                               f"{after['demand']}; expected supply 0, demand {expected}: the state was not restored")
+
+    def _figures_reader(self) -> Consumer:
+        """A reader of the figures topic from its current end: what comes next is new."""
+        topic = self.config.topic(FIGURES)
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"bench-restart-{uuid.uuid4().hex}",
+                             "enable.auto.commit": False})
+        ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+                for p in range(self.config.partitions)]
+        consumer.assign([TopicPartition(topic, p, end) for p, end in enumerate(ends)])
+        return consumer
+
+
+def _first_record(consumer: Consumer, key: bytes, pool: WorkerPool, deadline: float) -> tuple[float, bytes]:
+    """When the first record with ``key`` arrived (monotonic), and its value; fails if the worker dies."""
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.05)
+        if msg is not None and not msg.error() and msg.key() == key:
+            return time.monotonic(), msg.value()
+        if not all(pool.alive()):
+            raise RuntimeError(f"the worker died before its first output:\n{pool.log_tail()}")
+    raise TimeoutError(f"no output within {FIRST_OUTPUT_TIMEOUT_S:.0f} s of the start:\n{pool.log_tail()}")
+
+
+def _memory(pid: int) -> dict[str, float]:
+    """The process's peak and current resident set, in MB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {name: round(int(fields[name].split()[0]) / 1024, 1) for name in ("VmHWM", "VmRSS")}
+
+
+def _recovery_seconds(log: str, started_wall: float) -> float | None:
+    """Seconds from the start to Faust's last "Recovery complete" in the worker's log."""
+    stamps = RECOVERY_DONE.findall(log)
+    if not stamps:
+        return None
+    done = dt.datetime.strptime(stamps[-1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    return round(done - started_wall, 2)
+
+
+def measure(bootstrap: str, registry: str, tmp: Path, entities: int, passes: int, console: Console) -> dict:
+    deployment = Deployment(bootstrap, registry, tmp, entities)
+    seeded = deployment.seed()
+    console.print(f"{entities:,} entities: {seeded['changelog_records']:,} changelog records written "
+                  f"in {seeded['seed_seconds']} s")
+    runs = []
+    for i in range(passes):
+        runs.append(deployment.restart())
+        console.print(f"  pass {i + 1}: {runs[-1]}")
+    median = {key: statistics.median(r[key] for r in runs if r[key] is not None)
+              for key in ("first_output_s", "restore_s", "peak_rss_mb", "rss_mb") if any(r[key] for r in runs)}
+    return {"entities": entities, **seeded, **median, "passes": runs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entities", type=int, nargs="+", default=[100_000, 1_000_000],
+                        help="entity counts to measure (a 0-entity baseline is always measured first)")
+    parser.add_argument("--passes", type=int, default=3, help="restarts per entity count (median reported)")
+    args = parser.parse_args()
+    console = Console()
+    counts = [0] + [n for n in args.entities if n]
+    with tempfile.TemporaryDirectory(prefix="bench-restart-") as tmp_name, \
+            platform_services(Path(tmp_name)) as (bootstrap, registry):
+        rows = [measure(bootstrap, registry, Path(tmp_name), n, args.passes, console) for n in counts]
+    result = {"store": "memory://", "target_first_output_s": TARGET_S, "passes": args.passes, "rows": rows,
+              "machine": machine(), "load_average_end": load_average()}
+    table = Table(title="Processor restart with state (1 worker, median of passes)")
+    for col in ("entities", "changelog records", "start → first output (s)", "restore done (s)",
+                "peak RSS (MB)", "RSS after (MB)"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(f"{r['entities']:,}", f"{r['changelog_records']:,}", f"{r['first_output_s']:,}",
+                      f"{r.get('restore_s', '-')}", f"{r['peak_rss_mb']:,}", f"{r['rss_mb']:,}")
+    console.print(table)
+    write_results(RESULTS, result, console)
+    CHART.write_text(restart_chart(rows, TARGET_S))
+    console.print(f"wrote {CHART}")
+
+
+if __name__ == "__main__":
+    main()
