@@ -91,7 +91,7 @@ class DerivationProcessor:
             c.app_id,
             broker=broker_url(c.bootstrap),
             broker_credentials=faust_broker_credentials(self.settings),
-            store="memory://",
+            store=c.store,
             Table=RestoringTable,
             topic_partitions=c.partitions,
             topic_replication_factor=c.replication_factor,
@@ -174,6 +174,7 @@ class DerivationProcessor:
             change = ChangeEvent.from_record(value)
             self.progress.last_input_ms = max(self.progress.last_input_ms or 0, change.ts_ms)
             entity_key = f"{self.compiled.inputs[product.name].role}:{product.key_of(change.entity)}"
+            processing(event)   # a rocksdb:// table reads the current event's partition only
             previous = states[entity_key][1] if entity_key in states else table.get(entity_key)
             decision = decide(self.compiled, product.name, entity_key, change.op, change.entity, change.position,
                               change.ts_ms, previous)

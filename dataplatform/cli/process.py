@@ -10,7 +10,7 @@ import typer
 
 from dataplatform.config import get_settings
 from dataplatform.derivations.loading import DerivationError
-from dataplatform.stream_processors.config import DEFAULT_DERIVATION, ProcessorConfig
+from dataplatform.stream_processors.config import DEFAULT_DERIVATION, STORE_ENV, ProcessorConfig, default_store
 
 
 def process(
@@ -35,6 +35,12 @@ def process(
     stall_seconds: float = typer.Option(60.0, "--stall-seconds", min=0,
                                         help="Restart the workers when they have lag and commit nothing for this "
                                              "long (0: never)."),
+    store: str = typer.Option(None, "--store", envvar=STORE_ENV, show_default="memory://",
+                              help="Table store: memory:// (rebuilt from the changelogs at every start) or "
+                                   "rocksdb:// (kept on disk under --datadir; needs rocksdict)."),
+    datadir: Path = typer.Option(None, "--datadir",
+                                 help="Where workers keep their local state (a rocksdb:// store survives "
+                                      "restarts only in a fixed folder); a new temporary folder by default."),
     duration: float = typer.Option(None, "--duration", help="Stop by itself after this many seconds."),
 ) -> None:
     """Run a derivation: join its input products per group, publish its figures, raise its warnings.
@@ -52,7 +58,8 @@ def process(
         config = ProcessorConfig(derivation=derivation, app_id=app_id or "", topic_prefix=topic_prefix,
                                  partitions=partitions, rules_path=str(rules) if rules else None,
                                  horizon_days=horizon_days, tick_seconds=tick_seconds, batch_size=batch_size,
-                                 batch_seconds=batch_ms / 1000).resolved(settings)
+                                 batch_seconds=batch_ms / 1000, store=store or default_store(),
+                                 datadir=str(datadir) if datadir else None).resolved(settings)
         config.spec   # fail early, in this process, on a bad spec or rules file
     except (DerivationError, KeyError, ValueError) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
