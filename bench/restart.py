@@ -1,6 +1,6 @@
 """Stream processor restart with state: time to first output and memory (issue 17, target 3).
 
-    .venv/bin/python -m bench.restart [--entities 100000 1000000] [--passes 3]
+    .venv/bin/python -m bench.restart [--entities 100000 1000000] [--passes 3] [--store rocksdb://]
 
 For 0 entities (the baseline) and each count asked for, a new deployment of the housing
 processor on its own topics gets that many entities in its tables, written directly as the
@@ -20,15 +20,20 @@ through a worker would take a quarter of an hour). Then, ``--passes`` times:
 * **restore**: from the start of the worker to Faust's "Recovery complete" in its log;
 * the worker is stopped (SIGTERM) and the next pass starts a new one on the same state.
 
-Figures are the median of the passes. Starts its own broker and registry unless
+Figures are the median of the passes. With ``--store rocksdb://`` one more pass comes first,
+on an empty local store (a worker on a new machine: everything is read from the changelogs),
+reported apart; the passes after it keep their store on disk, as a restarted worker does.
+Starts its own broker and registry unless
 KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL are set. Writes bench/results/restart.json
-and the chart docs/restart-with-state.svg.
+(restart-rocksdb.json for the rocksdb store) and redraws the chart docs/restart-with-state.svg
+from both.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import re
 import statistics
 import tempfile
@@ -48,12 +53,11 @@ from dataplatform.kafka_config import reliable_producer_config
 from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
-from dataplatform.stream_processors.config import ProcessorConfig
+from dataplatform.stream_processors.config import STORES, ProcessorConfig
 from dataplatform.stream_processors.pool import WorkerPool, start_workers
 from dataplatform.stream_processors.topic_layout import ensure_topics
 from tests.support.entities import RELEASES, release_case
 
-RESULTS = Path(__file__).resolve().parent / "results" / "restart.json"
 CHART = Path(__file__).resolve().parent.parent / "docs" / "restart-with-state.svg"
 TARGET_S = 30.0   # issue 17: first output within 30 s of a restart with 1,000,000 entities
 FIRST_OUTPUT_TIMEOUT_S = 900.0
@@ -65,14 +69,14 @@ RECOVERY_DONE = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*Recover
 class Deployment:
     """One processor deployment on its own topics, with ``entities`` entities in its state."""
 
-    def __init__(self, bootstrap: str, registry: str, tmp: Path, entities: int) -> None:
+    def __init__(self, bootstrap: str, registry: str, tmp: Path, entities: int, store: str) -> None:
         rules = tmp / "rules.yaml"
         rules.write_text(RULES)
         prefix = f"bench-restart-{entities}-{uuid.uuid4().hex[:6]}."
         self.entities, self.bootstrap = entities, bootstrap
         self.config = ProcessorConfig(app_id=prefix + "processor", bootstrap=bootstrap, registry_url=registry,
                                       topic_prefix=prefix, rules_path=str(rules), datadir=str(tmp / prefix),
-                                      tick_seconds=3600, loglevel="INFO").resolved()
+                                      tick_seconds=3600, loglevel="INFO", store=store).resolved()
         client = registry_client(registry)
         self.serde = ProductSerde(get_product(RELEASES), client)
         self.figures_serde = ProductSerde(get_product(FIGURES), client)
@@ -160,18 +164,34 @@ def _recovery_seconds(log: str, started_wall: float) -> float | None:
     return round(done - started_wall, 2)
 
 
-def measure(bootstrap: str, registry: str, tmp: Path, entities: int, passes: int, console: Console) -> dict:
-    deployment = Deployment(bootstrap, registry, tmp, entities)
+def measure(bootstrap: str, registry: str, tmp: Path, entities: int, passes: int, store: str,
+            console: Console) -> dict:
+    deployment = Deployment(bootstrap, registry, tmp, entities, store)
     seeded = deployment.seed()
     console.print(f"{entities:,} entities: {seeded['changelog_records']:,} changelog records written "
                   f"in {seeded['seed_seconds']} s")
+    cold = {}
+    if store != "memory://":
+        cold = {f"cold_{key}": value for key, value in deployment.restart().items()}
+        console.print(f"  empty local store: {cold}")
     runs = []
     for i in range(passes):
         runs.append(deployment.restart())
         console.print(f"  pass {i + 1}: {runs[-1]}")
     median = {key: statistics.median(r[key] for r in runs if r[key] is not None)
               for key in ("first_output_s", "restore_s", "peak_rss_mb", "rss_mb") if any(r[key] for r in runs)}
-    return {"entities": entities, **seeded, **median, "passes": runs}
+    return {"entities": entities, **seeded, **median, **cold, "passes": runs}
+
+
+def results_path(store: str) -> Path:
+    name = "restart" if store == STORES[0] else f"restart-{store.split(':')[0]}"
+    return Path(__file__).resolve().parent / "results" / f"{name}.json"
+
+
+def _saved_results() -> dict[str, list[dict]]:
+    """The rows of every store measured so far, by store."""
+    found = [json.loads(path.read_text()) for path in map(results_path, STORES) if path.exists()]
+    return {result["store"]: result["rows"] for result in found}
 
 
 def main() -> None:
@@ -179,14 +199,18 @@ def main() -> None:
     parser.add_argument("--entities", type=int, nargs="+", default=[100_000, 1_000_000],
                         help="entity counts to measure (a 0-entity baseline is always measured first)")
     parser.add_argument("--passes", type=int, default=3, help="restarts per entity count (median reported)")
+    parser.add_argument("--store", choices=STORES, default=STORES[0], help="the processor's table store")
     args = parser.parse_args()
     console = Console()
     counts = [0] + [n for n in args.entities if n]
     with tempfile.TemporaryDirectory(prefix="bench-restart-") as tmp_name, \
             platform_services(Path(tmp_name)) as (bootstrap, registry):
-        rows = [measure(bootstrap, registry, Path(tmp_name), n, args.passes, console) for n in counts]
-    result = {"store": "memory://", "target_first_output_s": TARGET_S, "passes": args.passes, "rows": rows,
-              "machine": machine(), "load_average_end": load_average()}
+        rows = []
+        for n in counts:
+            rows.append(measure(bootstrap, registry, Path(tmp_name), n, args.passes, args.store, console))
+            result = {"store": args.store, "target_first_output_s": TARGET_S, "passes": args.passes, "rows": rows,
+                      "machine": machine(), "load_average_end": load_average()}
+            write_results(results_path(args.store), result, console)   # an interrupted run keeps its rows
     table = Table(title="Processor restart with state (1 worker, median of passes)")
     for col in ("entities", "changelog records", "start → first output (s)", "restore done (s)",
                 "peak RSS (MB)", "RSS after (MB)"):
@@ -195,8 +219,7 @@ def main() -> None:
         table.add_row(f"{r['entities']:,}", f"{r['changelog_records']:,}", f"{r['first_output_s']:,}",
                       f"{r.get('restore_s', '-')}", f"{r['peak_rss_mb']:,}", f"{r['rss_mb']:,}")
     console.print(table)
-    write_results(RESULTS, result, console)
-    CHART.write_text(restart_chart(rows, TARGET_S))
+    CHART.write_text(restart_chart(_saved_results(), TARGET_S))
     console.print(f"wrote {CHART}")
 
 
