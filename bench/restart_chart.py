@@ -8,6 +8,7 @@ store, and a lighter bar for a worker starting on an empty one.
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 COLOURS = {"memory://": "#1d70b8", "rocksdb://": "#00703c", "rocksdb:// (empty local store)": "#85994b"}
@@ -26,21 +27,26 @@ def _series(results: dict[str, list[dict]], key: str) -> list[tuple[str, dict[in
 
 
 def _panel(x0: int, title: str, unit: str, series: list[tuple[str, dict[int, float]]], target: float | None,
-           width: int = 420, height: int = 260) -> str:
+           log: bool = False, width: int = 420, height: int = 260) -> str:
+    """Grouped bars; ``log``: a logarithmic axis from 1 (seconds span three orders of magnitude)."""
     top, bottom, left = 34, 40, 52
     plot_h, plot_w = height - top - bottom, width - left - 12
     counts = sorted({n for _, values in series for n in values})
     ceiling = max([v for _, values in series for v in values.values()] + [target or 0]) * 1.15 or 1
+    if log:
+        ceiling = 10 ** math.ceil(math.log10(ceiling))
 
     def y(v: float) -> float:
-        return top + plot_h * (1 - v / ceiling)
+        share = math.log10(max(v, 1)) / math.log10(ceiling) if log else v / ceiling
+        return top + plot_h * (1 - share)
 
     slot = plot_w / max(1, len(counts))
     bar = slot * 0.8 / max(1, len(series))
     parts = [f'<text x="{x0 + left}" y="18" font-size="13" font-weight="bold">{escape(title)}</text>',
              f'<line x1="{x0 + left}" x2="{x0 + left}" y1="{top}" y2="{top + plot_h}" stroke="#0b0c0c"/>',
              f'<line x1="{x0 + left}" x2="{x0 + left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#0b0c0c"/>']
-    for tick in (0, ceiling / 2, ceiling):
+    ticks = [10 ** e for e in range(int(math.log10(ceiling)) + 1)] if log else [0, ceiling / 2, ceiling]
+    for tick in ticks:
         parts.append(f'<text x="{x0 + left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" font-size="11">'
                      f'{tick:,.0f}</text>')
     for i, n in enumerate(counts):
@@ -78,7 +84,7 @@ def restart_chart(results: dict[str, list[dict]], target_s: float) -> str:
             f'viewBox="0 0 {width} {height}" font-family="Arial, sans-serif">'
             f'<title>Processor restart with state: one worker, start to first output and peak memory</title>'
             f'<desc>Start to first output: {escape(desc)}</desc><rect width="{width}" height="{height}" fill="#fff"/>'
-            f'{_panel(0, "Start to first output (s)", "s", times, target_s)}'
+            f'{_panel(0, "Start to first output (s, log scale)", "s", times, target_s, log=True)}'
             f'{_panel(430, "Worker peak resident memory (MB)", "MB", memory, None)}{legend}</svg>\n')
 
 
