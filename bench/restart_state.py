@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from aiokafka.partitioner import murmur2
@@ -120,7 +120,8 @@ def seed_state(config: ProcessorConfig, n: int, areas: list[tuple[str, str]], to
     return SeededState(n, records, messages, round(time.monotonic() - started, 1))
 
 
-def _one_batch(compiled, config, products, batch, held, next_offset, send) -> int:
+def _one_batch(compiled: CompiledDerivation, config: ProcessorConfig, products: dict, batch: list[tuple[str, dict]],
+               held: dict[str, HeldGroup], next_offset: list[int], send: Callable[[str, str, object, int], None]) -> int:
     """Stage 1 then stage 2 for one batch of creates, as a worker does it; repartition messages sent."""
     parts, now_ms = config.partitions, int(time.time() * 1000)
     moves = []
