@@ -52,10 +52,14 @@ def write_plan(folder: Path, plan: list[tuple[str, int]]) -> Path:
                          ids=["one-worker", "two-workers"])
 def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, registry_url, tmp_path, monkeypatch,
                                                                     workers, plan, seed):
-    plans = write_plan(tmp_path / "crash-plan", plan)
-    monkeypatch.setenv(PLAN_ENV, str(plans))
     config = processor_config(bootstrap, registry_url, tmp_path, f"crash{workers}", tick_seconds=3600,
                               batch_size=40)
+    if config.store != "memory://":
+        # a worker restarted on its local store has (next to) nothing to restore from the
+        # changelogs, so a kill while restoring is seldom reached: the run would wait for it
+        plan = [(point, nth) for point, nth in plan if point != "restore"]
+    plans = write_plan(tmp_path / "crash-plan", plan)
+    monkeypatch.setenv(PLAN_ENV, str(plans))
     stream = seeded_stream(seed, events=40 * SLICE, today=TODAY)
     pool = start_workers(workers, config=config)
     # restarts after 1, 2, 4, 8 then 12 s: the later ones outlast the 10 s session timeout, so
