@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import faust
@@ -51,8 +52,8 @@ from dataplatform.stream_processors.group_state import GroupState
 from dataplatform.stream_processors.group_step import step_group
 from dataplatform.stream_processors.group_table import NOTHING_APPLIED, HeldGroup, rebuild
 from dataplatform.stream_processors.continuity import Continuity, broker_probe
-from dataplatform.stream_processors.faust_patches.recovery import RestoringTable
-from dataplatform.stream_processors.faust_patches.transport import broker_url, durable, processing
+from dataplatform.stream_processors.faust_patches.tables import ProcessorTable
+from dataplatform.stream_processors.faust_patches.transport import broker_url, durable
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +93,11 @@ class DerivationProcessor:
             broker=broker_url(c.bootstrap),
             broker_credentials=faust_broker_credentials(self.settings),
             store="memory://",
-            Table=RestoringTable,
+            Table=ProcessorTable,
             topic_partitions=c.partitions,
             topic_replication_factor=c.replication_factor,
             table_standby_replicas=0,
-            processing_guarantee=c.processing_guarantee,
+            processing_guarantee="at_least_once",   # with deterministic steps, not transactions (docs)
             consumer_auto_offset_reset="earliest",
             # static membership: a restarted worker takes its partitions back at once instead
             # of waiting for the group to time out its previous incarnation
@@ -152,9 +153,8 @@ class DerivationProcessor:
                 if not i:
                     crash_point("stage1.repartition-sent")
             await durable(self.app)
-            for key, (event, state) in states.items():
-                processing(event)
-                table[key] = state
+            for partition, writes in by_partition((event, (key, state)) for key, (event, state) in states.items()):
+                await table.write(partition, writes)
             crash_point("stage1.state-queued")
             await durable(self.app)
 
@@ -225,23 +225,15 @@ class DerivationProcessor:
                 sent += 1
                 if sent <= 2:
                     crash_point("stage2.output-sent" if sent == 1 else "stage2.outputs-between")
-            processing(last_event[step.code])
-            for key, value in step.members:
-                self._write_group_value(key, value)
+        for partition, writes in by_partition((last_event[step.code], write) for step in steps for write in step.members):
+            await self.groups.write(partition, writes)
         crash_point("stage2.members-queued")
         await durable(self.app)
-        for step in steps:
-            processing(last_event[step.code])
-            self._write_group_value(*step.head)
+        for partition, writes in by_partition((last_event[step.code], step.head) for step in steps):
+            await self.groups.write(partition, writes)
         crash_point("stage2.heads-queued")
         await durable(self.app)
         self.progress.stepped(time.monotonic() - started, sent)
-
-    def _write_group_value(self, key: str, value: Any) -> None:
-        if value is not None:
-            self.groups[key] = value
-        elif key in self.groups:
-            del self.groups[key]   # a tombstone in the changelog
 
     def _held_groups(self) -> dict[str, HeldGroup]:
         """Stage 2's groups in memory, rebuilt from the table (one pass, undoing any step
@@ -270,6 +262,15 @@ class DerivationProcessor:
         now_ms = epoch_ms(self.clock.now())
         for code in sorted(code for code, held in groups.items() if held.applied != NOTHING_APPLIED):
             await self.contributions.send(key=code, value=tick_message(code, now_ms))
+
+
+def by_partition(writes: Iterable[tuple[faust.types.EventT, tuple[str, Any]]]) -> Iterable[tuple[int, list]]:
+    """``(event, (key, value))`` writes as ``(partition, [(key, value), ...])``, each list in the
+    order given: a table value goes to the changelog partition of the event it comes from."""
+    out: dict[int, list[tuple[str, Any]]] = {}
+    for event, write in writes:
+        out.setdefault(event.message.partition, []).append(write)
+    return out.items()
 
 
 class Progress:

@@ -48,13 +48,11 @@ Used through :func:`broker_url`, which names this transport's scheme.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Coroutine, Generator
 from typing import Any
 
 import faust
 from faust.exceptions import ProducerSendError
-from faust.streams import _current_event
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Producer, Transport
 from faust.transport.producer import ProducerBuffer
@@ -234,6 +232,24 @@ class _Producer(Producer):
         if self._failure is None and not fut.cancelled() and fut.exception() is not None:
             self._failure = fut.exception()
 
+    async def send_records(self, topic: str, partition: int, records: list[tuple[bytes, bytes | None]]) -> None:
+        """Queue ``(key, value)`` records for one partition, in order, as aiokafka record batches
+        (one future per batch; :mod:`.tables` says why). A batch that fails is recorded like a
+        failed send: the next flush raises."""
+        producer = self._ensure_producer()
+        batch = producer.create_batch()
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=None) is None:   # full: send it, start the next
+                await self._send_batch(producer, batch, topic, partition)
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        await self._send_batch(producer, batch, topic, partition)
+
+    async def _send_batch(self, producer: Any, batch: Any, topic: str, partition: int) -> None:
+        batch.close()
+        fut = await producer.send_batch(batch, topic, partition=partition)
+        fut.add_done_callback(self._record_failure)
+
     async def flush(self) -> None:
         await super().flush()
         if self._failure is not None:
@@ -257,18 +273,6 @@ async def durable(app: faust.App) -> None:
     (raises if anything was lost): the barrier between a step's outputs and its state, and
     between its state and the acknowledgement of its events."""
     await app.producer.flush()
-
-
-def processing(event: faust.types.EventT) -> None:
-    """Make ``event`` the one a table write belongs to (its changelog partition), in this task.
-
-    Faust's tables take the partition of a write from the task-local current event, which
-    its stream sets per event; a batch from ``take_events`` is processed after the fact, so
-    each write is tagged here. Only the task-local variable is set: ``Stream.current_event``
-    is what ``take_events``' own buffering reads, and must not be touched (events were
-    processed twice and others lost when it was).
-    """
-    _current_event.set(weakref.ref(event))
 
 
 def broker_url(bootstrap: str) -> str:
