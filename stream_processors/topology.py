@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import faust
+from faust.serializers import codecs
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
@@ -53,7 +54,8 @@ from dataplatform.stream_processors.group_step import step_group
 from dataplatform.stream_processors.group_table import NOTHING_APPLIED, HeldGroup, rebuild
 from dataplatform.stream_processors.continuity import Continuity, broker_probe
 from dataplatform.stream_processors.faust_patches.tables import ProcessorTable
-from dataplatform.stream_processors.faust_patches.transport import broker_url, durable
+from dataplatform.stream_processors.faust_patches.producer import durable
+from dataplatform.stream_processors.faust_patches.transport import broker_url
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +122,7 @@ class DerivationProcessor:
         self.contributions = app.topic(c.contributions_topic, key_type=str, value_type=None,
                                        key_serializer="raw", value_serializer="json",
                                        partitions=c.partitions, internal=False)
-        self.outputs = {name: app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name])
-                        for name in c.outputs}
+        self._json = codecs.get_codec("json")   # the contributions' value codec (the stages send in batches)
         self.dead_letters = {name: app.topic(dead_letter_topic(c.topic(name)), key_serializer="raw", value_serializer="raw")
                              for name in c.inputs}
         table = dict(partitions=c.partitions, key_type=str, default=None)
@@ -148,10 +149,11 @@ class DerivationProcessor:
                 moves += await self._on_entity_event(product, table, states, event)
             self.progress.events_in += len(events)
             now_ms = epoch_ms(self.clock.now())
-            for i, (code, group_moves) in enumerate(by_group(moves).items()):
-                await self.contributions.send(key=code, value=group_message(group_moves, now_ms))
-                if not i:
-                    crash_point("stage1.repartition-sent")
+            messages = [(code.encode(), self._json.dumps(group_message(group_moves, now_ms)))
+                        for code, group_moves in by_group(moves).items()]
+            if messages:
+                await self.app.producer.send_keyed(self.config.contributions_topic, messages)
+                crash_point("stage1.repartition-sent")
             await durable(self.app)
             for partition, writes in by_partition((event, (key, state)) for key, (event, state) in states.items()):
                 await table.write(partition, writes)
@@ -217,14 +219,15 @@ class DerivationProcessor:
             if step is not None:
                 held.setdefault(code, group)   # a group new here is kept once a step changed it
                 steps.append(step)
-        sent = 0
-        for step in steps:
-            for name, key, event in [*((figures, step.code, e) for e in step.figures),
-                                     *((warnings, e.after["warning_id"], e) for e in step.warnings)]:
-                await self.outputs[name].send(key=key, value=event.to_record())
-                sent += 1
-                if sent <= 2:
-                    crash_point("stage2.output-sent" if sent == 1 else "stage2.outputs-between")
+        outputs = [(name, key.encode(), self.codecs[name].dumps(event.to_record())) for step in steps
+                   for name, key, event in [*((figures, step.code, e) for e in step.figures),
+                                            *((warnings, e.after["warning_id"], e) for e in step.warnings)]]
+        for i, (name, key, value) in enumerate(outputs[:2]):   # alone: crash tests stop after the first and second
+            await self.app.producer.send_keyed(self.config.topic(name), [(key, value)])
+            crash_point("stage2.output-sent" if i == 0 else "stage2.outputs-between")
+        for name in (figures, warnings):
+            if rest := [(key, value) for output, key, value in outputs[2:] if output == name]:
+                await self.app.producer.send_keyed(self.config.topic(name), rest)
         for partition, writes in by_partition((last_event[step.code], write) for step in steps for write in step.members):
             await self.groups.write(partition, writes)
         crash_point("stage2.members-queued")
@@ -233,7 +236,7 @@ class DerivationProcessor:
             await self.groups.write(partition, writes)
         crash_point("stage2.heads-queued")
         await durable(self.app)
-        self.progress.stepped(time.monotonic() - started, sent)
+        self.progress.stepped(time.monotonic() - started, len(outputs))
 
     def _held_groups(self) -> dict[str, HeldGroup]:
         """Stage 2's groups in memory, rebuilt from the table (one pass, undoing any step

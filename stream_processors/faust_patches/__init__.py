@@ -5,11 +5,12 @@ processor's tests or benchmarks measured, says why in its module docstring, and 
 that fails against the unpatched framework:
 
 * :mod:`.transport` (the app's ``broker`` scheme ``dataplatform-kafka://``): a 100 ms fetch
-  wait instead of Faust's hard-coded 1.5 s; deliveries without four tasks per message; a
-  producer flush that waits for every buffered write; record batches sent as one
-  (:meth:`~.transport._Producer.send_records`); no ack for a message no
-  stream took; crash points around the commit; the step barrier :func:`~.transport.durable`.
+  wait instead of Faust's hard-coded 1.5 s; deliveries without four tasks per message; no
+  ack for a message no stream took; crash points around the commit.
   Tests: tests/unit/test_processor_transport.py.
+* :mod:`.producer`: a flush that waits for every buffered write and raises if one was lost
+  (the step barrier :func:`~.producer.durable`); a step's records sent as record batches.
+  Tests: tests/unit/test_processor_transport.py, tests/unit/test_processor_tables.py.
 * :mod:`.recovery`: after an assignment, nothing is fetched or delivered until the streams
   are seeked to their committed offsets (offset 0 included). Tests:
   tests/unit/test_processor_recovery.py, tests/integration/test_processor_seek.py.

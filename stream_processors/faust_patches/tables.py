@@ -8,10 +8,10 @@ state, and its membership of each group it is in), and a profile of one worker a
 1,000 events/s put 12% of its CPU in ``Table.__setitem__`` and about as much again in the
 buffer's send path. A step knows all its writes at once, so :meth:`ProcessorTable.write`
 sets them in the store and sends their changelog records as aiokafka record batches
-(:meth:`.transport._Producer.send_records`): one future per batch instead of several per
+(:meth:`.producer._Producer.send_records`): one future per batch instead of several per
 record. The records are the ones Faust would have sent (same topic, partition, key bytes,
 value bytes through the table's codec, a tombstone for a deletion), so Faust's recovery
-restores them as before, and the step's barrier (:func:`.transport.durable`) waits for
+restores them as before, and the step's barrier (:func:`.producer.durable`) waits for
 them, and raises if one was lost, exactly as for Faust's own writes.
 
 **Restore crash point** (``restore``) on each changelog batch a table applies, for the crash
@@ -40,7 +40,7 @@ class ProcessorTable(faust.Table):
         """Set each key to its value (None: delete the key, if present) and send the changelog
         records, in order, to changelog partition ``partition`` (the partition of the events
         the values come from, as Faust's own writes use). Awaited, the records are queued;
-        :func:`.transport.durable` waits for their delivery."""
+        :func:`.producer.durable` waits for their delivery."""
         store, topic = self.data, self.changelog_topic
         key_codec, value_codec = _codec(topic.key_serializer), _codec(topic.value_serializer)
         records: list[tuple[bytes, bytes | None]] = []
