@@ -2,9 +2,10 @@
 
 ::
 
-    input topic A ──▶ stage 1 (key: entity id) ─┐  moves keyed by group   ┌─▶ figures product
-                       table: latest entity     ├──▶ group-contributions ─▶ stage 2 (key: group) ┤
-    input topic B ──▶ stage 1 (key: entity id) ─┘   (repartition topic)    table: groups         └─▶ warnings product
+    input topic A ─┐                               moves keyed by group                            ┌─▶ figures product
+                   ├─▶ stage 1 (key: entity id) ──▶ group-contributions ──▶ stage 2 (key: group) ─┤
+    input topic B ─┘   a table per input: latest    (repartition topic)     table: groups          └─▶ warnings product
+                       state of each entity
 
 Faust's Stream.join/Table.join are not implemented, so the join is two keyed stages: the
 first keeps each entity's latest state (keyed by entity id, on the input's partitions) and
@@ -128,42 +129,40 @@ class DerivationProcessor:
         table = dict(partitions=c.partitions, key_type=str, default=None)
         self.entities = {name: app.Table(entity_table(name), **table) for name in c.inputs}
         self.groups = app.Table(GROUPS_TABLE, **table)
-        for name in c.inputs:
-            source = app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name],
-                               partitions=c.partitions)
-            app.agent(source, name=f"stage1-{name}")(batch_agent(self._stage1_batch(name), c, continuity))
+        # one stage 1 agent over every input: a batch sends one repartition message per group,
+        # whichever inputs moved it (the codec decodes by schema id, whatever the product)
+        self.input_of = {c.topic(name): self.products[name] for name in c.inputs}
+        sources = app.topic(*self.input_of, key_serializer="raw", value_serializer=self.codecs[c.inputs[0]],
+                            partitions=c.partitions)
+        app.agent(sources, name="stage1-entities")(batch_agent(self._stage1_batch, c, continuity))
         app.agent(self.contributions, name="stage2-groups")(batch_agent(self._stage2_batch, c, continuity))
         app.timer(c.tick_seconds, name="horizon-tick")(self._tick)
         self.heartbeats = app.topic(HEARTBEAT_TOPIC, key_serializer="raw", value_serializer="raw", internal=False)
         app.timer(c.heartbeat_seconds, name="heartbeat")(self._heartbeat)
 
     # -- stage 1 --------------------------------------------------------------------------
-    def _stage1_batch(self, product_name: str):
-        product, table = self.products[product_name], self.entities[product_name]
+    async def _stage1_batch(self, events: list[faust.types.EventT]) -> None:
+        """Moves out and durable, then the entity states that imply them."""
+        moves: list[Move] = []
+        states: dict[str, tuple[str, faust.types.EventT, dict]] = {}   # new states (product, event, state), not yet written
+        for event in events:
+            moves += await self._on_entity_event(self.input_of[event.message.topic], states, event)
+        self.progress.events_in += len(events)
+        now_ms = epoch_ms(self.clock.now())
+        messages = [(code.encode(), self._json.dumps(group_message(group_moves, now_ms)))
+                    for code, group_moves in by_group(moves).items()]
+        if messages:
+            await self.app.producer.send_keyed(self.config.contributions_topic, messages)
+            crash_point("stage1.repartition-sent")
+        await durable(self.app)
+        for name, table in self.entities.items():
+            writes = ((event, (key, state)) for key, (product, event, state) in states.items() if product == name)
+            for partition, part in by_partition(writes):
+                await table.write(partition, part)
+        crash_point("stage1.state-queued")
+        await durable(self.app)
 
-        async def stage1(events: list[faust.types.EventT]) -> None:
-            """Moves out and durable, then the entity states that imply them."""
-            moves: list[Move] = []
-            states: dict[str, tuple[faust.types.EventT, dict]] = {}   # this batch's new states, not yet written
-            for event in events:
-                moves += await self._on_entity_event(product, table, states, event)
-            self.progress.events_in += len(events)
-            now_ms = epoch_ms(self.clock.now())
-            messages = [(code.encode(), self._json.dumps(group_message(group_moves, now_ms)))
-                        for code, group_moves in by_group(moves).items()]
-            if messages:
-                await self.app.producer.send_keyed(self.config.contributions_topic, messages)
-                crash_point("stage1.repartition-sent")
-            await durable(self.app)
-            for partition, writes in by_partition((event, (key, state)) for key, (event, state) in states.items()):
-                await table.write(partition, writes)
-            crash_point("stage1.state-queued")
-            await durable(self.app)
-
-        stage1.__name__ = f"stage1_{product_name}"
-        return stage1
-
-    async def _on_entity_event(self, product: DataProduct, table: Any, states: dict[str, tuple[Any, dict]],
+    async def _on_entity_event(self, product: DataProduct, states: dict[str, tuple[str, Any, dict]],
                                event: faust.types.EventT) -> list[Move]:
         """The moves an event implies; its entity's new state goes into ``states``."""
         value = event.value
@@ -176,7 +175,7 @@ class DerivationProcessor:
             change = ChangeEvent.from_record(value)
             self.progress.last_input_ms = max(self.progress.last_input_ms or 0, change.ts_ms)
             entity_key = f"{self.compiled.inputs[product.name].role}:{product.key_of(change.entity)}"
-            previous = states[entity_key][1] if entity_key in states else table.get(entity_key)
+            previous = states[entity_key][2] if entity_key in states else self.entities[product.name].get(entity_key)
             decision = decide(self.compiled, product.name, entity_key, change.op, change.entity, change.position,
                               change.ts_ms, previous)
         except Exception as exc:  # noqa: BLE001 - an unprocessable event is a dead letter
@@ -185,7 +184,7 @@ class DerivationProcessor:
             await self._dead_letter(product.name, event, type(exc).__name__, scrub(str(exc), personal))
             return []
         if decision.state is not None:
-            states[entity_key] = (event, decision.state)
+            states[entity_key] = (product.name, event, decision.state)
         return decision.moves
 
     async def _dead_letter(self, product_name: str, event: faust.types.EventT, error_class: str,
