@@ -23,7 +23,7 @@ import uuid
 import faust
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench.processor import step_output
+from bench.baselines import step_output
 from dataplatform.product_io.serialization import registry_client
 from dataplatform.topics import create_missing
 from dataplatform.products.product import load_products

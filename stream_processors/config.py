@@ -60,7 +60,6 @@ class ProcessorConfig:
     # so a longer window costs latency and buys throughput (docs/stream-processing.md).
     batch_size: int = 1000
     batch_seconds: float = 0.1
-    processing_guarantee: str = "at_least_once"
     # Static group membership: a worker restarted with the same id takes its partitions
     # back at once; without one the group waits session_timeout_seconds for the old
     # incarnation (60 s with Faust's default). start_workers gives each worker its own.

@@ -61,6 +61,7 @@ class WorkerPool:
     settings: Settings | None = None
     backoff_max_s: float = 30.0
     stall_after_s: float = 60.0   # lag and no commit for this long: restart every worker (0: never)
+    executable: str = sys.executable   # the Python the workers run with (a benchmark can compare installs)
     processes: list[subprocess.Popen] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
     indexes: list[int] = field(default_factory=list)   # each process's worker index
@@ -80,7 +81,7 @@ class WorkerPool:
         config = self.config.with_(datadir=str(workdir), instance_id=worker_instance_id(self.config.app_id, index))
         env = {**os.environ, **(self.settings or get_settings()).child_environment(), CONFIG_ENV: config.to_json()}
         with open(log_path, "ab") as out:
-            process = subprocess.Popen([sys.executable, "-m", "dataplatform.stream_processors.worker"],
+            process = subprocess.Popen([self.executable, "-m", "dataplatform.stream_processors.worker"],
                                        env=env, stdout=out, stderr=subprocess.STDOUT,
                                        preexec_fn=_stop_with_parent,
                                        # Ctrl-C reaches the owner, which stops workers in order
@@ -178,12 +179,12 @@ def worker_instance_id(app_id: str, index: int) -> str:
 
 
 def start_workers(n: int = 1, settings: Settings | None = None, config: ProcessorConfig | None = None,
-                  first_index: int = 0) -> WorkerPool:
+                  first_index: int = 0, executable: str | None = None) -> WorkerPool:
     """Start ``n`` workers, each its own process, sharing the app id (they split partitions)."""
     config = (config or ProcessorConfig()).resolved(settings)
     ensure_topics(config, settings)  # before returning, so callers can publish to the right partitions
     seed_group_offsets(config, settings)
-    pool = WorkerPool(config, settings)
+    pool = WorkerPool(config, settings, executable=executable or sys.executable)
     for i in range(first_index, first_index + n):
         pool.start(i)
     return pool

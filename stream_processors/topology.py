@@ -2,9 +2,10 @@
 
 ::
 
-    input topic A ──▶ stage 1 (key: entity id) ─┐  moves keyed by group   ┌─▶ figures product
-                       table: latest entity     ├──▶ group-contributions ─▶ stage 2 (key: group) ┤
-    input topic B ──▶ stage 1 (key: entity id) ─┘   (repartition topic)    table: groups         └─▶ warnings product
+    input topic A ─┐                               moves keyed by group                            ┌─▶ figures product
+                   ├─▶ stage 1 (key: entity id) ──▶ group-contributions ──▶ stage 2 (key: group) ─┤
+    input topic B ─┘   a table per input: latest    (repartition topic)     table: groups          └─▶ warnings product
+                       state of each entity
 
 Faust's Stream.join/Table.join are not implemented, so the join is two keyed stages: the
 first keeps each entity's latest state (keyed by entity id, on the input's partitions) and
@@ -28,9 +29,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import faust
+from faust.serializers import codecs
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
@@ -51,8 +54,9 @@ from dataplatform.stream_processors.group_state import GroupState
 from dataplatform.stream_processors.group_step import step_group
 from dataplatform.stream_processors.group_table import NOTHING_APPLIED, HeldGroup, rebuild
 from dataplatform.stream_processors.continuity import Continuity, broker_probe
-from dataplatform.stream_processors.faust_patches.recovery import RestoringTable
-from dataplatform.stream_processors.faust_patches.transport import broker_url, durable, processing
+from dataplatform.stream_processors.faust_patches.tables import ProcessorTable
+from dataplatform.stream_processors.faust_patches.producer import durable
+from dataplatform.stream_processors.faust_patches.transport import broker_url
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +96,11 @@ class DerivationProcessor:
             broker=broker_url(c.bootstrap),
             broker_credentials=faust_broker_credentials(self.settings),
             store=c.store,
-            Table=RestoringTable,
+            Table=ProcessorTable,
             topic_partitions=c.partitions,
             topic_replication_factor=c.replication_factor,
             table_standby_replicas=0,
-            processing_guarantee=c.processing_guarantee,
+            processing_guarantee="at_least_once",   # with deterministic steps, not transactions (docs)
             consumer_auto_offset_reset="earliest",
             # static membership: a restarted worker takes its partitions back at once instead
             # of waiting for the group to time out its previous incarnation
@@ -119,49 +123,46 @@ class DerivationProcessor:
         self.contributions = app.topic(c.contributions_topic, key_type=str, value_type=None,
                                        key_serializer="raw", value_serializer="json",
                                        partitions=c.partitions, internal=False)
-        self.outputs = {name: app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name])
-                        for name in c.outputs}
+        self._json = codecs.get_codec("json")   # the contributions' value codec (the stages send in batches)
         self.dead_letters = {name: app.topic(dead_letter_topic(c.topic(name)), key_serializer="raw", value_serializer="raw")
                              for name in c.inputs}
         table = dict(partitions=c.partitions, key_type=str, default=None)
         self.entities = {name: app.Table(entity_table(name), **table) for name in c.inputs}
         self.groups = app.Table(GROUPS_TABLE, **table)
-        for name in c.inputs:
-            source = app.topic(c.topic(name), key_serializer="raw", value_serializer=self.codecs[name],
-                               partitions=c.partitions)
-            app.agent(source, name=f"stage1-{name}")(batch_agent(self._stage1_batch(name), c, continuity))
+        # one stage 1 agent over every input: a batch sends one repartition message per group,
+        # whichever inputs moved it (the codec decodes by schema id, whatever the product)
+        self.input_of = {c.topic(name): self.products[name] for name in c.inputs}
+        sources = app.topic(*self.input_of, key_serializer="raw", value_serializer=self.codecs[c.inputs[0]],
+                            partitions=c.partitions)
+        app.agent(sources, name="stage1-entities")(batch_agent(self._stage1_batch, c, continuity))
         app.agent(self.contributions, name="stage2-groups")(batch_agent(self._stage2_batch, c, continuity))
         app.timer(c.tick_seconds, name="horizon-tick")(self._tick)
         self.heartbeats = app.topic(HEARTBEAT_TOPIC, key_serializer="raw", value_serializer="raw", internal=False)
         app.timer(c.heartbeat_seconds, name="heartbeat")(self._heartbeat)
 
     # -- stage 1 --------------------------------------------------------------------------
-    def _stage1_batch(self, product_name: str):
-        product, table = self.products[product_name], self.entities[product_name]
+    async def _stage1_batch(self, events: list[faust.types.EventT]) -> None:
+        """Moves out and durable, then the entity states that imply them."""
+        moves: list[Move] = []
+        states: dict[str, tuple[str, faust.types.EventT, dict]] = {}   # new states (product, event, state), not yet written
+        for event in events:
+            moves += await self._on_entity_event(self.input_of[event.message.topic], states, event)
+        self.progress.events_in += len(events)
+        now_ms = epoch_ms(self.clock.now())
+        messages = [(code.encode(), self._json.dumps(group_message(group_moves, now_ms)))
+                    for code, group_moves in by_group(moves).items()]
+        if messages:
+            await self.app.producer.send_keyed(self.config.contributions_topic, messages)
+            crash_point("stage1.repartition-sent")
+        await durable(self.app)
+        for name, table in self.entities.items():
+            writes = ((event, (key, state)) for key, (product, event, state) in states.items() if product == name)
+            for event, part in by_partition(writes):
+                await table.write(event, part)
+        crash_point("stage1.state-queued")
+        await durable(self.app)
 
-        async def stage1(events: list[faust.types.EventT]) -> None:
-            """Moves out and durable, then the entity states that imply them."""
-            moves: list[Move] = []
-            states: dict[str, tuple[faust.types.EventT, dict]] = {}   # this batch's new states, not yet written
-            for event in events:
-                moves += await self._on_entity_event(product, table, states, event)
-            self.progress.events_in += len(events)
-            now_ms = epoch_ms(self.clock.now())
-            for i, (code, group_moves) in enumerate(by_group(moves).items()):
-                await self.contributions.send(key=code, value=group_message(group_moves, now_ms))
-                if not i:
-                    crash_point("stage1.repartition-sent")
-            await durable(self.app)
-            for key, (event, state) in states.items():
-                processing(event)
-                table[key] = state
-            crash_point("stage1.state-queued")
-            await durable(self.app)
-
-        stage1.__name__ = f"stage1_{product_name}"
-        return stage1
-
-    async def _on_entity_event(self, product: DataProduct, table: Any, states: dict[str, tuple[Any, dict]],
+    async def _on_entity_event(self, product: DataProduct, states: dict[str, tuple[str, Any, dict]],
                                event: faust.types.EventT) -> list[Move]:
         """The moves an event implies; its entity's new state goes into ``states``."""
         value = event.value
@@ -174,8 +175,7 @@ class DerivationProcessor:
             change = ChangeEvent.from_record(value)
             self.progress.last_input_ms = max(self.progress.last_input_ms or 0, change.ts_ms)
             entity_key = f"{self.compiled.inputs[product.name].role}:{product.key_of(change.entity)}"
-            processing(event)   # a rocksdb:// table reads the current event's partition only
-            previous = states[entity_key][1] if entity_key in states else table.get(entity_key)
+            previous = states[entity_key][2] if entity_key in states else self.entities[product.name].read(event, entity_key)
             decision = decide(self.compiled, product.name, entity_key, change.op, change.entity, change.position,
                               change.ts_ms, previous)
         except Exception as exc:  # noqa: BLE001 - an unprocessable event is a dead letter
@@ -184,7 +184,7 @@ class DerivationProcessor:
             await self._dead_letter(product.name, event, type(exc).__name__, scrub(str(exc), personal))
             return []
         if decision.state is not None:
-            states[entity_key] = (event, decision.state)
+            states[entity_key] = (product.name, event, decision.state)
         return decision.moves
 
     async def _dead_letter(self, product_name: str, event: faust.types.EventT, error_class: str,
@@ -218,31 +218,24 @@ class DerivationProcessor:
             if step is not None:
                 held.setdefault(code, group)   # a group new here is kept once a step changed it
                 steps.append(step)
-        sent = 0
-        for step in steps:
-            for name, key, event in [*((figures, step.code, e) for e in step.figures),
-                                     *((warnings, e.after["warning_id"], e) for e in step.warnings)]:
-                await self.outputs[name].send(key=key, value=event.to_record())
-                sent += 1
-                if sent <= 2:
-                    crash_point("stage2.output-sent" if sent == 1 else "stage2.outputs-between")
-            processing(last_event[step.code])
-            for key, value in step.members:
-                self._write_group_value(key, value)
+        outputs = [(name, key.encode(), self.codecs[name].dumps(event.to_record())) for step in steps
+                   for name, key, event in [*((figures, step.code, e) for e in step.figures),
+                                            *((warnings, e.after["warning_id"], e) for e in step.warnings)]]
+        for i, (name, key, value) in enumerate(outputs[:2]):   # alone: crash tests stop after the first and second
+            await self.app.producer.send_keyed(self.config.topic(name), [(key, value)])
+            crash_point("stage2.output-sent" if i == 0 else "stage2.outputs-between")
+        for name in (figures, warnings):
+            if rest := [(key, value) for output, key, value in outputs[2:] if output == name]:
+                await self.app.producer.send_keyed(self.config.topic(name), rest)
+        for event, writes in by_partition((last_event[step.code], write) for step in steps for write in step.members):
+            await self.groups.write(event, writes)
         crash_point("stage2.members-queued")
         await durable(self.app)
-        for step in steps:
-            processing(last_event[step.code])
-            self._write_group_value(*step.head)
+        for event, writes in by_partition((last_event[step.code], step.head) for step in steps):
+            await self.groups.write(event, writes)
         crash_point("stage2.heads-queued")
         await durable(self.app)
-        self.progress.stepped(time.monotonic() - started, sent)
-
-    def _write_group_value(self, key: str, value: Any) -> None:
-        if value is not None:
-            self.groups[key] = value
-        elif key in self.groups:
-            del self.groups[key]   # a tombstone in the changelog
+        self.progress.stepped(time.monotonic() - started, len(outputs))
 
     def _held_groups(self) -> dict[str, HeldGroup]:
         """Stage 2's groups in memory, rebuilt from the table (one pass, undoing any step
@@ -271,6 +264,17 @@ class DerivationProcessor:
         now_ms = epoch_ms(self.clock.now())
         for code in sorted(code for code, held in groups.items() if held.applied != NOTHING_APPLIED):
             await self.contributions.send(key=code, value=tick_message(code, now_ms))
+
+
+def by_partition(writes: Iterable[tuple[faust.types.EventT, tuple[str, Any]]]
+                 ) -> Iterable[tuple[faust.types.EventT, list[tuple[str, Any]]]]:
+    """``(event, (key, value))`` writes gathered per partition of their events, as ``(an event
+    of that partition, [(key, value), ...])``, each list in the order given: a table value goes
+    to the changelog partition of the event it comes from."""
+    out: dict[int, tuple[faust.types.EventT, list[tuple[str, Any]]]] = {}
+    for event, write in writes:
+        out.setdefault(event.message.partition, (event, []))[1].append(write)
+    return out.values()
 
 
 class Progress:

@@ -124,13 +124,13 @@ class SqlSink(BatchingSink):
         return self._shapes[shape_key]
 
     def prepare(self, record: SinkRecord) -> PreparedRow:
-        meta = {"_kafka_partition": record.partition, "_kafka_offset": record.offset}
         if record.value is None:
             if record.key is None:
                 raise MappingError("a tombstone without a key")
             ts = datetime.fromtimestamp(record.timestamp_ms / 1000, timezone.utc) if record.timestamp_ms else None
             return PreparedRow(record.topic, record.key, "tombstone",
-                               {KEY: record.key, "_op": TOMBSTONE_OP, "_event_id": None, "_ts": ts, "_deleted": True, **meta})
+                               {KEY: record.key, "_op": TOMBSTONE_OP, "_event_id": None, "_ts": ts, "_deleted": True,
+                                "_kafka_partition": record.partition, "_kafka_offset": record.offset})
         value = record.value
         op = value.get("op")
         entity = value.get("after") if op != "d" else value.get("before")
@@ -142,8 +142,9 @@ class SqlSink(BatchingSink):
             raise MappingError(f"no key: the record has no Kafka key and no key field {exc}") from None
         row = entity_values(entity, self.columns_for(record), self.policies[record.topic])
         source = value.get("source") or {}
-        row.update({KEY: key, "_op": op, "_event_id": source.get("event_id"), "_ts": value.get("ts_ms"),
-                    "_deleted": op == "d", **meta})
+        row[KEY], row["_op"], row["_event_id"], row["_ts"], row["_deleted"] = (
+            key, op, source.get("event_id"), value.get("ts_ms"), op == "d")
+        row["_kafka_partition"], row["_kafka_offset"] = record.partition, record.offset
         return PreparedRow(record.topic, key, "delete" if op == "d" else "upsert", row)
 
     # -- writing ---------------------------------------------------------------------

@@ -24,18 +24,11 @@ worker before it processes past any record that still goes missing.
 * **A committed offset of 0 is never seeked to** (aiokafka's ``seek_to_committed`` only
   seeks offsets above 0), so a partition whose first records were fetched early stayed
   past them. :func:`seek_to_committed` seeks 0 as well.
-
-Also the ``restore`` crash point on each changelog batch a table applies (crash tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
-
-import faust
-
-from dataplatform.stream_processors.crash_points import crash_point
 
 
 class HeldStreams:
@@ -69,11 +62,3 @@ async def seek_to_committed(consumer: Any) -> dict:
         if offset == 0:
             consumer.seek(tp, 0)
     return committed
-
-
-class RestoringTable(faust.Table):
-    """Faust's table with the ``restore`` crash point on each changelog batch it applies."""
-
-    def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
-        crash_point("restore")
-        super().apply_changelog_batch(batch)

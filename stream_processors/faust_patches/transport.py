@@ -1,4 +1,4 @@
-"""Faust's aiokafka transport, with two costs of its consumer taken out.
+"""Faust's aiokafka transport: two costs of its consumer taken out, and its defects around acks.
 
 **Fetch wait.** Faust creates its aiokafka consumer with ``fetch_max_wait_ms=1500``
 (hard-coded, not a setting). aiokafka keeps one fetch request in flight per broker, and a
@@ -21,18 +21,6 @@ Only a delivery that has to wait (a full stream buffer, flow control during a re
 goes through Faust's own ``wait_first``, which carries on from where it stopped, so a
 rebalance still interrupts it exactly as before.
 
-**A flush that keeps its promise.** Before committing offsets (at-least-once), Faust
-calls ``producer.flush()``, which first drains its own buffer of table changelog writes
-(``send_soon``). Faust's ``ProducerBuffer.flush`` gives up when no message leaves the
-buffer within 0.1 s, which happens whenever the client's queue is full during a backlog,
-and the commit then goes ahead with changelog writes still buffered: a worker killed
-just after lost those state changes for good while their input offsets were committed
-(issue "nothing lost": 11 units and 22 cases missing in one crash run). Here the buffer's
-flush waits until every message buffered before it has been handed to the client, the
-client's flush until each is acknowledged, and a send that failed makes the flush raise,
-so the offsets are never committed past a lost write. The processor's own step barrier
-(:func:`durable`, below) is the same flush.
-
 **No ack for a message no stream took** (:meth:`_Consumer.ack`): Faust acknowledges the
 messages it skips during a rebalance or a suspended flow, which let a commit pass
 messages that were never processed.
@@ -40,7 +28,8 @@ messages that were never processed.
 **Crash points** around the offset commit (``commit.before``, ``commit.after``) for the
 crash tests (:mod:`dataplatform.stream_processors.crash_points`); free when none is armed.
 
-(The patches to where streams start after a rebalance, and to the tables, are in :mod:`.recovery`.)
+(The producer's patches are in :mod:`.producer`; where streams start after a rebalance, in
+:mod:`.recovery`; the tables, in :mod:`.tables`.)
 
 Used through :func:`broker_url`, which names this transport's scheme.
 """
@@ -48,19 +37,16 @@ Used through :func:`broker_url`, which names this transport's scheme.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Coroutine, Generator
 from typing import Any
 
 import faust
-from faust.exceptions import ProducerSendError
-from faust.streams import _current_event
 from faust.transport.drivers import TRANSPORTS
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Producer, Transport
-from faust.transport.producer import ProducerBuffer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
 from mode.services import WaitResults
 
 from dataplatform.stream_processors.crash_points import crash_point
+from dataplatform.stream_processors.faust_patches.producer import _Producer
 from dataplatform.stream_processors.faust_patches.recovery import HeldStreams, seek_to_committed
 
 FETCH_MAX_WAIT_MS = 100
@@ -171,104 +157,15 @@ def _discard(waitables: list[Any]) -> None:
             w.close()   # never started: closing it avoids "coroutine was never awaited"
 
 
-class DrainingBuffer(ProducerBuffer):
-    """Faust's producer buffer whose :meth:`flush` returns once every message put before it
-    was called has been handed to the client (or raises if one could not be).
-
-    It waits for those messages only, not for an empty buffer: agents keep putting table
-    writes while a flush waits, and a buffer that is never empty must not hold a commit
-    (or a step's barrier) back for ever. Messages leave in the order they were put, by one
-    task, so counting them is enough.
-    """
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._put_count = self._sent_count = 0
-        self._progress = asyncio.Event()
-        self._failure: BaseException | None = None
-
-    def put(self, fut: Any) -> None:
-        self._put_count += 1
-        super().put(fut)
-
-    async def _send_pending(self, fut: Any) -> None:
-        try:
-            await super()._send_pending(fut)
-        except Exception as exc:  # noqa: BLE001 - kept for flush to raise; the send loop goes on
-            self._failure = self._failure or exc
-        finally:
-            self._sent_count += 1
-            self._progress.set()
-
-    async def flush(self) -> None:
-        target = self._put_count
-        while self._sent_count < target and self._failure is None:
-            if self.should_stop or self.state not in ("init", "running"):
-                raise ProducerSendError(f"cannot flush: the producer buffer is {self.state} "
-                                        f"with {target - self._sent_count} message(s) not sent")
-            self._progress.clear()
-            try:
-                await asyncio.wait_for(self._progress.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
-                continue
-        if self._failure is not None:
-            raise ProducerSendError(f"a buffered message could not be sent: {self._failure!r}") from self._failure
-
-
-class _Producer(Producer):
-    """Faust's aiokafka producer with a :class:`DrainingBuffer` and a flush that raises
-    when any send since the worker started has failed (the worker must not commit)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.buffer = DrainingBuffer(loop=self.loop, beacon=self.beacon)
-        self.buffer.app = self.app
-        self._failure: BaseException | None = None
-
-    async def send(self, *args: Any, **kwargs: Any) -> Any:
-        fut = await super().send(*args, **kwargs)
-        fut.add_done_callback(self._record_failure)
-        return fut
-
-    def _record_failure(self, fut: asyncio.Future) -> None:
-        if self._failure is None and not fut.cancelled() and fut.exception() is not None:
-            self._failure = fut.exception()
-
-    async def flush(self) -> None:
-        await super().flush()
-        if self._failure is not None:
-            raise ProducerSendError(f"a message was not delivered: {self._failure!r}") from self._failure
-
-
 class ProcessorTransport(Transport):
     """The aiokafka transport with :data:`FETCH_MAX_WAIT_MS` as the consumer's fetch wait,
-    deliveries that complete at once not wrapped in tasks, and a producer whose flush
-    waits for every buffered write."""
+    deliveries that complete at once not wrapped in tasks, and the producer of :mod:`.producer`."""
 
     Consumer = _Consumer
     Producer = _Producer
 
 
 TRANSPORTS.aliases[SCHEME] = f"{__name__}:ProcessorTransport"
-
-
-async def durable(app: faust.App) -> None:
-    """Wait until everything this worker has sent or written is acknowledged by the broker
-    (raises if anything was lost): the barrier between a step's outputs and its state, and
-    between its state and the acknowledgement of its events."""
-    await app.producer.flush()
-
-
-def processing(event: faust.types.EventT) -> None:
-    """Make ``event`` the one a table write belongs to (its changelog partition), in this task.
-
-    Faust's tables take the partition of a write from the task-local current event, which
-    its stream sets per event; a batch from ``take_events`` is processed after the fact, so
-    each write is tagged here. Only the task-local variable is set: ``Stream.current_event``
-    is what ``take_events``' own buffering reads, and must not be touched (events were
-    processed twice and others lost when it was).
-    """
-    _current_event.set(weakref.ref(event))
 
 
 def broker_url(bootstrap: str) -> str:

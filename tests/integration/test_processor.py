@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 
 from dataplatform.products.envelope import ChangeEvent
@@ -42,8 +41,7 @@ def releases(publisher: ChangeSender, la: str, ids: list[str], position: int = 1
 
 
 def test_shortage_warning_lifecycle_duplicates_garbage_and_restart(bootstrap, registry_url, tmp_path):
-    config = processor_config(bootstrap, registry_url, tmp_path, "proc-life", tick_seconds=2, heartbeat_seconds=1,
-                              processing_guarantee=os.environ.get("PROCESSOR_GUARANTEE", "at_least_once"))
+    config = processor_config(bootstrap, registry_url, tmp_path, "proc-life", tick_seconds=2, heartbeat_seconds=1)
     pool = start_workers(1, config=config)
     config = pool.config
     reader = OutputReader(bootstrap, registry_url, config)

@@ -165,7 +165,7 @@ def _flush_run(buffer_cls, more: int = 0) -> tuple[list[int], list[int]]:
 def test_a_flush_waits_for_every_message_buffered_before_it():
     from faust.transport.producer import ProducerBuffer
 
-    from dataplatform.stream_processors.faust_patches.transport import DrainingBuffer
+    from dataplatform.stream_processors.faust_patches.producer import DrainingBuffer
 
     assert _flush_run(DrainingBuffer)[0] == [0, 1, 2]
     # Faust's own buffer gives up after 0.1 s without a message sent: a commit then went
@@ -174,7 +174,7 @@ def test_a_flush_waits_for_every_message_buffered_before_it():
 
 
 def test_a_flush_is_not_held_back_by_messages_put_after_it():
-    from dataplatform.stream_processors.faust_patches.transport import DrainingBuffer
+    from dataplatform.stream_processors.faust_patches.producer import DrainingBuffer
 
     at_flush, everything = _flush_run(DrainingBuffer, more=20)
     assert at_flush[:3] == [0, 1, 2] and len(at_flush) < len(everything) == 23

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Date, DateTime, Numeric, String, Text, select
 
 from dataplatform.config import Settings
 from dataplatform.sinks.records import Batch, SinkRecord
-from dataplatform.sinks.columns import PersonalDataPolicy, entity_columns
+from dataplatform.sinks.columns import PersonalDataPolicy, entity_columns, entity_values, extract
 from dataplatform.sinks.sql.tables import table_name
 from dataplatform.sinks.sql.types import sql_type
 from dataplatform.sinks.sql.writer import SqlSink, make_engine
@@ -38,6 +38,19 @@ def test_personal_fields_become_keyed_hashes_when_allowed():
     assert cols["person_ref"].kind == "hash" and isinstance(sql_type(cols["person_ref"]), String)
     digest = policy.hash("PERSON-1")
     assert len(digest) == 64 and digest != policy.hash("PERSON-2") and "PERSON" not in digest
+
+
+def test_row_values_read_top_level_nested_hashed_and_missing_fields():
+    """entity_values reads top-level fields in one lookup: the row must still be extract's, column by column."""
+    policy = PersonalDataPolicy({"person_ref"}, key=b"k")
+    columns = entity_columns(ENTITY, policy)
+    e = entity(4)
+    del e["note"]                       # absent, as in a record of an older schema
+    row = entity_values(e, columns, policy)
+    assert row == {c.name: extract(e, c, policy) for c in columns}
+    assert row["case_id"] == "case-4" and row["note"] is None and row["address__town"] == "Town 4"
+    assert row["person_ref"] == policy.hash("PERSON-4-SECRET") and row["tags"] == ["t0", "x"]
+    assert entity_values(None, columns, policy) == {c.name: None for c in columns}
 
 
 def test_table_names_follow_the_topic():
