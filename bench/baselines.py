@@ -62,13 +62,13 @@ def baseline(bootstrap: str, registry: str, run: Run, n: int, passes: int = 3) -
     return statistics.median([asyncio.run(loop()) for _ in range(passes)])
 
 
-def faust_floor(bootstrap: str, registry: str, run: Run, n: int, tmp: Path) -> float:
-    """A stateless Faust agent doing the baseline's work on the same topics (events/s)."""
+def faust_floor(bootstrap: str, registry: str, run: Run, n: int, tmp: Path) -> tuple[float, float]:
+    """A stateless Faust agent doing the baseline's work on the same topics: (events/s, its
+    CPU seconds per event)."""
     out = tmp / f"faust-floor-{uuid.uuid4().hex[:6]}.json"
     topics = [f"{run.config.topic(p)}={p}" for p in (HOUSING, RELEASES)]
     subprocess.run([sys.executable, "-m", "bench.faust_floor", "--bootstrap", bootstrap, "--registry", registry,
                     "--events", str(n), "--out", str(out), *topics], check=True, timeout=600,
                    stdout=subprocess.DEVNULL)
-    return json.loads(out.read_text())["events_per_s"]
-
-
+    result = json.loads(out.read_text())
+    return result["events_per_s"], result["cpu_s_per_event"]

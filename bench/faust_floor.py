@@ -6,7 +6,8 @@ One Faust agent per input topic reads the topic from the start with the processo
 Avro codec (confluent-kafka's deserializer through the registry), in batches like the
 processor (``take_events``), and sends one small JSON record per event: the processor's
 consume-decode-produce path with no tables, no repartition and no rules. When N events
-went through it writes ``{"events_per_s": ...}`` to FILE and stops. A separate process,
+went through it writes ``{"events_per_s": ..., "cpu_s_per_event": ...}`` (its CPU time,
+all threads, from the first event) to FILE and stops. A separate process,
 because a Faust worker owns its event loop and signal handlers.
 """
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
                     producer_acks=-1, datadir=tempfile.mkdtemp(prefix="faust-floor-"))
     out = app.topic(f"{app.conf.id}-out", key_serializer="raw", value_serializer="raw")
     create_missing(AdminClient({"bootstrap.servers": args.bootstrap}), [NewTopic(out.get_topic_name(), 4)])
-    seen = {"n": 0, "started": 0.0}
+    seen = {"n": 0, "started": 0.0, "cpu": 0.0}
 
     def agent_for(topic: str, product: str):
         codec = AvroEventCodec(products[product], client, topic)
@@ -57,14 +58,16 @@ def main(argv: list[str] | None = None) -> None:
 
         async def agent(stream: faust.Stream) -> None:
             async for events in stream.take_events(args.batch_size, within=args.batch_seconds):
-                seen["started"] = seen["started"] or time.perf_counter()
+                if not seen["started"]:
+                    seen["started"], seen["cpu"] = time.perf_counter(), time.process_time()
                 for event in events:
                     await out.send(key=event.message.key, value=step_output(event.value))
                 seen["n"] += len(events)
                 if seen["n"] >= args.events:
                     elapsed = time.perf_counter() - seen["started"]
                     with open(args.out, "w") as f:
-                        json.dump({"events": seen["n"], "events_per_s": seen["n"] / elapsed}, f)
+                        json.dump({"events": seen["n"], "events_per_s": seen["n"] / elapsed,
+                                   "cpu_s_per_event": (time.process_time() - seen["cpu"]) / seen["n"]}, f)
                     os.kill(os.getpid(), signal.SIGTERM)
 
         agent.__name__ = f"floor_{product}"

@@ -20,7 +20,9 @@ baselines in :mod:`bench.baselines`.
 * bare aiokafka loop (baseline): this process consumes the same events, decodes them with
   the same ProductSerde and produces one small JSON record per event.
 * Faust floor (second baseline): the same step as a stateless Faust agent
-  (``bench/faust_floor.py``, its own process), batched like the processor.
+  (``bench/faust_floor.py``, its own process), batched like the processor; also per CPU
+  second (the worker's CPU per event against the floor agent's), which the waits of the
+  processor's crash-safety barriers do not enter.
 * latency: with one worker running, events are paced at the highest rate for ``--warmup``
   seconds (not counted: the broker's JIT compiler is still busy at first), then measured
   for ``--seconds`` at each rate, one in 50 a probe that flips a warning in Newcastle; the
@@ -34,7 +36,6 @@ are set. Writes bench/results/processor.json.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -43,7 +44,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.baselines import baseline, faust_floor
-from bench.common import machine, platform_services, write_results
+from bench.common import load_average, machine, platform_services, write_results
 from bench.processor_run import Throughput, latency, load_events, pct, throughput
 from dataplatform.kafka.node import EmbeddedKafka
 
@@ -66,7 +67,7 @@ def main() -> None:
     parser.add_argument("--compare-python", help="the Python of another installation to run the same passes with")
     args = parser.parse_args()
     console = Console()
-    load_before = os.getloadavg()
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="bench-processor-") as tmp_name, \
             platform_services(Path(tmp_name)) as (bootstrap, registry):
         tmp = Path(tmp_name)
@@ -89,13 +90,15 @@ def main() -> None:
         measured, run = throughput(bootstrap, registry, tmp, 1, events, None, broker_pid)
         try:
             base = baseline(bootstrap, registry, run, args.events + 1, args.passes)
-            floor = statistics.median(faust_floor(bootstrap, registry, run, args.events + 1, tmp)
-                                      for _ in range(args.passes))
+            floors = [faust_floor(bootstrap, registry, run, args.events + 1, tmp) for _ in range(args.passes)]
             latency(run, max(args.rates), args.warmup)   # warm-up: the broker's JIT, the worker's caches
             latencies = {rate: [latency(run, rate, args.seconds) for _ in range(args.passes)] for rate in args.rates}
         finally:
             run.stop()
     one = statistics.median(p.events_per_s for p in ones)
+    floor = statistics.median(rate for rate, _ in floors)
+    floor_cpu = statistics.median(cpu for _, cpu in floors)
+    worker_cpu = statistics.median(p.cores["worker 1"] / p.events_per_s for p in ones)   # CPU s per event
     two = statistics.median(p.events_per_s for p in twos)
     result: dict = {
         "events": args.events, "passes": args.passes,
@@ -105,6 +108,8 @@ def main() -> None:
         "cores_one_worker": median_cores(ones), "cores_two_workers": median_cores(twos),
         "baseline_events_per_s": round(base, 1), "ratio_vs_baseline": round(one / base, 3),
         "faust_floor_events_per_s": round(floor, 1), "ratio_vs_faust_floor": round(one / floor, 3),
+        "worker_cpu_ms_per_1000": round(worker_cpu * 1e6), "faust_floor_cpu_ms_per_1000": round(floor_cpu * 1e6),
+        "ratio_vs_faust_floor_per_cpu": round(floor_cpu / worker_cpu, 3),
     }
     if befores:
         before = statistics.median(p.events_per_s for p in befores)
@@ -115,8 +120,7 @@ def main() -> None:
         for q in (50, 95, 99):
             result[f"latency_ms_p{q}_at_{rate:.0f}"] = round(statistics.median(pct(lat, q / 100) for lat in runs), 1)
         result[f"latency_samples_at_{rate:.0f}"] = sum(len(lat) for lat in runs)
-    result["load_average"] = {"before": [round(x, 2) for x in load_before],
-                              "after": [round(x, 2) for x in os.getloadavg()]}
+    result["load_average"] = {"before": load_before, "after": load_average()}
     result["machine"] = machine()
     console.print(table_of(result, args.rates))
     write_results(RESULTS, result, console)
@@ -135,7 +139,10 @@ def table_of(result: dict, rates: list[float]) -> Table:
              ("baseline aiokafka consume-decode-produce (events/s)", "baseline_events_per_s"),
              ("Faust floor: stateless agent, same step (events/s)", "faust_floor_events_per_s"),
              ("ratio 1 worker / baseline", "ratio_vs_baseline"),
-             ("ratio 1 worker / Faust floor", "ratio_vs_faust_floor")]
+             ("ratio 1 worker / Faust floor", "ratio_vs_faust_floor"),
+             ("CPU ms per 1,000 events: 1 worker", "worker_cpu_ms_per_1000"),
+             ("CPU ms per 1,000 events: Faust floor", "faust_floor_cpu_ms_per_1000"),
+             ("ratio per CPU second: 1 worker / Faust floor", "ratio_vs_faust_floor_per_cpu")]
     for rate in rates:
         rows += [(f"event-to-warning p{q} ms at {rate:.0f}/s", f"latency_ms_p{q}_at_{rate:.0f}") for q in (50, 95, 99)]
     for label, key in rows:

@@ -65,17 +65,23 @@ def final_figures(events: list[tuple[str, ChangeEvent]]) -> dict[str, tuple[int,
     return {a: (s, d) for a, (s, d) in counts.items()}
 
 
+def bench_config(bootstrap: str, registry: str, tmp: Path, name: str, **settings: object) -> ProcessorConfig:
+    """A processor deployment of its own: topics and app id under a new prefix, RULES as its
+    rules, no horizon tick while measuring."""
+    rules = tmp / "rules.yaml"
+    rules.write_text(RULES)
+    prefix = f"bench-{name}-{uuid.uuid4().hex[:6]}."
+    return ProcessorConfig(app_id=prefix + "processor", bootstrap=bootstrap, registry_url=registry,
+                           topic_prefix=prefix, rules_path=str(rules), datadir=str(tmp / prefix),
+                           tick_seconds=3600, loglevel="INFO", **settings)
+
+
 class Run:
     """One processor deployment on its own topics, with a reader of its outputs."""
 
     def __init__(self, bootstrap: str, registry: str, tmp: Path, name: str) -> None:
-        rules = tmp / "rules.yaml"
-        rules.write_text(RULES)
-        prefix = f"bench-{name}-{uuid.uuid4().hex[:6]}."
         self.bootstrap, self.registry = bootstrap, registry
-        self.config = ProcessorConfig(app_id=prefix + "processor", bootstrap=bootstrap, registry_url=registry,
-                                      topic_prefix=prefix, rules_path=str(rules), datadir=str(tmp / prefix),
-                                      tick_seconds=3600, loglevel="INFO")
+        self.config = bench_config(bootstrap, registry, tmp, name)
         client = registry_client(registry)
         self.serdes = {p: ProductSerde(get_product(p), client) for p in (HOUSING, RELEASES)}
         self.out = {p: ProductSerde(get_product(p), client)

@@ -46,14 +46,14 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.common import load_average, machine, platform_services, write_results
-from bench.processor import RULES, load_areas
+from bench.processor_run import bench_config, load_areas
 from bench.restart_chart import restart_chart
 from bench.restart_state import seed_state
 from dataplatform.kafka_config import reliable_producer_config
 from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
-from dataplatform.stream_processors.config import STORES, ProcessorConfig
+from dataplatform.stream_processors.config import STORES
 from dataplatform.stream_processors.pool import WorkerPool, start_workers
 from dataplatform.stream_processors.topic_layout import ensure_topics
 from tests.support.entities import RELEASES, release_case
@@ -70,13 +70,8 @@ class Deployment:
     """One processor deployment on its own topics, with ``entities`` entities in its state."""
 
     def __init__(self, bootstrap: str, registry: str, tmp: Path, entities: int, store: str) -> None:
-        rules = tmp / "rules.yaml"
-        rules.write_text(RULES)
-        prefix = f"bench-restart-{entities}-{uuid.uuid4().hex[:6]}."
         self.entities, self.bootstrap = entities, bootstrap
-        self.config = ProcessorConfig(app_id=prefix + "processor", bootstrap=bootstrap, registry_url=registry,
-                                      topic_prefix=prefix, rules_path=str(rules), datadir=str(tmp / prefix),
-                                      tick_seconds=3600, loglevel="INFO", store=store).resolved()
+        self.config = bench_config(bootstrap, registry, tmp, f"restart-{entities}", store=store).resolved()
         client = registry_client(registry)
         self.serde = ProductSerde(get_product(RELEASES), client)
         self.figures_serde = ProductSerde(get_product(FIGURES), client)
