@@ -16,7 +16,9 @@ baselines in :mod:`bench.baselines`.
 * ``--compare-python``: the Python of another installation of the platform (e.g. a
   checkout of an earlier commit with its own virtualenv). Its workers run the same passes,
   alternating with this tree's, on the same broker and events: the ratio of the two is the
-  speed-up, measured in one run.
+  speed-up, measured in one run. Its workers are given this tree's ``ProcessorConfig`` as
+  JSON, so an older checkout must ignore the fields it does not know (a one-line change to
+  its ``ProcessorConfig.from_json``).
 * bare aiokafka loop (baseline): this process consumes the same events, decodes them with
   the same ProductSerde and produces one small JSON record per event.
 * Faust floor (second baseline): the same step as a stateless Faust agent

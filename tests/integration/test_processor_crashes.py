@@ -48,12 +48,14 @@ def write_plan(folder: Path, plan: list[tuple[str, int]]) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("workers,plan,seed", [(1, ONE_WORKER_PLAN, 11), (2, TWO_WORKER_PLAN, 12)],
-                         ids=["one-worker", "two-workers"])
+@pytest.mark.parametrize("workers,plan,seed,store", [(1, ONE_WORKER_PLAN, 11, "memory://"),
+                                                     (2, TWO_WORKER_PLAN, 12, "memory://"),
+                                                     (1, ONE_WORKER_PLAN, 13, "rocksdb://")],
+                         ids=["one-worker", "two-workers", "one-worker-rocksdb"])
 def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, registry_url, tmp_path, monkeypatch,
-                                                                    workers, plan, seed):
+                                                                    workers, plan, seed, store):
     config = processor_config(bootstrap, registry_url, tmp_path, f"crash{workers}", tick_seconds=3600,
-                              batch_size=40)
+                              batch_size=40, store=store)
     if config.store != "memory://":
         # a worker restarted on its local store has (next to) nothing to restore from the
         # changelogs, so a kill while restoring is seldom reached: the run would wait for it
