@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.processor [--events N] [--passes P] [--rates R ...] [--seconds S]
                                         [--warmup W] [--compare-python PYTHON]
+                                        [--restart N ...] [--store STORE]
 
 Every figure is the median of ``--passes`` passes (3), all in one run, with the host's load
 average before and after; the processor and its load are in :mod:`bench.processor_run`, the
@@ -30,6 +31,10 @@ baselines in :mod:`bench.baselines`.
   for ``--seconds`` at each rate, one in 50 a probe that flips a warning in Newcastle; the
   latency of a warning is its arrival at a consumer minus ``evidence_at`` (the ts of the
   probe event behind it). p50/p95/p99 per pass; the median over passes.
+* ``--restart N ...``: restart with N entities in the tables on ``--store``, from start to
+  first output, and the worker's memory (:mod:`bench.restart`, which also draws the chart),
+  on the same broker after the figures above. Off unless asked: with a million entities it
+  takes about 20 minutes.
 
 Starts its own broker and registry unless KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL
 are set. Writes bench/results/processor.json.
@@ -48,10 +53,12 @@ from rich.table import Table
 from bench.baselines import baseline, faust_floor
 from bench.common import load_average, machine, platform_services, write_results
 from bench.processor_run import Throughput, latency, load_events, pct, throughput
+from bench.restart import measure as measure_restart
+from bench.restart import table_of as restart_table
+from dataplatform.stream_processors.config import STORES
 from dataplatform.kafka.node import EmbeddedKafka
 
 RESULTS = Path(__file__).resolve().parent / "results" / "processor.json"
-
 
 
 def median_cores(passes: list[Throughput]) -> dict[str, float]:
@@ -67,6 +74,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=15.0,
                         help="seconds of paced load before the latency is measured (not counted)")
     parser.add_argument("--compare-python", help="the Python of another installation to run the same passes with")
+    parser.add_argument("--restart", type=int, nargs="+", default=[], metavar="N",
+                        help="also measure a restart with N entities in the tables (e.g. 100000 1000000)")
+    parser.add_argument("--store", choices=STORES, default="rocksdb://", help="the table store of --restart")
     args = parser.parse_args()
     console = Console()
     load_before = load_average()
@@ -97,6 +107,8 @@ def main() -> None:
             latencies = {rate: [latency(run, rate, args.seconds) for _ in range(args.passes)] for rate in args.rates}
         finally:
             run.stop()
+        restarts = [measure_restart(bootstrap, registry, tmp, n, args.passes, args.store, console)
+                    for n in ([0] + args.restart if args.restart else [])]
     one = statistics.median(p.events_per_s for p in ones)
     floor = statistics.median(rate for rate, _ in floors)
     floor_cpu = statistics.median(cpu for _, cpu in floors)
@@ -122,9 +134,13 @@ def main() -> None:
         for q in (50, 95, 99):
             result[f"latency_ms_p{q}_at_{rate:.0f}"] = round(statistics.median(pct(lat, q / 100) for lat in runs), 1)
         result[f"latency_samples_at_{rate:.0f}"] = sum(len(lat) for lat in runs)
+    if restarts:
+        result["restart"] = {"store": args.store, "rows": restarts}
     result["load_average"] = {"before": load_before, "after": load_average()}
     result["machine"] = machine()
     console.print(table_of(result, args.rates))
+    if restarts:
+        console.print(restart_table(restarts, args.store))
     write_results(RESULTS, result, console)
 
 

@@ -13,6 +13,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,18 +43,22 @@ def load_areas() -> list[tuple[str, str]]:
             if a.region_code != PROBE_REGION][:40]
 
 
-def load_events(n: int) -> list[tuple[str, ChangeEvent]]:
-    """n creates: units and releases alternately over 40 areas, each changing its area's figures."""
-    areas, out = load_areas(), []
+def create_events(n: int, areas: list[tuple[str, str]], today: dt.date) -> Iterator[tuple[str, dict]]:
+    """n creates, generated as they are needed: homes and release cases alternately over
+    ``areas``, each changing its area's figures."""
     for i in range(n):
         la, region = areas[i % len(areas)]
         if i % 2:
-            entity = release_case(f"C{i}", la, region, release_date=TODAY + dt.timedelta(days=i % 20))
-            out.append((RELEASES, ChangeEvent("c", None, entity, "releases-service", 1)))
+            yield RELEASES, release_case(f"C{i}", la, region, release_date=today + dt.timedelta(days=i % 20))
         else:
-            entity = housing_unit(f"U{i}", la, region, available_from=TODAY)
-            out.append((HOUSING, ChangeEvent("c", None, entity, "housing-service", 1)))
-    return out
+            yield HOUSING, housing_unit(f"U{i}", la, region, available_from=today)
+
+
+def load_events(n: int) -> list[tuple[str, ChangeEvent]]:
+    """The benchmark's load: n creates over 40 areas, as their services publish them."""
+    source = {RELEASES: "releases-service", HOUSING: "housing-service"}
+    return [(product, ChangeEvent("c", None, entity, source[product], 1))
+            for product, entity in create_events(n, load_areas(), TODAY)]
 
 
 def final_figures(events: list[tuple[str, ChangeEvent]]) -> dict[str, tuple[int, int]]:

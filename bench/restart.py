@@ -189,6 +189,17 @@ def _saved_results() -> dict[str, list[dict]]:
     return {result["store"]: result["rows"] for result in found}
 
 
+def table_of(rows: list[dict], store: str) -> Table:
+    table = Table(title=f"Processor restart with state ({store}, 1 worker, median of passes)")
+    for col in ("entities", "changelog records", "start → first output (s)", "restore done (s)",
+                "peak RSS (MB)", "RSS after (MB)"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(f"{r['entities']:,}", f"{r['changelog_records']:,}", f"{r['first_output_s']:,}",
+                      f"{r.get('restore_s', '-')}", f"{r['peak_rss_mb']:,}", f"{r['rss_mb']:,}")
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, nargs="+", default=[100_000, 1_000_000],
@@ -206,14 +217,7 @@ def main() -> None:
             result = {"store": args.store, "target_first_output_s": TARGET_S, "passes": args.passes, "rows": rows,
                       "machine": machine(), "load_average_end": load_average()}
             write_results(results_path(args.store), result, console)   # an interrupted run keeps its rows
-    table = Table(title="Processor restart with state (1 worker, median of passes)")
-    for col in ("entities", "changelog records", "start → first output (s)", "restore done (s)",
-                "peak RSS (MB)", "RSS after (MB)"):
-        table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row(f"{r['entities']:,}", f"{r['changelog_records']:,}", f"{r['first_output_s']:,}",
-                      f"{r.get('restore_s', '-')}", f"{r['peak_rss_mb']:,}", f"{r['rss_mb']:,}")
-    console.print(table)
+    console.print(table_of(rows, args.store))
     CHART.write_text(restart_chart(_saved_results(), TARGET_S))
     console.print(f"wrote {CHART}")
 

@@ -27,13 +27,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka import Consumer, Producer, TopicPartition
 from faust.serializers import codecs
 
+from bench.processor_run import create_events
 from dataplatform.kafka_config import client_config
 from dataplatform.products.product import get_product
 from dataplatform.stream_processors.compiled import CompiledDerivation
@@ -42,7 +43,6 @@ from dataplatform.stream_processors.entity_step import by_group, decide, group_m
 from dataplatform.stream_processors.group_state import GroupState
 from dataplatform.stream_processors.group_step import step_group
 from dataplatform.stream_processors.group_table import HeldGroup
-from tests.support.entities import HOUSING, RELEASES, housing_unit, release_case
 
 BATCH = 1000   # the processor's default batch size: one repartition message per group per batch
 
@@ -62,19 +62,9 @@ def input_partition(key: str, partitions: int) -> int:
 
 
 def faust_partition(key: str, partitions: int) -> int:
-    """The partition Faust's producer (aiokafka's default partitioner: murmur2) gives a key."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
-
-
-def create_events(n: int, areas: list[tuple[str, str]], today: dt.date) -> Iterator[tuple[str, dict]]:
-    """n creates, generated as they are needed: homes and release cases alternately over
-    ``areas``, like the throughput benchmark's load."""
-    for i in range(n):
-        la, region = areas[i % len(areas)]
-        if i % 2:
-            yield RELEASES, release_case(f"C{i}", la, region, release_date=today + dt.timedelta(days=i % 20))
-        else:
-            yield HOUSING, housing_unit(f"U{i}", la, region, available_from=today)
+    """The partition Faust's producer (aiokafka's default partitioner) gives a key."""
+    every = list(range(partitions))
+    return DefaultPartitioner()(key.encode(), every, every)
 
 
 def seed_state(config: ProcessorConfig, n: int, areas: list[tuple[str, str]], today: dt.date) -> SeededState:

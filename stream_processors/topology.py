@@ -50,9 +50,8 @@ from dataplatform.stream_processors.compiled import CompiledDerivation
 from dataplatform.stream_processors.config import GROUPS_TABLE, ProcessorConfig, entity_table
 from dataplatform.stream_processors.crash_points import crash_point
 from dataplatform.stream_processors.entity_step import Move, by_group, decide, group_message, tick_message
-from dataplatform.stream_processors.group_state import GroupState
 from dataplatform.stream_processors.group_step import step_group
-from dataplatform.stream_processors.group_table import NOTHING_APPLIED, HeldGroup, rebuild
+from dataplatform.stream_processors.held_groups import HeldGroups
 from dataplatform.stream_processors.continuity import Continuity, broker_probe
 from dataplatform.stream_processors.faust_patches.tables import ProcessorTable
 from dataplatform.stream_processors.faust_patches.producer import durable
@@ -74,9 +73,7 @@ class DerivationProcessor:
         self.codecs = {name: AvroEventCodec(self.products[name], client, config.topic(name))
                        for name in config.inputs + config.outputs}
         self._dead_lettered: set[tuple[str, int, int]] = set()   # by this app before this worker started
-        self._held: dict[str, HeldGroup] | None = None   # stage 2's groups in memory, see _held_groups
         self.progress = Progress()
-        self._held_generation = -1
         self.app = self._make_app()
         self._wire()
 
@@ -123,12 +120,13 @@ class DerivationProcessor:
         self.contributions = app.topic(c.contributions_topic, key_type=str, value_type=None,
                                        key_serializer="raw", value_serializer="json",
                                        partitions=c.partitions, internal=False)
-        self._json = codecs.get_codec("json")   # the contributions' value codec (the stages send in batches)
+        self._json = codecs.get_codec(self.contributions.value_serializer)   # stage 1 sends them in batches
         self.dead_letters = {name: app.topic(dead_letter_topic(c.topic(name)), key_serializer="raw", value_serializer="raw")
                              for name in c.inputs}
         table = dict(partitions=c.partitions, key_type=str, default=None)
         self.entities = {name: app.Table(entity_table(name), **table) for name in c.inputs}
         self.groups = app.Table(GROUPS_TABLE, **table)
+        self.held = HeldGroups(self.groups, lambda: app.rebalancing_count)
         # one stage 1 agent over every input: a batch sends one repartition message per group,
         # whichever inputs moved it (the codec decodes by schema id, whatever the product)
         self.input_of = {c.topic(name): self.products[name] for name in c.inputs}
@@ -204,7 +202,7 @@ class DerivationProcessor:
         then write each group's head (its commit record) and make that durable."""
         started = time.monotonic()
         figures, warnings = self.config.outputs
-        held = self._held_groups()
+        self.held.renew()
         messages: dict[str, list[tuple[int, dict]]] = {}
         last_event: dict[str, faust.types.EventT] = {}
         for event in events:
@@ -213,10 +211,10 @@ class DerivationProcessor:
             last_event[code] = event   # the group's changelog partition
         steps = []
         for code, group_messages in messages.items():
-            group = held.get(code) or HeldGroup(GroupState(code, ""))
+            group = self.held.get(code, last_event[code])
             step = step_group(self.compiled, group, group_messages)
             if step is not None:
-                held.setdefault(code, group)   # a group new here is kept once a step changed it
+                self.held.keep(group)
                 steps.append(step)
         outputs = [(name, key.encode(), self.codecs[name].dumps(event.to_record())) for step in steps
                    for name, key, event in [*((figures, step.code, e) for e in step.figures),
@@ -237,15 +235,6 @@ class DerivationProcessor:
         await durable(self.app)
         self.progress.stepped(time.monotonic() - started, len(outputs))
 
-    def _held_groups(self) -> dict[str, HeldGroup]:
-        """Stage 2's groups in memory, rebuilt from the table (one pass, undoing any step
-        that never finished) when never built or after a rebalance: the table then holds
-        what the changelogs of this worker's partitions restored."""
-        if self._held is None or self._held_generation != self.app.rebalancing_count:
-            self._held = rebuild(self.groups.items())
-            self._held_generation = self.app.rebalancing_count
-        return self._held
-
     async def _heartbeat(self) -> None:
         """Tell operations this worker is alive and how far it got, per derived product (the
         live warnings page tells "all clear" from "nothing running" by it)."""
@@ -257,12 +246,8 @@ class DerivationProcessor:
 
     async def _tick(self) -> None:
         """The horizon moves with the clock: re-evaluate every group this worker holds."""
-        if self._held is None or self._held_generation != self.app.rebalancing_count:
-            groups = rebuild(self.groups.items())   # read only: the stage 2 agent owns self._held
-        else:
-            groups = self._held
         now_ms = epoch_ms(self.clock.now())
-        for code in sorted(code for code, held in groups.items() if held.applied != NOTHING_APPLIED):
+        for code in self.held.stepped_codes():
             await self.contributions.send(key=code, value=tick_message(code, now_ms))
 
 

@@ -14,6 +14,12 @@ value bytes through the table's codec, a tombstone for a deletion), so Faust's r
 restores them as before, and the step's barrier (:func:`.producer.durable`) waits for
 them, and raises if one was lost, exactly as for Faust's own writes.
 
+**Reads by key prefix.** :meth:`ProcessorTable.scan` and :meth:`ProcessorTable.prefixes` let
+stage 2 read one group's keys (all prefixed ``<group>|``) when it first needs them. A
+``rocksdb://`` store keeps its keys in order and seeks to a prefix, so a read costs the keys it
+finds, not the table (see :mod:`dataplatform.stream_processors.held_groups` for why that
+matters to a restart); the ``memory://`` store has to look at every key.
+
 **Restore crash point** (``restore``) on each changelog batch a table applies, for the crash
 tests (:mod:`dataplatform.stream_processors.crash_points`).
 """
@@ -27,6 +33,7 @@ from typing import Any
 
 import faust
 from faust.serializers import codecs
+from faust.stores.rocksdb import Store as RocksDBStore
 from faust.streams import _current_event
 from faust.types import TP
 
@@ -54,7 +61,7 @@ class ProcessorTable(faust.Table):
         waits for their delivery, after which the store records the changelog offset it holds
         (a ``rocksdb://`` store restores from there, as after Faust's own writes)."""
         store, topic = self.data, self.changelog_topic
-        key_codec, value_codec = _codec(topic.key_serializer), _codec(topic.value_serializer)
+        key_codec, value_codec = self._codecs()
         records: list[tuple[bytes, bytes | None]] = []
         with _current(event):   # a rocksdb:// store writes to the current event's partition
             for key, value in values:
@@ -70,6 +77,59 @@ class ProcessorTable(faust.Table):
             tp = TP(topic.get_topic_name(), event.message.partition)
             await self.app.producer.send_records(tp.topic, tp.partition, records,
                                                  on_delivered=lambda offset: store.set_persisted_offset(tp, offset))
+
+
+    @property
+    def seeks(self) -> bool:
+        """Whether the store keeps its keys in order, so that :meth:`scan` costs what it finds."""
+        return isinstance(self.data, RocksDBStore)
+
+    def scan(self, prefix: str, event: faust.types.EventT | None = None) -> Iterator[tuple[str, Any]]:
+        """Every key that starts with ``prefix``, with its value: on an ordered store, in
+        ``event``'s partition only (one seek there, then the keys found), else in every key."""
+        if not self.seeks:
+            yield from ((key, value) for key, value in self.data.items() if key.startswith(prefix))
+            return
+        key_codec, value_codec = self._codecs()
+        start = _key_prefix(key_codec, prefix)
+        db = self.data._db_for_partition(event.message.partition)
+        for raw_key, raw_value in db.items(from_key=start):
+            if not raw_key.startswith(start):
+                return
+            yield key_codec.loads(raw_key), value_codec.loads(raw_value)
+
+    def prefixes(self, separator: str = "|") -> set[str]:
+        """The distinct parts before ``separator`` of the keys (a key without it counts whole):
+        on an ordered store one seek per prefix found, whatever the number of keys under it.
+        ``separator`` must be a character JSON does not escape."""
+        if not self.seeks:
+            return {key.partition(separator)[0] for key in self.data.keys()}
+        key_codec, _ = self._codecs()
+        quote = _key_prefix(key_codec, "")   # every JSON string key starts with it; Faust's own keys do not
+        found: set[str] = set()
+        for db in list(self.data._dbs.values()):   # the partitions this worker holds
+            start = quote
+            while (raw_key := next(iter(db.keys(from_key=start)), None)) is not None and raw_key.startswith(quote):
+                prefix, cut, _ = key_codec.loads(raw_key).partition(separator)
+                found.add(prefix)
+                # next: the first key after every key that starts with prefix + separator
+                # (JSON leaves both characters as they are), or after this key if it has none
+                start = _key_prefix(key_codec, prefix + chr(ord(separator) + 1)) if cut else raw_key + b"\0"
+        return found
+
+    def _codecs(self) -> tuple[codecs.Codec, codecs.Codec]:
+        """The key and value codecs the table's changelog (and so its store) uses."""
+        topic = self.changelog_topic
+        return _codec(topic.key_serializer), _codec(topic.value_serializer)
+
+
+def _key_prefix(key_codec: codecs.Codec, prefix: str) -> bytes:
+    """The bytes every stored key starting with ``prefix`` starts with: its JSON string without
+    the closing quote (JSON escapes a string character by character)."""
+    encoded = key_codec.dumps(prefix)
+    if not encoded.endswith(b'"'):
+        raise TypeError(f"the table's keys must be stored as JSON strings to be read by prefix, not {encoded!r}")
+    return encoded[:-1]
 
 
 @contextlib.contextmanager

@@ -7,54 +7,20 @@ against the broker by tests/integration/test_processor.py and test_processor_cra
 
 from __future__ import annotations
 
-import asyncio
-
-from dataplatform.stream_processors.config import GROUPS_TABLE, ProcessorConfig
-
-
-class _Message:
-    def __init__(self, partition: int) -> None:
-        self.partition = partition
-
-
-class _Event:
-    """What a table write needs of the event its values come from: its partition."""
-
-    def __init__(self, partition: int) -> None:
-        self.message = _Message(partition)
-
-
-def _run_with_table(tmp_path, scenario):
-    """``scenario(table, sent)`` on the processor app's real groups table, its producer's
-    ``send_records`` recording what it is given in ``sent``."""
-    from dataplatform.stream_processors.topology import DerivationProcessor
-
-    config = ProcessorConfig(app_id="tables-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
-                             datadir=str(tmp_path))
-
-    async def main():
-        processor = DerivationProcessor(config)   # no broker or registry is contacted
-        sent: list[tuple[str, int, list]] = []
-
-        async def record(topic, partition, records, on_delivered=None):
-            sent.append((topic, partition, list(records)))
-
-        processor.app.producer.send_records = record
-        return await scenario(processor.groups, sent)
-
-    return asyncio.run(main())
+from dataplatform.stream_processors.config import GROUPS_TABLE
+from tests.support.tables import Event, run_with_table
 
 
 def test_a_write_sets_the_store_and_sends_what_faust_would_send(tmp_path):
     member = {"c": ["supply", 1], "ts": 5}
 
     async def scenario(table, sent):
-        await table.write(_Event(3), [("E1|U1", member), ("E1|head", {"applied": 7})])
+        await table.write(Event(3), [("E1|U1", member), ("E1|head", {"applied": 7})])
         faust_records = [(table.changelog_topic.prepare_key(k, None)[0], table.changelog_topic.prepare_value(v, None)[0])
                          for k, v in [("E1|U1", member), ("E1|head", {"applied": 7})]]
         return dict(table.data.items()), sent, faust_records, table.changelog_topic.get_topic_name()
 
-    store, sent, faust_records, changelog = _run_with_table(tmp_path, scenario)
+    store, sent, faust_records, changelog = run_with_table(tmp_path, scenario)
     assert store == {"E1|U1": member, "E1|head": {"applied": 7}}
     assert sent == [(changelog, 3, faust_records)]
     assert changelog == f"tables-test-{GROUPS_TABLE}-changelog"
@@ -62,12 +28,12 @@ def test_a_write_sets_the_store_and_sends_what_faust_would_send(tmp_path):
 
 def test_none_deletes_a_key_with_a_tombstone_and_a_missing_key_sends_nothing(tmp_path):
     async def scenario(table, sent):
-        await table.write(_Event(0), [("E1|U1", {"c": None})])
-        await table.write(_Event(0), [("E1|U1", None), ("E1|never-there", None)])
-        await table.write(_Event(0), [("E1|never-there", None)])
+        await table.write(Event(0), [("E1|U1", {"c": None})])
+        await table.write(Event(0), [("E1|U1", None), ("E1|never-there", None)])
+        await table.write(Event(0), [("E1|never-there", None)])
         return dict(table.data.items()), sent
 
-    store, sent = _run_with_table(tmp_path, scenario)
+    store, sent = run_with_table(tmp_path, scenario)
     assert store == {}
     # keys as Faust's json key codec writes them; a deletion's value is None (Faust's tombstone)
     assert [records for _, _, records in sent] == [[(b'"E1|U1"', b'{"c":null}')], [(b'"E1|U1"', None)]]
