@@ -53,8 +53,7 @@ from dataplatform.stream_processors.entity_step import Move, by_group, decide, g
 from dataplatform.stream_processors.group_step import step_group
 from dataplatform.stream_processors.held_groups import HeldGroups
 from dataplatform.stream_processors.continuity import Continuity, broker_probe
-from dataplatform.stream_processors.faust_patches.tables import ProcessorTable
-from dataplatform.stream_processors.faust_patches.producer import durable
+from dataplatform.stream_processors.faust_patches.tables import ProcessorTable, durable
 from dataplatform.stream_processors.faust_patches.transport import broker_url
 
 log = logging.getLogger(__name__)

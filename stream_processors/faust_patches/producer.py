@@ -10,7 +10,7 @@ just after lost those state changes for good while their input offsets were comm
 flush waits until every message buffered before it has been handed to the client, the
 client's flush until each is acknowledged, and a send that failed makes the flush raise,
 so the offsets are never committed past a lost write. The processor's own step barrier
-(:func:`durable`) is the same flush.
+(:func:`.tables.durable`) is the same flush.
 
 **Record batches.** Faust sends every record through its whole send path: a
 ``FutureMessage``, the serializer registry, the topic's publish and one aiokafka send, each
@@ -24,15 +24,31 @@ send one by one would. A batch that fails is recorded like a failed send.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-import faust
 from faust.exceptions import ProducerSendError
 from faust.transport.drivers.aiokafka import Producer
 from faust.transport.producer import ProducerBuffer
 
 Record = tuple[bytes, bytes | None]   # key, value (None: a tombstone)
+
+
+@dataclass
+class Delivery:
+    """The record batches one :meth:`_Producer.send_records` queued, each with its record count."""
+
+    batches: list[tuple[asyncio.Future, int]]
+
+    def done(self) -> bool:
+        return all(fut.done() for fut, _ in self.batches)
+
+    def last_offset(self) -> int:
+        """The offset of the last record (once done; raises what a failed batch raised)."""
+        for fut, _ in self.batches:
+            fut.result()
+        last, count = self.batches[-1]
+        return last.result().offset + count - 1
 
 
 class DrainingBuffer(ProducerBuffer):
@@ -98,19 +114,20 @@ class _Producer(Producer):
         if self._failure is None and not fut.cancelled() and fut.exception() is not None:
             self._failure = fut.exception()
 
-    async def send_records(self, topic: str, partition: int, records: list[Record],
-                           on_delivered: Callable[[int], None] | None = None) -> None:
+    async def send_records(self, topic: str, partition: int, records: list[Record]) -> Delivery:
         """Queue ``(key, value)`` records for one partition, in order, as aiokafka record batches
         (one future per batch). A batch that fails is recorded like a failed send: the next
-        flush raises. ``on_delivered(offset)``: told the offset of each delivered batch's last record."""
+        flush raises."""
         producer = self._ensure_producer()
+        delivery = Delivery([])
         batch = producer.create_batch()
         for key, value in records:
             if batch.append(key=key, value=value, timestamp=None) is None:   # full: send it, start the next
-                await self._send_batch(producer, batch, topic, partition, on_delivered)
+                delivery.batches.append(await self._send_batch(producer, batch, topic, partition))
                 batch = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None)
-        await self._send_batch(producer, batch, topic, partition, on_delivered)
+        delivery.batches.append(await self._send_batch(producer, batch, topic, partition))
+        return delivery
 
     async def send_keyed(self, topic: str, records: list[Record]) -> None:
         """Queue keyed records on the partitions aiokafka's default partitioner gives their keys,
@@ -124,24 +141,14 @@ class _Producer(Producer):
         for partition, part in by_partition.items():
             await self.send_records(topic, partition, part)
 
-    async def _send_batch(self, producer: Any, batch: Any, topic: str, partition: int,
-                          on_delivered: Callable[[int], None] | None) -> None:
+    async def _send_batch(self, producer: Any, batch: Any, topic: str, partition: int) -> tuple[asyncio.Future, int]:
         batch.close()
         count = batch.record_count()
         fut = await producer.send_batch(batch, topic, partition=partition)
         fut.add_done_callback(self._record_failure)
-        if on_delivered is not None:
-            fut.add_done_callback(lambda f: on_delivered(f.result().offset + count - 1)
-                                  if not f.cancelled() and f.exception() is None else None)
+        return fut, count
 
     async def flush(self) -> None:
         await super().flush()
         if self._failure is not None:
             raise ProducerSendError(f"a message was not delivered: {self._failure!r}") from self._failure
-
-
-async def durable(app: faust.App) -> None:
-    """Wait until everything this worker has sent or written is acknowledged by the broker
-    (raises if anything was lost): the barrier between a step's outputs and its state, and
-    between its state and the acknowledgement of its events."""
-    await app.producer.flush()

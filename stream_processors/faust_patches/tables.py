@@ -7,12 +7,23 @@ callbacks. The processor writes about three table values per input event (the en
 state, and its membership of each group it is in), and a profile of one worker at
 1,000 events/s put 12% of its CPU in ``Table.__setitem__`` and about as much again in the
 buffer's send path. A step knows all its writes at once, so :meth:`ProcessorTable.write`
-sets them in the store and sends their changelog records as aiokafka record batches
+sends their changelog records as aiokafka record batches
 (:meth:`.producer._Producer.send_records`): one future per batch instead of several per
 record. The records are the ones Faust would have sent (same topic, partition, key bytes,
 value bytes through the table's codec, a tombstone for a deletion), so Faust's recovery
-restores them as before, and the step's barrier (:func:`.producer.durable`) waits for
-them, and raises if one was lost, exactly as for Faust's own writes.
+restores them as before, and the step's barrier (:func:`durable`) waits for them, and
+raises if one was lost, exactly as for Faust's own writes.
+
+**The store takes a value once its changelog record is acknowledged** (:func:`durable`),
+not when it is written, as Faust's own ``Table.__setitem__`` does. A ``rocksdb://`` store
+outlives a crash, and a value it took before its record reached the broker would be in the
+restarted worker's store and in no changelog: the worker would skip the redo of the step
+(the state says it is done), its input offsets would be committed, and a worker that later
+restores that partition from the changelog would never get the value. With the store
+behind the changelog, a store always holds a prefix of its changelog, on either store, and
+a crash leaves exactly what a ``memory://`` restore would rebuild. The steps never read a
+value back before the barrier: stage 1 keeps a batch's new states aside, stage 2 holds its
+groups in memory.
 
 **Reads by key prefix.** :meth:`ProcessorTable.scan` and :meth:`ProcessorTable.prefixes` let
 stage 2 read one group's keys (all prefixed ``<group>|``) when it first needs them. A
@@ -26,9 +37,12 @@ tests (:mod:`dataplatform.stream_processors.crash_points`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import weakref
+from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -38,11 +52,17 @@ from faust.streams import _current_event
 from faust.types import TP
 
 from dataplatform.stream_processors.crash_points import crash_point
+from dataplatform.stream_processors.faust_patches.producer import Delivery
 
 
 class ProcessorTable(faust.Table):
     """Faust's table, with :meth:`read` and :meth:`write` for a batch's reads and writes, and
     the ``restore`` crash point."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._written = 0   # writes numbered in the order they were sent
+        self._undelivered: deque[_Write] = deque()
 
     def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
         crash_point("restore")
@@ -55,29 +75,39 @@ class ProcessorTable(faust.Table):
             return self.get(key)
 
     async def write(self, event: faust.types.EventT, values: Iterable[tuple[str, Any]]) -> None:
-        """Set each key to its value (None: delete the key, if present) and send the changelog
-        records, in order, to the partition of ``event`` (the event the values come from, as
-        Faust's own writes do). Awaited, the records are queued; :func:`.producer.durable`
-        waits for their delivery, after which the store records the changelog offset it holds
-        (a ``rocksdb://`` store restores from there, as after Faust's own writes)."""
-        store, topic = self.data, self.changelog_topic
+        """Send the changelog records of ``values`` (``(key, value)``; a value of None deletes the
+        key, if present) in order to the partition of ``event`` (the event the values come from,
+        as Faust's own writes do). Awaited, the records are queued; the store takes the values
+        once :func:`durable` has seen them acknowledged (:meth:`_apply_delivered`)."""
         key_codec, value_codec = self._codecs()
-        records: list[tuple[bytes, bytes | None]] = []
-        with _current(event):   # a rocksdb:// store writes to the current event's partition
-            for key, value in values:
-                if value is None:
-                    if key not in store:
-                        continue
-                    del store[key]
-                    records.append((key_codec.dumps(key), None))
-                else:
-                    store[key] = value
-                    records.append((key_codec.dumps(key), value_codec.dumps(value)))
-        if records:
-            tp = TP(topic.get_topic_name(), event.message.partition)
-            await self.app.producer.send_records(tp.topic, tp.partition, records,
-                                                 on_delivered=lambda offset: store.set_persisted_offset(tp, offset))
+        with _current(event):   # a rocksdb:// store looks in the current event's partition
+            writes = [(key, value) for key, value in values if value is not None or key in self.data]
+        if not writes:
+            return
+        records = [(key_codec.dumps(key), None if value is None else value_codec.dumps(value)) for key, value in writes]
+        tp = TP(self.changelog_topic.get_topic_name(), event.message.partition)
+        delivery = await self.app.producer.send_records(tp.topic, tp.partition, records)
+        self._written += 1
+        self._undelivered.append(_Write(self._written, event, tp, writes, delivery))
 
+    async def _apply_delivered(self, upto: int) -> None:
+        """Wait for the delivery of the writes up to number ``upto``, then apply to the store,
+        in order, every write delivered so far (one failed: raise; :func:`durable` has already
+        raised for it, and the store must not take it)."""
+        waiting = [fut for write in self._undelivered if write.number <= upto for fut, _ in write.delivery.batches]
+        if waiting:
+            await asyncio.wait(waiting)
+        store = self.data
+        while self._undelivered and self._undelivered[0].delivery.done():   # no await: one agent at a time
+            write = self._undelivered.popleft()
+            offset = write.delivery.last_offset()
+            with _current(write.event):
+                for key, value in write.values:
+                    if value is not None:
+                        store[key] = value
+                    elif key in store:
+                        del store[key]
+            store.set_persisted_offset(write.tp, offset)
 
     @property
     def seeks(self) -> bool:
@@ -121,6 +151,29 @@ class ProcessorTable(faust.Table):
         """The key and value codecs the table's changelog (and so its store) uses."""
         topic = self.changelog_topic
         return _codec(topic.key_serializer), _codec(topic.value_serializer)
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One :meth:`ProcessorTable.write` whose records are not yet known to be delivered."""
+
+    number: int
+    event: faust.types.EventT
+    tp: TP
+    values: list[tuple[str, Any]]
+    delivery: Delivery
+
+
+async def durable(app: faust.App) -> None:
+    """Wait until everything this worker has sent or written is acknowledged by the broker
+    (raises if anything was lost), then let each table's store take the values written:
+    the barrier between a step's outputs and its state, and between its state and the
+    acknowledgement of its events."""
+    tables = [table for table in app.tables.values() if isinstance(table, ProcessorTable)]
+    marks = [table._written for table in tables]   # what was written before this barrier
+    await app.producer.flush()
+    for table, mark in zip(tables, marks):
+        await table._apply_delivered(mark)
 
 
 def _key_prefix(key_codec: codecs.Codec, prefix: str) -> bytes:

@@ -40,7 +40,6 @@ import asyncio
 from collections.abc import Coroutine, Generator
 from typing import Any
 
-import faust
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
 from mode.services import WaitResults

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from dataplatform.stream_processors.faust_patches.tables import durable
 from dataplatform.stream_processors.group_table import head_key, member_key, rebuild
 from dataplatform.stream_processors.held_groups import HeldGroups
 from tests.support.tables import Event, run_with_table
@@ -36,6 +37,7 @@ def _scenario(body):
     async def scenario(table, sent):
         for partition, writes in TABLE.items():
             await table.write(Event(partition), writes)
+        await durable(table.app)
         generation = [0]
         asked: list[str] = []
         scan = table.scan
@@ -66,6 +68,7 @@ def test_a_group_is_read_once_per_rebalance_and_absent_groups_are_new(tmp_path, 
     async def body(table, held, generation, asked):
         first = held.get("E2", Event(1))
         await table.write(Event(1), [(head_key("E2"), _head(99))])   # as a restore after a rebalance would
+        await durable(table.app)
         again = held.get("E2", Event(1))
         new = held.get("E7", Event(1))
         generation[0] += 1
@@ -94,6 +97,7 @@ def test_the_tick_sees_every_group_with_a_head_read_or_not(tmp_path, store):
 def test_prefixes_of_keys_with_and_without_the_separator(tmp_path, store):
     async def scenario(table, sent):
         await table.write(Event(0), [("abc", 1), ("abcd", 2), ("abc|x", 3), ("abc|y", 4), ("b|", 5)])
+        await durable(table.app)
         return table.prefixes("|"), sorted(k for k, _ in table.scan("abc|", Event(0)))
 
     prefixes, scanned = run_with_table(tmp_path, scenario, store)
