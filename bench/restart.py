@@ -24,8 +24,8 @@ Figures are the median of the passes. With ``--store rocksdb://`` one more pass 
 on an empty local store (a worker on a new machine: everything is read from the changelogs),
 reported apart; the passes after it keep their store on disk, as a restarted worker does.
 Starts its own broker and registry unless
-KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL are set. Writes bench/results/restart.json
-(restart-rocksdb.json for the rocksdb store) and redraws the chart docs/restart-with-state.svg
+KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL are set. Writes bench/results/restart-<store>.json
+(restart-rocksdb.json, restart-memory.json) and redraws the chart docs/restart-with-state.svg
 from both.
 """
 
@@ -179,8 +179,7 @@ def measure(bootstrap: str, registry: str, tmp: Path, entities: int, passes: int
 
 
 def results_path(store: str) -> Path:
-    name = "restart" if store == STORES[0] else f"restart-{store.split(':')[0]}"
-    return Path(__file__).resolve().parent / "results" / f"{name}.json"
+    return Path(__file__).resolve().parent / "results" / f"restart-{store.split(':')[0]}.json"
 
 
 def _saved_results() -> dict[str, list[dict]]:
