@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--compare-python", help="the Python of another installation to run the same passes with")
     parser.add_argument("--restart", type=int, nargs="+", default=[], metavar="N",
                         help="also measure a restart with N entities in the tables (e.g. 100000 1000000)")
-    parser.add_argument("--store", choices=STORES, default="rocksdb://", help="the table store of --restart")
+    parser.add_argument("--store", choices=STORES, default=STORES[0], help="the table store of --restart")
     args = parser.parse_args()
     console = Console()
     load_before = load_average()

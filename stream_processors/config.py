@@ -8,7 +8,6 @@ here: the products' topics, the repartition topic and the tables' changelogs.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import tempfile
@@ -26,10 +25,10 @@ CONFIG_ENV = "DATAPLATFORM_PROCESSOR_CONFIG"   # a worker process's configuratio
 DEFAULT_DERIVATION = "housing_supply_demand"
 GROUPS_TABLE = "groups"   # stage 2's table; stage 1 has one per input, see entity_table
 STORE_ENV = "PROCESSOR_STORE"
-# Where a worker keeps its tables. memory://: rebuilt from the changelogs at every start;
-# rocksdb:// (needs rocksdict): kept on disk under the worker's datadir, so a restarted worker
-# reads only the changelog records written since (docs/stream-processing.md, "State stores").
-STORES = ("memory://", "rocksdb://")
+# Where a worker keeps its tables. rocksdb:// (the default): on disk under the worker's datadir,
+# so a restarted worker reads only the changelog records written since; memory://: rebuilt from
+# the changelogs at every start (docs/stream-processing.md, "State stores").
+STORES = ("rocksdb://", "memory://")
 
 
 def default_store() -> str:
@@ -72,10 +71,7 @@ class ProcessorConfig:
     def __post_init__(self) -> None:
         if self.store not in STORES:
             raise ValueError(f"table store {self.store!r} (from {STORE_ENV} or --store) is not one of "
-                             f"{', '.join(STORES)}: use memory:// (the default) or rocksdb://")
-        if self.store == "rocksdb://" and importlib.util.find_spec("rocksdict") is None:
-            raise ValueError("the rocksdb:// table store needs the rocksdict package: "
-                             "pip install 'dataplatform[rocksdb]' (or use memory://)")
+                             f"{', '.join(STORES)}: use rocksdb:// (the default) or memory://")
         if not self.app_id:
             doc = read_yaml(spec_path(self.derivation))
             self.app_id = doc.get("app_id") or default_app_id(self.derivation)

@@ -35,12 +35,14 @@ def process(
     stall_seconds: float = typer.Option(60.0, "--stall-seconds", min=0,
                                         help="Restart the workers when they have lag and commit nothing for this "
                                              "long (0: never)."),
-    store: str = typer.Option(None, "--store", envvar=STORE_ENV, show_default="memory://",
-                              help="Table store: memory:// (rebuilt from the changelogs at every start) or "
-                                   "rocksdb:// (kept on disk under --datadir; needs rocksdict)."),
-    datadir: Path = typer.Option(None, "--datadir",
-                                 help="Where workers keep their local state (a rocksdb:// store survives "
-                                      "restarts only in a fixed folder); a new temporary folder by default."),
+    store: str = typer.Option(None, "--store", envvar=STORE_ENV, show_default="rocksdb://",
+                              help="Table store: rocksdb:// (kept on disk under --datadir: a restarted worker "
+                                   "reads only the changelog records written since) or memory:// (rebuilt from "
+                                   "the changelogs at every start)."),
+    datadir: Path = typer.Option(None, "--datadir", envvar="PROCESSOR_DATADIR",
+                                 show_default="$DATAPLATFORM_HOME/processor/<app id>",
+                                 help="Where workers keep their local state; keep it from one run to the next "
+                                      "for a rocksdb:// store to spare the restore."),
     duration: float = typer.Option(None, "--duration", help="Stop by itself after this many seconds."),
 ) -> None:
     """Run a derivation: join its input products per group, publish its figures, raise its warnings.
@@ -58,8 +60,9 @@ def process(
         config = ProcessorConfig(derivation=derivation, app_id=app_id or "", topic_prefix=topic_prefix,
                                  partitions=partitions, rules_path=str(rules) if rules else None,
                                  horizon_days=horizon_days, tick_seconds=tick_seconds, batch_size=batch_size,
-                                 batch_seconds=batch_ms / 1000, store=store or default_store(),
-                                 datadir=str(datadir) if datadir else None).resolved(settings)
+                                 batch_seconds=batch_ms / 1000, store=store or default_store())
+        datadir = datadir or settings.dataplatform_home / "processor" / config.app_id
+        config = config.with_(datadir=str(datadir.resolve())).resolved(settings)
         config.spec   # fail early, in this process, on a bad spec or rules file
     except (DerivationError, KeyError, ValueError) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")

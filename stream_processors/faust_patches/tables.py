@@ -88,7 +88,7 @@ class ProcessorTable(faust.Table):
         tp = TP(self.changelog_topic.get_topic_name(), event.message.partition)
         delivery = await self.app.producer.send_records(tp.topic, tp.partition, records)
         self._written += 1
-        self._undelivered.append(_Write(self._written, event, tp, writes, delivery))
+        self._undelivered.append(_Write(self._written, tp, writes, records, delivery))
 
     async def _apply_delivered(self, upto: int) -> None:
         """Wait for the delivery of the writes up to number ``upto``, then apply to the store,
@@ -97,17 +97,33 @@ class ProcessorTable(faust.Table):
         waiting = [fut for write in self._undelivered if write.number <= upto for fut, _ in write.delivery.batches]
         if waiting:
             await asyncio.wait(waiting)
-        store = self.data
         while self._undelivered and self._undelivered[0].delivery.done():   # no await: one agent at a time
             write = self._undelivered.popleft()
             offset = write.delivery.last_offset()
-            with _current(write.event):
+            if self.seeks:
+                self._write_rocksdb(write, offset)
+            else:
+                store = self.data
                 for key, value in write.values:
                     if value is not None:
                         store[key] = value
                     elif key in store:
                         del store[key]
-            store.set_persisted_offset(write.tp, offset)
+
+    def _write_rocksdb(self, write: _Write, offset: int) -> None:
+        """One atomic RocksDB write of the records' own bytes (what Faust's store keeps: the
+        same codecs) and of the changelog offset they reach, as Faust's restore writes a
+        changelog batch: the store's values and its offset never disagree."""
+        import rocksdict   # with the rocksdb:// store only
+
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, value in write.records:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        batch.put(self.data.offset_key, str(offset).encode())
+        self.data._db_for_partition(write.tp.partition).write(batch)
 
     @property
     def seeks(self) -> bool:
@@ -158,9 +174,9 @@ class _Write:
     """One :meth:`ProcessorTable.write` whose records are not yet known to be delivered."""
 
     number: int
-    event: faust.types.EventT
     tp: TP
     values: list[tuple[str, Any]]
+    records: list[tuple[bytes, bytes | None]]   # the values as sent, through the table's codecs
     delivery: Delivery
 
 

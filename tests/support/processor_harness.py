@@ -17,7 +17,7 @@ from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from dataplatform.stream_processors.config import ProcessorConfig
-from tests.support.entities import HOUSING, RELEASES
+from tests.support.entities import HOUSING
 from tests.support.in_memory import housing_rule
 from tests.support.kafka import unique_name
 from tests.support.product_topics import TopicReader

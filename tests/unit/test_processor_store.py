@@ -1,8 +1,6 @@
-"""The processor's table store: memory:// unless PROCESSOR_STORE or --store says rocksdb://."""
+"""The processor's table store: rocksdb:// unless PROCESSOR_STORE or --store says memory://."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import pytest
 
@@ -10,30 +8,23 @@ from dataplatform.stream_processors.config import STORE_ENV, ProcessorConfig
 from dataplatform.stream_processors.topology import build_app
 
 
-def test_memory_is_the_default(monkeypatch):
+def test_rocksdb_is_the_default(monkeypatch):
     monkeypatch.delenv(STORE_ENV, raising=False)
-    assert ProcessorConfig().store == "memory://"
+    assert ProcessorConfig().store == "rocksdb://"
 
 
 def test_the_environment_chooses_the_store_and_workers_inherit_it(monkeypatch):
-    monkeypatch.setenv(STORE_ENV, "rocksdb://")
+    monkeypatch.setenv(STORE_ENV, "memory://")
     config = ProcessorConfig()
     monkeypatch.delenv(STORE_ENV)
     # a worker gets its configuration as JSON from its pool, not from its own environment
-    assert ProcessorConfig.from_json(config.to_json()).store == "rocksdb://"
-    assert config.with_(partitions=2).store == "rocksdb://"
+    assert ProcessorConfig.from_json(config.to_json()).store == "memory://"
+    assert config.with_(partitions=2).store == "memory://"
 
 
 def test_an_unknown_store_is_refused_with_the_choices():
-    with pytest.raises(ValueError, match=r"'redis://'.*PROCESSOR_STORE.*memory://, rocksdb://"):
+    with pytest.raises(ValueError, match=r"'redis://'.*PROCESSOR_STORE.*rocksdb://, memory://"):
         ProcessorConfig(store="redis://")
-
-
-def test_rocksdb_without_rocksdict_says_what_to_install(monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "rocksdict" else real(name, *a))
-    with pytest.raises(ValueError, match=r"pip install 'dataplatform\[rocksdb\]'"):
-        ProcessorConfig(store="rocksdb://")
 
 
 @pytest.mark.parametrize("store, module", [("memory://", "faust.stores.memory"), ("rocksdb://", "faust.stores.rocksdb")])
