@@ -50,6 +50,7 @@ from faust.serializers import codecs
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.streams import _current_event
 from faust.types import TP
+from rocksdict import WriteBatch
 
 from dataplatform.stream_processors.crash_points import crash_point
 from dataplatform.stream_processors.faust_patches.producer import Delivery
@@ -114,9 +115,7 @@ class ProcessorTable(faust.Table):
         """One atomic RocksDB write of the records' own bytes (what Faust's store keeps: the
         same codecs) and of the changelog offset they reach, as Faust's restore writes a
         changelog batch: the store's values and its offset never disagree."""
-        import rocksdict   # with the rocksdb:// store only
-
-        batch = rocksdict.WriteBatch(raw_mode=True)
+        batch = WriteBatch(raw_mode=True)
         for key, value in write.records:
             if value is None:
                 batch.delete(key)
