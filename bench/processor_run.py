@@ -27,6 +27,7 @@ from dataplatform.products.reference import local_authorities
 from dataplatform.stream_processors.config import ProcessorConfig
 from dataplatform.stream_processors.pool import WorkerPool, start_workers
 from tests.support.entities import HOUSING, RELEASES, housing_unit, release_case
+from tests.support.waiting import wait_until
 
 RULES = """
 horizon_days: 28
@@ -104,11 +105,11 @@ class Run:
         self.config = self.pool.config
         threading.Thread(target=self._read, daemon=True).start()
         # ready: every worker settled in the same generation, and a warm-up event went through
-        wait(lambda: settled(self.pool), 120, "workers ready")
+        wait_until(lambda: settled(self.pool), 120, 0.02, "workers ready")
         self.publish(HOUSING, ChangeEvent("c", None, housing_unit("warm-up", *load_areas()[0], available_from=TODAY),
                                           "housing-service", 1))
         self.producer.flush(30)
-        wait(lambda: load_areas()[0][0] in self.figures, 120, "warm-up processed")
+        wait_until(lambda: load_areas()[0][0] in self.figures, 120, 0.02, "warm-up processed")
 
     def encode(self, product: str, event: ChangeEvent) -> tuple[str, bytes, bytes]:
         """(topic, key, value) of an event, as its service would publish it."""
@@ -156,14 +157,6 @@ def settled(pool: WorkerPool) -> bool:
     return all("Worker ready" in t[t.rfind("(generation"):] for t in texts)
 
 
-def wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"benchmark: timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 @dataclass
 class Throughput:
     """One throughput pass: events/s, and the CPU each part used meanwhile (in cores)."""
@@ -192,7 +185,7 @@ def throughput(bootstrap: str, registry: str, tmp: Path, workers: int, events: l
     for message in messages:
         run.send(*message)
     run.producer.flush(60)
-    wait(lambda: all(run.figures.get(a) == f for a, f in expected.items()), 300, f"{workers}-worker run")
+    wait_until(lambda: all(run.figures.get(a) == f for a, f in expected.items()), 300, 0.02, f"{workers}-worker run")
     elapsed = time.perf_counter() - started
     cores = {name: round((cpu_seconds(pid) - cpu_before[name]) / elapsed, 2) for name, pid in parts.items()}
     return Throughput(len(events) / elapsed, cores), run
@@ -237,7 +230,7 @@ def latency(run: Run, rate: float, seconds: float) -> list[float]:
         probe()   # housed again: Newcastle ends without a warning
     run.producer.flush(60)
     expected = 2 * probes   # the local authority and its region flip each time
-    wait(lambda: len(run.warnings) - before >= expected, 120, "probe warnings")
+    wait_until(lambda: len(run.warnings) - before >= expected, 120, 0.02, "probe warnings")
     out = []
     for received, w in run.warnings[before:]:
         evidence = w["evidence_at"]

@@ -8,16 +8,18 @@ that fails against the unpatched framework:
   wait instead of Faust's hard-coded 1.5 s; deliveries without four tasks per message; no
   ack for a message no stream took; crash points around the commit.
   Tests: tests/unit/test_processor_transport.py.
-* :mod:`.producer`: a flush that waits for every buffered write and raises if one was lost
-  (the step barrier :func:`~.producer.durable`); a step's records sent as record batches.
+* :mod:`.producer`: a flush that waits for every buffered write and raises if one was lost;
+  a step's records sent as record batches.
   Tests: tests/unit/test_processor_transport.py, tests/unit/test_processor_tables.py.
 * :mod:`.recovery`: after an assignment, nothing is fetched or delivered until the streams
   are seeked to their committed offsets (offset 0 included). Tests:
   tests/unit/test_processor_recovery.py, tests/integration/test_processor_seek.py.
 * :mod:`.tables`: the processor's tables take a step's writes at once and send their
   changelog records as aiokafka record batches (Faust's per-write send path cost a quarter
-  of a worker's CPU); a ``restore`` crash point. Tests: tests/unit/test_processor_tables.py
-  (and every processor integration test, which restores from those records).
+  of a worker's CPU); the store takes a value only once its record is acknowledged (the step
+  barrier :func:`~.tables.durable`); reads by key prefix; a ``restore`` crash point. Tests:
+  tests/unit/test_processor_tables.py, tests/unit/test_held_groups.py (and every processor
+  integration test, which restores from those records).
 
 Nothing else in the project reaches into Faust's or aiokafka's private API.
 """

@@ -10,13 +10,11 @@ import time
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
+from faust.stores.rocksdb import Store as RocksDBStore
 
 from dataplatform.kafka_config import client_config
 from dataplatform.stream_processors.config import ProcessorConfig
 from tests.support.kafka import unique_name
-
-OFFSET_KEY = b"__faust\x00offset__"   # where Faust's rocksdb store keeps the changelog offset it applied
-
 
 def local_stores(datadir: str | Path) -> dict[tuple[str, int], dict[bytes, bytes]]:
     """Every table store under ``datadir`` (``<table>-<partition>.db`` folders), as stored:
@@ -28,7 +26,7 @@ def local_stores(datadir: str | Path) -> dict[tuple[str, int], dict[bytes, bytes
         table, _, partition = path.name.removesuffix(".db").rpartition("-")
         db = Rdict(str(path), Options(raw_mode=True), access_type=AccessType.read_only())
         try:
-            stores[(table, int(partition))] = {k: v for k, v in db.items() if k != OFFSET_KEY}
+            stores[(table, int(partition))] = {k: v for k, v in db.items() if k != RocksDBStore.offset_key}
         finally:
             db.close()
     return stores
