@@ -118,7 +118,9 @@ def test_relay_survives_sigkill_without_loss_or_reordering(database: tuple[str, 
         try:
             already = end_offset(bootstrap, topic)
             unsent = 40 * (_round + 1) - sent_count(engine)
-            kill_at = already + rng.randint(1, unsent)  # a seeded point among the batches the relay must send
+            # a seeded point among the batches the relay must send, two batches of 4 before its last
+            # (else the relay can finish between the offset check and the kill: nothing interrupted)
+            kill_at = already + rng.randint(1, max(1, unsent - 8))
             wait_until(lambda: end_offset(bootstrap, topic) >= kill_at or relay.poll() is not None,
                        timeout=60, interval=0.01, message=f"the relay to publish past offset {kill_at}")
         finally:
