@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     parquet_compact_seconds: float = Field(
         default=3600.0, ge=0,
         description="How often the Parquet sink merges the small files of days that are over (0: never).")
+    iceberg_catalog: str = Field(
+        default="dataplatform",
+        description="Name of the Iceberg catalog in pyiceberg's configuration (PYICEBERG_CATALOG__<NAME>__URI, "
+                    ".pyiceberg.yaml). Not configured there: the embedded SQL catalog under DATAPLATFORM_HOME/iceberg.")
     catalogue_refresh_seconds: float = Field(
         default=15.0, gt=0, description="How often the catalogue reads freshness and consumer lag from Kafka.")
     schema_registry_basic_auth_user_info: SecretStr | None = Field(
