@@ -22,4 +22,16 @@ that fails against the unpatched framework:
   integration test, which restores from those records).
 
 Nothing else in the project reaches into Faust's or aiokafka's private API.
+
+The patches were verified against the versions in :data:`VERIFIED_WITH`; ``pyproject.toml``
+caps each framework below its next release, and tests/unit/test_framework_versions.py fails,
+naming the patches to verify again, when the installed version is any other.
 """
+
+#: Each framework the patches reach into: the version they were verified against, and the
+#: patch modules to verify again before that version changes.
+VERIFIED_WITH: dict[str, tuple[str, tuple[str, ...]]] = {
+    "faust-streaming": ("0.15.3", ("transport", "producer", "recovery", "tables")),
+    "mode-streaming": ("0.7.1", ("transport",)),
+    "aiokafka": ("0.14.0", ("transport", "producer", "tables")),
+}
