@@ -33,5 +33,5 @@ naming the patches to verify again, when the installed version is any other.
 VERIFIED_WITH: dict[str, tuple[str, tuple[str, ...]]] = {
     "faust-streaming": ("0.15.3", ("transport", "producer", "recovery", "tables")),
     "mode-streaming": ("0.7.1", ("transport",)),
-    "aiokafka": ("0.14.0", ("transport", "producer", "tables")),
+    "aiokafka": ("0.14.0", ("transport", "producer", "recovery", "tables")),
 }
