@@ -12,10 +12,10 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from bench.processor_run import Run
-from dataplatform.topics import create_missing
+from dataplatform.topics import TopicSpec, create_missing
 from tests.support.entities import HOUSING, RELEASES
 
 def step_output(record: dict) -> bytes:
@@ -34,7 +34,7 @@ def baseline(bootstrap: str, registry: str, run: Run, n: int, passes: int = 3) -
 
     topics = {run.config.topic(p): p for p in (HOUSING, RELEASES)}
     out_topic = run.config.topic_prefix + "baseline-out"
-    create_missing(AdminClient({"bootstrap.servers": bootstrap}), [NewTopic(out_topic, run.config.partitions)])
+    create_missing(AdminClient({"bootstrap.servers": bootstrap}), [TopicSpec(out_topic, run.config.partitions)])
 
     async def loop() -> float:
         consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=f"bench-base-{uuid.uuid4().hex}",

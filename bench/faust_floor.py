@@ -22,11 +22,11 @@ import time
 import uuid
 
 import faust
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from bench.baselines import step_output
 from dataplatform.product_io.serialization import registry_client
-from dataplatform.topics import create_missing
+from dataplatform.topics import TopicSpec, create_missing
 from dataplatform.products.product import load_products
 from dataplatform.stream_processors.codec import AvroEventCodec
 from dataplatform.stream_processors.config import ProcessorConfig
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
                     store="memory://", web_enabled=False, consumer_auto_offset_reset="earliest",
                     producer_acks=-1, datadir=tempfile.mkdtemp(prefix="faust-floor-"))
     out = app.topic(f"{app.conf.id}-out", key_serializer="raw", value_serializer="raw")
-    create_missing(AdminClient({"bootstrap.servers": args.bootstrap}), [NewTopic(out.get_topic_name(), 4)])
+    create_missing(AdminClient({"bootstrap.servers": args.bootstrap}), [TopicSpec(out.get_topic_name(), 4)])
     seen = {"n": 0, "started": 0.0, "cpu": 0.0}
 
     def agent_for(topic: str, product: str):

@@ -47,6 +47,15 @@ class Settings(BaseSettings):
         description="Folder of Kafka's jars. Unset: resolved with Maven into ~/.cache/dataplatform.",
     )
 
+    topic_replication_factor: int | None = Field(
+        default=None, ge=1,
+        description="Copies of each partition of every topic the platform creates. Unset: 3 on a cluster of "
+                    "three or more brokers, else the broker count.")
+    topic_min_insync_replicas: int | None = Field(
+        default=None, ge=1,
+        description="Copies that must hold a write before acks=all acknowledges it. Unset: 2 from a "
+                    "replication factor of 3, else 1.")
+
     kafka_security_protocol: str = Field(
         default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
     kafka_sasl_mechanism: str | None = Field(

@@ -23,13 +23,13 @@ import threading
 from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from dataplatform.background import BackgroundReader
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config
 from dataplatform.products.envelope import epoch_ms
-from dataplatform.topics import create_missing
+from dataplatform.topics import TopicSpec, create_missing
 
 log = logging.getLogger(__name__)
 HEARTBEAT_TOPIC = "_dataplatform.heartbeats"
@@ -76,10 +76,10 @@ class Heartbeat:
 
 
 def ensure_heartbeat_topic(bootstrap: str | None = None, settings: Settings | None = None,
-                           topic: str = HEARTBEAT_TOPIC, replication: int = 1) -> bool:
+                           topic: str = HEARTBEAT_TOPIC) -> bool:
     """Create the compacted heartbeat topic if it is missing; True if it was created."""
     admin = AdminClient(client_config(bootstrap, settings))
-    return bool(create_missing(admin, [NewTopic(topic, 1, replication, config=HEARTBEAT_TOPIC_CONFIG)]))
+    return bool(create_missing(admin, [TopicSpec(topic, 1, HEARTBEAT_TOPIC_CONFIG)], settings))
 
 
 def publish_heartbeat(producer: Producer, heartbeat: Heartbeat, topic: str = HEARTBEAT_TOPIC) -> None:

@@ -49,7 +49,6 @@ class ProcessorConfig:
     topic_prefix: str = ""
     topic_overrides: dict[str, str] = field(default_factory=dict)
     partitions: int = 4
-    replication_factor: int = 1
     rules_path: str | None = None   # an operations rules file replacing the spec's rules
     horizon_days: int | None = None
     tick_seconds: float = 30.0
@@ -114,6 +113,12 @@ class ProcessorConfig:
         """The group-keyed repartition topic between stage 1 and stage 2 (named like Faust's
         changelogs, after the app id, so two deployments never share it)."""
         return f"{self.app_id}-group-contributions"
+
+    @property
+    def leader_topic(self) -> str:
+        """Faust's assignor's topic (the name is Faust's), created up front with the others so
+        that it gets the platform's replication."""
+        return f"{self.app_id}-__assignor-__leader"
 
     def changelog_topic(self, table: str) -> str:
         """The changelog of ``table``: Faust's own name for it (``<app id>-<table>-changelog``),

@@ -10,14 +10,14 @@ import logging
 import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from dataplatform.config import Settings
 from dataplatform.heartbeat import ensure_heartbeat_topic
 from dataplatform.kafka_config import client_config
 from dataplatform.product_io.dead_letters import ensure_dead_letter_topics
 from dataplatform.product_io.names import dead_letter_topic
-from dataplatform.topics import create_missing, wait_for_topics
+from dataplatform.topics import TopicSpec, create_missing, wait_for_topics
 from dataplatform.stream_processors.config import ProcessorConfig
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,12 @@ def ensure_topics(config: ProcessorConfig, settings: Settings | None = None) -> 
     inputs = [config.topic(p) for p in config.inputs]
     names = inputs + [config.contributions_topic] + [config.topic(p) for p in config.outputs]
     changelogs = [config.changelog_topic(table) for table in config.tables]
-    create_missing(admin, [NewTopic(n, config.partitions, config.replication_factor) for n in names]
-                   + [NewTopic(n, config.partitions, config.replication_factor, config={"cleanup.policy": "compact"})
-                      for n in changelogs])
+    create_missing(admin, [TopicSpec(n, config.partitions) for n in names]
+                   + [TopicSpec(n, config.partitions, {"cleanup.policy": "compact"}) for n in changelogs]
+                   + [TopicSpec(config.leader_topic, 1)], settings)
     ensure_dead_letter_topics(inputs, config.bootstrap, settings)
     names += [dead_letter_topic(t) for t in inputs]
-    ensure_heartbeat_topic(config.bootstrap, settings, replication=config.replication_factor)
+    ensure_heartbeat_topic(config.bootstrap, settings)
     metadata, missing = wait_for_topics(admin, names + changelogs)
     if missing:
         raise TopicLayoutError(f"topics {', '.join(missing)} did not appear within 30s")

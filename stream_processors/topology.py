@@ -94,7 +94,7 @@ class DerivationProcessor:
             store=c.store,
             Table=ProcessorTable,
             topic_partitions=c.partitions,
-            topic_replication_factor=c.replication_factor,
+            # every topic the app uses is created up front (topic_layout), with the platform's replication
             table_standby_replicas=0,
             processing_guarantee="at_least_once",   # with deterministic steps, not transactions (docs)
             consumer_auto_offset_reset="earliest",

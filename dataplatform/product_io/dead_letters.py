@@ -11,11 +11,11 @@ the processor, the platform and ``dataplatform consume`` agree:
 - headers: :func:`dead_letter_headers` builds them for everyone (a sink adds
   ``dlq.sink.group``, the processor ``dlq.processor.app``, through its ``extra``);
 - topics: :func:`ensure_dead_letter_topics` is the only code that creates one. The rule: a
-  dead-letter topic has **the same partition count and replication factor as its source
-  topic**, read from the cluster, and keeps records for 30 days. Mirroring the source keeps a
-  key's dead letters in as many partitions as its events (no hot single partition when a
-  bad producer floods it) and makes the topic as durable as the data it holds, whoever
-  creates it first (``dataplatform run``, the processor, or a sink meeting its first poison
+  dead-letter topic has **the same partition count as its source topic**, read from the
+  cluster, the platform's replication (:func:`dataplatform.topics.replication`, as every
+  topic), and keeps records for 30 days. Mirroring the source keeps a key's dead letters in
+  as many partitions as its events (no hot single partition when a bad producer floods it),
+  whoever creates it first (``dataplatform run``, the processor, or a sink meeting its first poison
   record); 30 days leaves time to look at a record and replay it once fixed.
 
 Once per group: a sink (or processor) that crashed after dead-lettering a record and
@@ -32,12 +32,12 @@ import uuid
 from collections.abc import Iterable, Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config, reliable_producer_config
 from dataplatform.product_io.names import dead_letter_topic
-from dataplatform.topics import create_missing, wait_for_topics
+from dataplatform.topics import TopicSpec, create_missing, wait_for_topics
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 500
@@ -69,7 +69,7 @@ def dead_letter_headers(topic: str, partition: int, offset: int, error_class: st
 def ensure_dead_letter_topics(sources: Iterable[str], bootstrap: str | None = None, settings: Settings | None = None,
                               timeout: float = 30.0) -> list[str]:
     """Create the dead-letter topic of each source topic when missing, with the source's
-    partition count and replication factor (the rule above); the names created. The sources
+    partition count (the rule above); the names created. The sources
     must exist: their layout is waited for up to ``timeout`` seconds (a topic just created
     takes a moment to appear in the metadata)."""
     sources = list(sources)
@@ -80,11 +80,9 @@ def ensure_dead_letter_topics(sources: Iterable[str], bootstrap: str | None = No
                           f"{timeout}s; create the source topic first")
     wanted = []
     for source in sources:
-        partitions = topics[source].partitions
-        replication = len(next(iter(partitions.values())).replicas)
-        wanted.append(NewTopic(dead_letter_topic(source), len(partitions), replication,
-                               config={"retention.ms": str(RETENTION_MS)}))
-    return create_missing(admin, wanted, timeout)
+        wanted.append(TopicSpec(dead_letter_topic(source), len(topics[source].partitions),
+                                {"retention.ms": str(RETENTION_MS)}))
+    return create_missing(admin, wanted, settings, timeout)
 
 
 def scrub(message: str, personal_values: list[object] | None = None) -> str:

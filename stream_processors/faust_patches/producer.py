@@ -19,11 +19,19 @@ writes, its repartition messages, its outputs), so :meth:`_Producer.send_records
 :meth:`_Producer.send_keyed` queue them as aiokafka record batches, one future per batch;
 keyed records go to the partition aiokafka's default partitioner gives their key, as a
 send one by one would. A batch that fails is recorded like a failed send.
+
+**Idempotence.** Faust asks aiokafka for ``enable_idempotence`` only inside transactions
+(``exactly_once``). Without it a send retried across a broker failover can be written twice,
+or after a later batch of the same partition: a changelog would then end on an older value
+of a key, and compaction would keep that one. Every producer of the platform is idempotent
+with ``acks=all`` (the SDK, the relay, the dead letters through
+:func:`dataplatform.kafka_config.reliable_producer_config`), so the processor's is too.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +117,9 @@ class _Producer(Producer):
         fut = await super().send(*args, **kwargs)
         fut.add_done_callback(self._record_failure)
         return fut
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
 
     def _record_failure(self, fut: asyncio.Future) -> None:
         if self._failure is None and not fut.cancelled() and fut.exception() is not None:

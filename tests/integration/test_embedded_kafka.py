@@ -3,6 +3,8 @@ exactly once and in order per partition, across a restart and the loss of a node
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import threading
@@ -10,10 +12,15 @@ from collections import defaultdict
 from pathlib import Path
 
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from dataplatform.config import Settings
 
 from dataplatform.kafka import EmbeddedKafka, EmbeddedKafkaCluster
 from dataplatform.kafka.process import pid_alive
 from dataplatform.kafka_config import client_config
+from dataplatform.products.product import get_product
+from dataplatform.topics import Replication, TopicSpec, check_replication, create_missing, replication
 from tests.support.kafka import consume, create_topic, unique_name
 
 RELIABLE = {"acks": "all", "enable.idempotence": True, "linger.ms": 5}
@@ -100,10 +107,30 @@ def test_cli_start_status_stop_leaves_no_java_process(tmp_path: Path) -> None:
     assert status.returncode == 1 and "stopped" in status.stdout
 
 
+def check_platform_replication(bootstrap: str) -> None:
+    """On three brokers the platform creates topics with 3 replicas and min.insync.replicas 2,
+    and `dataplatform topics check` reports a product topic someone created with one replica."""
+    admin = AdminClient(client_config(bootstrap))
+    assert replication(admin, Settings()) == Replication(factor=3, min_insync=2)
+    made = unique_name("policy")
+    assert create_missing(admin, [TopicSpec(made, 2)], Settings()) == [made]
+    [found] = check_replication(admin, [made], Settings())
+    assert (found.factor, found.min_insync, found.problems) == (3, 2, [])
+    product = get_product("social_housing_availability")
+    create_topic(bootstrap, product.topic, partitions=1, replication=1)
+    checked = subprocess.run([sys.executable, "-m", "dataplatform.cli", "topics", "check", "--json"],
+                             env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap},
+                             capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 1, checked.stderr
+    report = {t["topic"]: t for t in json.loads(checked.stdout)}
+    assert report[product.topic]["problems"][0] == "replication factor 1 < 3"
+
+
 def test_three_node_cluster_keeps_acknowledged_messages_when_a_node_is_killed(tmp_path: Path) -> None:
     cluster = EmbeddedKafkaCluster(tmp_path / "cluster")
     bootstrap = cluster.start()
     try:
+        check_platform_replication(bootstrap)
         topic = create_topic(bootstrap, unique_name("ha"), partitions=3, replication=3,
                              config={"min.insync.replicas": "2"})
         acked: list[bytes] = []
