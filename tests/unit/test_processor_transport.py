@@ -199,3 +199,23 @@ def test_a_message_no_stream_took_is_never_counted_as_done(tmp_path):
     # Faust's own consumer acks both, so a commit could pass offset 5 before it is processed
     assert (skipped, taken, acked) == (False, True, [6])
 
+
+
+def test_the_processor_producer_is_idempotent_with_acks_all(tmp_path):
+    """Faust asks aiokafka for idempotence only inside transactions; without it a send retried
+    across a broker failover can land twice or out of order in a changelog."""
+    from dataplatform.stream_processors.topology import DerivationProcessor
+
+    config = ProcessorConfig(app_id="transport-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
+                             datadir=str(tmp_path))
+
+    async def producer_settings():
+        app = DerivationProcessor(config).app     # no broker or registry is contacted
+        producer = app.producer._new_producer()
+        try:
+            return producer._txn_manager is not None
+        finally:
+            await producer.stop()
+
+    idempotent = asyncio.run(producer_settings())
+    assert idempotent, "the processor's aiokafka producer is not idempotent"
