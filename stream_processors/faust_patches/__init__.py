@@ -9,7 +9,7 @@ that fails against the unpatched framework:
   ack for a message no stream took; crash points around the commit.
   Tests: tests/unit/test_processor_transport.py.
 * :mod:`.producer`: a flush that waits for every buffered write and raises if one was lost;
-  a step's records sent as record batches.
+  a step's records sent as record batches; idempotence with ``acks=all`` outside transactions.
   Tests: tests/unit/test_processor_transport.py, tests/unit/test_processor_tables.py.
 * :mod:`.recovery`: after an assignment, nothing is fetched or delivered until the streams
   are seeked to their committed offsets (offset 0 included). Tests:
