@@ -86,8 +86,9 @@ class Deployment:
         return {"changelog_records": seeded.changelog_records, "repartition_messages": seeded.repartition_messages,
                 "seed_seconds": seeded.seconds}
 
-    def restart(self) -> dict:
-        """One pass: start a worker and a probe, wait for the probe's figures, stop the worker."""
+    def restart(self, **options: object) -> dict:
+        """One pass: start a worker (its configuration changed by ``options``) and a probe, wait
+        for the probe's figures, stop the worker."""
         self.probes += 1
         case = release_case(f"probe-{uuid.uuid4().hex[:8]}", self.area, self.region, release_date=dt.date.today())
         topic = self.config.topic(RELEASES)
@@ -96,7 +97,7 @@ class Deployment:
         load = load_average()
         try:
             started_wall, started = time.time(), time.monotonic()
-            pool = start_workers(1, config=self.config)
+            pool = start_workers(1, config=self.config.with_(**options))
             try:
                 self.producer.produce(topic, key=case["case_id"].encode(), value=probe)
                 self.producer.flush(30)
@@ -160,7 +161,7 @@ def _recovery_seconds(log: str, started_wall: float) -> float | None:
 
 
 def measure(bootstrap: str, registry: str, tmp: Path, entities: int, passes: int, store: str,
-            console: Console) -> dict:
+            console: Console, faust_cold_upto: int = 0) -> dict:
     deployment = Deployment(bootstrap, registry, tmp, entities, store)
     seeded = deployment.seed()
     console.print(f"{entities:,} entities: {seeded['changelog_records']:,} changelog records written "
@@ -168,7 +169,11 @@ def measure(bootstrap: str, registry: str, tmp: Path, entities: int, passes: int
     cold = {}
     if store != "memory://":
         cold = {f"cold_{key}": value for key, value in deployment.restart().items()}
-        console.print(f"  empty local store: {cold}")
+        console.print(f"  empty local store, bulk restore: {cold}")
+        if 0 < entities <= faust_cold_upto:   # the baseline: Faust's own restore, on another empty store
+            cold |= {f"faust_cold_{key}": value for key, value in deployment.restart(
+                datadir=str(tmp / f"faust-cold-{uuid.uuid4().hex[:8]}"), bulk_restore_from=10**12).items()}
+            console.print(f"  empty local store, Faust's restore: { {k: v for k, v in cold.items() if 'faust' in k} }")
     runs = []
     for i in range(passes):
         runs.append(deployment.restart())
@@ -191,11 +196,14 @@ def _saved_results() -> dict[str, list[dict]]:
 def table_of(rows: list[dict], store: str) -> Table:
     table = Table(title=f"Processor restart with state ({store}, 1 worker, median of passes)")
     for col in ("entities", "changelog records", "start → first output (s)", "restore done (s)",
-                "peak RSS (MB)", "RSS after (MB)"):
+                "peak RSS (MB)", "RSS after (MB)", "empty store: first output (s)", "peak RSS (MB)",
+                "empty store, Faust's restore (s)"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(f"{r['entities']:,}", f"{r['changelog_records']:,}", f"{r['first_output_s']:,}",
-                      f"{r.get('restore_s', '-')}", f"{r['peak_rss_mb']:,}", f"{r['rss_mb']:,}")
+                      f"{r.get('restore_s', '-')}", f"{r['peak_rss_mb']:,}", f"{r['rss_mb']:,}",
+                      f"{r.get('cold_first_output_s', '-')}", f"{r.get('cold_peak_rss_mb', '-')}",
+                      f"{r.get('faust_cold_first_output_s', '-')}")
     return table
 
 
@@ -205,6 +213,9 @@ def main() -> None:
                         help="entity counts to measure (a 0-entity baseline is always measured first)")
     parser.add_argument("--passes", type=int, default=3, help="restarts per entity count (median reported)")
     parser.add_argument("--store", choices=STORES, default=STORES[0], help="the processor's table store")
+    parser.add_argument("--faust-cold-upto", type=int, default=100_000,
+                        help="also time Faust's own restore on an empty store (the baseline) up to this many "
+                             "entities (it takes about 9 minutes at 1,000,000)")
     args = parser.parse_args()
     console = Console()
     counts = [0] + [n for n in args.entities if n]
@@ -212,7 +223,8 @@ def main() -> None:
             platform_services(Path(tmp_name)) as (bootstrap, registry):
         rows = []
         for n in counts:
-            rows.append(measure(bootstrap, registry, Path(tmp_name), n, args.passes, args.store, console))
+            rows.append(measure(bootstrap, registry, Path(tmp_name), n, args.passes, args.store, console,
+                                args.faust_cold_upto))
             result = {"store": args.store, "target_first_output_s": TARGET_S, "passes": args.passes, "rows": rows,
                       "machine": machine(), "load_average_end": load_average()}
             write_results(results_path(args.store), result, console)   # an interrupted run keeps its rows

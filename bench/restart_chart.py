@@ -20,9 +20,10 @@ def _series(results: dict[str, list[dict]], key: str) -> list[tuple[str, dict[in
     out = []
     for store, rows in sorted(results.items()):
         out.append((store, {r["entities"]: r[key] for r in rows if key in r}))
-        cold = {r["entities"]: r[f"cold_{key}"] for r in rows if f"cold_{key}" in r}
-        if cold:
-            out.append((f"{store} (empty local store)", cold))
+        for prefix, label in (("cold_", "empty local store, bulk restore"), ("faust_cold_", "empty local store, Faust's restore")):
+            cold = {r["entities"]: r[f"{prefix}{key}"] for r in rows if f"{prefix}{key}" in r}
+            if cold:
+                out.append((f"{store} ({label})", cold))
     return out
 
 

@@ -19,6 +19,7 @@ from dataplatform.derivations.loading import load_derivation, read_yaml, spec_pa
 from dataplatform.derivations.parse import default_app_id
 from dataplatform.derivations.spec import Derivation
 from dataplatform.kafka_config import client_config
+from dataplatform.stream_processors.fast_restore import BULK_FROM_RECORDS, FETCH_RECORDS
 from dataplatform.products.product import get_product
 
 CONFIG_ENV = "DATAPLATFORM_PROCESSOR_CONFIG"   # a worker process's configuration (JSON), set by its pool
@@ -66,6 +67,10 @@ class ProcessorConfig:
     datadir: str | None = None
     loglevel: str = "WARNING"
     store: str = field(default_factory=default_store)
+    # rocksdb:// only: a table partition whose local store is this many changelog records
+    # behind or more is bulk-restored (stream_processors/fast_restore.py) before Faust's recovery
+    bulk_restore_from: int = BULK_FROM_RECORDS
+    bulk_restore_batch: int = FETCH_RECORDS
 
     def __post_init__(self) -> None:
         if self.store not in STORES:

@@ -35,6 +35,7 @@ POINTS = (
     "commit.before",             # offsets about to be committed
     "commit.after",              # offsets committed
     "restore",                   # a changelog batch being applied while state is restored
+    "bulk-restore",              # a write batch of the bulk restore written to the local store
 )
 
 log = logging.getLogger(__name__)

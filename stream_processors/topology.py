@@ -37,7 +37,7 @@ from faust.serializers import codecs
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
-from dataplatform.kafka_config import faust_broker_credentials
+from dataplatform.kafka_config import client_config, faust_broker_credentials
 from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.product_io.serialization import registry_client
 from dataplatform.products.envelope import ChangeEvent, epoch_ms
@@ -54,6 +54,7 @@ from dataplatform.stream_processors.group_step import step_group
 from dataplatform.stream_processors.held_groups import HeldGroups
 from dataplatform.stream_processors.continuity import Continuity, broker_probe
 from dataplatform.stream_processors.faust_patches.tables import ProcessorTable, durable
+from dataplatform.stream_processors.fast_restore import BulkRestore
 from dataplatform.stream_processors.faust_patches.transport import broker_url
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,9 @@ class DerivationProcessor:
         table = dict(partitions=c.partitions, key_type=str, default=None)
         self.entities = {name: app.Table(entity_table(name), **table) for name in c.inputs}
         self.groups = app.Table(GROUPS_TABLE, **table)
+        restore = BulkRestore(client_config(c.bootstrap, self.settings), c.bulk_restore_from, c.bulk_restore_batch)
+        for each in (*self.entities.values(), self.groups):
+            each.bulk_restore = restore
         self.held = HeldGroups(self.groups, lambda: app.rebalancing_count)
         # one stage 1 agent over every input: a batch sends one repartition message per group,
         # whichever inputs moved it (the codec decodes by schema id, whatever the product)

@@ -31,6 +31,11 @@ stage 2 read one group's keys (all prefixed ``<group>|``) when it first needs th
 finds, not the table (see :mod:`dataplatform.stream_processors.held_groups` for why that
 matters to a restart); the ``memory://`` store has to look at every key.
 
+**Bulk restore first.** When a partition of a ``rocksdb://`` table is assigned, its store
+is first brought up to its changelog's end by :mod:`dataplatform.stream_processors.fast_restore`
+(large fetches, RocksDB write batches) when it is far behind; Faust's recovery then reads
+only what is left.
+
 **Restore crash point** (``restore``) on each changelog batch a table applies, for the crash
 tests (:mod:`dataplatform.stream_processors.crash_points`).
 """
@@ -53,6 +58,7 @@ from faust.types import TP
 from rocksdict import WriteBatch
 
 from dataplatform.stream_processors.crash_points import crash_point
+from dataplatform.stream_processors.fast_restore import BulkRestore
 from dataplatform.stream_processors.faust_patches.producer import Delivery
 
 
@@ -60,10 +66,27 @@ class ProcessorTable(faust.Table):
     """Faust's table, with :meth:`read` and :meth:`write` for a batch's reads and writes, and
     the ``restore`` crash point."""
 
+    bulk_restore: BulkRestore | None = None   # set by the topology: how to reach the changelogs
+
     def __post_init__(self) -> None:
         super().__post_init__()
         self._written = 0   # writes numbered in the order they were sent
         self._undelivered: deque[_Write] = deque()
+
+    async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP],
+                           generation_id: int = 0) -> None:
+        """Faust's, then a bulk restore of each newly assigned partition of a ``rocksdb://``
+        store that is far behind its changelog (in a thread: the event loop keeps the
+        group's heartbeats going). Faust's recovery, which runs next, reads what is left."""
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+        if self.bulk_restore is None or not self.seeks:
+            return
+        topic = self.changelog_topic.get_topic_name()
+        loop = asyncio.get_running_loop()
+        for tp in sorted(tp for tp in newly_assigned if tp.topic == topic):
+            db = self.data._db_for_partition(tp.partition)
+            await loop.run_in_executor(None, self.bulk_restore.restore, db, self.data.offset_key, tp.topic,
+                                       tp.partition)
 
     def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
         crash_point("restore")
