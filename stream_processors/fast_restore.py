@@ -76,7 +76,9 @@ def _copy(consumer: Consumer, db: Any, offset_key: bytes, start: TopicPartition,
     consumer.assign([start])
     applied, last = 0, start.offset - 1
     while last < high - 1:
-        messages = consumer.consume(batch_records, timeout=1.0)
+        # a short wait: consume() returns at the timeout, not at the partition's end, and a
+        # longer one would be paid at the end of every partition
+        messages = consumer.consume(batch_records, timeout=0.05)
         batch, reached = WriteBatch(raw_mode=True), last
         for message in messages:
             if message.error():

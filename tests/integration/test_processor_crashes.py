@@ -1,6 +1,6 @@
 """The processor killed (SIGKILL) at chosen points of its step, again and again: nothing is
 lost, nothing is said twice, and a restarted worker is back within seconds; on rocksdb://
-the local stores then hold exactly what their changelogs hold.
+a worker that lost its disk restores its partitions from the changelogs.
 
 Each run publishes a seeded, messy stream (creates, moves, deletes with tombstones,
 duplicates, a replayed slice, late events) slice by slice while the workers work through
@@ -11,6 +11,8 @@ event by event and checked against an independent recomputation from the raw eve
 
 from __future__ import annotations
 
+import re
+import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -50,14 +52,20 @@ def write_plan(folder: Path, plan: list[tuple[str, int]]) -> Path:
     return folder
 
 
+
+
 @pytest.mark.parametrize("workers,plan,seed,store", [(1, ONE_WORKER_PLAN, 11, "memory://"),
                                                      (2, TWO_WORKER_PLAN, 12, "memory://"),
-                                                     (1, ONE_WORKER_PLAN, 13, "rocksdb://")],
-                         ids=["one-worker", "two-workers", "one-worker-rocksdb"])
+                                                     (2, TWO_WORKER_PLAN, 13, "rocksdb://")],
+                         ids=["one-worker", "two-workers", "two-workers-rocksdb-disks-lost"])
 def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, registry_url, tmp_path, monkeypatch,
                                                                     workers, plan, seed, store):
+    # rocksdb://: each killed worker's disk is lost, so it restarts with no local store (bulk
+    # restored from 100 records behind), and while it is down the other worker may take its
+    # partitions over (a restore on a worker that never held them, or a stale store of its own)
+    lose_disks = store == "rocksdb://"
     config = processor_config(bootstrap, registry_url, tmp_path, f"crash{workers}", tick_seconds=3600,
-                              batch_size=40, store=store)
+                              batch_size=40, store=store, bulk_restore_from=100, bulk_restore_batch=200)
     if config.store != "memory://":
         # a worker restarted on its local store has (next to) nothing to restore from the
         # changelogs, so a kill while restoring is seldom reached: the run would wait for it
@@ -73,12 +81,18 @@ def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, re
     config = pool.config
     pub = ChangeSender(bootstrap, registry_url, HOUSING, RELEASES,
                        topics={p: config.topic(p) for p in (HOUSING, RELEASES)})
-    run = {"published": 0, "restarted_at": None, "offsets_then": None, "stalls": 0}
+    run = {"published": 0, "restarted_at": None, "offsets_then": None, "stalls": 0, "disks_lost": 0}
     resumed: list[float] = []
 
     def one_round() -> bool:
         """Supervise the pool, time resumes, feed the next slice; True once everything was
         published and processed."""
+        if lose_disks:
+            for index, alive in zip(pool.indexes, pool.alive()):
+                if not alive:   # before the supervisor restarts it (a second at least after its death)
+                    for store_dir in (Path(config.datadir) / f"worker-{index}").rglob("*.db"):
+                        shutil.rmtree(store_dir)
+                        run["disks_lost"] += 1
         said = pool.supervise()
         run["stalls"] += sum("committed nothing" in what for what in said)
         if said and workers == 1:
@@ -117,12 +131,11 @@ def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, re
             got = (final[area]["supply"], final[area]["demand"]) if area in final else (0, 0)
             assert got == expected.get(area, (0, 0)), f"figures of {area}"
         check_final_levels(outputs, final)
-        if store == "rocksdb://":
-            # after the kills between a state write and its barrier, the local stores must hold
-            # what their changelogs hold, no more: a worker restoring from them alone gets the same
-            pool.stop()
-            compared = assert_stores_hold_their_changelogs(bootstrap, config, config.datadir)
-            print(f"\nlocal stores hold their changelogs: {compared} values compared")
+        if lose_disks:
+            # (a store a worker kept of a partition that moved away is behind its changelog by
+            # design: the store checks are test_fast_restore's and the local-store test below)
+            assert run["disks_lost"] > 0, "no killed worker's store was deleted"
+            assert re.search(r"bulk restore of .*: \d+ records", pool.log_tail(100_000)), "no store was bulk-restored"
         if workers == 1:
             # without static membership the group waited about 60 s for the killed incarnation
             assert len(resumed) >= 3 and max(resumed) < 30, f"resumed after {resumed}"
