@@ -26,6 +26,7 @@ import cel
 
 EPOCH = dt.date(1970, 1, 1)
 _PATH = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?$")
+COMPARED = re.compile(r"""(?<![\w.])([A-Za-z_]\w*|"[^"]*"|'[^']*')\s*[!=]=\s*([A-Za-z_]\w*(?![\w.])|"[^"]*"|'[^']*')""")
 KINDS = {"bool": (bool,), "number": (int, float), "string": (str,), "any": (object,)}
 
 
@@ -66,7 +67,7 @@ def compile_expression(source: str, samples: Mapping[str, Any], result: str = "a
     unknown = sorted(name for name in names if name not in samples)
     if unknown:
         raise ExpressionError(f"unknown name{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                              f"it may use {', '.join(sorted(samples)) or 'no names'}{_hint(unknown, samples)}")
+                              f"it may use {', '.join(sorted(samples)) or 'no names'}{_hint(unknown, samples, source)}")
     match = _PATH.match(source)
     path = (match.group(1), match.group(2)) if match else None
     expression = Expression(source, names, program, path)
@@ -94,7 +95,8 @@ def sample_value(expression: Expression, samples: Mapping[str, Any], dates: froz
         hint = (f"; {', '.join(read_dates)} {'is a day number' if len(read_dates) == 1 else 'are day numbers'} "
                 "(days since 1970-01-01), not a date or a string: compare with today + N, e.g. "
                 f"`{read_dates[0]} <= today + 7`" if read_dates else "")
-        raise ExpressionError(f"type error: {_first_line(exc).rstrip('.')}{hint}") from None
+        raise ExpressionError(f"type error: {_first_line(exc).split('. ')[0].rstrip('.')}"
+                              f" (CEL does not convert between types){hint}") from None
 
 
 def closest(word: str, options) -> str | None:
@@ -109,8 +111,16 @@ def did_you_mean(word: str, options) -> str:
     return f"did you mean {near!r}? " if near else ""
 
 
-def _hint(unknown: list[str], samples: Mapping[str, Any]) -> str:
-    """Did you mean a known name, or is it a value that wants quotes (``status == available``)?"""
+def compared(source: str) -> list[tuple[str, str]]:
+    """The two sides of each ``==`` and ``!=`` between a name and a name or a quoted value."""
+    return COMPARED.findall(source)
+
+
+def _hint(unknown: list[str], samples: Mapping[str, Any], source: str) -> str:
+    """Is it a value that wants quotes (``status == available``), or a known name misspelt?"""
+    values = [b if a in samples else a for a, b in compared(source) if {a, b} & set(unknown) and {a, b} & set(samples)]
+    if values:
+        return f'; {values[0]!r} is compared with a field as a value: quote it: "{values[0]}"'
     near = {name: closest(name, samples) for name in unknown}
     if all(near.values()):
         return "; did you mean " + ", ".join(repr(n) for n in near.values()) + "?"
@@ -146,6 +156,13 @@ def avro_sample(schema: Any) -> Any:
             return str(schema["symbols"][0])
         return avro_sample(schema.get("type"))
     return {"string": "x", "int": 1, "long": 1, "float": 1.0, "double": 1.0, "boolean": True}.get(schema)
+
+
+def enum_symbols(schema: Any) -> tuple[str, ...] | None:
+    """The symbols of an Avro enum type (or of a union's enum branch); None for any other type."""
+    if isinstance(schema, list):
+        return next((found for s in schema if (found := enum_symbols(s))), None)
+    return tuple(schema["symbols"]) if isinstance(schema, dict) and schema.get("type") == "enum" else None
 
 
 def is_date(schema: Any) -> bool:

@@ -131,7 +131,7 @@ class OutputChecks:
             bad = next((b for v in core_values(avro_type) if (b := misfit(v, kind))), None)
             if bad:
                 p.fail(f"{key}.product", f"{product.name}'s field {name!r} is {kind.shown}, which cannot hold what the "
-                       f"processor writes there: {bad[0].removeprefix('gives ')}", f"declare it as {wanted} in {avsc}")
+                       f"processor writes there ({bad[0].removeprefix('gives ')})", f"declare it as {wanted} in {avsc}")
         missing = sorted(set(declared) - set_here - set(core))
         if missing:
             p.fail(f"{key}.fields", f"{product.name}'s schema has field(s) {', '.join(missing)} "

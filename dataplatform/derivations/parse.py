@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 
 from dataplatform.derivations.expressions import (
-    ExpressionError, avro_sample, compile_expression, did_you_mean, is_date, sample_value,
+    ExpressionError, avro_sample, compared, compile_expression, did_you_mean, enum_symbols, is_date, sample_value,
 )
 from dataplatform.derivations.outputs import OutputChecks, group_samples
 from dataplatform.derivations.spec import (
@@ -95,6 +95,18 @@ class _Parser:
             return True
         return False
 
+    def symbols(self, expression, where: str, types: dict) -> None:
+        """A quoted value compared with an enum field must be one of its symbols (else the
+        comparison is silently never true: ``status == "availble"``)."""
+        if expression is None:
+            return
+        for a, b in compared(expression.source):
+            name, value = (a, b) if a in types else (b, a) if b in types else (None, "")
+            symbols = enum_symbols(types.get(name))
+            if symbols and value[:1] in "\"'" and value[1:-1] not in symbols:
+                self.fail(where, f"{value} is not a value of {name} (an enum: {', '.join(symbols)})",
+                          f"{did_you_mean(value[1:-1], symbols)}compare with one of its symbols")
+
     def input_of(self, role: str) -> DataProduct | None:
         return self.products.get(self.doc["inputs"][self.roles.index(role)]["product"]) if role in self.roles else None
 
@@ -130,6 +142,7 @@ class _Parser:
             dates = frozenset(n for n, t in types.items() if is_date(t))
             samples = {**{n: avro_sample(t) for n, t in types.items()}, **TIME}
             when = self.expression(raw["when"], f"{at}.when", samples, "bool", dates)
+            self.symbols(when, f"{at}.when", types)
             for read in sorted(when.variables - set(TIME)) if when else ():
                 self.field(product, read, f"{at}.when")
         return Measure(name, role, raw.get("sum"), when)
@@ -148,9 +161,11 @@ class _Parser:
         for j, name in enumerate(raw["group_by"]):
             self.field(product, name, f"{at}.group_by[{j}]")
         member = self.expression(raw["member_when"], f"{at}.member_when", samples, "bool", dates)
+        self.symbols(member, f"{at}.member_when", types)
         counts = None
         if raw.get("counts_when"):
             counts = self.expression(raw["counts_when"], f"{at}.counts_when", {**samples, **TIME}, "bool", dates)
+            self.symbols(counts, f"{at}.counts_when", types)
             for name in sorted(counts.variables - set(TIME)) if counts else ():
                 self.field(product, name, f"{at}.counts_when")
         own = [m for m in measures if m.role == raw["role"]]
@@ -203,7 +218,7 @@ class _Parser:
                 self.fail(where, f"{name!r} is a name expressions already use", "give it another name")
             elif name in taken:
                 self.fail(where, f"{name!r} is already {taken[name]}: role counts, measures and derived measures "
-                          "share one namespace", f"give it its own name, e.g. {name}_{where.split('.')[0]}")
+                          "share one namespace", "give it a name of its own")
             taken.setdefault(name, what)
 
     def rule(self, i: int, raw: dict, levels: tuple[str, ...], measures: dict, horizon: int) -> Rule | None:
