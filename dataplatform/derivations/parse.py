@@ -11,23 +11,20 @@ raises the first when asked for a usable spec.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
-
-import jsonschema
 
 from dataplatform.derivations.expressions import (
     ExpressionError, avro_sample, compared, compile_expression, did_you_mean, enum_symbols, is_date, sample_value,
 )
 from dataplatform.derivations.outputs import OutputChecks, group_samples
+from dataplatform.derivations.shape import schema_problems
 from dataplatform.derivations.spec import (
     RESERVED, Derivation, Groups, Input, Measure, NamePart, RollUp, Rule, SpecError,
 )
-from dataplatform.products.product import PACKAGE_SCHEMAS, DataProduct
+from dataplatform.products.product import DataProduct
 from dataplatform.products.reference import HERE, ReferenceError, reference_lookup
 
-SCHEMA = json.loads((PACKAGE_SCHEMAS / "derivation.schema.json").read_text())   # ships with the project
 TIME = {"today": 1, "horizon_days": 1}
 EXPRESSIONS = "see docs/derived-products.md, 'Expressions'"
 CEL_WORDS = frozenset("true false null in as break const continue else for function if import let loop package "
@@ -36,27 +33,6 @@ CEL_WORDS = frozenset("true false null in as break const continue else for funct
 
 def default_app_id(name: str) -> str:
     return f"dataplatform-{name}"
-
-
-def schema_problems(doc: Any, file: Path) -> list[SpecError]:
-    """What the JSON Schema says about ``doc``, each at its spec path."""
-    validator = jsonschema.Draft202012Validator(SCHEMA)
-    problems = []
-    for error in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path)):
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            keys = list(error.schema.get("properties", {}))
-            for key in (k for k in error.instance if k not in keys):
-                problems.append(SpecError(file, f"{where}.{key}".lstrip("."), f"unknown key {key!r}",
-                                          f"{did_you_mean(key, keys)}keys here: {', '.join(keys)}"))
-        elif error.validator == "type" and "string" in str(error.validator_value) and \
-                isinstance(error.instance, (bool, int, float)):
-            problems.append(SpecError(file, where, f"YAML read {error.instance!r} as a "
-                                      f"{type(error.instance).__name__}, not a string",
-                                      f"quote it: {where.rsplit('.', 1)[-1]}: \"...\""))
-        else:
-            problems.append(SpecError(file, where, error.message, "see schemas/derivation.schema.json"))
-    return problems
 
 
 class _Parser:
