@@ -37,7 +37,7 @@ class CompiledDerivation:
         self.derivation = d = derivation
         self.inputs: dict[str, Input] = {i.product: i for i in d.inputs}
         self.roles = tuple(i.role for i in d.inputs)
-        # per role: (measure, index of the summed value in a contribution or None to count, its when)
+        # per role: (measure, index in a contribution of the value it sums, or None for a count)
         self._own = {i.role: [(m, 1 + i.projection.index(m.field) if m.field else None) for m in d.own_measures
                               if m.role == i.role] for i in d.inputs}
         self._inputs_by_role = {i.role: i for i in d.inputs}

@@ -84,8 +84,8 @@ def sample_value(expression: Expression, samples: Mapping[str, Any], dates: froz
     except KeyError as exc:
         maps = {name: sorted(v) for name, v in samples.items() if isinstance(v, dict) and name in expression.variables}
         there = "; ".join(f"{name} has {', '.join(keys)}" for name, keys in maps.items())
-        raise ExpressionError(f"reads {exc.args[0]!r}, which is not there ({there})"
-                              + f"; {did_you_mean(str(exc.args[0]), [k for keys in maps.values() for k in keys])}".rstrip("; ")) from None
+        near = did_you_mean(str(exc.args[0]), [k for keys in maps.values() for k in keys]).strip()
+        raise ExpressionError(f"reads {exc.args[0]!r}, which is not there ({there})" + (f"; {near}" if near else "")) from None
     except ZeroDivisionError:
         raise ExpressionError("divides by zero when " + " and ".join(
             f"{n} is {samples[n]!r}" for n in sorted(expression.variables) if samples[n] == 0)

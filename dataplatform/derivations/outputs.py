@@ -80,16 +80,14 @@ class OutputChecks:
         for name, source in raw["fields"].items():
             where = f"{key}.fields.{name}"
             kind = None
-            if product is None:
-                pass
-            elif name not in declared:
+            if product is not None and name not in declared:
                 p.fail(where, f"{product.name}'s schema has no field {name!r}",
                        f"{did_you_mean(name, declared)}its fields: {', '.join(sorted(declared))}")
-            elif name in core:
+            elif product is not None and name in core:
                 p.fail(where, f"{name!r} is set by the processor", "remove it from fields")
-            elif name in product.personal_fields:
+            elif product is not None and name in product.personal_fields:
                 p.fail(where, f"{name!r} is a personal field of {product.name}", "derived products carry no personal data")
-            else:
+            elif product is not None:
                 kind = avro_kind(declared[name], named)
             expression = p.expression(source, where, contexts[0][1])
             if expression is not None and self.fits(expression, where, contexts, kind):

@@ -83,6 +83,12 @@ class _Parser:
                 self.fail(where, f"{value} is not a value of {name} (an enum: {', '.join(symbols)})",
                           f"{did_you_mean(value[1:-1], symbols)}compare with one of its symbols")
 
+    @staticmethod
+    def samples_of(product: DataProduct) -> tuple[dict, dict, frozenset[str]]:
+        """A product's field types, a typed sample of each, and its date fields."""
+        types = {f["name"]: f["type"] for f in product.entity_fields()}
+        return types, {n: avro_sample(t) for n, t in types.items()}, frozenset(n for n, t in types.items() if is_date(t))
+
     def input_of(self, role: str) -> DataProduct | None:
         return self.products.get(self.doc["inputs"][self.roles.index(role)]["product"]) if role in self.roles else None
 
@@ -108,16 +114,14 @@ class _Parser:
         product = self.input_of(role)
         if product is None:
             return None
-        types = {f["name"]: f["type"] for f in product.entity_fields()}
+        types, samples, dates = self.samples_of(product)
         if "sum" in raw and self.field(product, raw["sum"], f"{at}.sum") and \
                 isinstance(avro_sample(types[raw["sum"]]), bool | str | None):
             self.fail(f"{at}.sum", f"{raw['sum']!r} is not a numeric field of {product.name}",
                       "sum an int, long, float or double field")
         when = None
         if raw.get("when"):
-            dates = frozenset(n for n, t in types.items() if is_date(t))
-            samples = {**{n: avro_sample(t) for n, t in types.items()}, **TIME}
-            when = self.expression(raw["when"], f"{at}.when", samples, "bool", dates)
+            when = self.expression(raw["when"], f"{at}.when", {**samples, **TIME}, "bool", dates)
             self.symbols(when, f"{at}.when", types)
             for read in sorted(when.variables - set(TIME)) if when else ():
                 self.field(product, read, f"{at}.when")
@@ -128,9 +132,7 @@ class _Parser:
         product = self.product(raw["product"], f"{at}.product")
         if product is None:
             return None
-        types = {f["name"]: f["type"] for f in product.entity_fields()}
-        samples = {name: avro_sample(t) for name, t in types.items()}
-        dates = frozenset(name for name, t in types.items() if is_date(t))
+        types, samples, dates = self.samples_of(product)
         if len(raw["group_by"]) != len(key_fields):
             self.fail(f"{at}.group_by", f"{len(raw['group_by'])} field(s) but groups.fields has {len(key_fields)}",
                       "give one field per group key field, in the same order")
