@@ -191,3 +191,20 @@ def test_a_mistake_is_refused_with_the_file_the_place_and_the_fix(name, pristine
     assert hit, f"{name}: nothing at {file}: {where} in\n{result.output}"
     assert any(says in line and line.endswith(")") and " (" in line for line in hit), \
         f"{name}: no {says!r} with a fix in {hit}"
+
+
+def test_missing_reference_data_names_the_folder_searched(pristine, tmp_path):
+    root = tmp_path / "elsewhere"
+    shutil.copytree(pristine, root)
+    housing(lambda d: d["groups"]["roll_ups"][0].update(reference="regions"))(root)
+    output = check(root).output
+    assert f"there is no regions.csv in {root / 'reference'} (known: areas, courts, languages, prisons)" in output
+
+
+def test_list_never_cuts_a_name_and_show_prints_every_rule_setting(pristine):
+    listed = CliRunner().invoke(app, ["derivations", "list", "--root", str(pristine)], env={"COLUMNS": "40"})
+    assert listed.exit_code == 0 and "  warnings  interpreter_shortage_warnings\n" in listed.output
+    shown = CliRunner().invoke(app, ["derivations", "show", "housing_supply_demand", "--root", str(pristine)])
+    for setting in ("min_need: 5", "red_below: 1.0", "amber_below: 1.2", "clear_margin: 0.1", "clear_after: 2",
+                    "horizon_days: 28"):
+        assert f"           {setting}\n" in shown.output, shown.output
