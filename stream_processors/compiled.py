@@ -5,13 +5,14 @@ Plain Python, no Faust. Stage 1 asks :meth:`CompiledDerivation.groups_of` and
 :meth:`~CompiledDerivation.contribution_of` for every change; stage 2 asks
 :meth:`~CompiledDerivation.measures` after every change of a group. A contribution is
 ``(role, *projection)``: the role of a member and the values of the fields its
-``counts_when`` and sums read, so stage 2 decides *when* a member counts (the clock moves)
-without ever seeing the rest of the entity, personal fields included.
+``counts_when`` and its role's measures (sums, ``when`` conditions) read, so stage 2 decides
+*when* a member counts, and towards which measures (the clock moves), without ever seeing
+the rest of the entity, personal fields included.
 
 Many members share a contribution (the same status and date), so stage 2 keeps a tally of
-contributions and evaluates ``counts_when`` once per distinct contribution and day
-(memoised): a large group's figures cost a walk over its distinct contributions, as the
-hand-written processor's tally of (kind, day) did.
+contributions and works out once per distinct contribution and day (memoised) which
+measures it adds to: a large group's figures cost a walk over its distinct contributions,
+as the hand-written processor's tally of (kind, day) did.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from dataplatform.derivations.expressions import epoch_day, iso_day
 from dataplatform.derivations.spec import Derivation, Input
-from dataplatform.products.reference import reference_lookup
+from dataplatform.products.reference import HERE, reference_lookup
 
 log = logging.getLogger(__name__)
 Contribution = tuple      # (role, *projection)
@@ -36,18 +37,20 @@ class CompiledDerivation:
         self.derivation = d = derivation
         self.inputs: dict[str, Input] = {i.product: i for i in d.inputs}
         self.roles = tuple(i.role for i in d.inputs)
-        self._sums = {i.role: [(s.name, 1 + i.projection.index(s.field)) for s in d.sums if s.role == i.role]
-                      for i in d.inputs}
-        self._counts_when = {i.role: i for i in d.inputs}
-        self._zero = {**{role: 0 for role in self.roles}, **{s.name: 0 for s in d.sums}}
-        self._roll_ups = [(r, reference_lookup(r.reference, r.from_column, r.to_column),
-                           reference_lookup(r.reference, r.to_column, r.name_column) if r.name_column else {})
+        # per role: (measure, index in a contribution of the value it sums, or None for a count)
+        self._own = {i.role: [(m, 1 + i.projection.index(m.field) if m.field else None) for m in d.own_measures
+                              if m.role == i.role] for i in d.inputs}
+        self._inputs_by_role = {i.role: i for i in d.inputs}
+        self._zero = {**{role: 0 for role in self.roles}, **{m.name: 0 for m in d.own_measures}}
+        folder = d.reference_dir or HERE
+        self._roll_ups = [(r, reference_lookup(r.reference, r.from_column, r.to_column, folder),
+                           reference_lookup(r.reference, r.to_column, r.name_column, folder) if r.name_column else {})
                           for r in d.groups.roll_ups]
-        self._names = [(part, reference_lookup(part.reference, part.key, part.column) if part.reference else {})
+        self._names = [(part, reference_lookup(part.reference, part.key, part.column, folder) if part.reference else {})
                        for part in d.groups.name]
         self._rules_for = {level: tuple(d.rules_for(level)) for level in d.groups.levels}
         self._above = {r.level: [u.level for u in d.groups.roll_ups[i:]] for i, r in enumerate(d.groups.roll_ups)}
-        self._memo: dict[tuple, dict[Contribution, bool]] = {}   # (today, horizon) -> contribution -> counts
+        self._memo: dict[tuple, dict[Contribution, tuple]] = {}   # (today, horizon) -> contribution -> adds
         self._member_memo: dict[tuple, bool] = {}
         self._member_reads = {i.product: tuple(sorted(i.member_when.variables)) for i in d.inputs}
         self._groups_memo: dict[tuple, list[Group]] = {}
@@ -80,13 +83,12 @@ class CompiledDerivation:
         fields[groups.level] = code
         rolled = []
         for roll_up, parent_of, _ in self._roll_ups:
-            parent = parent_of.get(str(values[0]))
-            if parent is None:
-                break   # not in the reference data: counted at the levels below only
-            fields[roll_up.level] = parent
+            parent = parent_of.get(str(values[0])) if not rolled or rolled[-1][0] is not None else None
+            fields[roll_up.level] = parent   # None: not in the reference data, counted at the levels below only
             rolled.append((parent, roll_up.level, {}))
+        rolled = [group for group in rolled if group[0] is not None]
         for parent, level, own in rolled:   # a roll-up's fields: its own code and those above it
-            own.update((above, fields[above]) for above in self._above[level] if above in fields)
+            own.update((above, fields[above]) for above in self._above[level])
         return [(code, groups.level, fields), *rolled]
 
     def contribution_of(self, product: str, entity: dict | None) -> Contribution | None:
@@ -112,7 +114,7 @@ class CompiledDerivation:
 
     # -- stage 2 ---------------------------------------------------------------------------------
     def _day(self, today: int, horizon_days: int):
-        """Whether a member with a given contribution counts on ``today``: memoised per
+        """What a member with a given contribution adds to on ``today``: memoised per
         contribution for one day and horizon (the memo of older days is dropped)."""
         memo = self._memo.get((today, horizon_days))
         if memo is None:
@@ -120,37 +122,42 @@ class CompiledDerivation:
                 self._memo.clear()
             memo = self._memo[(today, horizon_days)] = {}
 
-        def counts(contribution: Contribution) -> bool:
+        def adds(contribution: Contribution) -> tuple:
             found = memo.get(contribution)
             if found is None:
-                found = memo[contribution] = self._counts(contribution, today, horizon_days)
+                found = memo[contribution] = self._adds(contribution, today, horizon_days)
             return found
-        return counts
+        return adds
 
-    def _counts(self, contribution: Contribution, today: int, horizon_days: int) -> bool:
-        source = self._counts_when[contribution[0]]
-        if source.counts_when is None:
-            return True
+    def _adds(self, contribution: Contribution, today: int, horizon_days: int) -> tuple:
+        """``((measure, index of the value to add or None to add 1), ...)``: the role's count and
+        each of its measures whose ``when`` holds; nothing when the member does not count."""
+        role = contribution[0]
+        source = self._inputs_by_role[role]
         context = dict(zip(source.projection, contribution[1:]), today=today, horizon_days=horizon_days)
+        if source.counts_when is not None and not self._holds(source.counts_when, context, f"inputs[{role}].counts_when"):
+            return ()
+        return ((role, None), *((m.name, index) for m, index in self._own[role]
+                                if m.when is None or self._holds(m.when, context, f"measures.{m.name}.when")))
+
+    def _holds(self, condition, context: dict, where: str) -> bool:
         try:
-            return bool(source.counts_when(context))
+            return bool(condition(context))
         except Exception as exc:  # noqa: BLE001 - e.g. a null date: that member does not count
-            if source.role not in self._failed:
-                self._failed.add(source.role)
-                log.warning("%s: inputs[%s].counts_when failed (%s): such members do not count",
-                            self.derivation.name, source.role, exc)
+            if where not in self._failed:
+                self._failed.add(where)
+                log.warning("%s: %s failed (%s): such members do not count there", self.derivation.name, where, exc)
             return False
 
     def measures(self, tally: Counter, today: int, horizon_days: int) -> dict[str, Any]:
-        """Count per role, sums and derived measures over the members that count on ``today``."""
+        """Count per role, the spec's counts and sums, and the derived measures over the
+        members that count on ``today``."""
         out: dict[str, Any] = dict(self._zero)
-        counts = self._day(today, horizon_days)
+        adds = self._day(today, horizon_days)
         for contribution, n in tally.items():
-            if n > 0 and counts(contribution):
-                role = contribution[0]
-                out[role] += n
-                for name, index in self._sums[role]:
-                    out[name] += n * (contribution[index] or 0)
+            if n > 0:
+                for name, index in adds(contribution):
+                    out[name] += n if index is None else n * (contribution[index] or 0)
         for name, expression in self.derivation.derived:
             out[name] = expression(out)
         return out
@@ -166,9 +173,15 @@ class CompiledDerivation:
         return group.view
 
     def group_view(self, code: str, level: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """``group`` as output expressions read it: code, name, level, the group's fields and,
-        at the base level, each name part looked up in reference data (``group.<column>``)."""
+        """``group`` as output expressions read it: code, name, level, the group's fields (each
+        roll-up level's code, None when the reference data lacks the group), each roll-up's
+        name (``group.region_name``: its own at its level, the one it is in below it) and, at
+        the base level, each name part looked up in reference data (``group.<column>``)."""
         view = {**fields, "code": code, "level": level}
+        for roll_up, _, names in self._roll_ups:
+            if roll_up.name_column and roll_up.level in fields:
+                parent = fields[roll_up.level]
+                view[roll_up.name_column] = None if parent is None else names.get(parent, parent)
         if level != self.derivation.groups.level:
             names = next((n for r, _, n in self._roll_ups if r.level == level), {})
             return {**view, "name": names.get(code, code)}

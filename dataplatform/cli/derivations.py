@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from dataplatform.derivations.loading import DerivationError, check_file, derivation_files, load_derivations
-from dataplatform.derivations.spec import Derivation
+from dataplatform.derivations.expressions import Expression
+from dataplatform.derivations.spec import Derivation, Rule
 from dataplatform.products.product import PRODUCTS_ROOT
 
 app = typer.Typer(help="Derived data products declared as specs (derivation.yaml).", no_args_is_help=True)
@@ -26,11 +26,21 @@ def summary(d: Derivation, root: Path = PRODUCTS_ROOT) -> dict:
         "group": {"level": d.groups.level, "fields": list(d.groups.fields),
                   "levels": list(d.groups.levels)},
         "horizon_days": d.horizon_days, "measures": list(d.measures),
+        "own_measures": [{"name": m.name, "role": m.role, "sum": m.field, "when": m.when.source if m.when else None}
+                         for m in d.own_measures],
+        "derived": {name: expression.source for name, expression in d.derived},
         "outputs": {"figures": d.figures.product, "warnings": d.warnings.product},
-        "rules": [{"id": r.id, "have": r.have.source, "need": r.need.source, "applies_to": list(r.applies_to),
-                   "red_below": r.red_below, "amber_below": r.amber_below, "min_need": r.min_need,
-                   "horizon_days": r.horizon_days} for r in d.rules],
+        "rules": [_rule(r) for r in d.rules],
     }
+
+
+def _rule(rule: Rule) -> dict:
+    """Every setting of a rule, as the spec gives it (expressions by their source)."""
+    out = {}
+    for f in dataclasses.fields(rule):
+        value = getattr(rule, f.name)
+        out[f.name] = value.source if isinstance(value, Expression) else list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def check_results(root: Path) -> list[dict]:
@@ -65,12 +75,12 @@ def list_(root: Path = Root, as_json: bool = typer.Option(False, "--json", help=
     if as_json:
         typer.echo(json.dumps([summary(d, root) for d in found.values()], indent=2))
         return
-    table = Table("derivation", "inputs (role)", "group key", "figures", "warnings", "rules")
-    for d in found.values():
-        table.add_row(d.name, ", ".join(f"{i.product} ({i.role})" for i in d.inputs),
-                      " + ".join(d.groups.fields) + "".join(f" > {lvl}" for lvl in d.groups.levels[1:]),
-                      d.figures.product, d.warnings.product, ", ".join(r.id for r in d.rules))
-    Console().print(table)
+    for d in found.values():   # one block each: a long product name is never cut to fit a column
+        typer.echo(d.name)
+        typer.echo(f"  inputs    {', '.join(f'{i.product} ({i.role})' for i in d.inputs)}")
+        typer.echo(f"  groups    {' + '.join(d.groups.fields)}" + "".join(f" > {lvl}" for lvl in d.groups.levels[1:]))
+        typer.echo(f"  figures   {d.figures.product}\n  warnings  {d.warnings.product}")
+        typer.echo(f"  rules     {', '.join(r.id for r in d.rules)}")
 
 
 @app.command("show")
@@ -92,7 +102,14 @@ def show(name: str = typer.Argument(..., help="The derivation's name (see `deriv
                                                                    if i["counts_when"] else ""))
     typer.echo(f"  levels {' > '.join(s['group']['levels'])}; horizon {s['horizon_days']} days")
     typer.echo(f"  measures {', '.join(s['measures'])}")
+    for m in s["own_measures"]:
+        what = f"sum of {m['sum']} over {m['role']}" if m["sum"] else f"count of {m['role']}"
+        typer.echo(f"           {m['name']}: {what}" + (f" when {m['when']}" if m["when"] else ""))
+    for name, source in s["derived"].items():
+        typer.echo(f"           {name}: {source}")
     typer.echo(f"  writes {s['outputs']['figures']} and {s['outputs']['warnings']}")
     for r in s["rules"]:
-        typer.echo(f"  rule   {r['id']}: {r['have']} / {r['need']}: RED below {r['red_below']:g}, "
-                   f"AMBER below {r['amber_below']:g}, judged from {r['min_need']:g} ({', '.join(r['applies_to'])})")
+        typer.echo(f"  rule   {r['id']}: {r['have']} / {r['need']} at {', '.join(r['applies_to'])}")
+        for key, value in r.items():
+            if key not in ("id", "have", "need", "applies_to") and value not in ("", None):
+                typer.echo(f"           {key}: {value}")

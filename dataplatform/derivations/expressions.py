@@ -16,6 +16,7 @@ plain integer arithmetic: ``available_from <= today + horizon_days``.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import cel
 
 EPOCH = dt.date(1970, 1, 1)
 _PATH = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?$")
+COMPARED = re.compile(r"""(?<![\w.])([A-Za-z_]\w*|"[^"]*"|'[^']*')\s*[!=]=\s*([A-Za-z_]\w*(?![\w.])|"[^"]*"|'[^']*')""")
 KINDS = {"bool": (bool,), "number": (int, float), "string": (str,), "any": (object,)}
 
 
@@ -49,9 +51,11 @@ class Expression:
         return self.program.execute(dict(context))
 
 
-def compile_expression(source: str, samples: Mapping[str, Any], result: str = "any") -> Expression:
+def compile_expression(source: str, samples: Mapping[str, Any], result: str = "any",
+                       dates: frozenset[str] = frozenset()) -> Expression:
     """``source`` compiled and checked against ``samples`` (the names it may read, each with
-    a value of its type). Raises :class:`ExpressionError` naming the problem."""
+    a value of its type; ``dates`` are the names holding day numbers). Raises
+    :class:`ExpressionError` naming the problem and, where it can tell, the fix."""
     source = str(source).strip()
     if not source:
         raise ExpressionError("the expression is empty")
@@ -63,21 +67,65 @@ def compile_expression(source: str, samples: Mapping[str, Any], result: str = "a
     unknown = sorted(name for name in names if name not in samples)
     if unknown:
         raise ExpressionError(f"unknown name{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                              f"it may use {', '.join(sorted(samples)) or 'no names'}")
+                              f"it may use {', '.join(sorted(samples)) or 'no names'}{_hint(unknown, samples, source)}")
     match = _PATH.match(source)
     path = (match.group(1), match.group(2)) if match else None
     expression = Expression(source, names, program, path)
-    try:
-        value = program.execute({name: samples[name] for name in names})
-    except KeyError as exc:
-        maps = {name: sorted(v) for name, v in samples.items() if isinstance(v, dict) and name in names}
-        there = "; ".join(f"{name} has {', '.join(keys)}" for name, keys in maps.items())
-        raise ExpressionError(f"reads {exc.args[0]!r}, which is not there ({there})") from None
-    except Exception as exc:  # noqa: BLE001 - the CEL runtime raises TypeError, RuntimeError, ValueError
-        raise ExpressionError(f"type error: {_first_line(exc)}") from None
+    value = sample_value(expression, samples, dates)
     if not isinstance(value, KINDS[result]) or (result == "number" and isinstance(value, bool)):
         raise ExpressionError(f"gives {type(value).__name__} {value!r}, expected a {result}")
     return expression
+
+
+def sample_value(expression: Expression, samples: Mapping[str, Any], dates: frozenset[str] = frozenset()) -> Any:
+    """What ``expression`` gives for ``samples``; :class:`ExpressionError` saying why it cannot."""
+    try:
+        return expression.program.execute({name: samples[name] for name in expression.variables})
+    except KeyError as exc:
+        maps = {name: sorted(v) for name, v in samples.items() if isinstance(v, dict) and name in expression.variables}
+        there = "; ".join(f"{name} has {', '.join(keys)}" for name, keys in maps.items())
+        near = did_you_mean(str(exc.args[0]), [k for keys in maps.values() for k in keys]).strip()
+        raise ExpressionError(f"reads {exc.args[0]!r}, which is not there ({there})" + (f"; {near}" if near else "")) from None
+    except ZeroDivisionError:
+        raise ExpressionError("divides by zero when " + " and ".join(
+            f"{n} is {samples[n]!r}" for n in sorted(expression.variables) if samples[n] == 0)
+            + ": guard it, e.g. `need == 0 ? 0.0 : double(have) / double(need)`") from None
+    except Exception as exc:  # noqa: BLE001 - the CEL runtime raises TypeError, RuntimeError, ValueError
+        read_dates = sorted(expression.variables & (dates | {"today"}))
+        hint = (f"; {', '.join(read_dates)} {'is a day number' if len(read_dates) == 1 else 'are day numbers'} "
+                "(days since 1970-01-01), not a date or a string: compare with today + N, e.g. "
+                f"`{read_dates[0]} <= today + 7`" if read_dates else "")
+        raise ExpressionError(f"type error: {_first_line(exc).split('. ')[0].rstrip('.')}"
+                              f" (CEL does not convert between types){hint}") from None
+
+
+def closest(word: str, options) -> str | None:
+    """The option nearest to ``word`` (a typo of it), if any is near."""
+    found = difflib.get_close_matches(word, [str(o) for o in options], n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def did_you_mean(word: str, options) -> str:
+    """"did you mean 'x'? " for a near option (to start a fix with), else ""."""
+    near = closest(word, options)
+    return f"did you mean {near!r}? " if near else ""
+
+
+def compared(source: str) -> list[tuple[str, str]]:
+    """The two sides of each ``==`` and ``!=`` between a name and a name or a quoted value."""
+    return COMPARED.findall(source)
+
+
+def _hint(unknown: list[str], samples: Mapping[str, Any], source: str) -> str:
+    """Is it a value that wants quotes (``status == available``), or a known name misspelt?"""
+    values = [b if a in samples else a for a, b in compared(source) if {a, b} & set(unknown) and {a, b} & set(samples)]
+    if values:
+        return f'; {values[0]!r} is compared with a field as a value: quote it: "{values[0]}"'
+    near = {name: closest(name, samples) for name in unknown}
+    if all(near.values()):
+        return "; did you mean " + ", ".join(repr(n) for n in near.values()) + "?"
+    value = next(name for name, n in near.items() if not n)
+    return f'; if {value!r} is a value, not a name, quote it: "{value}"'
 
 
 def epoch_day(value: Any) -> Any:
@@ -108,6 +156,13 @@ def avro_sample(schema: Any) -> Any:
             return str(schema["symbols"][0])
         return avro_sample(schema.get("type"))
     return {"string": "x", "int": 1, "long": 1, "float": 1.0, "double": 1.0, "boolean": True}.get(schema)
+
+
+def enum_symbols(schema: Any) -> tuple[str, ...] | None:
+    """The symbols of an Avro enum type (or of a union's enum branch); None for any other type."""
+    if isinstance(schema, list):
+        return next((found for s in schema if (found := enum_symbols(s))), None)
+    return tuple(schema["symbols"]) if isinstance(schema, dict) and schema.get("type") == "enum" else None
 
 
 def is_date(schema: Any) -> bool:

@@ -26,9 +26,24 @@ def derivation_files(root: Path = PRODUCTS_ROOT) -> list[Path]:
     return sorted(root.glob(f"*/*/{SPEC_FILE}"))
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (PyYAML keeps the last, silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice in one mapping (first at line {seen[key] + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=_UniqueKeys)   # noqa: S506 - a SafeLoader
     except FileNotFoundError:
         raise DerivationError([SpecError(path, "", "no such file", "give the path of a YAML file")]) from None
     except yaml.YAMLError as exc:
@@ -41,7 +56,12 @@ def check_file(path: Path, root: Path = PRODUCTS_ROOT) -> tuple[Derivation | Non
         doc = read_yaml(path)
     except DerivationError as exc:
         return None, exc.problems
-    return parse(doc, path, load_products(root))
+    try:
+        products = load_products(root)
+    except (ValueError, OSError) as exc:
+        return None, [SpecError(path, "", f"the data products under {root} do not load: {exc}",
+                                "fix the products first (listed above)")]
+    return parse(doc, path, products, reference_dir=root / "reference")
 
 
 def load_derivation(path: Path, rules_path: Path | str | None = None, horizon_days: int | None = None,
@@ -51,7 +71,8 @@ def load_derivation(path: Path, rules_path: Path | str | None = None, horizon_da
     if rules is not None and not isinstance(rules, dict):
         raise DerivationError([SpecError(rules_path, "", "expected a mapping with a 'rules' list",
                                          "see docs/derived-products.md, 'Rules'")])
-    derivation, problems = parse(read_yaml(path), path, load_products(root), rules, horizon_days)
+    derivation, problems = parse(read_yaml(path), path, load_products(root), rules, horizon_days,
+                                 reference_dir=root / "reference")
     if problems:
         raise DerivationError(problems)
     return derivation

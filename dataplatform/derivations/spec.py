@@ -19,9 +19,16 @@ from dataplatform.derivations.expressions import Expression
 
 SPEC_FILE = "derivation.yaml"
 SEVERITIES = ("NONE", "AMBER", "RED")
-WARNING_CORE = ("warning_id", "rule_id", "severity", "transition", "horizon_days", "evidence_at", "raised_at",
-                "message")   # every warnings product has these; the processor sets them
-FIGURES_CORE = ("horizon_days", "as_of")   # every figures product has these; the processor sets them
+TRANSITIONS = ("raised", "escalated", "deescalated", "cleared")
+_MILLIS = {"type": "long", "logicalType": "timestamp-millis"}
+# The fields every warnings (figures) product has, with their Avro types: the processor sets them.
+WARNING_CORE = {"warning_id": "string", "rule_id": "string",
+                "severity": {"type": "enum", "name": "Severity", "symbols": list(SEVERITIES)},
+                "transition": {"type": "enum", "name": "Transition", "symbols": list(TRANSITIONS)},
+                "horizon_days": "int", "evidence_at": _MILLIS, "raised_at": ["null", _MILLIS], "message": "string"}
+FIGURES_CORE = {"horizon_days": "int", "as_of": _MILLIS}
+# Names an expression reads besides the measures; no measure may take one.
+RESERVED = frozenset({"group", "today", "horizon_days"})
 
 
 class SpecError(ValueError):
@@ -50,7 +57,7 @@ class Input:
     group_by: tuple[str, ...]
     member_when: Expression
     counts_when: Expression | None
-    projection: tuple[str, ...]   # fields carried to the group (read by counts_when and sums)
+    projection: tuple[str, ...]   # fields carried to the group (read by counts_when and the role's measures)
     dates: frozenset[str]         # the entity's Avro date fields (days since 1970-01-01 in expressions)
 
 
@@ -89,10 +96,15 @@ class Groups:
 
 
 @dataclass(frozen=True)
-class Sum:
+class Measure:
+    """A count of a role's members (``field`` None) or a sum of one of their fields, over the
+    members that count; with ``when``, only those for which it holds as well (CEL over the
+    member's carried fields, ``today`` and ``horizon_days``, as ``counts_when``)."""
+
     name: str
-    field: str
     role: str
+    field: str | None = None
+    when: Expression | None = None
 
 
 @dataclass(frozen=True)
@@ -138,11 +150,12 @@ class Derivation:
     horizon_days: int
     inputs: tuple[Input, ...]
     groups: Groups
-    sums: tuple[Sum, ...]
+    own_measures: tuple[Measure, ...]   # the spec's ``measures:`` (each role's own count comes free)
     derived: tuple[tuple[str, Expression], ...]
     figures: Output
     warnings: Output
     rules: tuple[Rule, ...] = field(default_factory=tuple)
+    reference_dir: Path | None = None   # where its reference data is (None: schemas/reference of the products)
 
     @property
     def input_products(self) -> tuple[str, ...]:
@@ -154,8 +167,8 @@ class Derivation:
 
     @property
     def measures(self) -> tuple[str, ...]:
-        """Every measure by name: one count per role, the sums, the derived expressions."""
-        return (*(i.role for i in self.inputs), *(s.name for s in self.sums), *(name for name, _ in self.derived))
+        """Every measure by name: one count per role, the spec's counts and sums, the derived expressions."""
+        return (*(i.role for i in self.inputs), *(m.name for m in self.own_measures), *(name for name, _ in self.derived))
 
     def rules_for(self, level: str) -> list[Rule]:
         return [r for r in self.rules if level in r.applies_to]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from dataplatform.products.product import PRODUCTS_ROOT
 
@@ -64,21 +65,21 @@ class ReferenceError(ValueError):
 
 
 @lru_cache(maxsize=None)
-def reference_table(name: str) -> tuple[dict[str, str], ...]:
-    """The rows of ``schemas/reference/<name>.csv`` (any reference data a derivation spec names)."""
-    path = HERE / f"{name}.csv"
+def reference_table(name: str, folder: Path = HERE) -> tuple[dict[str, str], ...]:
+    """The rows of ``<folder>/<name>.csv`` (any reference data a derivation spec names); the
+    folder is ``reference/`` of the products folder (``DATAPLATFORM_PRODUCTS_DIR``)."""
+    path = folder / f"{name}.csv"
     if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in HERE.glob("*.csv")))
-        raise ReferenceError(f"no reference data named {name!r} (there is no {path.name} in schemas/reference; "
-                             f"known: {known})")
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.csv"))) or "none"
+        raise ReferenceError(f"no reference data named {name!r}: there is no {path.name} in {folder} (known: {known})")
     with open(path, newline="") as f:
         return tuple(csv.DictReader(f))
 
 
 @lru_cache(maxsize=None)
-def reference_lookup(name: str, key: str, column: str) -> dict[str, str]:
+def reference_lookup(name: str, key: str, column: str, folder: Path = HERE) -> dict[str, str]:
     """``key`` -> ``column`` over the rows of reference data ``name``."""
-    rows = reference_table(name)
+    rows = reference_table(name, folder)
     missing = [c for c in (key, column) if rows and c not in rows[0]]
     if missing:
         raise ReferenceError(f"reference data {name!r} has no column {', '.join(missing)} "

@@ -1,12 +1,14 @@
 """A third derivation added the way a new team would: copy a product folder, edit YAML, run.
 No Python is written: a copy of the products folder (DATAPLATFORM_PRODUCTS_DIR) gets a new
 derived product, "accessible homes against people who need one", made by copying the housing
-example's two derived products and editing their manifests and its spec; `schemas check`
-accepts it and `dataplatform process --derivation` runs it on the real broker."""
+example's two derived products and editing their manifests, schema and spec (with a measure
+of its own condition, people already released, and the region's name on every row);
+`schemas check` accepts it and `dataplatform process --derivation` runs it on the real broker."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -55,7 +57,14 @@ def declare_accessible_homes(root: Path) -> None:
         ("product: housing_shortfall_warnings", "product: accessible_homes_warnings"),
         ("min_need: 5", "min_need: 1"),
         ("id: shortfall", "id: accessible_shortfall"),
+        ("    supply: supply\n    demand: demand\n\n# coverage",
+         "    supply: supply\n    demand: demand\n    region_name: group.region_name\n    released: released\n"
+         "measures:\n  released: {count: demand, when: 'status == \"released\"'}\n\n# coverage"),
     )
+    schema = json.loads((figures / "entity.avsc").read_text())
+    schema["fields"][4:4] = [{"name": "region_name", "type": ["null", "string"], "default": None},
+                             {"name": "released", "type": "int"}]
+    (figures / "entity.avsc").write_text(json.dumps(schema))
 
 
 def test_a_derivation_declared_by_copying_a_folder_runs_without_python(bootstrap, registry_url, tmp_path):
@@ -87,9 +96,11 @@ def test_a_derivation_declared_by_copying_a_folder_runs_without_python(bootstrap
         for i, accessible in enumerate([True, False, False, False]):
             sender.send(HOUSING, ChangeEvent("c", None, housing_unit(f"u{i}", MANCHESTER, NORTH_WEST, accessible=accessible,
                                                                      available_from=TODAY_UTC), "housing", 1))
-        for i, need in enumerate(["accessible", "accessible", "general"]):
-            sender.send(RELEASES, ChangeEvent("c", None, release_case(f"c{i}", MANCHESTER, NORTH_WEST, housing_need=need,
-                                                                      release_date=TODAY_UTC), "releases", 1))
+        for i, (need, status) in enumerate([("accessible", "released"), ("accessible", "scheduled"),
+                                            ("general", "released")]):
+            sender.send(RELEASES, ChangeEvent("c", None, release_case(f"c{i}", MANCHESTER, NORTH_WEST, status,
+                                                                      housing_need=need, release_date=TODAY_UTC),
+                                              "releases", 1))
         # Leeds: a general need only: nothing to count
         sender.send(RELEASES, ChangeEvent("c", None, release_case("l1", LEEDS, YORKSHIRE, housing_need="general",
                                                                   release_date=TODAY_UTC), "releases", 1))
@@ -104,6 +115,9 @@ def test_a_derivation_declared_by_copying_a_folder_runs_without_python(bootstrap
 
         wait_until(lambda: figures().get(MANCHESTER) == (1, 2) and figures().get(NORTH_WEST) == (1, 2),
                    timeout=120, message="accessible homes counted")
+        # the conditional count (released only) and the region's name, at both levels
+        assert [(latest[code]["released"], latest[code]["region_name"]) for code in (MANCHESTER, NORTH_WEST)] \
+            == [(1, "North West"), (1, "North West")]
         wait_until(lambda: figures() and latest.get(f"{MANCHESTER}:accessible_shortfall", {}).get("severity") == "RED",
                    timeout=60, message="the new spec's warning")
         warning = latest[f"{MANCHESTER}:accessible_shortfall"]
