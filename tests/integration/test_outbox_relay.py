@@ -1,9 +1,12 @@
-"""The outbox relay, killed with SIGKILL at seeded random points and restarted, publishes
-every committed change at least once and in per-entity order (SQLite and PostgreSQL)."""
+"""The outbox relay, run as `dataplatform outbox relay` and killed with SIGKILL at seeded
+points, publishes every committed change at least once and in per-entity order (SQLite and
+PostgreSQL); an undisturbed run then publishes the rest, shows lag 0 on /metrics, and stops
+cleanly on SIGTERM."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import signal
@@ -14,14 +17,16 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
-from dataplatform.config import Settings
+from dataplatform.cli import app
+from dataplatform.kafka.process import free_port
 from dataplatform.product_io.serialization import ProductSerde, registry_client
-from dataplatform.producers.outbox import OutboxEvent, OutboxRelay, create_outbox_table, record_change
-from dataplatform.producers.publisher import Publisher
+from dataplatform.producers.outbox import outbox_table, record_change
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from tests.support.entities import housing_unit
@@ -32,22 +37,18 @@ HOUSING = get_product("social_housing_availability")
 REPO = Path(__file__).resolve().parents[2]
 ENTITIES = 5
 
-CHILD = """
-import sys, threading, signal
-from sqlalchemy import create_engine
-from dataplatform.config import Settings
-from dataplatform.producers.outbox import OutboxRelay
-from dataplatform.producers.publisher import Publisher
-url, schema, topic = sys.argv[1], sys.argv[2], sys.argv[3]
-args = {"options": f"-csearch_path={schema}"} if schema else {}
-engine = create_engine(url, connect_args=args)
-stop = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: stop.set())
-relay = OutboxRelay(engine, batch_size=4, publisher_factory=lambda p: Publisher(
-    p, source_system="housing-service", settings=Settings(), topic=topic))
-relay.run_forever(stop, poll_interval=0.05)
-relay.close()
-"""
+
+def relay_command(url: str, table: str, topic: str, *extra: str) -> list[str]:
+    """The relay a service team runs, publishing the housing product to the test's topic."""
+    return [sys.executable, "-m", "dataplatform.cli", "outbox", "relay", "--database-url", url, "--table", table,
+            "--product", HOUSING.name, "--topic", topic, "--instance-id", "housing-relay", *extra]
+
+
+def outbox(*args: str) -> str:
+    """`dataplatform outbox ...` in this process; its output (fails the test on a non-zero exit)."""
+    result = CliRunner().invoke(app, ["outbox", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 def unit(key: str, version: int) -> dict:
@@ -59,8 +60,8 @@ def unit(key: str, version: int) -> dict:
 class Service:
     """A tiny service writing business changes through the outbox, keeping per-entity versions."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, table: str) -> None:
+        self.engine, self.table = engine, table
         self.versions: dict[str, int] = {}
 
     def change(self, rng: random.Random, n: int) -> None:
@@ -71,20 +72,21 @@ class Service:
                 before = unit(key, version - 1) if version > 1 else None
                 event = ChangeEvent("u" if before else "c", before, unit(key, version), "housing-service",
                                     position=version)
-                record_change(session, HOUSING, event)
+                record_change(session, HOUSING, event, table=self.table)
                 self.versions[key] = version
 
 
-def sent_count(engine: Engine) -> int:
-    with Session(engine) as session:
-        return session.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.sent_at.is_not(None))) or 0
+def sent_count(engine: Engine, table: str) -> int:
+    t = outbox_table(table)
+    with engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(t).where(t.c.sent_at.is_not(None))) or 0
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """(url, schema): a SQLite file, or a fresh schema in the test PostgreSQL."""
+    """(url, outbox table): a SQLite file, or a table in a fresh schema of the test PostgreSQL."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'service.db'}", ""
+        yield f"sqlite:///{tmp_path / 'service.db'}", "outbox_events"
         return
     url = request.getfixturevalue("postgres_url")
     schema = f"outbox_{uuid.uuid4().hex[:10]}"
@@ -92,32 +94,29 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     try:
-        yield url, schema
+        yield url, f"{schema}.outbox_events"
     finally:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
 
 
-def engine_for(url: str, schema: str) -> Engine:
-    return create_engine(url, connect_args={"options": f"-csearch_path={schema}"} if schema else {})
-
-
 def test_relay_survives_sigkill_without_loss_or_reordering(database: tuple[str, str], bootstrap: str,
                                                            registry_url: str, topic: str) -> None:
-    url, schema = database
-    engine = engine_for(url, schema)
-    create_outbox_table(engine)
-    service = Service(engine)
+    url, table = database
+    assert "created" in outbox("init", "--database-url", url, "--table", table)
+    engine = create_engine(url)
+    service = Service(engine, table)
     rng = random.Random(20261127)
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SCHEMA_REGISTRY_URL": registry_url}
     interrupted = 0
     for _round in range(4):
         service.change(rng, 40)
-        relay = subprocess.Popen([sys.executable, "-c", CHILD, url, schema, topic], cwd=REPO, env=env)
+        relay = subprocess.Popen(relay_command(url, table, topic, "--batch-size", "4", "--poll-interval", "0.05"),
+                                 cwd=REPO, env=env)
         try:
             already = end_offset(bootstrap, topic)
-            unsent = 40 * (_round + 1) - sent_count(engine)
+            unsent = 40 * (_round + 1) - sent_count(engine, table)
             # a seeded point among the batches the relay must send, two batches of 4 before its last
             # (else the relay can finish between the offset check and the kill: nothing interrupted)
             kill_at = already + rng.randint(1, max(1, unsent - 8))
@@ -127,19 +126,35 @@ def test_relay_survives_sigkill_without_loss_or_reordering(database: tuple[str, 
             relay.send_signal(signal.SIGKILL)
             relay.wait(10)
         assert relay.returncode == -signal.SIGKILL
-        interrupted += sent_count(engine) < 40 * (_round + 1)  # killed with work left to do
+        interrupted += sent_count(engine, table) < 40 * (_round + 1)  # killed with work left to do
     assert interrupted >= 2, "the kills should land while the relay still has rows to send"
 
-    # a final, undisturbed relay run publishes whatever is left
-    with OutboxRelay(engine, batch_size=50, publisher_factory=lambda p: Publisher(
-            p, source_system="housing-service", settings=Settings(), topic=topic,
-            bootstrap=bootstrap, registry_url=registry_url)) as final:
-        final.drain()
-        assert final.pending() == 0
-    assert sent_count(engine) == 160
+    # a final, undisturbed relay publishes whatever is left, says so on /metrics, and stops on SIGTERM
+    port = free_port()
+    relay = subprocess.Popen(relay_command(url, table, topic, "--metrics-port", str(port)), cwd=REPO, env=env,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        status = lambda: json.loads(outbox("status", "--database-url", url, "--table", table, "--json"))  # noqa: E731
+        wait_until(lambda: status()["products"][0]["waiting"] == 0, timeout=60, message="the outbox to empty")
+        lag = 'dataplatform_outbox_lag_seconds{relay="housing-relay"} 0.0'
+        metrics = wait_until(lambda: lag in (_scrape(port) or "") and _scrape(port), timeout=30,
+                             message="the relay's /metrics to show lag 0")
+        assert 'dataplatform_outbox_dependency_up{part="database",relay="housing-relay"} 1.0' in metrics
+        published = float(metrics.split(f'dataplatform_outbox_rows_published_total{{product="{HOUSING.name}",'
+                                        'relay="housing-relay"} ')[1].split()[0])
+        assert published > 0  # the rows the kills left
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        _, logs = relay.communicate(timeout=30)
+    assert relay.returncode == 0, logs
+    assert "outbox relay housing-relay: stopped after publishing" in logs
+    final = status()["products"][0]
+    assert (final["product"], final["waiting"], final["published"]) == (HOUSING.name, 0, 160)
+    assert sent_count(engine, table) == 160
 
-    with Session(engine) as session:
-        rows = session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)).all()
+    t = outbox_table(table)
+    with engine.connect() as conn:
+        rows = conn.execute(select(t).order_by(t.c.id)).all()
         committed = [(r.entity_key, r.event_id, r.payload["source"]["position"]) for r in rows]
     messages = consume(bootstrap, topic, expected=end_offset(bootstrap, topic))
     serde = ProductSerde(HOUSING, registry_client(registry_url))
@@ -172,3 +187,10 @@ def test_relay_survives_sigkill_without_loss_or_reordering(database: tuple[str, 
         last_position[key] = record["source"]["position"]
     assert got == expected
     engine.dispose()
+
+
+def _scrape(port: int) -> str | None:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.TransportError:
+        return None
