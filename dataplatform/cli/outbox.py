@@ -17,8 +17,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from dataplatform.cli.tables import print_fitted
 from dataplatform.config import get_settings, shown_url
 
 app = typer.Typer(help="The transactional outbox of a service: create its table, relay its rows to Kafka, "
@@ -205,10 +205,8 @@ def status(database_url: str = DatabaseUrl, table: str = TableName,
     if not lines:
         console.print(f"{table} is empty: no service has written a change yet")
         return
-    grid = Table("product", "waiting", "oldest waiting", "last published", "published")
-    for b in lines:
-        age = b.oldest_waiting_age(now)
-        grid.add_row(b.product, str(b.waiting), "" if age is None else f"{age:.1f} s ago",
-                     b.last_published.strftime("%Y-%m-%d %H:%M:%S UTC") if b.last_published else "never",
-                     str(b.published))
-    console.print(grid)
+    rows = [(b.product, str(b.waiting), "" if b.oldest_waiting is None else f"{b.oldest_waiting_age(now):.1f} s ago",
+             b.last_published.strftime("%Y-%m-%d %H:%M:%S UTC") if b.last_published else "never", str(b.published))
+            for b in lines]
+    print_fitted(console, ("product", "waiting", "oldest waiting", "last published", "published"), rows,
+                 whole=("product",), drop_order=("published", "last published"))
