@@ -125,7 +125,7 @@ class OutboxRelay:
         for row in rows:
             try:
                 event = event_of(row)
-                publisher = used.get(row.product) or used.setdefault(row.product, self.publisher_for(row.product))
+                publisher = used[row.product] = self.publisher_for(row.product)
                 handles.append((row, publisher.publish(event, wait=False)))
             except (KeyError, ValueError, TypeError) as exc:  # the row itself: unknown product, bad payload
                 stopped_at = OutboxRowError(row, str(exc).strip("'\""))

@@ -1,5 +1,5 @@
 """`dataplatform outbox init|status|relay` on SQLite: the table, the figures, the refusals;
-and an outage logged once when it starts and once when it ends."""
+an outage logged once when it starts and once when it ends; a row that cannot be published."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 
+import pytest
 from sqlalchemy import create_engine, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 from dataplatform.cli import app
 from dataplatform.outages import Outages
 from dataplatform.producers.outbox import outbox_table, record_change
+from dataplatform.producers.outbox_relay import OutboxRelay, OutboxRowError
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from tests.support.entities import housing_unit, release_case
@@ -86,3 +88,14 @@ def test_an_outage_is_logged_when_it_starts_and_when_it_ends(caplog) -> None:
     assert "database unavailable: ConnectionError: refused." in loud[0].getMessage()
     assert "database is back after 30.0 s down" in loud[1].getMessage() and "30 failed attempts" in loud[1].getMessage()
     assert changes == [("database", False), ("database", True)]
+
+
+def test_a_row_that_cannot_be_published_stops_the_relay_there_saying_which(tmp_path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'svc.db'}")
+    relay = OutboxRelay(engine, publishers={})  # no publisher for any product: every row is unpublishable
+    with Session(engine) as session, session.begin():
+        record_change(session, HOUSING, ChangeEvent("c", None, housing_unit("HU-1"), "housing", position=1))
+    with pytest.raises(OutboxRowError) as raised:
+        relay.run_once()
+    assert str(raised.value).startswith("outbox row 1 (product 'social_housing_availability', event ")
+    assert "stops at this row to keep the order" in str(raised.value) and relay.pending() == 1
