@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -233,8 +234,9 @@ def test_a_database_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
     proxied = database.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     port, log_path = free_port(), tmp_path / "relay.log"
     with open(log_path, "w") as log_file:
-        relay = subprocess.Popen(relay_command(proxied, pg_table, topic, "--metrics-port", str(port)), cwd=REPO,
-                                 env=kafka_env(bootstrap, registry_url), stderr=log_file)
+        relay = subprocess.Popen(relay_command(proxied, pg_table, topic, "--metrics-port", str(port),
+                                               "--report-every", "1"),
+                                 cwd=REPO, env=kafka_env(bootstrap, registry_url), stderr=log_file)
     try:
         wait_until(lambda: end_offset(bootstrap, topic) == 10, timeout=60, message="the first 10 changes")
         after = wait_until(lambda: (s := status(postgres_url, pg_table))[HOUSING.name]["waiting"] == 0 and s,
@@ -264,5 +266,8 @@ def test_a_database_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
     attempts = int(ended[0].rsplit(", ", 1)[1].split()[0])
     assert attempts >= 3, ended[0]
     assert sum(" ERROR " in line for line in logs.splitlines()) == 1, logs
+    # the lag in the log: the first batch after the outage held rows written while it lasted
+    reports = re.findall(r"housing-relay: (\d+) rows published in the last \d+ s, lag ([\d.]+) s", logs)
+    assert reports and max(float(lag) for _, lag in reports) >= 1.0, logs
     assert status(postgres_url, pg_table)[HOUSING.name]["published"] == 20
     engine.dispose()
