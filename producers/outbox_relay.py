@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dataplatform.metrics import OUTBOX_LAG, OUTBOX_LAST_PUBLISHED, OUTBOX_PUBLISHED, OUTBOX_UP
 from dataplatform.outages import Outages
 from dataplatform.producers.outbox import DEFAULT_TABLE, create_outbox_table, event_of, outbox_table
-from dataplatform.producers.publisher import DeliveryError, DeliveryHandle, Publisher
+from dataplatform.producers.publisher import DeliveryError, DeliveryHandle, Publisher, PublisherError
 from dataplatform.products.product import DataProduct, load_products
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,11 @@ class OutboxRelay:
                 self._products = load_products()
             if product_name not in self._products:
                 raise KeyError(f"no data product named {product_name!r} (known: {', '.join(sorted(self._products))})")
-            publisher = self._factory(self._products[product_name]).open()
+            try:
+                publisher = self._factory(self._products[product_name])
+            except ValueError as exc:  # settings, not the row: say so apart from row problems
+                raise PublisherError(f"cannot make a publisher for {product_name}: {exc}") from None
+            publisher.open()
             self._publishers[product_name] = publisher
             self._owned.append(publisher)
         return self._publishers[product_name]
@@ -127,7 +131,7 @@ class OutboxRelay:
                 event = event_of(row)
                 publisher = used[row.product] = self.publisher_for(row.product)
                 handles.append((row, publisher.publish(event, wait=False)))
-            except (KeyError, ValueError, TypeError) as exc:  # the row itself: unknown product, bad payload
+            except (KeyError, ValueError, TypeError) as exc:  # the row: unknown product, bad payload, schema refuses
                 stopped_at = OutboxRowError(row, str(exc).strip("'\""))
                 break
         errors = [exc for exc in map(_flush, used.values()) if exc is not None]

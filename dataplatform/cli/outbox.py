@@ -133,12 +133,16 @@ def relay(
     crash the unmarked ones are sent again, identical. While the database or the broker is
     down it retries every second, logging when the outage starts and when it ends.
     """
+    from dataplatform.kafka.connection import KafkaConnectionError
     from dataplatform.producers.outbox_relay import OutboxRelay
     from dataplatform.producers.publisher import Publisher, PublisherError
     from dataplatform.products.product import load_products
 
     url, table = _target(database_url, table)
     settings = get_settings()
+    if not settings.kafka_bootstrap_servers or not settings.schema_registry_url:
+        _fail("the relay publishes to Kafka through a schema registry: set KAFKA_BOOTSTRAP_SERVERS and "
+              "SCHEMA_REGISTRY_URL (docs/outbox.md)", 2)
     products = load_products(products_root) if products_root else load_products()
     unknown = sorted(set(product) - set(products))
     if unknown:
@@ -158,7 +162,7 @@ def relay(
     try:
         for p in product:  # a broker, registry or schema problem stops the relay now, not at the first row
             relay.publisher_for(p)
-    except PublisherError as exc:
+    except (PublisherError, KafkaConnectionError) as exc:
         relay.close()
         _fail(f"cannot start the relay: {exc}")
     if metrics_port:

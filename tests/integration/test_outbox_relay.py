@@ -146,7 +146,7 @@ def test_relay_survives_sigkill_without_loss_or_reordering(database: tuple[str, 
     assert interrupted >= 2, "the kills should land while the relay still has rows to send"
 
     # a final, undisturbed relay publishes whatever is left, says so on /metrics, and stops on SIGTERM
-    port = free_port()
+    left, port = 160 - sent_count(engine, table), free_port()
     relay = subprocess.Popen(relay_command(url, table, topic, "--metrics-port", str(port)), cwd=REPO, env=env,
                              stderr=subprocess.PIPE, text=True)
     try:
@@ -155,9 +155,9 @@ def test_relay_survives_sigkill_without_loss_or_reordering(database: tuple[str, 
         metrics = wait_until(lambda: lag in (_scrape(port) or "") and _scrape(port), timeout=30,
                              message="the relay's /metrics to show lag 0")
         assert 'dataplatform_outbox_dependency_up{part="database",relay="housing-relay"} 1.0' in metrics
-        published = float(metrics.split(f'dataplatform_outbox_rows_published_total{{product="{HOUSING.name}",'
-                                        'relay="housing-relay"} ')[1].split()[0])
-        assert published > 0  # the rows the kills left
+        counted = re.search(re.escape(f'dataplatform_outbox_rows_published_total{{product="{HOUSING.name}",'
+                                      'relay="housing-relay"} ') + r"(\S+)", metrics)
+        assert (float(counted.group(1)) if counted else 0) == left  # exactly the rows the kills left
     finally:
         relay.send_signal(signal.SIGTERM)
         _, logs = relay.communicate(timeout=30)

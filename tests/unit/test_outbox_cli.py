@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from dataplatform.cli import app
+from dataplatform.config import get_settings
 from dataplatform.outages import Outages
 from dataplatform.producers.outbox import outbox_table, record_change
 from dataplatform.producers.outbox_relay import OutboxRelay, OutboxRowError
@@ -62,14 +63,24 @@ def test_status_counts_waiting_and_published_rows_per_product(tmp_path) -> None:
 
 
 def test_the_relay_refuses_what_it_cannot_run_with_a_fix(tmp_path, monkeypatch) -> None:
-    monkeypatch.delenv("OUTBOX_DATABASE_URL", raising=False)
+    for name in ("OUTBOX_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL"):
+        monkeypatch.delenv(name, raising=False)
     url = f"sqlite:///{tmp_path / 'svc.db'}"
-    missing = run("relay", "-d", url)
-    assert missing.exit_code == 2 and "no table outbox_events" in missing.output and "outbox init" in missing.output
-    unknown = run("relay", "-d", url, "--product", "no_such_product")
-    assert unknown.exit_code == 2 and "social_housing_availability" in unknown.output
-    nowhere = run("status")
-    assert nowhere.exit_code == 2 and "--database-url" in nowhere.output
+    get_settings.cache_clear()
+    try:
+        no_kafka = run("relay", "-d", url)
+        assert no_kafka.exit_code == 2 and "set KAFKA_BOOTSTRAP_SERVERS and SCHEMA_REGISTRY_URL" in no_kafka.output
+        monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
+        monkeypatch.setenv("SCHEMA_REGISTRY_URL", "http://127.0.0.1:9")
+        get_settings.cache_clear()
+        missing = run("relay", "-d", url)
+        assert missing.exit_code == 2 and "no table outbox_events" in missing.output and "outbox init" in missing.output
+        unknown = run("relay", "-d", url, "--product", "no_such_product")
+        assert unknown.exit_code == 2 and "social_housing_availability" in unknown.output
+        nowhere = run("status")
+        assert nowhere.exit_code == 2 and "--database-url" in nowhere.output
+    finally:
+        get_settings.cache_clear()
 
 
 def test_an_outage_is_logged_when_it_starts_and_when_it_ends(caplog) -> None:
