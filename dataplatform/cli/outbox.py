@@ -178,7 +178,11 @@ def relay(
     try:
         relay.run_forever(stop, poll_interval)
     finally:
-        relay.close()
+        try:
+            relay.close()
+        except PublisherError as exc:  # the broker is down as we stop: those rows were never marked sent
+            log.warning("outbox relay %s: stopping with events unacknowledged; their rows stay unsent and go out at "
+                        "the next start: %s", name, exc)
         engine.dispose()
     log.info("outbox relay %s: stopped after publishing %d rows", name, relay.published)
 
