@@ -87,6 +87,10 @@ class Settings(BaseSettings):
         default="dataplatform",
         description="Name of the Iceberg catalog in pyiceberg's configuration (PYICEBERG_CATALOG__<NAME>__URI, "
                     ".pyiceberg.yaml). Not configured there: the embedded SQL catalog under DATAPLATFORM_HOME/iceberg.")
+    outbox_database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of a service's own database, where its outbox table is "
+                                  "(`dataplatform outbox`); not the platform's DATABASE_URL.")
+    outbox_table: str = Field(default="outbox_events", description="Name of the outbox table (table or schema.table).")
     catalogue_refresh_seconds: float = Field(
         default=15.0, gt=0, description="How often the catalogue reads freshness and consumer lag from Kafka.")
     schema_registry_basic_auth_user_info: SecretStr | None = Field(

@@ -4,7 +4,8 @@ Two kinds of metric, both served by the web service at ``/metrics``:
 
 * **measured in this process** (counters and histograms in prometheus-client's default
   registry): warning transitions read, sink rows written and how long each sink commit
-  took. In ``dataplatform run`` the sinks share the web service's process; a sink started
+  took, the outbox relay's lag and rows published. In ``dataplatform run`` the sinks and
+  the housing simulator's relay share the web service's process; a sink or relay started
   alone serves its own with ``--metrics-port``.
 * **read from elsewhere at scrape time** (:class:`PlatformCollector`): consumer lag per
   group and partition, events per topic, dead letters per topic (from a Kafka snapshot
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -44,6 +45,14 @@ SINK_ROWS = Counter(f"{PREFIX}_sink_rows", "Rows a sink made durable.", ["group"
 SINK_COMMIT_SECONDS = Histogram(f"{PREFIX}_sink_commit_seconds",
                                 "Time to write one batch and its offsets durably (one checkpoint).", ["group"],
                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+OUTBOX_LAG = Gauge(f"{PREFIX}_outbox_lag_seconds", "Age of the oldest outbox row waiting to be published when the "
+                   "relay last read (0: none waited).", ["relay"])
+OUTBOX_PUBLISHED = Counter(f"{PREFIX}_outbox_rows_published", "Outbox rows the relay published and marked sent.",
+                           ["relay", "product"])
+OUTBOX_LAST_PUBLISHED = Gauge(f"{PREFIX}_outbox_last_published_timestamp_seconds",
+                              "When the relay last marked a row of the product sent (Unix time).", ["relay", "product"])
+OUTBOX_UP = Gauge(f"{PREFIX}_outbox_dependency_up", "1 while the relay reaches the part (database, broker), "
+                  "0 during an outage of it.", ["relay", "part"])
 
 
 @dataclass

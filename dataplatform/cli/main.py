@@ -22,6 +22,7 @@ from dataplatform.cli import derivations as derivations_cli
 from dataplatform.cli import query as query_cli
 from dataplatform.cli import sink as sink_cli
 from dataplatform.cli import topics as topics_cli
+from dataplatform.cli import outbox as outbox_cli
 from dataplatform.cli import warnings as warnings_cli
 from dataplatform.cli.help_format import quiet_flag_types
 
@@ -45,6 +46,7 @@ app.add_typer(simulate_cli.app, name="simulate")
 app.command("consume")(consume_cli.consume)
 app.add_typer(sink_cli.app, name="sink")
 app.add_typer(topics_cli.app, name="topics")
+app.add_typer(outbox_cli.app, name="outbox")
 app.command("query")(query_cli.query)
 app.add_typer(warnings_cli.app, name="warnings")
 app.command("serve", help="Serve the web service: registry, catalogue, live warnings, API docs.")(registry_cli.serve)

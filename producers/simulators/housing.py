@@ -4,7 +4,7 @@ change published through the transactional outbox.
 Units are added (available, or void awaiting repairs), reserved for someone, let, become
 void when a tenancy ends, and available again after repairs. Each change updates the
 ``housing_units`` row and records the change event in ``outbox_events`` in one
-transaction; an :class:`~dataplatform.producers.outbox.OutboxRelay` thread publishes them. The RNG is
+transaction; an :class:`~dataplatform.producers.outbox_relay.OutboxRelay` thread publishes them. The RNG is
 seeded, so the sequence of changes is the same for the same seed and starting database.
 """
 
@@ -21,7 +21,8 @@ from sqlalchemy import BigInteger, Boolean, Date, DateTime, Engine, Integer, Num
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from dataplatform.config import Settings, get_settings
-from dataplatform.producers.outbox import OutboxRelay, create_outbox_table, record_change
+from dataplatform.producers.outbox import create_outbox_table, record_change
+from dataplatform.producers.outbox_relay import OutboxRelay
 from dataplatform.producers.publisher import Publisher
 from dataplatform.producers.simulators.scenarios import (DEFAULT_RATE, Progress, SimulationReport, Step, random_steps, run_steps,
                                             scenario_plan)
@@ -172,7 +173,7 @@ def run_housing_simulator(settings: Settings | None = None, *, seed: int = 1, ra
         steps, total = iter(plan.housing), len(plan.housing)
     else:
         steps, total = random_steps(rate), None
-    relay = OutboxRelay(engine, publisher_factory=lambda product: Publisher(
+    relay = OutboxRelay(engine, name=SOURCE_SYSTEM, publisher_factory=lambda product: Publisher(
         product, source_system=SOURCE_SYSTEM, settings=settings, topic=topic))
     relay_stop = threading.Event()
     relay_thread = threading.Thread(target=relay.run_forever, args=(relay_stop, 0.2), name="outbox-relay", daemon=True)
