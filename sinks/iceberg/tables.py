@@ -3,8 +3,8 @@
 The history table is partitioned by day of the event time (``_ts``), so a question about
 a period reads only that period's files; the current-state table is small and not
 partitioned, with ``_key`` its identifier field. Both are format version 2, Parquet with
-zstd, and drop old metadata files as they commit (a table kept for months does not
-collect thousands of ``*.metadata.json``).
+zstd, drop old metadata files as they commit (a table kept for months does not collect
+thousands of ``*.metadata.json``), and leave retrying a lost commit race to the sink.
 
 A new compatible version of the product (a new optional field) is merged into the table's
 schema by name (``union_by_name``): the columns gain the field, no file is rewritten, old
@@ -30,6 +30,9 @@ TABLE_PROPERTIES = {
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "20",
     "dataplatform.written-by": "dataplatform sink iceberg",
+    # the sink retries a commit that lost a race itself, re-reading the offsets it merges;
+    # pyiceberg's own retry would re-apply the old snapshot properties on the new metadata
+    "commit.retry.num-retries": "0",
 }
 
 
@@ -56,7 +59,11 @@ def ensure_table(catalog: Catalog, identifier: tuple[str, str], schema: Schema, 
             return table
         except TableAlreadyExistsError:
             pass
-    return evolve(catalog.load_table(identifier), schema)
+    table = catalog.load_table(identifier)
+    if table.properties.get("commit.retry.num-retries") != "0":   # a table created by an older sink or a tool
+        with table.transaction() as txn:
+            txn.set_properties({"commit.retry.num-retries": "0"})
+    return evolve(table, schema)
 
 
 def missing_fields(table: Table, schema: Schema) -> list[str]:
