@@ -1,21 +1,21 @@
 """Checking the Iceberg sink's tables: two independent readers, and the tables recomputed
 from the topic itself.
 
-The second reader is DuckDB over the Parquet data files that pyiceberg's scan plan lists
-(DuckDB's own Iceberg extension is downloaded at run time, which tests cannot do); it
-applies no delete files, which is right for the append-only history table."""
+The second reader is DuckDB over the Parquet data files that pyiceberg's scan plan lists,
+read from the local disk or S3 (:func:`tests.support.lakehouse.read_with_duckdb`; DuckDB's
+own Iceberg extension is downloaded at run time, which tests cannot do)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import duckdb
 from pyiceberg.table import Table
 
 from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.iceberg.offsets import stored_offsets
 from tests.support.kafka import consume, end_offset
+from tests.support.lakehouse import read_with_duckdb
 
 IDENTITY = ("_kafka_partition", "_kafka_offset")
 
@@ -26,12 +26,8 @@ def scan_rows(table: Table) -> list[dict]:
 
 def duckdb_rows(table: Table, columns: Sequence[str]) -> list[tuple]:
     """The same table read by DuckDB from the data files, ``columns`` of each row, sorted."""
-    files = [task.file.file_path.removeprefix("file://") for task in table.scan().plan_files()]
-    assert all(not task.delete_files for task in table.scan().plan_files())
-    if not files:
-        return []
-    listed = ", ".join(f"'{f}'" for f in files)
-    return sorted(duckdb.sql(f"SELECT {', '.join(columns)} FROM read_parquet([{listed}], union_by_name=true)").fetchall())
+    rows = read_with_duckdb(table, f"SELECT {', '.join(columns)} FROM t").to_pylist()
+    return sorted(tuple(r[c] for c in columns) for r in rows)
 
 
 def assert_readers_agree(table: Table, columns: Sequence[str] = (*IDENTITY, "_key", "_op")) -> None:

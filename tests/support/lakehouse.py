@@ -82,7 +82,9 @@ def read_with_duckdb(table: Table, sql: str = "SELECT * FROM t") -> pa.Table:
     db = duckdb.connect()
     try:
         if paths:
-            db.register("t", ds.dataset(paths, filesystem=_filesystem(table), format="parquet"))
+            # the table's schema, not the first file's: older files lack columns added since (NULL there)
+            db.register("t", ds.dataset(paths, schema=table.schema().as_arrow(), filesystem=_filesystem(table),
+                                        format="parquet"))
         else:
             db.register("t", table.schema().as_arrow().empty_table())
         return db.sql(sql).to_arrow_table()
