@@ -42,7 +42,9 @@ class RestCatalogServer(HttpJvmServer):
     def environment(self) -> dict[str, str]:
         return {
             "CATALOG_CATALOG__IMPL": "org.apache.iceberg.jdbc.JdbcCatalog",
-            "CATALOG_URI": f"jdbc:sqlite:{self.data_dir / 'catalog.db'}",
+            # WAL and a 30 s busy timeout: a request held up by the store does not fail the others after
+            # sqlite-jdbc's default 3 s
+            "CATALOG_URI": f"jdbc:sqlite:{self.data_dir / 'catalog.db'}?journal_mode=WAL&busy_timeout=30000",
             "CATALOG_JDBC_USER": "user",
             "CATALOG_JDBC_PASSWORD": "password",
             "CATALOG_WAREHOUSE": self.warehouse,
