@@ -24,8 +24,8 @@ from typing import Any
 import duckdb
 import fsspec
 import pyarrow as pa
-from sqlalchemy import MetaData, Table, create_engine, inspect, select
 from pyiceberg.catalog import Catalog
+from sqlalchemy import MetaData, Table, create_engine, inspect, select
 from sqlalchemy.engine import Engine
 
 from dataplatform.products.product import DataProduct

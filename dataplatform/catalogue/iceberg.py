@@ -2,17 +2,25 @@
 snapshots they have, and queries to start from (DuckDB through ``dataplatform query``, and
 Athena on the Analytical Platform).
 
-The page never fails because of the catalog: a catalog that cannot be reached is shown as
-such, with the table names the sink will use (they come from the product, not the catalog).
+The page never fails because of the catalog, nor waits long for it: a catalog that cannot
+be reached, or does not answer within ``ANSWER_WITHIN_S``, is shown as such, with the table
+names the sink will use (they come from the product, not the catalog).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as NoAnswer
 from dataclasses import dataclass, field
 
 from dataplatform.config import Settings
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.iceberg.delivered import IcebergTable, describe_tables, expected_tables, reading_catalog
+
+ANSWER_WITHIN_S = 3.0
+# pyiceberg's REST client waits for as long as the server takes: ask on a worker thread and
+# stop waiting at the deadline (a hung request then holds one worker, never a page).
+_lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catalogue-iceberg")
 
 
 @dataclass
@@ -32,9 +40,9 @@ def iceberg_delivery(settings: Settings, product: DataProduct) -> IcebergDeliver
     """What the catalog says of ``product``'s tables now, or why it cannot say."""
     tables, error = expected_tables(product), None
     try:
-        catalog = reading_catalog(settings)
-        if catalog is not None:
-            tables = describe_tables(catalog, product)
+        tables = _lookups.submit(_look_up, settings, product).result(timeout=ANSWER_WITHIN_S) or tables
+    except NoAnswer:
+        error = f"no answer within {ANSWER_WITHIN_S:g} s"
     except Exception as exc:  # noqa: BLE001 - unreachable, misconfigured or refusing: the page still renders
         error = f"{type(exc).__name__}: {exc}"
     current, history = tables
@@ -42,6 +50,11 @@ def iceberg_delivery(settings: Settings, product: DataProduct) -> IcebergDeliver
         f'dataplatform query "SELECT * FROM {current.relation} LIMIT 10"',
         f'dataplatform query "SELECT count(*) AS changes FROM {history.relation}"',
     ], athena=athena_queries(current, history))
+
+
+def _look_up(settings: Settings, product: DataProduct) -> list[IcebergTable] | None:
+    catalog = reading_catalog(settings)
+    return describe_tables(catalog, product) if catalog is not None else None
 
 
 def athena_queries(current: IcebergTable, history: IcebergTable) -> list[str]:

@@ -1,12 +1,20 @@
 """The product page over HTTP says what the Iceberg sink has delivered: table names,
 location and snapshot count from the catalog; "not yet delivered" before the first commit;
-and, when the catalog cannot be reached, a page that says so instead of failing."""
+and, when the catalog cannot be reached or never answers, a page that says so instead of
+failing or hanging."""
 
 from __future__ import annotations
 
+import socket
+import time
+
 import httpx
 import pyarrow as pa
+import pyiceberg.catalog
+import pytest
+from pyiceberg.utils.config import Config
 
+from dataplatform.catalogue.iceberg import ANSWER_WITHIN_S
 from dataplatform.config import Settings
 from dataplatform.kafka.process import free_port
 from dataplatform.sinks.iceberg.catalog import open_catalog
@@ -14,6 +22,14 @@ from dataplatform.sinks.iceberg.names import table_names
 from dataplatform.web.app import create_app
 from dataplatform.web.server import RunningServer
 from tests.support.sinks import make_product
+
+
+def configure_rest_catalog(monkeypatch: pytest.MonkeyPatch, name: str, uri: str) -> None:
+    """A REST catalog ``name`` in pyiceberg's environment configuration (which pyiceberg
+    reads once, at import: hence the fresh Config)."""
+    monkeypatch.setenv(f"PYICEBERG_CATALOG__{name.upper()}__TYPE", "rest")
+    monkeypatch.setenv(f"PYICEBERG_CATALOG__{name.upper()}__URI", uri)
+    monkeypatch.setattr(pyiceberg.catalog, "_ENV_CONFIG", Config())
 
 
 def _page(settings: Settings, products: dict, name: str) -> str:
@@ -55,10 +71,25 @@ def test_the_product_page_shows_delivered_tables_and_those_not_yet_delivered(tmp
 
 def test_the_product_page_says_when_the_catalog_cannot_be_reached(tmp_path, monkeypatch):
     product = make_product(tmp_path / "products")
-    monkeypatch.setenv("PYICEBERG_CATALOG__UNREACHABLE__TYPE", "rest")
-    monkeypatch.setenv("PYICEBERG_CATALOG__UNREACHABLE__URI", f"http://127.0.0.1:{free_port()}")
+    configure_rest_catalog(monkeypatch, "unreachable", f"http://127.0.0.1:{free_port()}")
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'web.db'}", dataplatform_home=tmp_path / "home",
                         iceberg_catalog="unreachable")
     page = _page(settings, {product.name: product}, product.name)
-    assert 'id="iceberg-error"' in page and "cannot be reached" in page
+    section = page[page.index('id="iceberg"'):page.index("iceberg-tables")]
+    assert 'id="iceberg-error"' in section and "cannot be reached" in section and "ConnectionError" in section, section
     assert f"<code>{table_names(product).namespace}.{table_names(product).current}</code>" in page
+
+
+def test_the_product_page_does_not_wait_for_a_catalog_that_never_answers(tmp_path, monkeypatch):
+    product = make_product(tmp_path / "products")
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        configure_rest_catalog(monkeypatch, "silent", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        settings = Settings(database_url=f"sqlite:///{tmp_path / 'web.db'}", dataplatform_home=tmp_path / "home",
+                            iceberg_catalog="silent")
+        began = time.monotonic()
+        page = _page(settings, {product.name: product}, product.name)
+        assert time.monotonic() - began < ANSWER_WITHIN_S + 5
+    section = page[page.index("id=\"iceberg\""):page.index("iceberg-tables")]
+    assert "no answer within" in section, section

@@ -34,7 +34,7 @@ def test_a_table_written_through_rest_reads_the_same_with_pyiceberg_and_duckdb(i
     assert list((iceberg_rest.servers.store.buckets_dir / "warehouse").rglob("*.parquet"))
 
 
-def test_the_servers_listen_on_loopback_only_and_the_store_wants_credentials(iceberg_rest):
+def test_the_servers_listen_on_loopback_only_the_store_wants_credentials_and_logs_no_secret(iceberg_rest):
     servers = iceberg_rest.servers
     for server in (servers.store, servers.catalog_server):
         with socket.socket() as probe:  # the port is taken on loopback...
@@ -49,6 +49,8 @@ def test_the_servers_listen_on_loopback_only_and_the_store_wants_credentials(ice
         with pytest.raises(urllib.error.HTTPError) as denied:
             urllib.request.urlopen(servers.store.url + path, timeout=5)
         assert denied.value.code == 403, path
+    for server in (servers.store, servers.catalog_server):  # and the secret is in no log line
+        assert servers.store.secret_access_key not in server.log_file.read_text()
 
 
 def _outward_address() -> str:
