@@ -31,7 +31,7 @@ from pyiceberg.io.pyarrow import schema_to_pyarrow
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from bench.common import load_average, machine, platform_services, write_results
+from bench.common import TimedAssignment, load_average, machine, platform_services, write_results
 from bench.sink import bench_product, produce
 from dataplatform.config import Settings
 from dataplatform.products.product import DataProduct
@@ -42,15 +42,8 @@ from dataplatform.sinks.iceberg.sink import IcebergSink
 RESULTS = Path(__file__).resolve().parent / "results" / "iceberg_sink.json"
 
 
-class TimedIcebergSink(IcebergSink):
-    """Records when partitions were assigned, so consumer-group start-up is not in the figure."""
-
-    assigned_at: float | None = None
-
-    def _on_assign(self, partitions):  # noqa: ANN001
-        starts = super()._on_assign(partitions)
-        self.assigned_at = time.perf_counter()
-        return starts
+class TimedIcebergSink(TimedAssignment, IcebergSink):
+    pass
 
 
 def one_pass(settings: Settings, product: DataProduct, folder: Path, n: int, commit_rows: int) -> dict:
