@@ -205,11 +205,12 @@ class Platform:
                               group=PARQUET_SINK_GROUP, instance_id="run-parquet-0")
         iceberg = IcebergSink(self.settings, topics=topics, group=ICEBERG_SINK_GROUP, instance_id="run-iceberg-0",
                               commit_seconds=ICEBERG_COMMIT_SECONDS)
+        # opened here, before its thread starts: a new SQL catalog creates its own tables
+        self.say(f"Iceberg         catalog {iceberg.catalog.name!r}: {describe_catalog(iceberg.catalog)}")
         for sink in (sql, parquet, iceberg):
             self._sinks.append(sink)
             self.supervisor.spawn(type(sink).__name__, lambda s=sink: s.run(self._stop_sinks))
         self.say(f"Sinks           SQL (upsert, {len(topics)} topics), Parquet and Iceberg")
-        self.say(f"Iceberg         catalog {iceberg.catalog.name!r}: {describe_catalog(iceberg.catalog)}")
 
     def _start_simulators(self) -> None:
         from dataplatform.producers.simulators.bookings import run_bookings_simulator

@@ -66,6 +66,19 @@ class PersonalDataPolicy:
         return hmac.new(self.key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def change_of(value: dict, kafka_key: str | None, product: DataProduct) -> tuple[str, dict, str]:
+    """(op, entity, key) of a change event: the entity is ``before`` for a delete, else
+    ``after``; the key is the Kafka key, else the product's key fields of the entity."""
+    op = value.get("op")
+    entity = value.get("before") if op == "d" else value.get("after")
+    if op not in ("c", "u", "d", "r") or not isinstance(entity, dict):
+        raise MappingError(f"change event with op {op!r} has no {'before' if op == 'd' else 'after'} entity")
+    try:
+        return op, entity, kafka_key if kafka_key is not None else product.key_of(entity)
+    except KeyError as exc:
+        raise MappingError(f"no key: the record has no Kafka key and no key field {exc}") from None
+
+
 def personal_data_policy(settings: Settings, product: DataProduct, allowed: set[str]) -> PersonalDataPolicy:
     """A sink's policy for a product: its personal fields dropped, or hashed with
     ``SINK_PERSONAL_DATA_KEY`` when the product is in ``allowed`` (``--allow-personal``)."""

@@ -16,15 +16,14 @@ by an attempt that did not commit never join the table; the orphan-file removal 
 :mod:`.maintenance` deletes them later.
 
 The history table appends. The current-state table applies the rows in offset order,
-each key's last event winning (a delete or a tombstone removes the row), as deletes of
-the batch's keys and an append of their new rows in one transaction; when the table has
-gathered many small files it is rewritten whole instead, in the same single commit.
+each key's last event winning (a delete or a tombstone removes the row): new keys are
+appended; a batch that changes or deletes keys the table has rewrites it as one file
+(copy-on-write, as pyiceberg writes no delete files), in the same single commit.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.expressions import In
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table, Transaction
 
@@ -70,7 +68,6 @@ class TableCommitter:
     identifier: tuple[str, str]
     group: str
     history: bool
-    compact_files: int = 16
     commits: int = 0
     files_added: int = 0
 
@@ -117,23 +114,20 @@ class TableCommitter:
         return pa.Table.from_pylist(rows, schema=schema_to_pyarrow(table.schema(), include_field_ids=False))
 
     def _apply(self, txn: Transaction, table: Table, rows: Sequence[IcebergRow], properties: dict[str, str]) -> None:
-        """Each key's last event wins: its row replaced, or removed by a delete."""
+        """Each key's last event wins: its row replaced, or removed by a delete. Keys the table
+        does not have yet are appended; once the batch touches a key it has, the table is
+        rewritten as one file without the batch's keys plus their new rows (pyiceberg writes
+        no delete files, so a delete rewrites the files holding the key anyway)."""
         final: dict[str, dict[str, Any] | None] = {}
         for r in sorted(rows, key=lambda r: (r.topic, r.partition, r.offset)):
             final[r.key] = None if r.deleted else r.row
-        keys = list(final)
+        keys = pa.array(list(final), pa.string())
         new = self._arrow(table, [row for row in final.values() if row is not None])
-        snapshot = table.current_snapshot()
-        files = int(snapshot.summary["total-data-files"] or 0) if snapshot and snapshot.summary else 0
-        if files >= self.compact_files:
-            existing = table.scan().to_arrow()
-            kept = existing.filter(pc.invert(pc.is_in(existing[KEY], value_set=pa.array(keys, pa.string()))))
-            txn.overwrite(pa.concat_tables([kept.select(new.schema.names).cast(new.schema), new]),
-                          snapshot_properties=properties)
-            log.info("rewrote %s as one file (it had %d)", self.name, files)
+        existing_keys = table.scan(selected_fields=(KEY,)).to_arrow()[KEY] if table.current_snapshot() else None
+        if existing_keys is None or not pc.any(pc.is_in(existing_keys, value_set=keys)).as_py():
+            txn.append(new, snapshot_properties=properties)
             return
-        if keys and snapshot is not None:
-            with warnings.catch_warnings():   # "did not match any records": new keys, as expected
-                warnings.simplefilter("ignore")
-                txn.delete(In(KEY, keys), snapshot_properties=properties)
-        txn.append(new, snapshot_properties=properties)
+        existing = table.scan().to_arrow()
+        kept = existing.filter(pc.invert(pc.is_in(existing[KEY], value_set=keys)))
+        txn.overwrite(pa.concat_tables([kept.select(new.schema.names).cast(new.schema), new]),
+                      snapshot_properties=properties)

@@ -30,24 +30,29 @@ from typing import Any
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownException, ServerError, ServiceUnavailableError
+from sqlalchemy.exc import OperationalError
 
 from dataplatform.config import Settings
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
-from dataplatform.sinks.columns import MappingError, entity_schema_of_envelope, personal_data_policy
+from dataplatform.sinks.columns import MappingError, change_of, entity_schema_of_envelope, personal_data_policy
 from dataplatform.sinks.iceberg.catalog import open_catalog
 from dataplatform.sinks.iceberg.commits import CommitConflict, IcebergRow, TableCommitter
 from dataplatform.sinks.iceberg.maintenance import expire_snapshots, remove_orphan_files
 from dataplatform.sinks.iceberg.names import table_names
 from dataplatform.sinks.iceberg.schema import EntityShape
-from dataplatform.sinks.iceberg.tables import ensure_table, missing_fields, evolve
+from dataplatform.sinks.iceberg.tables import ensure_table, evolve, missing_fields
 from dataplatform.sinks.records import Batch, SinkRecord, TopicPartitionKey
 from dataplatform.sinks.retrying import SinkStopped
 from dataplatform.stream_processors.crash_points import arm_from_environment, crash_point
 
 log = logging.getLogger(__name__)
 TOMBSTONE_OP = "t"
-TRANSIENT = (CommitConflict, CommitFailedException, CommitStateUnknownException, ServerError, ServiceUnavailableError)
+# worth waiting out, besides OSError (an object store or REST catalog out of reach): a lost
+# commit race, a commit whose outcome is unknown (the retry re-reads the table's offsets),
+# a catalog answering 5xx, a SQL catalog's database down
+TRANSIENT = (CommitConflict, CommitFailedException, CommitStateUnknownException, ServerError, ServiceUnavailableError,
+             OperationalError)
 
 
 class IcebergSink(BatchingSink):
@@ -101,7 +106,7 @@ class IcebergSink(BatchingSink):
             self.current[topic] = TableCommitter(self.catalog, names.current_identifier, self.group, history=False)
 
     def is_transient(self, exc: BaseException) -> bool:
-        return isinstance(exc, TRANSIENT) or super().is_transient(exc) or _is_connection_error(exc)
+        return isinstance(exc, TRANSIENT) or super().is_transient(exc)
 
     def stored_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
         """Per partition, the smaller of the two tables' offsets (a partition one table lacks:
@@ -140,14 +145,7 @@ class IcebergSink(BatchingSink):
                 "_key": record.key, "_op": TOMBSTONE_OP, "_event_id": None, "_ts": kafka_ts, "_deleted": True}
             return IcebergRow(record.topic, record.partition, record.offset, record.key, True, row)
         value = record.value
-        op = value.get("op")
-        entity = value.get("before") if op == "d" else value.get("after")
-        if op not in ("c", "u", "d", "r") or not isinstance(entity, dict):
-            raise MappingError(f"change event with op {op!r} has no {'before' if op == 'd' else 'after'} entity")
-        try:
-            key = record.key if record.key is not None else record.product.key_of(entity)
-        except KeyError as exc:
-            raise MappingError(f"no key: the record has no Kafka key and no key field {exc}") from None
+        op, entity, key = change_of(value, record.key, record.product)
         row = self.shape(record.topic, record.schema_id).values(entity) | meta | {
             "_key": key, "_op": op, "_event_id": (value.get("source") or {}).get("event_id"),
             "_ts": value.get("ts_ms") or kafka_ts, "_deleted": op == "d"}
@@ -158,12 +156,11 @@ class IcebergSink(BatchingSink):
         """Hold the batch's rows; commit what is held once there are ``commit_rows``. Staged
         on copies, so a retried call after a failed commit does the same again."""
         held, offsets = self._held + batch.items, {**self._held_offsets, **batch.next_offsets}
+        since = self._held_since or time.monotonic()
         if len(held) >= self.commit_rows:
             self.commit(held, offsets)
-            held, offsets = [], {}
-        if self._held_since is None and offsets:
-            self._held_since = time.monotonic()
-        self._held, self._held_offsets = held, offsets
+            held, offsets, since = [], {}, None
+        self._held, self._held_offsets, self._held_since = held, offsets, since
 
     def durable_offsets(self, batch: Batch) -> dict[TopicPartitionKey, int]:
         """Held rows are not in the tables yet: tell Kafka only what both tables hold."""
@@ -228,8 +225,3 @@ class IcebergSink(BatchingSink):
     def snapshots_committed(self) -> int:
         return sum(c.commits for c in (*self.history.values(), *self.current.values()))
 
-
-def _is_connection_error(exc: BaseException) -> bool:
-    """A catalog or object store out of reach, however the client library words it."""
-    name = type(exc).__name__
-    return any(word in name for word in ("ConnectionError", "Timeout", "OperationalError", "EndpointConnectionError"))

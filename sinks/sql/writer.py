@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from dataplatform.config import Settings
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
-from dataplatform.sinks.columns import FieldColumn, MappingError, entity_columns, personal_data_policy, entity_schema_of_envelope, entity_values
+from dataplatform.sinks.columns import FieldColumn, MappingError, change_of, entity_columns, entity_schema_of_envelope, entity_values, personal_data_policy
 from dataplatform.sinks.records import Batch, SinkRecord
 from dataplatform.sinks.sql.bulk import insert_rows
 from dataplatform.sinks.sql.offsets import ensure_offsets_table, load_offsets, save_offsets
@@ -123,14 +123,7 @@ class SqlSink(BatchingSink):
                                {KEY: record.key, "_op": TOMBSTONE_OP, "_event_id": None, "_ts": ts, "_deleted": True,
                                 "_kafka_partition": record.partition, "_kafka_offset": record.offset})
         value = record.value
-        op = value.get("op")
-        entity = value.get("after") if op != "d" else value.get("before")
-        if op not in ("c", "u", "d", "r") or not isinstance(entity, dict):
-            raise MappingError(f"change event with op {op!r} has no {'before' if op == 'd' else 'after'} entity")
-        try:
-            key = record.key if record.key is not None else record.product.key_of(entity)
-        except KeyError as exc:
-            raise MappingError(f"no key: the record has no Kafka key and no key field {exc}") from None
+        op, entity, key = change_of(value, record.key, record.product)
         row = entity_values(entity, self.columns_for(record), self.policies[record.topic])
         source = value.get("source") or {}
         row[KEY], row["_op"], row["_event_id"], row["_ts"], row["_deleted"] = (

@@ -125,18 +125,20 @@ def test_kill_9_at_every_point_of_the_commit_loses_and_duplicates_nothing(tmp_pa
     def produce() -> None:   # a steady stream: creates, then updates, deletes and tombstones of the same keys
         n = 0
         while not stop_producing.is_set():
-            i = n % 40
-            step = n // 40
+            i, step = n % 40, n // 40
+            version = 1 + step % 50   # amounts keep two decimals
             if step % 3 == 2 and i % 4 == 0:
-                pub.change("d", entity(i, step), None)
+                pub.change("d", entity(i, version), None)
             elif step % 3 == 2 and i % 4 == 1:
                 pub.tombstone(f"case-{i}")
+            elif step == 0:
+                pub.change("c", None, entity(i, version))
             else:
-                pub.change("c" if step == 0 else "u", None, entity(i, step))
+                pub.change("u", entity(i, version - 1), entity(i, version))
             n += 1
-            if n % 10 == 0:
+            if n % 4 == 0:
                 pub.flush()
-                stop_producing.wait(0.05)   # pacing the producer, not synchronising with the sink
+                stop_producing.wait(0.1)   # pacing the producer (about 40 events/s), not synchronising
     producer = threading.Thread(target=produce, daemon=True)
     producer.start()
     log = open(tmp_path / "sink.log", "wb")

@@ -81,7 +81,6 @@ def test_offsets_survive_a_snapshot_written_by_someone_else_and_snapshot_expiry(
 
 def test_current_state_keeps_each_keys_last_event_and_deletes(tmp_path):
     shape, current = setup(tmp_path, history=False)
-    current.compact_files = 3
     deleted = {12, 20}   # case-5 deleted then changed again (19), case-6 deleted by its last event
     for start in range(0, 21, 3):
         current.commit(rows(shape, range(start, min(start + 3, 21)), deleted=deleted), {(T, 0): min(start + 3, 21)})
@@ -91,7 +90,7 @@ def test_current_state_keeps_each_keys_last_event_and_deletes(tmp_path):
     for o in range(21):
         expected[f"case-{o % 7}"] = None if o in deleted else o
     assert got == {k: v for k, v in expected.items() if v is not None}
-    assert int(table.current_snapshot().summary["total-data-files"]) <= 3   # rewritten whole when files gather
+    assert int(table.current_snapshot().summary["total-data-files"]) == 1   # rewritten whole, not a file per commit
 
 
 def test_a_commit_that_lost_a_race_is_retried_on_the_new_metadata(tmp_path, monkeypatch):
