@@ -18,8 +18,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed  ## create .venv and install the project with its test extras
 
-jars: install  ## resolve Apache Kafka's jars from Maven Central (cached)
+jars: install  ## resolve the jars of Kafka, the Iceberg REST catalog and S3Proxy from Maven Central (cached)
 	$(DP) kafka jars
+	$(PY) -m dataplatform.lakehouse.jars
 
 postgres:  ## install (Debian) and start PostgreSQL if no server answers
 	@./scripts/ensure-postgres.sh >/dev/null

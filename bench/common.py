@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,3 +52,15 @@ def write_results(path: Path, result: dict, console) -> None:
 def load_average() -> list[float]:
     """The host's 1, 5 and 15 minute load averages: on a shared host, how busy it was."""
     return [round(x, 2) for x in os.getloadavg()]
+
+
+class TimedAssignment:
+    """Mixed into a sink: records when partitions were assigned, so consumer-group start-up
+    is not in a throughput figure."""
+
+    assigned_at: float | None = None
+
+    def _on_assign(self, partitions):  # noqa: ANN001
+        starts = super()._on_assign(partitions)
+        self.assigned_at = time.perf_counter()
+        return starts

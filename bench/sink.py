@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from sqlalchemy import Column, MetaData, Table, func, insert, select
 
-from bench.common import machine, platform_services
+from bench.common import TimedAssignment, machine, platform_services
 from dataplatform.config import Settings
 from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.envelope import ChangeEvent
@@ -80,15 +80,8 @@ def postgres_url() -> str | None:
     return None
 
 
-class TimedSqlSink(SqlSink):
-    """Records when partitions were assigned, so consumer-group start-up is not in the figure."""
-
-    assigned_at: float | None = None
-
-    def _on_assign(self, partitions):  # noqa: ANN001
-        starts = super()._on_assign(partitions)
-        self.assigned_at = time.perf_counter()
-        return starts
+class TimedSqlSink(TimedAssignment, SqlSink):
+    pass
 
 
 def run_sink(settings: Settings, product: DataProduct, url: str, mode: str, n: int, batch_size: int) -> float:

@@ -91,6 +91,17 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL of a service's own database, where its outbox table is "
                                   "(`dataplatform outbox`); not the platform's DATABASE_URL.")
     outbox_table: str = Field(default="outbox_events", description="Name of the outbox table (table or schema.table).")
+    iceberg_commit_seconds: float = Field(
+        default=300.0, gt=0,
+        description="The Iceberg sink commits at least this often (default 5 minutes, as the Iceberg Kafka Connect "
+                    "sink): fewer snapshots and larger files than one commit per batch.")
+    iceberg_commit_rows: int = Field(
+        default=100_000, gt=0, description="...and as soon as it holds this many rows.")
+    iceberg_maintenance_seconds: float = Field(
+        default=3600.0, ge=0,
+        description="How often the Iceberg sink expires old snapshots and removes orphan files (0: never).")
+    iceberg_snapshot_retention_hours: float = Field(
+        default=168.0, gt=0, description="Iceberg snapshots older than this are expired (default 7 days of time travel).")
     catalogue_refresh_seconds: float = Field(
         default=15.0, gt=0, description="How often the catalogue reads freshness and consumer lag from Kafka.")
     schema_registry_basic_auth_user_info: SecretStr | None = Field(

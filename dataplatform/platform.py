@@ -41,6 +41,8 @@ DEFAULT_SCENARIO = "shortage-north-west"
 DEFAULT_COURT_SCENARIO = "interpreter-shortage"
 SQL_SINK_GROUP = "dataplatform-sink-sql"
 PARQUET_SINK_GROUP = "dataplatform-sink-parquet"
+ICEBERG_SINK_GROUP = "dataplatform-sink-iceberg"
+ICEBERG_COMMIT_SECONDS = 60.0   # analysts see the run's tables within a minute, files still of a useful size
 
 
 @dataclass
@@ -191,6 +193,8 @@ class Platform:
                      f"logs in {self.home / 'processor' / name}")
 
     def _start_sinks(self) -> None:
+        from dataplatform.sinks.iceberg.catalog import describe_catalog
+        from dataplatform.sinks.iceberg.sink import IcebergSink
         from dataplatform.sinks.parquet import ParquetSink
         from dataplatform.sinks.sql import SqlSink
 
@@ -199,10 +203,14 @@ class Platform:
                       group=SQL_SINK_GROUP, instance_id="run-sql-0")
         parquet = ParquetSink(self.settings, topics=topics, path=str(self.parquet_path),
                               group=PARQUET_SINK_GROUP, instance_id="run-parquet-0")
-        for sink in (sql, parquet):
+        iceberg = IcebergSink(self.settings, topics=topics, group=ICEBERG_SINK_GROUP, instance_id="run-iceberg-0",
+                              commit_seconds=ICEBERG_COMMIT_SECONDS)
+        # opened here, before its thread starts: a new SQL catalog creates its own tables
+        self.say(f"Iceberg         catalog {iceberg.catalog.name!r}: {describe_catalog(iceberg.catalog)}")
+        for sink in (sql, parquet, iceberg):
             self._sinks.append(sink)
             self.supervisor.spawn(type(sink).__name__, lambda s=sink: s.run(self._stop_sinks))
-        self.say(f"Sinks           SQL (upsert, {len(topics)} topics) and Parquet")
+        self.say(f"Sinks           SQL (upsert, {len(topics)} topics), Parquet and Iceberg")
 
     def _start_simulators(self) -> None:
         from dataplatform.producers.simulators.bookings import run_bookings_simulator

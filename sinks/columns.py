@@ -14,6 +14,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from dataplatform.config import Settings
+from dataplatform.products.product import DataProduct
+
 PRIMITIVES = {"string", "int", "long", "float", "double", "boolean", "bytes", "null"}
 LOGICAL_KINDS = {
     "timestamp-millis": "timestamp", "timestamp-micros": "timestamp",
@@ -61,6 +64,31 @@ class PersonalDataPolicy:
             return None
         text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
         return hmac.new(self.key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def change_of(value: dict, kafka_key: str | None, product: DataProduct) -> tuple[str, dict, str]:
+    """(op, entity, key) of a change event: the entity is ``before`` for a delete, else
+    ``after``; the key is the Kafka key, else the product's key fields of the entity."""
+    op = value.get("op")
+    entity = value.get("before") if op == "d" else value.get("after")
+    if op not in ("c", "u", "d", "r") or not isinstance(entity, dict):
+        raise MappingError(f"change event with op {op!r} has no {'before' if op == 'd' else 'after'} entity")
+    try:
+        return op, entity, kafka_key if kafka_key is not None else product.key_of(entity)
+    except KeyError as exc:
+        raise MappingError(f"no key: the record has no Kafka key and no key field {exc}") from None
+
+
+def personal_data_policy(settings: Settings, product: DataProduct, allowed: set[str]) -> PersonalDataPolicy:
+    """A sink's policy for a product: its personal fields dropped, or hashed with
+    ``SINK_PERSONAL_DATA_KEY`` when the product is in ``allowed`` (``--allow-personal``)."""
+    if product.name not in allowed:
+        return PersonalDataPolicy(product.personal_fields)
+    secret = settings.sink_personal_data_key
+    if secret is None or not secret.get_secret_value():
+        raise ValueError(f"--allow-personal {product.name} needs a key to hash personal fields with: "
+                         "set SINK_PERSONAL_DATA_KEY")
+    return PersonalDataPolicy(product.personal_fields, secret.get_secret_value().encode("utf-8"))
 
 
 def entity_columns(entity_schema: dict, policy: PersonalDataPolicy) -> list[FieldColumn]:

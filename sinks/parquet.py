@@ -34,7 +34,7 @@ import pyarrow as pa
 from dataplatform.config import Settings
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
-from dataplatform.sinks.columns import FieldColumn, MappingError, PersonalDataPolicy, entity_columns, entity_schema_of_envelope, entity_values
+from dataplatform.sinks.columns import FieldColumn, MappingError, entity_columns, personal_data_policy, entity_schema_of_envelope, entity_values
 from dataplatform.sinks.parquet_compaction import compact_product
 from dataplatform.sinks.parquet_files import product_dir, remove_leftovers, written_offsets
 from dataplatform.sinks.parquet_writer import OpenFile, write_open_file
@@ -84,7 +84,7 @@ class ParquetSink(BatchingSink):
         super().__init__(settings, topics=topics, products=products, **kwargs)
         self.path = str(path or (self.settings.dataplatform_home / "parquet").resolve())
         self.fs, self.root = fsspec.core.url_to_fs(self.path)
-        self.policies = {t: self._policy(p, set(allow_personal)) for t, p in self.products.items()}
+        self.policies = {t: personal_data_policy(self.settings, p, set(allow_personal)) for t, p in self.products.items()}
         self._shapes: dict[tuple[str, int], list[FieldColumn]] = {}
         pick = lambda given, default: default if given is None else given  # noqa: E731
         self.roll_bytes = int(pick(roll_size_mb, self.settings.parquet_roll_size_mb) * MB)
@@ -96,14 +96,6 @@ class ParquetSink(BatchingSink):
         self._assigned: set[TopicPartitionKey] = set()
         self._last_compaction: float | None = None  # compact soon after start: old days may wait
         self.files_written = 0
-
-    def _policy(self, product: DataProduct, allowed: set[str]) -> PersonalDataPolicy:
-        if product.name not in allowed:
-            return PersonalDataPolicy(product.personal_fields)
-        secret = self.settings.sink_personal_data_key
-        if secret is None or not secret.get_secret_value():
-            raise ValueError(f"--allow-personal {product.name} needs SINK_PERSONAL_DATA_KEY to hash personal fields")
-        return PersonalDataPolicy(product.personal_fields, secret.get_secret_value().encode("utf-8"))
 
     def product_dir(self, topic: str) -> str:
         return product_dir(self.root, self.products[topic].name)

@@ -1,6 +1,6 @@
 """Named places where a crash test makes a worker kill itself, deliberately.
 
-A crash test that kills a worker at a random moment mostly lands somewhere dull (waiting
+A crash test that kills a worker (a processor's, or a sink's) at a random moment mostly lands somewhere dull (waiting
 for input). Instead the processor calls :func:`crash_point` at the places where a crash
 could break a guarantee: after the first output of a step is sent, between outputs, with
 table writes queued, just before and after the offset commit, while state is restored.
@@ -36,6 +36,11 @@ POINTS = (
     "commit.after",              # offsets committed
     "restore",                   # a changelog batch being applied while state is restored
     "bulk-restore",              # a write batch of the bulk restore written to the local store
+    # the Iceberg sink (sinks/iceberg/commits.py)
+    "iceberg.history-files-written",  # a history commit's data and manifest files written, not committed
+    "iceberg.history-committed",      # the history table committed, the current-state table not yet
+    "iceberg.current-files-written",  # a current-state commit's files written, not committed
+    "iceberg.committed",              # both tables committed, nothing else done (Kafka not told)
 )
 
 log = logging.getLogger(__name__)

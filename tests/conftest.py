@@ -1,5 +1,5 @@
-"""Session fixtures: one real Kafka broker for the whole run, a PostgreSQL URL, and a
-unique topic name per test.
+"""Session fixtures: one real Kafka broker for the whole run, a PostgreSQL URL, a unique
+topic name per test, and the lakehouse (an Iceberg REST catalog on an S3 store).
 
 Integration tests fail (never skip) when the broker cannot start: the fixture raises with
 the broker's log tail.
@@ -16,6 +16,7 @@ import pytest
 from dataplatform.config import Settings
 from dataplatform.kafka.provider import kafka_bootstrap
 from tests.support.kafka import create_topic, unique_name
+from tests.support.lakehouse import LakehouseServers, RestNamespace, rest_catalog
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +60,26 @@ def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = Settings(database_url=f"sqlite:///{db}")
     with RunningServer(settings=settings) as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LakehouseServers]:
+    """Apache Iceberg's REST catalog server and an S3 store (S3Proxy), from Maven jars, for the
+    session. Tests that stop one (outages) must start it again before they end."""
+    servers = LakehouseServers(tmp_path_factory.mktemp("lakehouse"))
+    try:
+        servers.start()
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture
+def iceberg_rest(lakehouse: LakehouseServers, request: pytest.FixtureRequest) -> Iterator[RestNamespace]:
+    """The session's REST catalog with a fresh namespace for this test; both servers are
+    running again afterwards whatever the test stopped."""
+    catalog = rest_catalog(lakehouse)
+    namespace = unique_name(request.node.name[:30]).lower().replace("-", "_").replace("[", "_").replace("]", "")
+    catalog.create_namespace(namespace)
+    yield RestNamespace(lakehouse, namespace, catalog)
+    lakehouse.start()

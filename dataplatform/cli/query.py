@@ -1,7 +1,8 @@
-"""``dataplatform query "SQL"``: ask the sink tables and Parquet files a question from the terminal.
+"""``dataplatform query "SQL"``: ask the sink tables, Parquet files and Iceberg tables a question
+from the terminal.
 
 Runs in-process with DuckDB (:mod:`dataplatform.sinks.query`): SQL tables by their names, Parquet files
-as ``parquet.<product>``. Prints a table, or ``--json`` / ``--csv`` for scripts and
+as ``parquet.<product>``, Iceberg tables as ``<domain>.<product>_v<major>`` and ``..._history``. Prints a table, or ``--json`` / ``--csv`` for scripts and
 spreadsheets. A query that fails says why, lists what can be queried, and exits 1.
 """
 
@@ -37,7 +38,8 @@ def query(
     sql: str = typer.Argument(None, help="The SQL to run, e.g. \"SELECT * FROM parquet.area_supply_demand LIMIT 5\"."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of objects, one per row."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV with a header row."),
-    tables: bool = typer.Option(False, "--tables", help="List the SQL tables and Parquet views with their columns."),
+    tables: bool = typer.Option(False, "--tables",
+                                help="List the SQL tables, Parquet views and Iceberg tables with their columns."),
     database_url: str = typer.Option(None, "--database-url",
                                      help="The SQL sink's database (default: DATABASE_URL, else DATAPLATFORM_HOME/"
                                           "analytics.db as `dataplatform run` writes, else DATAPLATFORM_HOME/dataplatform.db)."),
@@ -45,11 +47,17 @@ def query(
                                      help="The Parquet sink's folder or fsspec URL (default: DATAPLATFORM_HOME/parquet)."),
     products_root: Path = typer.Option(None, "--products-root", help="Folder of <domain>/<name>/ products (default: schemas/)."),
 ) -> None:
-    """Run SQL over the sink tables and Parquet files with DuckDB, in-process.
+    """Run SQL over the sink tables, Parquet files and Iceberg tables with DuckDB, in-process.
 
     SQL tables keep their names (platforms__area_supply_demand__v1); each product's Parquet
-    files are the view parquet.<product> (parquet.area_supply_demand), with a date column."""
+    files are the view parquet.<product> (parquet.area_supply_demand), with a date column;
+    the Iceberg sink's tables are <domain>.<product>_v<major> (one row per entity) and
+    <domain>.<product>_v<major>_history (every change), as Athena names them, read from the
+    catalog ICEBERG_CATALOG names in pyiceberg's configuration, else the embedded one.
+
+    Example: dataplatform query "SELECT count(*) FROM platforms.area_supply_demand_v1" --json"""
     from dataplatform.products.product import load_products
+    from dataplatform.sinks.iceberg.delivered import reading_catalog
     from dataplatform.sinks.query import AnalystQuery, QueryError, default_database_url
 
     if as_json and as_csv:
@@ -62,7 +70,9 @@ def query(
     path = parquet_path or str((settings.dataplatform_home / "parquet").resolve())
     try:
         products = load_products(products_root) if products_root else load_products()
-        with AnalystQuery(url, path, products.values()) as engine:
+        with AnalystQuery(url, path, products.values(), iceberg=lambda: reading_catalog(settings)) as engine:
+            if engine.iceberg_problem:
+                typer.secho(f"warning: {engine.iceberg_problem}", err=True, fg="yellow")
             if tables:
                 _print_sources(engine.sources(), as_json)
                 return
@@ -91,7 +101,7 @@ def _print_sources(sources, as_json: bool) -> None:  # noqa: ANN001
         typer.echo(json.dumps([vars(s) for s in sources], indent=2))
         return
     if not sources:
-        console.print("nothing to query yet: no sink table and no Parquet file (has a sink run?)")
+        console.print("nothing to query yet: no sink table, Parquet file or Iceberg table (has a sink run?)")
         return
     table = Table("name", "kind", "where", "columns")
     for s in sources:

@@ -20,14 +20,15 @@ from dataplatform.kafka.process import set_parent_death_signal
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.yaml")
 
 
-def java_executable() -> str:
+def java_executable(needed_by: str = "the embedded Kafka broker",
+                    instead: str = "or set KAFKA_BOOTSTRAP_SERVERS") -> str:
     """``$JAVA_HOME/bin/java``, else ``java`` on PATH; a clear error if there is neither."""
     java_home = os.environ.get("JAVA_HOME")
     java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
     if not java or not Path(java).exists():
         raise BrokerError(
-            "Java is not installed: the embedded Kafka broker needs Java 17+ "
-            "(apt-get install openjdk-17-jre-headless), or set KAFKA_BOOTSTRAP_SERVERS."
+            f"Java is not installed: {needed_by} needs Java 17+ "
+            f"(apt-get install openjdk-17-jre-headless), {instead}."
         )
     return java
 
@@ -55,17 +56,26 @@ def run_storage_format(cmd: list[str], data_dir: Path) -> None:
         )
 
 
-def launch(cmd: list[str], stdout_log: Path, owned: bool) -> subprocess.Popen:
+def launch(cmd: list[str], stdout_log: Path, owned: bool, env: dict[str, str] | None = None,
+           umask: int | None = None) -> subprocess.Popen:
     """Start ``cmd`` in its own session with its output appended to ``stdout_log``.
 
-    ``owned=True`` has Linux kill it if this Python process dies.
+    ``owned=True`` has Linux kill it if this Python process dies; ``env`` is added to ours;
+    ``umask`` is the child's (files it creates are no more open than that allows).
     """
+
+    def prepare_child() -> None:
+        if owned:
+            set_parent_death_signal()
+        if umask is not None:
+            os.umask(umask)
+
     stdout = open(stdout_log, "ab")
     try:
         return subprocess.Popen(
             cmd, stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=set_parent_death_signal if owned else None,
+            start_new_session=True, env={**os.environ, **env} if env else None,
+            preexec_fn=prepare_child if owned or umask is not None else None,
         )
     finally:
         stdout.close()

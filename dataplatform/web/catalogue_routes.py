@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from dataplatform.catalogue.facts_cache import CatalogueFacts
 from dataplatform.catalogue.freshness import humanise
+from dataplatform.catalogue.iceberg import iceberg_delivery
 from dataplatform.catalogue.lineage import edges, lineage_svg
 from dataplatform.catalogue.search import Filters, facets, find
 from dataplatform.catalogue.usage import usage
@@ -166,6 +167,7 @@ def create_catalogue_router(registry: SchemaRegistryStore, facts: CatalogueFacts
             "title": p.manifest.display_title, "p": p, "fields": field_rows(p), "versions": versions(p),
             "freshness": fresh, "kafka": kafka_status(), "consumers": consumers, "refresh": refresh_text(p),
             "dpia": dpia(p), "report_issue": report_issue_link(p), "use": usage_of(request, p),
+            "iceberg": iceberg_delivery(request.app.state.settings, p),
             "lineage": lineage_svg(products(request), highlight=p.name)})
 
     def usage_of(request: Request, p: DataProduct):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.utils.config import Config
 
-from dataplatform.config import Settings
+from dataplatform.config import Settings, shown_url
 
 
 def embedded_properties(settings: Settings) -> dict[str, str]:
@@ -32,3 +32,14 @@ def open_catalog(settings: Settings) -> Catalog:
     if is_configured(settings):
         return load_catalog(settings.iceberg_catalog)
     return load_catalog(settings.iceberg_catalog, **embedded_properties(settings))
+
+
+def describe_catalog(catalog: Catalog) -> str:
+    """What a start-up line says of the catalog: its kind, address and warehouse, no secret."""
+    props = catalog.properties
+    kind = props.get("type") or ("rest" if str(props.get("uri", "")).startswith("http") else "configured")
+    try:
+        uri = shown_url(props["uri"]) if props.get("uri") else "no uri"
+    except Exception:  # noqa: BLE001 - not a URL sqlalchemy parses: say no more than its scheme
+        uri = str(props["uri"]).split("://")[0] + "://…"
+    return f"{kind} catalog at {uri}, warehouse {props.get('warehouse', 'chosen by the catalog')}"

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from dataplatform.config import Settings
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
-from dataplatform.sinks.columns import FieldColumn, MappingError, PersonalDataPolicy, entity_columns, entity_schema_of_envelope, entity_values
+from dataplatform.sinks.columns import FieldColumn, MappingError, change_of, entity_columns, entity_schema_of_envelope, entity_values, personal_data_policy
 from dataplatform.sinks.records import Batch, SinkRecord
 from dataplatform.sinks.sql.bulk import insert_rows
 from dataplatform.sinks.sql.offsets import ensure_offsets_table, load_offsets, save_offsets
@@ -73,20 +73,11 @@ class SqlSink(BatchingSink):
             raise ValueError(f"delete mode must be {HARD} or {SOFT}, not {delete_mode!r}")
         self.mode, self.delete_mode = mode, delete_mode
         self.engine = engine or make_engine(database_url or self.settings.effective_database_url)
-        self.policies = {t: self._policy(p, set(allow_personal)) for t, p in self.products.items()}
+        self.policies = {t: personal_data_policy(self.settings, p, set(allow_personal)) for t, p in self.products.items()}
         self.tables = TableManager(self.engine, db_schema)
         self.metadata = MetaData(schema=db_schema)
         self._offsets: Table | None = None
         self._shapes: dict[tuple[str, int | None], list[FieldColumn]] = {}
-
-    def _policy(self, product: DataProduct, allowed: set[str]) -> PersonalDataPolicy:
-        if product.name not in allowed:
-            return PersonalDataPolicy(product.personal_fields)
-        secret = self.settings.sink_personal_data_key
-        if secret is None or not secret.get_secret_value():
-            raise ValueError(f"--allow-personal {product.name} needs a key to hash personal fields with: "
-                             "set SINK_PERSONAL_DATA_KEY")
-        return PersonalDataPolicy(product.personal_fields, secret.get_secret_value().encode("utf-8"))
 
     def table_name(self, topic: str) -> str:
         return table_name(topic, self.mode)
@@ -132,14 +123,7 @@ class SqlSink(BatchingSink):
                                {KEY: record.key, "_op": TOMBSTONE_OP, "_event_id": None, "_ts": ts, "_deleted": True,
                                 "_kafka_partition": record.partition, "_kafka_offset": record.offset})
         value = record.value
-        op = value.get("op")
-        entity = value.get("after") if op != "d" else value.get("before")
-        if op not in ("c", "u", "d", "r") or not isinstance(entity, dict):
-            raise MappingError(f"change event with op {op!r} has no {'before' if op == 'd' else 'after'} entity")
-        try:
-            key = record.key if record.key is not None else record.product.key_of(entity)
-        except KeyError as exc:
-            raise MappingError(f"no key: the record has no Kafka key and no key field {exc}") from None
+        op, entity, key = change_of(value, record.key, record.product)
         row = entity_values(entity, self.columns_for(record), self.policies[record.topic])
         source = value.get("source") or {}
         row[KEY], row["_op"], row["_event_id"], row["_ts"], row["_deleted"] = (

@@ -22,6 +22,9 @@ import sqlalchemy as sa
 from dataplatform.kafka.process import pid_alive
 from dataplatform.kafka_config import client_config
 from dataplatform.product_io import wire
+from dataplatform.config import Settings
+from dataplatform.sinks.iceberg.catalog import open_catalog
+from dataplatform.sinks.iceberg.names import table_names
 from dataplatform.sinks.sql import table_name
 from dataplatform.products.product import load_products
 
@@ -163,6 +166,22 @@ def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
         assert db.execute(sa.text(
             f"SELECT count(*) FROM {table_name(products['housing_shortfall_warnings'].topic)} "
             f"WHERE area_code = 'E12000002'")).scalar() == 1
+
+    # the Iceberg current-state table of housing holds the SQL sink's rows, each at the same event;
+    # the history table's files are of a useful size (commits every minute, not every batch)
+    housing = products["social_housing_availability"]
+    with analytics.connect() as db:
+        sql_rows = {key: (partition, offset, op) for key, partition, offset, op in db.execute(sa.text(
+            f"SELECT _key, _kafka_partition, _kafka_offset, _op FROM {table_name(housing.topic)}"))}
+    catalog = open_catalog(Settings(dataplatform_home=home))
+    names = table_names(housing)
+    current = catalog.load_table(names.current_identifier).scan().to_arrow().to_pylist()
+    assert {r["_key"]: (r["_kafka_partition"], r["_kafka_offset"], r["_op"]) for r in current} == sql_rows
+    assert len(current) == len(sql_rows)
+    history_files = catalog.load_table(names.history_identifier).inspect.files().to_pylist()
+    assert history_files and min(f["record_count"] for f in history_files) >= 50, \
+        sorted(f["record_count"] for f in history_files)
+    assert any(line.startswith("Iceberg ") and "warehouse file://" in line for line in lines), output[:3000]
 
     # Parquet files exist and read back
     files = list((home / "parquet").rglob("*.parquet"))

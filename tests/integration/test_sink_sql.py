@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from dataplatform.sinks.sql.tables import table_name
 from dataplatform.sinks.sql.writer import SqlSink
 from tests.support.kafka import consume, create_topic, unique_name
 from tests.support.sending import ChangeSender
-from tests.support.sinks import entity, make_product
+from tests.support.sinks import entity, make_product, running
 from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,34 +51,6 @@ def rows_of(url: str, name: str) -> list[dict]:
 
 def offsets_of(url: str, group: str) -> list[dict]:
     return [r for r in rows_of(url, "sink_offsets") if r["group_id"] == group]
-
-
-@contextmanager
-def running(sink: SqlSink):
-    """Run the sink on a thread; stop it cleanly and surface any error it raised."""
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def target() -> None:
-        try:
-            sink.run(stop)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test
-            errors.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    try:
-        yield sink
-    except AssertionError:
-        if errors:  # the sink's own failure explains the timeout better
-            raise errors[0]
-        raise
-    finally:
-        stop.set()
-        thread.join(60)
-    assert not thread.is_alive(), "the sink did not stop"
-    if errors:
-        raise errors[0]
 
 
 def settings(bootstrap: str, registry: str, **kw) -> Settings:

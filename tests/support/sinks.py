@@ -8,8 +8,10 @@ nullable unions, nested records, arrays, maps, a personal field).
 from __future__ import annotations
 
 import copy
+import threading
 import json
 import uuid
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -92,3 +94,30 @@ def decoded_batch(sink, product: DataProduct, offsets: range, partition: int = 0
     batch.next_offsets[tp], batch.rows[tp] = offsets.stop + dead_letters, len(offsets)
     return batch
 
+
+@contextmanager
+def running(sink):  # noqa: ANN001 - any BatchingSink
+    """Run the sink on a thread; stop it cleanly and surface any error it raised."""
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def target() -> None:
+        try:
+            sink.run(stop)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield sink
+    except AssertionError:
+        if errors:  # the sink's own failure explains the timeout better
+            raise errors[0]
+        raise
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive(), "the sink did not stop"
+    if errors:
+        raise errors[0]
