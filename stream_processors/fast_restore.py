@@ -64,7 +64,6 @@ class BulkRestore:
             log.info("bulk restore of %s[%d]: offsets %d to %d into the local store", topic, partition, start, high - 1)
             applied = _copy(consumer, db, offset_key, TopicPartition(topic, partition, start), high,
                             self.batch_records)
-            db.flush()   # the memtables to files: the worker's memory is not left holding the partition
             log.info("bulk restore of %s[%d]: %d records in %.1f s", topic, partition, applied,
                      time.monotonic() - began)
             return applied
