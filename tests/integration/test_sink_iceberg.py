@@ -16,6 +16,7 @@ import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
 from dataplatform.config import Settings
+from dataplatform.product_io.dead_letters import ensure_dead_letter_topics
 from dataplatform.sinks.iceberg.names import table_names
 from dataplatform.sinks.iceberg.offsets import stored_offsets
 from dataplatform.sinks.iceberg.sink import IcebergSink
@@ -50,6 +51,7 @@ def test_both_tables_hold_the_topic_exactly_with_poison_dead_lettered_and_a_new_
     product = make_product(tmp_path / "products")
     evolved = make_product(tmp_path / "evolved", name=product.name, extra_field=True)
     create_topic(bootstrap, product.topic, partitions=2)
+    ensure_dead_letter_topics([product.topic], bootstrap)   # as `dataplatform run` does: not auto-created mid-batch
     pub, pub2 = ChangeSender(bootstrap, registry_url, product), ChangeSender(bootstrap, registry_url, evolved)
     for i in range(12):
         pub.change("c", None, entity(i, 0))
