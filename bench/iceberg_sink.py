@@ -9,7 +9,9 @@ decoding, mapping, the history append and the current-state commit included (the
 commits both tables; the figure counts the history rows). The baseline, in the same
 pass, takes the very rows the sink wrote, builds them into an Arrow table with pyarrow
 and appends them to a fresh table of the same schema with ONE pyiceberg commit: the
-fastest a Python writer can put those rows in an Iceberg table, without Kafka. Rows per
+fastest a Python writer can put those rows in an Iceberg table, without Kafka. The time
+the sink spends in its history-table commits alone (the same work as the baseline, in
+commits of ``--commit-rows``) gives a like-for-like second ratio. Rows per
 data file and snapshots per minute come from the sink's history table. Median of the
 passes and the load average are recorded; results in bench/results/iceberg_sink.json.
 """
@@ -43,7 +45,21 @@ RESULTS = Path(__file__).resolve().parent / "results" / "iceberg_sink.json"
 
 
 class TimedIcebergSink(TimedAssignment, IcebergSink):
-    pass
+    """Also times its history-table commits alone: the same work as the baseline (rows
+    already decoded and mapped, to Arrow, appended), for a like-for-like ratio."""
+
+    history_seconds = 0.0
+
+    def open(self) -> None:
+        super().open()
+        for committer in self.history.values():
+            def timed(rows, offsets, inner=committer.commit):  # noqa: ANN001
+                start = time.perf_counter()
+                try:
+                    return inner(rows, offsets)
+                finally:
+                    self.history_seconds += time.perf_counter() - start
+            committer.commit = timed
 
 
 def one_pass(settings: Settings, product: DataProduct, folder: Path, n: int, commit_rows: int) -> dict:
@@ -77,7 +93,8 @@ def one_pass(settings: Settings, product: DataProduct, folder: Path, n: int, com
     start = time.perf_counter()
     baseline.append(pa.Table.from_pylist(rows, schema=schema_to_pyarrow(baseline.schema(), include_field_ids=False)))
     base_seconds = time.perf_counter() - start
-    return {"rows_per_s": n / seconds, "baseline_rows_per_s": n / base_seconds,
+    return {"rows_per_s": n / seconds, "history_commit_rows_per_s": n / sink.history_seconds,
+            "baseline_rows_per_s": n / base_seconds,
             "rows_per_file": n / len(files), "files": len(files),
             "snapshots": len(history.snapshots()), "snapshots_per_minute": len(history.snapshots()) / (seconds / 60)}
 
@@ -103,15 +120,19 @@ def main() -> None:
                           f"baseline {passes[-1]['baseline_rows_per_s']:,.0f} rows/s")
     median = {k: statistics.median(p[k] for p in passes) for k in passes[0]}
     ratio = statistics.median(p["rows_per_s"] / p["baseline_rows_per_s"] for p in passes)
-    table = RichTable("events", "sink rows/s", "baseline rows/s", "ratio", "rows per file", "snapshots/min",
+    write_ratio = statistics.median(p["history_commit_rows_per_s"] / p["baseline_rows_per_s"] for p in passes)
+    table = RichTable("events", "sink rows/s", "history commits rows/s", "baseline rows/s", "ratio (sink)",
+                      "ratio (history commits)", "rows per file", "snapshots/min",
                       title=f"Iceberg sink vs one pyarrow + pyiceberg append (median of {args.passes})")
-    table.add_row(f"{args.events:,}", f"{median['rows_per_s']:,.0f}", f"{median['baseline_rows_per_s']:,.0f}",
-                  f"{ratio:.2f}", f"{median['rows_per_file']:,.0f}", f"{median['snapshots_per_minute']:.1f}")
+    table.add_row(f"{args.events:,}", f"{median['rows_per_s']:,.0f}", f"{median['history_commit_rows_per_s']:,.0f}",
+                  f"{median['baseline_rows_per_s']:,.0f}", f"{ratio:.2f}", f"{write_ratio:.2f}",
+                  f"{median['rows_per_file']:,.0f}", f"{median['snapshots_per_minute']:.1f}")
     console.print(table)
     write_results(RESULTS, {"date": dt.date.today().isoformat(), "machine": machine(), "load_average": load_average(),
                             "events": args.events, "commit_rows": args.commit_rows, "passes": passes,
                             "median": {k: round(v, 1) for k, v in median.items()},
-                            "ratio_vs_baseline": round(ratio, 2), "target_ratio": 0.5}, console)
+                            "ratio_vs_baseline": round(ratio, 2),
+                            "history_commits_ratio_vs_baseline": round(write_ratio, 2), "target_ratio": 0.5}, console)
 
 
 if __name__ == "__main__":

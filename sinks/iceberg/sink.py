@@ -41,7 +41,7 @@ from dataplatform.sinks.iceberg.commits import CommitConflict, IcebergRow, Table
 from dataplatform.sinks.iceberg.maintenance import expire_snapshots, remove_orphan_files
 from dataplatform.sinks.iceberg.names import table_names
 from dataplatform.sinks.iceberg.schema import EntityShape
-from dataplatform.sinks.iceberg.tables import ensure_table, evolve, missing_fields
+from dataplatform.sinks.iceberg.tables import ensure_table, evolve
 from dataplatform.sinks.records import Batch, SinkRecord, TopicPartitionKey
 from dataplatform.sinks.retrying import SinkStopped
 from dataplatform.stream_processors.crash_points import arm_from_environment, crash_point
@@ -130,8 +130,7 @@ class IcebergSink(BatchingSink):
             shape = EntityShape(entity, self.policies[topic])
             if schema_id is not None and topic in self.history:
                 for committer, history in ((self.history[topic], True), (self.current[topic], False)):
-                    if missing_fields(committer.load(), shape.schema(history)):
-                        self.retrying(lambda c=committer, h=history: evolve(c.load(), shape.schema(h)))
+                    self.retrying(lambda c=committer, h=history: evolve(c.load(), shape.schema(h)))
             self._shapes[(topic, schema_id)] = shape
         return self._shapes[(topic, schema_id)]
 
