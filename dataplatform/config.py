@@ -91,6 +91,9 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL of a service's own database, where its outbox table is "
                                   "(`dataplatform outbox`); not the platform's DATABASE_URL.")
     outbox_table: str = Field(default="outbox_events", description="Name of the outbox table (table or schema.table).")
+    iceberg_request_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A REST catalog request that takes longer fails, and the Iceberg sink "
+                                        "backs off and tries again.")
     iceberg_commit_seconds: float = Field(
         default=300.0, gt=0,
         description="The Iceberg sink commits at least this often (default 5 minutes, as the Iceberg Kafka Connect "

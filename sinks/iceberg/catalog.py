@@ -10,7 +10,9 @@ SQL catalog on SQLite under ``DATAPLATFORM_HOME/iceberg``, warehouse on the loca
 from __future__ import annotations
 
 from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.utils.config import Config
+from requests.adapters import HTTPAdapter
 
 from dataplatform.config import Settings, shown_url
 
@@ -22,16 +24,44 @@ def embedded_properties(settings: Settings) -> dict[str, str]:
     return {"type": "sql", "uri": f"sqlite:///{root / 'catalog.db'}", "warehouse": f"file://{root / 'warehouse'}"}
 
 
+def configured_properties(settings: Settings) -> dict[str, str] | None:
+    """The catalog's properties in pyiceberg's own configuration as it is now (pyiceberg's
+    ``load_catalog`` reads the environment once, when it is imported), or None."""
+    return Config().get_catalog_config(settings.iceberg_catalog)
+
+
 def is_configured(settings: Settings) -> bool:
     """Whether pyiceberg's own configuration names the catalog (else the embedded one)."""
-    return Config().get_catalog_config(settings.iceberg_catalog) is not None
+    return configured_properties(settings) is not None
 
 
 def open_catalog(settings: Settings) -> Catalog:
-    """The configured catalog, else the embedded default."""
-    if is_configured(settings):
-        return load_catalog(settings.iceberg_catalog)
-    return load_catalog(settings.iceberg_catalog, **embedded_properties(settings))
+    """The configured catalog, else the embedded default; a REST catalog's requests time out."""
+    properties = configured_properties(settings)
+    if properties is None:
+        return load_catalog(settings.iceberg_catalog, **embedded_properties(settings))
+    catalog = load_catalog(settings.iceberg_catalog, **properties)
+    if isinstance(catalog, RestCatalog):
+        adapter = _TimeoutAdapter(settings.iceberg_request_timeout_seconds)
+        for scheme in ("http://", "https://"):
+            catalog._session.mount(scheme, adapter)   # pyiceberg 0.12's session (pinned below 0.13)
+    return catalog
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """pyiceberg's REST client sends its requests with no timeout. With the object store down,
+    a REST catalog server (Iceberg's own among them) retries reading table metadata for
+    minutes, and the sink's ``load_table`` waited in silence, never backing off or stopping.
+    With a timeout it fails, and the sink's retry loop backs off and says so."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def send(self, request, **kwargs):  # noqa: ANN001, ANN003, ANN201 - requests' own signature
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().send(request, **kwargs)
 
 
 def describe_catalog(catalog: Catalog) -> str:

@@ -33,7 +33,8 @@ OUTAGE_S = 20.0
 class Delivery:
     """One product's topic and a sink group writing it to the session's REST catalog."""
 
-    def __init__(self, tmp_path, bootstrap: str, registry_url: str, servers: LakehouseServers) -> None:
+    def __init__(self, tmp_path, bootstrap: str, registry_url: str, servers: LakehouseServers,
+                 monkeypatch: pytest.MonkeyPatch) -> None:
         self.bootstrap, self.registry_url = bootstrap, registry_url
         self.product = make_product(tmp_path / "products")
         create_topic(bootstrap, self.product.topic, partitions=PARTITIONS)
@@ -41,9 +42,13 @@ class Delivery:
         self.group = unique_name("iceberg-rest")
         self.catalog = load_catalog("reader", **servers.properties)
         self.names = table_names(self.product)
-        self.sink = IcebergSink(Settings(kafka_bootstrap_servers=bootstrap, schema_registry_url=registry_url),
-                                products=[self.product], catalog=load_catalog("sink", **servers.properties),
-                                group=self.group, batch_timeout=0.1, commit_seconds=0.5, maintenance_seconds=0)
+        # the sink's catalog configured as in production: pyiceberg's own PYICEBERG_CATALOG__<NAME>__… variables
+        for key, value in servers.properties.items():
+            monkeypatch.setenv(f"PYICEBERG_CATALOG__SINK__{key.replace('.', '__').replace('-', '_').upper()}", value)
+        self.sink = IcebergSink(Settings(kafka_bootstrap_servers=bootstrap, schema_registry_url=registry_url,
+                                         iceberg_catalog="sink", iceberg_request_timeout_seconds=5),
+                                products=[self.product], group=self.group, batch_timeout=0.1, commit_seconds=0.5,
+                                maintenance_seconds=0)
 
     def ends(self) -> dict[tuple[str, int], int]:
         return {(self.product.topic, p): end_offset(self.bootstrap, self.product.topic, p) for p in range(PARTITIONS)}
@@ -94,8 +99,8 @@ def send_round(sender: ChangeSender, first: int, count: int) -> None:
 
 
 def test_the_sink_delivers_the_topic_to_tables_in_the_rest_catalog_on_s3(tmp_path, bootstrap, registry_url,
-                                                                          lakehouse):
-    d = Delivery(tmp_path, bootstrap, registry_url, lakehouse)
+                                                                          lakehouse, monkeypatch):
+    d = Delivery(tmp_path, bootstrap, registry_url, lakehouse, monkeypatch)
     send_round(d.sender, 0, 30)
     with running(d.sink):
         wait_until(d.caught_up, timeout=90, message="both tables at the topic's end offsets")
@@ -106,18 +111,11 @@ def test_the_sink_delivers_the_topic_to_tables_in_the_rest_catalog_on_s3(tmp_pat
     assert files and all(f.startswith("s3://warehouse/") for f in files)
 
 
-STORE_OUTAGE_HANGS = pytest.mark.xfail(strict=True, reason=(
-    "with the object store down, the REST catalog server retries reading table metadata for minutes "
-    "(Iceberg's metadata refresh retries), and pyiceberg's REST client sets no request timeout: the "
-    "sink's load_table blocks silently instead of failing and backing off. Needs a timeout on the "
-    "sink's catalog requests; remove this mark then (strict: an unexpected pass fails)."))
-
-
-@pytest.mark.parametrize("down", ["catalog_server", pytest.param("store", marks=STORE_OUTAGE_HANGS)])
+@pytest.mark.parametrize("down", ["catalog_server", "store"])
 def test_an_outage_mid_stream_is_waited_out_and_loses_nothing(tmp_path, bootstrap, registry_url, iceberg_rest,
-                                                               down, caplog):
+                                                               down, caplog, monkeypatch):
     servers = iceberg_rest.servers
-    d = Delivery(tmp_path, bootstrap, registry_url, servers)
+    d = Delivery(tmp_path, bootstrap, registry_url, servers, monkeypatch)
     send_round(d.sender, 0, 12)
     caplog.set_level(logging.WARNING, logger="dataplatform.sinks")
 
