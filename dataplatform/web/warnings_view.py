@@ -90,13 +90,15 @@ class WarningsView:
         at = epoch_ms()
         statuses = board.status(self.derived_periods(), at) if board else [
             ProcessorStatus(name, period, None, at) for name, period in sorted(self.derived_periods().items())]
-        rows = []
+        rows, late = [], []
         for st in statuses:
             d = st.to_dict()
             for key in ("heartbeat_at", "last_evaluation_at", "last_input_event_at"):
-                d[key + "_display"] = display_time(d[key], self.zone) or "never"
+                d[key + "_display"] = display_time(d[key], self.zone) or (
+                    "not yet" if st.state == "starting" else "never")
             rows.append(d)
-        late = [r for r in rows if r["state"] != "ok"]
+            if st.alarming:
+                late.append(d)
         return {"products": rows, "late": late, "checked_at_display": display_time(
             dt.datetime.fromtimestamp(at / 1000, dt.timezone.utc), self.zone)}
 
