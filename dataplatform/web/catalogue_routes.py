@@ -10,11 +10,13 @@ import csv
 import io
 import json
 import logging
+import time
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from dataplatform.config import shown
 from dataplatform.catalogue.facts_cache import CatalogueFacts
 from dataplatform.catalogue.freshness import humanise
 from dataplatform.catalogue.lineage import edges, lineage_svg
@@ -26,6 +28,7 @@ from dataplatform.products.product import BrokenProduct, DataProduct, survey_pro
 from dataplatform.products.versioning import compare_schemas
 
 log = logging.getLogger(__name__)
+PAGE_MAX_AGE_S = 1.0   # a product page shows new versions, freshness and consumers within this
 
 
 def _type_text(t) -> tuple[str, bool]:
@@ -114,7 +117,7 @@ def create_catalogue_router(registry: SchemaRegistryStore, facts: CatalogueFacts
     def get(request: Request, name: str) -> DataProduct:
         all_products = products(request)
         if name not in all_products:
-            raise HTTPException(404, f"No data product named {name!r}")
+            raise HTTPException(404, f"No data product named {shown(name)}")
         return all_products[name]
 
     def versions(p: DataProduct) -> list[dict]:
@@ -158,9 +161,21 @@ def create_catalogue_router(registry: SchemaRegistryStore, facts: CatalogueFacts
     def lineage_picture(request: Request):
         return Response(lineage_svg(products(request)), media_type="image/svg+xml")
 
+    rendered: dict[str, tuple[DataProduct, float, bytes]] = {}
+
     @router.get("/catalogue/{name}", response_class=HTMLResponse, tags=["catalogue"], summary="Product page")
-    def product_page(request: Request, name: str):
+    async def product_page(request: Request, name: str):
+        """Rendered at most once every ``PAGE_MAX_AGE_S`` per product (in the event loop, no
+        thread hop): a busy page costs a dictionary lookup."""
         p = get(request, name)
+        known = rendered.get(name)
+        if known and known[0] is p and time.monotonic() - known[1] < PAGE_MAX_AGE_S:
+            return HTMLResponse(known[2])
+        page = render_product_page(request, p)
+        rendered[name] = (p, time.monotonic(), page.body)
+        return page
+
+    def render_product_page(request: Request, p: DataProduct) -> HTMLResponse:
         fresh, consumers = kafka_facts(p)
         return templates.TemplateResponse(request, "product.html", {
             "title": p.manifest.display_title, "p": p, "fields": field_rows(p), "versions": versions(p),
