@@ -16,12 +16,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from dataplatform.config import shown
 from dataplatform.catalogue.facts_cache import CatalogueFacts
 from dataplatform.catalogue.freshness import humanise
 from dataplatform.catalogue.lineage import edges, lineage_svg
 from dataplatform.catalogue.search import Filters, facets, find
 from dataplatform.catalogue.usage import usage
+from dataplatform.config import shown
 from dataplatform.registry.store import SchemaRegistryStore
 from dataplatform.web.templating import templates
 from dataplatform.products.product import BrokenProduct, DataProduct, survey_products

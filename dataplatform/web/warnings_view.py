@@ -93,14 +93,16 @@ class WarningsView:
         """Kept in memory: read again from the database only after a transition or an
         acknowledgement stored by this process, or once ``CURRENT_MAX_AGE_S`` has passed (an
         acknowledgement made through another replica), so a busy API does no per-request work."""
-        key = (self.store.version, self.acks.version)
-        cached = self._cache
-        if cached is not None and cached[0] == key and time.monotonic() - cached[1] < CURRENT_MAX_AGE_S:
-            return cached[2]
+        def kept() -> tuple[list[dict], bytes] | None:
+            cached, key = self._cache, (self.store.version, self.acks.version)
+            fresh = cached is not None and cached[0] == key and time.monotonic() - cached[1] < CURRENT_MAX_AGE_S
+            return cached[2] if fresh else None
+
+        if answer := kept():
+            return answer
         with self._cache_lock:   # one reader refreshes; the others wait for its answer
-            cached = self._cache
-            if cached is not None and cached[0] == key and time.monotonic() - cached[1] < CURRENT_MAX_AGE_S:
-                return cached[2]
+            if answer := kept():
+                return answer
             key = (self.store.version, self.acks.version)   # before reading: a change meanwhile reads again
             rows = self.store.current()
             acks = self.acks.latest_by_warning([w["warning_id"] for w in rows])
