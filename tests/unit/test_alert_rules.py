@@ -74,3 +74,4 @@ def test_the_documented_scrape_config_opens_metrics_when_reads_need_a_token(tmp_
         assert client.get("/metrics").status_code == 401
         answer = client.get("/metrics", headers={"Authorization": "Bearer reader"})
         assert answer.status_code == 200 and "dataplatform_warnings" in answer.text
+
