@@ -184,6 +184,16 @@ def shown_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+SHOWN_AT_MOST = 500
+
+
+def shown(value: object) -> str:
+    """A value as an error message quotes it (``repr``), cut to 500 characters: a rejected
+    input can be megabytes long, and a message that repeats it all helps nobody."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_AT_MOST else text[:SHOWN_AT_MOST - 1] + "…"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""

@@ -6,8 +6,12 @@ a small JSON heartbeat on its timer to one compacted topic: one heartbeat per de
 product it produces, keyed by ``<component>:<derived product>``, so the topic always holds
 the latest heartbeat of each component and product.
 Readers (the web page, ``/metrics``) keep the newest heartbeat per derived product and call
-the processor *late* when that heartbeat is older than the product's declared refresh
-period (``refreshPeriod`` in its manifest).
+the processor *late* when it has been silent for longer than the product's declared refresh
+period (``refreshPeriod`` in its manifest) counted from when it was last heard or, if later,
+from when the reader started: a processor started with the reader has that long to report
+(it is *starting* meanwhile), and a heartbeat left on the topic by an earlier run is no
+false alarm at start. A reader reads the topic from its beginning before it judges, so a
+restarted web service never says "never heard" of a processor that has reported.
 
 The contract is this module: the topic name, the :class:`Heartbeat` record and its JSON,
 :func:`publish_heartbeat` for writers and :class:`HeartbeatBoard` for readers.
@@ -19,6 +23,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -100,13 +105,26 @@ class ProcessorStatus:
     refresh_period_s: int
     heartbeat: Heartbeat | None
     checked_at_ms: int
+    watching_since_ms: int = 0   # when the reader started: the processor's time to report counts from here
+    caught_up: bool = True       # the reader has read the heartbeats already on the topic
 
     @property
     def state(self) -> str:
-        """``ok``, ``late`` (heartbeat older than the refresh period) or ``unknown`` (never heard)."""
-        if self.heartbeat is None:
-            return "unknown"
-        return "late" if self.heartbeat.age_s(self.checked_at_ms) > self.refresh_period_s else "ok"
+        """``ok``; ``starting`` (not yet heard, or last heard before the reader started, and the
+        refresh period since the reader started has not passed; or the topic not read yet);
+        ``late`` (silent for longer than the refresh period since last heard or the reader
+        started); ``unknown`` (never heard, a refresh period after the reader started)."""
+        hb, period_ms = self.heartbeat, self.refresh_period_s * 1000
+        if hb is not None and self.checked_at_ms - hb.ts_ms <= period_ms:
+            return "ok"
+        if not self.caught_up or self.checked_at_ms - self.watching_since_ms <= period_ms:
+            return "starting"
+        return "unknown" if hb is None else "late"
+
+    @property
+    def alarming(self) -> bool:
+        """Whether the page must say the warnings may be out of date."""
+        return self.state in ("late", "unknown")
 
     def to_dict(self) -> dict:
         hb = self.heartbeat
@@ -133,7 +151,9 @@ class HeartbeatBoard(BackgroundReader):
         self.bootstrap, self.settings, self.topic = bootstrap, settings, topic
         self._latest: dict[str, Heartbeat] = {}
         self._lock = threading.Lock()
-        self.ready = threading.Event()
+        self.ready = threading.Event()       # the topic is assigned
+        self.caught_up = threading.Event()   # the heartbeats already on the topic are read
+        self.started_ms = epoch_ms()
 
     def record(self, heartbeat: Heartbeat) -> None:
         with self._lock:
@@ -157,8 +177,9 @@ class HeartbeatBoard(BackgroundReader):
 
     def status(self, refresh_periods_s: dict[str, int], at_ms: int | None = None) -> list[ProcessorStatus]:
         """One status per derived product named in ``refresh_periods_s`` (heard from or not)."""
-        latest, at = self.latest(), at_ms if at_ms is not None else epoch_ms()
-        return [ProcessorStatus(name, period, latest.get(name), at) for name, period in sorted(refresh_periods_s.items())]
+        latest, at, caught_up = self.latest(), at_ms if at_ms is not None else epoch_ms(), self.caught_up.is_set()
+        return [ProcessorStatus(name, period, latest.get(name), at, self.started_ms, caught_up)
+                for name, period in sorted(refresh_periods_s.items())]
 
     # -- following the topic ---------------------------------------------------------
     def run(self) -> None:
@@ -169,10 +190,17 @@ class HeartbeatBoard(BackgroundReader):
         consumer = Consumer({**client_config(self.bootstrap, self.settings), "group.id": "dataplatform-heartbeats",
                              "enable.auto.commit": False})
         try:
-            consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
+            partition = TopicPartition(self.topic, 0, OFFSET_BEGINNING)
+            consumer.assign([partition])
             self.ready.set()
+            try:
+                end = consumer.get_watermark_offsets(partition, timeout=10)[1]
+            except KafkaException:   # then caught up once a poll finds nothing more
+                end = sys.maxsize
             while not self._stop.is_set():
                 msg = consumer.poll(0.5)
+                if msg is None or msg.offset() >= end - 1:   # the last one at start, or nothing more to read
+                    self.caught_up.set()
                 if msg is None or msg.error() or msg.value() is None:
                     continue
                 try:

@@ -41,7 +41,10 @@ PREFIX = "dataplatform"
 
 WARNING_TRANSITIONS = Counter(f"{PREFIX}_warning_transitions", "Warning transitions read from the warnings product.",
                               ["severity", "transition"])
-SINK_ROWS = Counter(f"{PREFIX}_sink_rows", "Rows a sink made durable.", ["group", "topic"])
+SINK_ROWS = Counter(f"{PREFIX}_sink_rows", "Rows a sink made durable (Parquet: in a written file).",
+                    ["group", "topic"])
+SINK_BUFFERED_ROWS = Gauge(f"{PREFIX}_sink_buffered_rows", "Rows a sink has read but not yet made durable "
+                           "(Parquet: in files still open; their offsets are not committed).", ["group", "topic"])
 SINK_COMMIT_SECONDS = Histogram(f"{PREFIX}_sink_commit_seconds",
                                 "Time to write one batch and its offsets durably (one checkpoint).", ["group"],
                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
@@ -107,6 +110,7 @@ class KafkaSampler(BackgroundReader):
         super().__init__()
         self.bootstrap, self.settings, self.interval_s = bootstrap, settings, interval_s
         self.snapshot = KafkaSnapshot()
+        self.started_at = time.time()
 
     def refresh(self) -> KafkaSnapshot:
         self.snapshot = take_snapshot(self.bootstrap, self.settings)
@@ -125,8 +129,11 @@ class PlatformCollector(Collector):
     """Gauges computed at scrape time from the Kafka snapshot, the database and heartbeats."""
 
     def __init__(self, *, sampler: Callable[[], KafkaSampler | None], current_warnings: Callable[[], list[dict]],
-                 heartbeats: Callable[[], HeartbeatBoard | None], dead_letter_suffix: str = DEAD_LETTER_SUFFIX) -> None:
+                 heartbeats: Callable[[], HeartbeatBoard | None], dead_letter_suffix: str = DEAD_LETTER_SUFFIX,
+                 warning_products: Callable[[], Iterable[str]] = tuple) -> None:
+        """``warning_products``: every warnings product, so each has its series at 0 when quiet."""
         self.sampler, self.current_warnings, self.heartbeats = sampler, current_warnings, heartbeats
+        self.warning_products = warning_products
         self.dead_letter_suffix = dead_letter_suffix
 
     def collect(self):
@@ -153,18 +160,21 @@ class PlatformCollector(Collector):
                 dead.add_metric([topic[: -len(self.dead_letter_suffix)], topic], total)
             else:
                 events.add_metric([topic], total)
-        age = GaugeMetricFamily(f"{PREFIX}_kafka_snapshot_age_seconds", "Age of the Kafka figures above.")
-        age.add_metric([], time.time() - snap.taken_at if snap.taken_at else float("inf"))
+        age = GaugeMetricFamily(f"{PREFIX}_kafka_snapshot_age_seconds", "Age of the Kafka figures above (before "
+                                "the first snapshot: time since the sampler started).")
+        if sampler is not None:
+            age.add_metric([], time.time() - (snap.taken_at or sampler.started_at))
         yield from (lag, events, dead, age)
 
     def _warnings(self):
-        gauge = GaugeMetricFamily(f"{PREFIX}_warnings", "Current (not cleared) warnings by severity.",
-                                  labels=["severity"])
-        counts = {"RED": 0, "AMBER": 0}
+        gauge = GaugeMetricFamily(f"{PREFIX}_warnings", "Current (not cleared) warnings by warnings product and "
+                                  "severity.", labels=["product", "severity"])
+        counts = {(product, severity): 0 for product in self.warning_products() for severity in ("RED", "AMBER")}
         for w in self.current_warnings():
-            counts[w["severity"]] = counts.get(w["severity"], 0) + 1
-        for severity, n in counts.items():
-            gauge.add_metric([severity], n)
+            key = (w["product"], w["severity"])
+            counts[key] = counts.get(key, 0) + 1
+        for (product, severity), n in sorted(counts.items()):
+            gauge.add_metric([product, severity], n)
         yield gauge
 
     def _heartbeats(self):
@@ -177,18 +187,22 @@ class PlatformCollector(Collector):
                                       "When the processor last evaluated (Unix time).", labels=labels)
         step = GaugeMetricFamily(f"{PREFIX}_processor_step_seconds", "Duration of the processor's last step.",
                                  labels=labels)
-        events_in = GaugeMetricFamily(f"{PREFIX}_processor_events_in", "Input events applied since the processor "
-                                      "started.", labels=labels)
-        events_out = GaugeMetricFamily(f"{PREFIX}_processor_events_out", "Output events sent since the processor "
-                                       "started.", labels=labels)
-        at = epoch_ms()
+        events_in = GaugeMetricFamily(f"{PREFIX}_processor_events_in", "Input events a processor component "
+                                      "applied since it started (once per component: its derivation's inputs).",
+                                      labels=["component"])
+        events_out = GaugeMetricFamily(f"{PREFIX}_processor_events_out", "Events of this derived product the "
+                                       "component sent since it started.", labels=labels)
+        at, counted_in = epoch_ms(), set()
         for hb in beats:
             key = [hb.component, hb.derived_product]
             age.add_metric(key, hb.age_s(at))
             for family, value in ((evaluated, hb.last_evaluation_ms and hb.last_evaluation_ms / 1000),
-                                  (step, hb.step_seconds), (events_in, hb.events_in), (events_out, hb.events_out)):
+                                  (step, hb.step_seconds), (events_out, hb.events_out)):
                 if value is not None:
                     family.add_metric(key, value)
+            if hb.events_in is not None and hb.component not in counted_in:   # every product's heartbeat repeats it
+                counted_in.add(hb.component)
+                events_in.add_metric([hb.component], hb.events_in)
         yield from (age, evaluated, step, events_in, events_out)
 
 

@@ -23,20 +23,35 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from dataplatform.config import Settings, get_settings
+from dataplatform.config import Settings, get_settings, shown
 
 PLATFORM_USER = "dataplatform"
 """The user name sent with an API token as basic-auth password (the platform ignores it)."""
 
 
+class RegistryConfigError(ValueError):
+    """The registry's address or credentials cannot be used; the message says how to fix it."""
+
+
 def registry_url(url: str | None = None, settings: Settings | None = None) -> str:
+    """The registry's address, checked: http(s), a host, a valid port, no credentials in it."""
     url = url or (settings or get_settings()).schema_registry_url
     if not url:
-        raise ValueError("no schema registry: set SCHEMA_REGISTRY_URL or start the web service (`dataplatform serve`)")
-    if urlsplit(url).password is not None:
-        raise ValueError(f"SCHEMA_REGISTRY_URL={redacted_url(url)} carries credentials: put them in "
-                         "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO (or SCHEMA_REGISTRY_BEARER_TOKEN) instead, "
-                         "so they never appear in logs")
+        raise RegistryConfigError("no schema registry: set SCHEMA_REGISTRY_URL or start the web service "
+                                  "(`dataplatform serve`)")
+    example = "e.g. http://127.0.0.1:8080"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise RegistryConfigError(f"the schema registry URL is not a URL ({exc}): {example}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RegistryConfigError(f"schema registry URL {shown(redacted_url(url))} is not an http(s) URL with a "
+                                  f"host: {example}")
+    if parts.password is not None:
+        raise RegistryConfigError(f"SCHEMA_REGISTRY_URL={redacted_url(url)} carries credentials: put them in "
+                                  "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO (or SCHEMA_REGISTRY_BEARER_TOKEN) instead, "
+                                  "so they never appear in logs")
     return url
 
 

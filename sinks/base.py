@@ -103,6 +103,10 @@ class BatchingSink(ABC):
         """Called on every turn of the consume loop (at least every 0.2 s), between batches:
         time-based work such as rolling files."""
 
+    #: Whether :meth:`write_batch` makes its rows durable (then counted in ``sink_rows_total``
+    #: there); a sink that holds rows back counts them itself when they are.
+    rows_durable_when_written = True
+
     def durable_offsets(self, batch: Batch) -> dict[TopicPartitionKey, int]:
         """What :meth:`write_batch` made durable, per partition (a sink that holds rows back
         across batches says less than the batch's next offsets)."""
@@ -186,8 +190,9 @@ class BatchingSink(ABC):
         self.rows_written += len(batch.items)
         self.batches_written += 1
         SINK_COMMIT_SECONDS.labels(self.group).observe(time.monotonic() - started)
-        for (topic, _partition), rows in batch.rows.items():
-            SINK_ROWS.labels(self.group, topic).inc(rows)
+        if self.rows_durable_when_written:
+            for (topic, _partition), rows in batch.rows.items():
+                SINK_ROWS.labels(self.group, topic).inc(rows)
         self.commit_offsets(self.durable_offsets(batch))
 
     def _dead_letter(self, msg: Message, exc: Exception, value: dict | None = None) -> None:

@@ -32,6 +32,7 @@ import fsspec
 import pyarrow as pa
 
 from dataplatform.config import Settings
+from dataplatform.metrics import SINK_BUFFERED_ROWS, SINK_ROWS
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
 from dataplatform.sinks.columns import FieldColumn, MappingError, entity_columns, personal_data_policy, entity_schema_of_envelope, entity_values
@@ -76,6 +77,7 @@ class ParquetSink(BatchingSink):
     """Keep data product topics as date-partitioned Parquet files; ``run(stop_event)`` until stopped."""
 
     default_group = "dataplatform-sink-parquet"
+    rows_durable_when_written = False   # counted when their file is written (see _write)
 
     def __init__(self, settings: Settings | None = None, *, topics: Sequence[str] = (),
                  products: Sequence[DataProduct] = (), path: str | None = None,
@@ -171,6 +173,7 @@ class ParquetSink(BatchingSink):
         for open_file in finished:
             self._write(open_file)
         self._open = staged
+        self._show_buffered()
 
     def durable_offsets(self, batch: Batch) -> dict[TopicPartitionKey, int]:
         """Rows in open files are not on disk yet: tell Kafka only what the files hold."""
@@ -184,6 +187,7 @@ class ParquetSink(BatchingSink):
             self.retrying(lambda f=open_file: self._write(f))
             del self._open[tp]
             self.commit_offsets({tp: open_file.last + 1})
+        self._show_buffered()
         due = self._last_compaction is None or time.monotonic() - self._last_compaction >= self.compact_seconds
         if self.compact_seconds and self._assigned and due:
             self._last_compaction = time.monotonic()
@@ -206,12 +210,14 @@ class ParquetSink(BatchingSink):
                 self.commit_offsets({tp: open_file.last + 1})
         except SinkStopped:
             log.warning("stopped before every open file was written; their rows will be read again on restart")
+        self._show_buffered()
 
     def partitions_revoked(self, partitions: set[TopicPartitionKey]) -> None:
         """The next owner resumes from the finished files: drop what is open here."""
         for tp in partitions:
             self._open.pop(tp, None)
         self._assigned -= partitions
+        self._show_buffered()
 
     def compact(self, today: date | None = None) -> int:
         """Merge small files of days that are over, for the partitions this sink owns;
@@ -251,4 +257,13 @@ class ParquetSink(BatchingSink):
     def _write(self, open_file: OpenFile) -> None:
         write_open_file(self.fs, self.product_dir(open_file.topic), open_file)
         self.files_written += 1
+        SINK_ROWS.labels(self.group, open_file.topic).inc(open_file.rows)
+
+    def _show_buffered(self) -> None:
+        """``sink_buffered_rows``: rows read but in no written file yet (not counted as sunk)."""
+        per_topic = dict.fromkeys(self.products, 0)
+        for (topic, _), open_file in self._open.items():
+            per_topic[topic] = per_topic.get(topic, 0) + open_file.rows
+        for topic, rows in per_topic.items():
+            SINK_BUFFERED_ROWS.labels(self.group, topic).set(rows)
 

@@ -40,6 +40,10 @@ class OpenFile:
     def start(cls, topic: str, partition: int, day: date, table: pa.Table, first: int, last: int) -> "OpenFile":
         return cls(topic, partition, day, table.schema, first, last, (table,), time.monotonic())
 
+    @property
+    def rows(self) -> int:
+        return sum(t.num_rows for t in self.tables)
+
     def fits(self, day: date, schema: pa.Schema) -> bool:
         return self.day == day and self.schema.equals(schema)
 

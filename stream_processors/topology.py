@@ -236,7 +236,7 @@ class DerivationProcessor:
             await self.groups.write(event, writes)
         crash_point("stage2.heads-queued")
         await durable(self.app)
-        self.progress.stepped(time.monotonic() - started, len(outputs))
+        self.progress.stepped(time.monotonic() - started, [name for name, _, _ in outputs])
 
     async def _heartbeat(self) -> None:
         """Tell operations this worker is alive and how far it got, per derived product (the
@@ -244,7 +244,7 @@ class DerivationProcessor:
         p, component = self.progress, self.config.instance_id or self.config.app_id
         for name in self.config.outputs:
             beat = Heartbeat(component, name, p.last_step_ms, p.last_input_ms, step_seconds=p.step_seconds,
-                             events_in=p.events_in, events_out=p.events_out)
+                             events_in=p.events_in, events_out=p.events_out.get(name, 0))
             await self.heartbeats.send(key=beat.key, value=beat.to_json())
 
     async def _tick(self) -> None:
@@ -272,11 +272,14 @@ class Progress:
         self.last_step_ms: int | None = None
         self.last_input_ms: int | None = None
         self.step_seconds: float | None = None
-        self.events_in = self.events_out = 0
+        self.events_in = 0
+        self.events_out: dict[str, int] = {}   # per derived product, so each is counted once
 
-    def stepped(self, seconds: float, outputs: int) -> None:
+    def stepped(self, seconds: float, outputs: list[str]) -> None:
+        """A step that sent ``outputs`` (the derived product of each event sent)."""
         self.last_step_ms, self.step_seconds = epoch_ms(), round(seconds, 4)
-        self.events_out += outputs
+        for name in outputs:
+            self.events_out[name] = self.events_out.get(name, 0) + 1
 
 
 def build_app(config: ProcessorConfig, clock: Clock | None = None, warm: bool = True,

@@ -1,5 +1,5 @@
 """The ``dataplatform`` command line: one Typer app, one module per command group."""
 
-from dataplatform.cli.main import app
+from dataplatform.cli.main import app, console_script
 
-__all__ = ["app"]
+__all__ = ["app", "console_script"]

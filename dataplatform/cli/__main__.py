@@ -1,3 +1,3 @@
-from dataplatform.cli import app
+from dataplatform.cli import console_script
 
-app()
+console_script()

@@ -7,7 +7,9 @@ level lists what exists.
 from __future__ import annotations
 
 import logging
+import sys
 
+import httpx
 import typer
 
 from dataplatform import __version__
@@ -25,6 +27,12 @@ from dataplatform.cli import topics as topics_cli
 from dataplatform.cli import outbox as outbox_cli
 from dataplatform.cli import warnings as warnings_cli
 from dataplatform.cli.help_format import quiet_flag_types
+from dataplatform.registry_config import RegistryConfigError
+
+try:   # confluent-kafka's registry client speaks through its own copy of httpx
+    from httpx2 import TransportError as RegistryTransportError
+except ImportError:  # pragma: no cover - older confluent-kafka
+    RegistryTransportError = httpx.TransportError
 
 quiet_flag_types()
 
@@ -64,7 +72,31 @@ def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """Event-driven data platform: data products on Kafka, joins, warnings, sinks, catalogue."""
+    # The platform's own INFO lines say what happened; a library's (httpx's "HTTP Request: …")
+    # only with --verbose. Long-running commands send everything to their log file instead.
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("dataplatform").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def console_script() -> None:
+    """``dataplatform``: an unusable address, or a service that cannot be reached, is one line
+    of error and exit status 2, not a traceback (``--verbose`` shows the traceback)."""
+    try:
+        app()
+    except (RegistryConfigError, httpx.TransportError, RegistryTransportError) as exc:
+        if {"--verbose", "-v"} & set(sys.argv):
+            raise
+        where = _url_of(exc)
+        typer.echo(f"error: {exc}" + (f" (connecting to {where})" if where else ""), err=True)
+        sys.exit(2)
+
+
+def _url_of(exc: Exception) -> str | None:
+    try:
+        url = exc.request.url   # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):   # httpx raises RuntimeError when no request is attached
+        return None
+    return str(url.copy_with(query=None, username=None, password=None))

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dataplatform.cli.tables import print_fitted
 from dataplatform.config import get_settings
 
 console = Console()
@@ -103,10 +104,9 @@ def _print_sources(sources, as_json: bool) -> None:  # noqa: ANN001
     if not sources:
         console.print("nothing to query yet: no sink table, Parquet file or Iceberg table (has a sink run?)")
         return
-    table = Table("name", "kind", "where", "columns")
-    for s in sources:
-        table.add_row(s.name, s.kind, s.where, ", ".join(s.columns))
-    console.print(table)
+    print_fitted(console, ("name", "kind", "where", "columns"),
+                 [(s.name, s.kind, s.where, ", ".join(s.columns)) for s in sources],
+                 whole=("name",), drop_order=("where", "kind"))
 
 
 def _fail(message: str) -> None:

@@ -18,6 +18,7 @@ import avro.errors
 import avro.schema
 import fastavro
 
+from dataplatform.config import shown
 from dataplatform.registry.errors import InvalidSchema
 
 SUPPORTED_SCHEMA_TYPES = ("AVRO",)
@@ -70,9 +71,9 @@ def check_defaults(schema_str: str) -> None:
 
 def canonicalise(schema_str: str, schema_type: str | None = "AVRO") -> CanonicalSchema:
     """Validate ``schema_str`` and return its canonical text and fingerprint."""
-    kind = (schema_type or "AVRO").upper()
+    kind = (schema_type or "AVRO").upper() if isinstance(schema_type, str | None) else None
     if kind not in SUPPORTED_SCHEMA_TYPES:
-        raise InvalidSchema(f"schemaType '{schema_type}' is not supported; this registry accepts AVRO only")
+        raise InvalidSchema(f"schemaType {shown(schema_type)} is not supported; this registry accepts AVRO only")
     parsed = parse_avro(schema_str)
     text = json.dumps(_ordered(parsed.to_json()), separators=(",", ":"), ensure_ascii=False)
     fingerprint = hashlib.sha256(f"{kind}:{text}".encode()).hexdigest()

@@ -16,6 +16,7 @@ from sqlalchemy import DateTime, Integer, String, Text, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from dataplatform.config import shown
 from dataplatform.warnings.store import Base, WarningStore, iso
 
 MAX_NAME = 100
@@ -45,6 +46,7 @@ class Acknowledgement(Base):
 class AcknowledgementStore:
     def __init__(self, engine: Engine, warnings: WarningStore) -> None:
         self.engine, self.warnings = engine, warnings
+        self.version = 0   # bumped by every acknowledgement made here: what caches of the current warnings watch
         Base.metadata.create_all(engine)
 
     def add(self, warning_id: str, by: str, note: str = "") -> dict:
@@ -56,12 +58,13 @@ class AcknowledgementStore:
             raise AcknowledgementError(f"'by' is at most {MAX_NAME} characters and 'note' at most {MAX_NOTE}")
         latest = self.warnings.latest(warning_id)
         if latest is None:
-            raise LookupError(f"no warning {warning_id!r}: see /api/warnings for current warning ids")
+            raise LookupError(f"no warning {shown(warning_id)}: see /api/warnings for current warning ids")
         row = Acknowledgement(warning_id=warning_id, event_id=latest["event_id"], severity=latest["severity"],
                               by=by, note=note, at=dt.datetime.now(dt.timezone.utc))
         with Session(self.engine, expire_on_commit=False) as session:
             session.add(row)
             session.commit()
+        self.version += 1
         return row.to_dict()
 
     def for_warning(self, warning_id: str) -> list[dict]:

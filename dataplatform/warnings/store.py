@@ -124,6 +124,7 @@ class WarningStore:
 
     def __init__(self, database_url: str | None = None, engine: Engine | None = None) -> None:
         self.engine = engine or create_engine(database_url)  # type: ignore[arg-type]
+        self.version = 0   # bumped by every transition stored here: what caches of the current warnings watch
         Base.metadata.create_all(self.engine)
         _keep_history_of_one_product_tables(self.engine)
 
@@ -150,6 +151,7 @@ class WarningStore:
                 session.commit()
             except IntegrityError:
                 return None
+        self.version += 1
         return row
 
     def resume_offsets(self, product: str) -> dict[int, int]:

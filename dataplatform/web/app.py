@@ -35,6 +35,7 @@ from dataplatform.registry.store import SchemaRegistryStore
 from dataplatform.warnings.acknowledgements import AcknowledgementStore
 from dataplatform.warnings.figures import FiguresStore
 from dataplatform.warnings.follower import FiguresFollower, WarningFollower
+from dataplatform.warnings.kinds import warning_kinds
 from dataplatform.warnings.store import WarningStore
 from dataplatform.warnings.webhooks import WebhookDispatcher
 from dataplatform.web.auth import AccessRules, TokenAuthMiddleware
@@ -93,8 +94,9 @@ def create_app(settings: Settings | None = None, *, registry_store: SchemaRegist
                                                interval=settings.catalogue_refresh_seconds)
     app.state.metrics = CollectorRegistry()
     app.state.metrics.register(PlatformCollector(sampler=lambda: app.state.kafka_sampler,
-                                                 current_warnings=warning_store.current,
-                                                 heartbeats=lambda: app.state.heartbeats))
+                                                 current_warnings=view.current_rows,
+                                                 heartbeats=lambda: app.state.heartbeats,
+                                                 warning_products=lambda: warning_kinds().keys()))
     app.state.access_rules = AccessRules(settings)
     install_error_handlers(app)
     app.add_middleware(TokenAuthMiddleware, rules=app.state.access_rules)  # the last added runs first

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import time
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -21,12 +22,14 @@ from dataplatform.catalogue.iceberg import iceberg_delivery
 from dataplatform.catalogue.lineage import edges, lineage_svg
 from dataplatform.catalogue.search import Filters, facets, find
 from dataplatform.catalogue.usage import usage
+from dataplatform.config import shown
 from dataplatform.registry.store import SchemaRegistryStore
 from dataplatform.web.templating import templates
 from dataplatform.products.product import BrokenProduct, DataProduct, survey_products
 from dataplatform.products.versioning import compare_schemas
 
 log = logging.getLogger(__name__)
+PAGE_MAX_AGE_S = 1.0   # a product page shows new versions, freshness and consumers within this
 
 
 def _type_text(t) -> tuple[str, bool]:
@@ -115,7 +118,7 @@ def create_catalogue_router(registry: SchemaRegistryStore, facts: CatalogueFacts
     def get(request: Request, name: str) -> DataProduct:
         all_products = products(request)
         if name not in all_products:
-            raise HTTPException(404, f"No data product named {name!r}")
+            raise HTTPException(404, f"No data product named {shown(name)}")
         return all_products[name]
 
     def versions(p: DataProduct) -> list[dict]:
@@ -159,9 +162,21 @@ def create_catalogue_router(registry: SchemaRegistryStore, facts: CatalogueFacts
     def lineage_picture(request: Request):
         return Response(lineage_svg(products(request)), media_type="image/svg+xml")
 
+    rendered: dict[str, tuple[DataProduct, float, bytes]] = {}
+
     @router.get("/catalogue/{name}", response_class=HTMLResponse, tags=["catalogue"], summary="Product page")
-    def product_page(request: Request, name: str):
+    async def product_page(request: Request, name: str):
+        """Rendered at most once every ``PAGE_MAX_AGE_S`` per product (in the event loop, no
+        thread hop): a busy page costs a dictionary lookup."""
         p = get(request, name)
+        known = rendered.get(name)
+        if known and known[0] is p and time.monotonic() - known[1] < PAGE_MAX_AGE_S:
+            return HTMLResponse(known[2])
+        page = render_product_page(request, p)
+        rendered[name] = (p, time.monotonic(), page.body)
+        return page
+
+    def render_product_page(request: Request, p: DataProduct) -> HTMLResponse:
         fresh, consumers = kafka_facts(p)
         return templates.TemplateResponse(request, "product.html", {
             "title": p.manifest.display_title, "p": p, "fields": field_rows(p), "versions": versions(p),

@@ -3,7 +3,9 @@
 Confluent's clients read that shape from the registry; using it for every route means a
 script needs one error parser, and an unknown path under the registry answers as
 Confluent's does (``{"error_code": 404, "message": "HTTP 404 Not Found"}``). Messages never
-repeat what was sent (a rejected body can be large or hold secrets). An unexpected
+repeat what was sent (a rejected body can be large or hold secrets), and a value a message
+names is cut to 500 characters (:func:`shown`). Input no route can use (nested too deeply,
+not UTF-8, out of range) is a 400 whichever route it reached. An unexpected
 exception is logged and answered 500 here, inside the server, so uvicorn keeps the
 keep-alive connection instead of resetting it.
 """
@@ -17,6 +19,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -39,9 +42,28 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return error_json(422, validation_message(exc))
 
 
+#: Input no route can use, whichever route it reached: answered 400 with what was wrong,
+#: never 500. (SQLSTATE class 22, a data exception: a NUL character, a number out of range.)
+BAD_INPUT = {
+    RecursionError: "The request nests too deeply (JSON or a schema nested thousands of levels): flatten it.",
+    UnicodeError: "The request holds text that is not valid UTF-8 (invalid bytes or a lone surrogate such as "
+                  "\\ud800): send UTF-8.",
+    OverflowError: "A number or date in the request is out of range: use a smaller one.",
+    DataError: "A value in the request cannot be stored or compared (e.g. a NUL character or a number out of "
+               "range): remove it.",
+}
+
+
+async def _bad_input(request: Request, exc: Exception) -> JSONResponse:
+    log.info("%s %s: bad input: %s", request.method, request.url.path, type(exc).__name__)
+    return error_json(400, next(m for kind, m in BAD_INPUT.items() if isinstance(exc, kind)))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for kind in BAD_INPUT:
+        app.add_exception_handler(kind, _bad_input)
 
 
 class CatchErrorsMiddleware:

@@ -15,10 +15,11 @@ import queue
 import time
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
+from dataplatform.config import shown
 from dataplatform.warnings.acknowledgements import AcknowledgementError
 from dataplatform.web.warnings_routes import HISTORY_PAGE_SIZE, FilterError, history_filter
 from dataplatform.web.warnings_view import WarningsView
@@ -34,9 +35,10 @@ class AcknowledgementIn(BaseModel):
 def create_warnings_api(view: WarningsView) -> APIRouter:
     router = APIRouter(tags=["warnings"])
 
-    @router.get("/api/warnings", summary="Current warnings (not cleared): most severe, then longest raised, first")
-    def current() -> list[dict]:
-        return [{k: v for k, v in w.items() if k != "spark"} for w in view.current()]
+    @router.get("/api/warnings", summary="Current warnings (not cleared): most severe, then longest raised, first",
+                response_model=list[dict])
+    async def current() -> Response:
+        return Response(view.current_json(), media_type="application/json")   # kept encoded in memory
 
     @router.get("/api/warnings/history", summary="Transitions, newest first, filtered and paged")
     def history(area: str = "", severity: str = "", since: str = "", until: str = "",
@@ -74,7 +76,7 @@ def create_warnings_api(view: WarningsView) -> APIRouter:
     def one(warning_id: str) -> dict:
         latest = view.store.latest(warning_id)
         if latest is None:
-            raise HTTPException(404, f"no warning {warning_id!r}: see /api/warnings for current warning ids")
+            raise HTTPException(404, f"no warning {shown(warning_id)}: see /api/warnings for current warning ids")
         return {**latest, "acknowledgements": view.acks.for_warning(warning_id)}
 
     @router.get("/warnings/stream", summary="Server-sent events: 'warning', 'acknowledgement' and 'status'")

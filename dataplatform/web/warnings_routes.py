@@ -9,9 +9,10 @@ import datetime as dt
 from urllib.parse import parse_qs, quote, urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from dataplatform.config import shown
 from dataplatform.warnings.acknowledgements import AcknowledgementError
 from dataplatform.warnings.guidance import guides
 from dataplatform.warnings.kinds import warning_kinds
@@ -32,7 +33,7 @@ def history_filter(area: str, severity: str, since: str, until: str, zone: str) 
     """Dates are whole days in the page's time zone; ``until`` includes its day."""
     severity = severity.upper().strip()
     if severity and severity not in SEVERITIES:
-        raise FilterError(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+        raise FilterError(f"severity {shown(severity)} is not one of {', '.join(SEVERITIES)}")
 
     def day(value: str, name: str) -> dt.datetime | None:
         if not value.strip():
@@ -40,10 +41,12 @@ def history_filter(area: str, severity: str, since: str, until: str, zone: str) 
         try:
             return dt.datetime.combine(dt.date.fromisoformat(value.strip()), dt.time(), ZoneInfo(zone))
         except ValueError:
-            raise FilterError(f"{name} {value!r} is not a date: use YYYY-MM-DD, e.g. 2026-03-01") from None
+            raise FilterError(f"{name} {shown(value)} is not a date: use YYYY-MM-DD, e.g. 2026-03-01") from None
 
     start, end = day(since, "from"), day(until, "to")
-    if end is not None:
+    if end is not None and end.date() == dt.date.max:
+        end = None   # up to the end of the calendar: no upper bound (the day after would not exist)
+    elif end is not None:
         end += dt.timedelta(days=1)
     if start and end and start >= end:
         raise FilterError("'from' is after 'to': swap the dates")
@@ -55,7 +58,7 @@ def create_warnings_router(view: WarningsView) -> APIRouter:
 
     def tiles() -> str:
         """Regions by their worst warning, of the kinds whose groups are areas with figures kept."""
-        return region_tiles(region_severities([w for w in view.store.current()
+        return region_tiles(region_severities([w for w in view.current_rows()
                                                if view.charted(warning_kinds().get(w["product"]))]))
 
     @router.get("/warnings", response_class=HTMLResponse, tags=["warnings"], summary="Live warnings page")
@@ -76,7 +79,7 @@ def create_warnings_router(view: WarningsView) -> APIRouter:
 
     @router.get("/warnings/history", response_class=HTMLResponse, tags=["warnings"], summary="Warning history page")
     def history_page(request: Request, area: str = "", severity: str = "", since: str = "", until: str = "",
-                     page: int = 1):
+                     page: int = Query(1, ge=1, le=10**9, description="Page number, from 1")):
         asked = {"area": area, "severity": severity.upper(), "since": since, "until": until}
         try:
             where = history_filter(area, severity, since, until, view.zone)
@@ -99,7 +102,7 @@ def create_warnings_router(view: WarningsView) -> APIRouter:
     def warning_page(request: Request, warning_id: str, days: int = 28):
         latest = view.store.latest(warning_id)
         if latest is None:
-            raise HTTPException(404, f"no warning {warning_id!r}: see /warnings for current warnings")
+            raise HTTPException(404, f"no warning {shown(warning_id)}: see /warnings for current warnings")
         days = min(max(days, 1), 366)
         w = view.decorate(latest)
         since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)

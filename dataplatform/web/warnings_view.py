@@ -8,8 +8,11 @@ are worked out here from the manifests and the heartbeats.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dataplatform.derivations.loading import declared_upstream
 from dataplatform.heartbeat import HeartbeatBoard, ProcessorStatus
@@ -23,6 +26,8 @@ from dataplatform.web.charts import sparkline
 from dataplatform.web.templating import display_time
 from dataplatform.products.product import DataProduct
 
+CURRENT_MAX_AGE_S = 1.0
+
 
 @dataclass
 class WarningsView:
@@ -32,6 +37,8 @@ class WarningsView:
     zone: str
     products: Callable[[], dict[str, DataProduct]]
     heartbeats: Callable[[], HeartbeatBoard | None]
+    _cache: tuple | None = field(default=None, init=False, repr=False)
+    _cache_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # -- one warning ---------------------------------------------------------------------
     def kinds(self) -> list[WarningKind]:
@@ -61,10 +68,7 @@ class WarningsView:
                "charted": self.charted(kind),
                "figures": ", ".join(f"{m.label} {n}" + (f" {m.unit}" if m.unit != m.label else "")
                                     for m, n in ((need, w.get("need")), (have, w.get("have"))) if m)}
-        if with_spark and out["charted"]:
-            since_dt = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=w.get("horizon_days") or 28)
-            out["spark"] = sparkline(self.figures.series(w["group_code"], since_dt), days=w.get("horizon_days") or 28)
-        return out
+        return self._with_spark(out) if with_spark else out
 
     def decorate_ack(self, ack: dict | None, w: dict | None = None) -> dict | None:
         if ack is None:
@@ -74,9 +78,45 @@ class WarningsView:
                 "earlier": earlier}  # acknowledged an earlier transition (e.g. at AMBER, now RED)
 
     def current(self) -> list[dict]:
-        rows = self.store.current()
-        acks = self.acks.latest_by_warning([w["warning_id"] for w in rows])
-        return [self.decorate(w, acks.get(w["warning_id"]), with_spark=True) for w in rows]
+        """The current warnings with their sparklines (the live page)."""
+        return [self._with_spark(w) for w in self.current_rows()]
+
+    def current_rows(self) -> list[dict]:
+        """The current warnings, decorated, with their acknowledgements (no sparkline)."""
+        return self._current()[0]
+
+    def current_json(self) -> bytes:
+        """``/api/warnings``: :meth:`current_rows` as JSON, encoded once per change."""
+        return self._current()[1]
+
+    def _current(self) -> tuple[list[dict], bytes]:
+        """Kept in memory: read again from the database only after a transition or an
+        acknowledgement stored by this process, or once ``CURRENT_MAX_AGE_S`` has passed (an
+        acknowledgement made through another replica), so a busy API does no per-request work."""
+        def kept() -> tuple[list[dict], bytes] | None:
+            cached, key = self._cache, (self.store.version, self.acks.version)
+            fresh = cached is not None and cached[0] == key and time.monotonic() - cached[1] < CURRENT_MAX_AGE_S
+            return cached[2] if fresh else None
+
+        if answer := kept():
+            return answer
+        with self._cache_lock:   # one reader refreshes; the others wait for its answer
+            if answer := kept():
+                return answer
+            key = (self.store.version, self.acks.version)   # before reading: a change meanwhile reads again
+            rows = self.store.current()
+            acks = self.acks.latest_by_warning([w["warning_id"] for w in rows])
+            decorated = [self.decorate(w, acks.get(w["warning_id"])) for w in rows]
+            answer = decorated, json.dumps(decorated, ensure_ascii=False, separators=(",", ":")).encode()
+            self._cache = (key, time.monotonic(), answer)
+            return answer
+
+    def _with_spark(self, w: dict) -> dict:
+        if not w["charted"]:
+            return w
+        days = w.get("horizon_days") or 28
+        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
+        return {**w, "spark": sparkline(self.figures.series(w["group_code"], since), days=days)}
 
     # -- the processor -------------------------------------------------------------------
     def derived_periods(self) -> dict[str, int]:
@@ -90,13 +130,15 @@ class WarningsView:
         at = epoch_ms()
         statuses = board.status(self.derived_periods(), at) if board else [
             ProcessorStatus(name, period, None, at) for name, period in sorted(self.derived_periods().items())]
-        rows = []
+        rows, late = [], []
         for st in statuses:
             d = st.to_dict()
             for key in ("heartbeat_at", "last_evaluation_at", "last_input_event_at"):
-                d[key + "_display"] = display_time(d[key], self.zone) or "never"
+                d[key + "_display"] = display_time(d[key], self.zone) or (
+                    "not yet" if st.state == "starting" else "never")
             rows.append(d)
-        late = [r for r in rows if r["state"] != "ok"]
+            if st.alarming:
+                late.append(d)
         return {"products": rows, "late": late, "checked_at_display": display_time(
             dt.datetime.fromtimestamp(at / 1000, dt.timezone.utc), self.zone)}
 

@@ -20,7 +20,7 @@ import pytest
 from confluent_kafka import Producer
 
 from dataplatform.config import Settings
-from dataplatform.heartbeat import Heartbeat, ensure_heartbeat_topic, publish_heartbeat
+from dataplatform.heartbeat import Heartbeat, HeartbeatBoard, ensure_heartbeat_topic, publish_heartbeat
 from dataplatform.kafka_config import client_config
 from dataplatform.web.app import create_app, start_warning_follower
 from dataplatform.web.server import RunningServer
@@ -113,9 +113,13 @@ def test_a_silent_processor_is_not_all_clear(live: Live, browser):
     expect(page.locator("#no-warnings")).to_be_visible()
     expect(banner).to_be_visible()                      # never heard from: not "all clear"
     expect(banner).to_contain_text("No heartbeat from the processor of area_supply_demand")
+    expect(page.locator("#current")).to_have_class(re.compile("app-stale"))   # tiles and rows grey
+    expect(page.locator("#warnings-stale")).to_contain_text("data not current")
     for product in ("area_supply_demand", "housing_shortfall_warnings"):
         live.beat(product)
     expect(banner).to_be_hidden(timeout=15_000)         # heartbeats arrive: on time
+    expect(page.locator("#current")).not_to_have_class(re.compile("app-stale"))
+    expect(page.locator("#warnings-stale")).to_be_hidden()
     row = page.locator("#processor-body tr[data-product='area_supply_demand']")
     expect(row.locator(".state")).to_have_text("on time")
     assert TIME_WITH_ZONE.match(row.locator(".evaluation").inner_text())
@@ -130,6 +134,35 @@ def test_a_silent_processor_is_not_all_clear(live: Live, browser):
     status = httpx.get(f"{live.url}/api/processor").json()
     assert {p["derived_product"]: p["state"] for p in status["products"]} == {
         "area_supply_demand": "late", "housing_shortfall_warnings": "late"}
+
+
+def test_a_restarted_web_service_knows_the_last_heartbeat_before_it_judges(bootstrap: str):
+    """Item 1: a board started after the processor reported says "on time", never "never heard"
+    (it reads the topic first; until then "starting"); a processor whose last heartbeat is old is
+    "starting" for its refresh period from the board's start, not late at once."""
+    topic = unique_name("heartbeats")
+    ensure_heartbeat_topic(bootstrap, Settings(), topic)
+    producer, now = Producer(client_config(bootstrap)), int(time.time() * 1000)
+    for i in range(20):
+        publish_heartbeat(producer, Heartbeat("processor-0", "area_supply_demand", now - 1000, now - 2000,
+                                              ts_ms=now - 20_000 + i * 1000), topic)
+    publish_heartbeat(producer, Heartbeat("processor-0", "housing_shortfall_warnings", None, None,
+                                          ts_ms=now - HOUR_MS), topic)
+    assert producer.flush(10) == 0
+    board = HeartbeatBoard(bootstrap, Settings(), topic)
+    periods = {"area_supply_demand": 60, "housing_shortfall_warnings": 60, "interpreter_cover": 60}
+    assert {s.state for s in board.status(periods)} == {"starting"}     # not read yet: no verdict
+    board.start()
+    try:
+        assert board.caught_up.wait(30)
+        states = {s.derived_product: s.state for s in board.status(periods)}
+        assert states == {"area_supply_demand": "ok", "housing_shortfall_warnings": "starting",
+                          "interpreter_cover": "starting"}
+        later = {s.derived_product: s.state for s in board.status(periods, at_ms=board.started_ms + 60_001)}
+        assert later == {"area_supply_demand": "late", "housing_shortfall_warnings": "late",   # silent since
+                         "interpreter_cover": "unknown"}
+    finally:
+        board.stop()
 
 
 def test_rows_keep_a_stable_order_live_with_rules_explained_and_times_with_their_zone(live: Live, browser):

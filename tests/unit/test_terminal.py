@@ -78,3 +78,55 @@ def test_help_lists_flags_without_bool_and_options_with_their_type():
     assert out.returncode == 0, out.stderr
     assert "--fresh" in out.stdout and "<bool>" not in out.stdout
     assert "<float>" in out.stdout                                   # --duration still says what it takes
+
+
+def cli(*args: str, columns: int = 120, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1", **env}
+    return subprocess.run([sys.executable, "-m", "dataplatform.cli", *args], capture_output=True, text=True,
+                          env=environment, timeout=60)
+
+
+def test_no_product_or_topic_name_is_ever_cut_at_any_width_from_60():
+    """``products list`` at 60 to 160 columns: every name and topic whole on one line (a
+    table while the name columns fit side by side, else one block per product)."""
+    from dataplatform.cli.tables import print_fitted
+    from dataplatform.products.product import load_products
+
+    products = load_products()
+    rows = [(p.name, p.manifest.domain, p.manifest.version, p.manifest.status, p.topic, p.manifest.dataProductOwner)
+            for p in products.values()]
+    for width in range(60, 161, 10):
+        console = Console(width=width, record=True, file=open(os.devnull, "w"))
+        print_fitted(console, ("name", "domain", "version", "status", "topic", "owner"), rows,
+                     whole=("name", "topic"), drop_order=("owner", "status", "version", "domain"))
+        lines = console.export_text().splitlines()
+        for p in products.values():
+            assert any(p.name in line for line in lines), (width, p.name)
+            assert any(p.topic in line for line in lines), (width, p.topic)
+
+
+def test_a_bad_registry_url_is_one_line_of_error_and_exit_2():
+    for url, says in (("http://user:secret@127.0.0.1:1", "carries credentials"), ("htp://x", "not an http(s) URL"),
+                      ("http://[::1", "not a URL"), ("http://127.0.0.1:1", "Connection refused")):
+        out = cli("schemas", "register", "--registry", url)
+        assert out.returncode == 2, (url, out.stderr)
+        assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: ") and says in out.stderr, out.stderr
+        assert "secret" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_library_log_lines_stay_off_the_terminal_unless_verbose():
+    """httpx logs each request at INFO: shown only with --verbose (the platform's own INFO lines stay)."""
+    import logging
+
+    from dataplatform.cli.main import main
+
+    root, platform = logging.getLogger(), logging.getLogger("dataplatform")
+    before = root.level, platform.level, list(root.handlers)
+    try:
+        main(verbose=False, version=False)
+        assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+        assert logging.getLogger("dataplatform.cli").isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(before[0])
+        platform.setLevel(before[1])
+        root.handlers[:] = before[2]

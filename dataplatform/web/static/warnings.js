@@ -72,7 +72,8 @@ function render(w) {
 
 function renderStatus(s) {
   document.getElementById("processor-checked").textContent = s.checked_at_display;
-  const labels = { ok: ["on time", "govuk-tag--green"], late: ["late", "govuk-tag--red"], unknown: ["not heard from", "govuk-tag--grey"] };
+  const labels = { ok: ["on time", "govuk-tag--green"], late: ["late", "govuk-tag--red"], unknown: ["not heard from", "govuk-tag--grey"],
+                   starting: ["starting", "govuk-tag--grey"] };
   for (const p of s.products) {
     const row = document.querySelector(`#processor-body tr[data-product="${p.derived_product}"]`);
     if (!row) continue;
@@ -91,6 +92,7 @@ function renderStatus(s) {
     return li;
   }));
   document.getElementById("processor-banner").hidden = s.late.length === 0;
+  document.getElementById("current").classList.toggle("app-stale", s.late.length > 0);  // tiles and rows grey
 }
 
 const source = new EventSource("/warnings/stream");
