@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from dataplatform.config import Settings
 from dataplatform.heartbeat import Heartbeat, HeartbeatBoard
-from dataplatform.metrics import SINK_BUFFERED_ROWS, SINK_COMMIT_SECONDS, SINK_ROWS
+from dataplatform.metrics import (OUTBOX_LAG, OUTBOX_UP, SINK_BUFFERED_ROWS, SINK_COMMIT_SECONDS, SINK_ROWS)
 from dataplatform.web.app import create_app
 from tests.support.warnings import warning
 
@@ -25,7 +25,7 @@ SELECTOR = re.compile(r"\b(dataplatform_[a-z_]+)(\{[^}]*\})?")
 
 def served(tmp_path: Path) -> dict[str, set[str]]:
     """Every series name /metrics serves, with its label names, from an app with a warning,
-    a heartbeat and a sink's figures."""
+    a heartbeat, a sink's and an outbox relay's figures."""
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'web.db'}"))
     app.state.warning_store.add({"before": None, "after": warning(), "source": {"event_id": "e1"}}, 0, 0)
     board = HeartbeatBoard("unused:9092")
@@ -34,6 +34,8 @@ def served(tmp_path: Path) -> dict[str, set[str]]:
     SINK_ROWS.labels("g", "t").inc(0)
     SINK_BUFFERED_ROWS.labels("g", "t").set(0)
     SINK_COMMIT_SECONDS.labels("g").observe(0)
+    OUTBOX_LAG.labels("r").set(0)
+    OUTBOX_UP.labels("r", "database").set(1)
     with TestClient(app) as client:
         text = client.get("/metrics").text
     names: dict[str, set[str]] = {}
