@@ -31,13 +31,14 @@ def default_app_id(name: str) -> str:
     return f"dataplatform-{name}"
 
 
-def schema_problems(doc: Any, file: Path) -> list[SpecError]:
-    """What the JSON Schema says about ``doc``, each at its spec path."""
-    validator = jsonschema.Draft202012Validator(SCHEMA)
+def schema_problems(doc: Any, file: Path, schema: dict = SCHEMA,
+                    schema_name: str = "derivation.schema.json") -> list[SpecError]:
+    """What the JSON Schema (a derivation spec's unless given) says about ``doc``, each at its spec path."""
+    validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for error in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path)):
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
-        problems.append(SpecError(file, where, error.message, "see schemas/derivation.schema.json"))
+        problems.append(SpecError(file, where, error.message, f"see schemas/{schema_name}"))
     return problems
 
 

@@ -1,0 +1,46 @@
+"""Finding and loading the bridge specs under ``schemas/`` (at most one per product folder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dataplatform.bridges.parse import parse
+from dataplatform.bridges.spec import SPEC_FILE, Bridge
+from dataplatform.derivations.loading import DerivationError, read_yaml
+from dataplatform.derivations.spec import SpecError
+from dataplatform.products.product import PRODUCTS_ROOT, load_products
+
+
+class BridgeSpecError(DerivationError):
+    """A bridge spec that cannot be used; ``problems`` lists every one (file, place, fix)."""
+
+
+def bridge_files(root: Path = PRODUCTS_ROOT) -> list[Path]:
+    return sorted(root.glob(f"*/*/{SPEC_FILE}"))
+
+
+def check_file(path: Path, root: Path = PRODUCTS_ROOT) -> tuple[Bridge | None, list[SpecError]]:
+    """The spec in ``path`` and every problem in it."""
+    try:
+        doc = read_yaml(path)
+    except DerivationError as exc:
+        return None, exc.problems
+    return parse(doc, path, load_products(root))
+
+
+def load_bridges(root: Path = PRODUCTS_ROOT) -> dict[str, Bridge]:
+    """Every bridge under ``root`` by the product it feeds (BridgeSpecError listing the problems)."""
+    out: dict[str, Bridge] = {}
+    for path in bridge_files(root):
+        bridge, problems = check_file(path, root)
+        if problems:
+            raise BridgeSpecError(problems)
+        out[bridge.name] = bridge   # type: ignore[union-attr]
+    return out
+
+
+def get_bridge(name: str, root: Path = PRODUCTS_ROOT) -> Bridge:
+    found = load_bridges(root)
+    if name not in found:
+        raise KeyError(f"no bridge feeds {name!r}; bridged products: {', '.join(sorted(found)) or 'none'}")
+    return found[name]
