@@ -4,7 +4,7 @@ Two kinds of metric, both served by the web service at ``/metrics``:
 
 * **measured in this process** (counters and histograms in prometheus-client's default
   registry): warning transitions read, sink rows written and how long each sink commit
-  took. In ``dataplatform run`` the sinks share the web service's process; a sink started
+  took, bridge messages by outcome. In ``dataplatform run`` the sinks share the web service's process; a sink started
   alone serves its own with ``--metrics-port``.
 * **read from elsewhere at scrape time** (:class:`PlatformCollector`): consumer lag per
   group and partition, events per topic, dead letters per topic (from a Kafka snapshot
@@ -41,6 +41,8 @@ PREFIX = "dataplatform"
 WARNING_TRANSITIONS = Counter(f"{PREFIX}_warning_transitions", "Warning transitions read from the warnings product.",
                               ["severity", "transition"])
 SINK_ROWS = Counter(f"{PREFIX}_sink_rows", "Rows a sink made durable.", ["group", "topic"])
+BRIDGE_MESSAGES = Counter(f"{PREFIX}_bridge_messages", "Queue messages a bridge finished with, by outcome: "
+                          "published, ignored, or the reason it was dead-lettered.", ["bridge", "outcome"])
 SINK_COMMIT_SECONDS = Histogram(f"{PREFIX}_sink_commit_seconds",
                                 "Time to write one batch and its offsets durably (one checkpoint).", ["group"],
                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))

@@ -35,6 +35,9 @@ POINTS = (
     "commit.before",             # offsets about to be committed
     "commit.after",              # offsets committed
     "restore",                   # a changelog batch being applied while state is restored
+    "bridge.mid-batch",          # a bridge: a received batch's second message about to be read
+    "bridge.detail-fetch",       # a bridge: an event's detailUrl about to be fetched
+    "bridge.published",          # a bridge: a batch's events acknowledged, its messages not yet deleted
 )
 
 log = logging.getLogger(__name__)

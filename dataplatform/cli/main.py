@@ -11,6 +11,7 @@ import logging
 import typer
 
 from dataplatform import __version__
+from dataplatform.cli import bridge as bridge_cli
 from dataplatform.cli import kafka as kafka_cli
 from dataplatform.cli import registry as registry_cli
 from dataplatform.cli import products as products_cli
@@ -43,6 +44,7 @@ app.command("run")(run_cli.run)
 app.add_typer(simulate_cli.app, name="simulate")
 app.command("consume")(consume_cli.consume)
 app.add_typer(sink_cli.app, name="sink")
+app.add_typer(bridge_cli.app, name="bridge")
 app.command("query")(query_cli.query)
 app.add_typer(warnings_cli.app, name="warnings")
 app.command("serve", help="Serve the web service: registry, catalogue, live warnings, API docs.")(registry_cli.serve)
