@@ -43,6 +43,8 @@ def _bridges(names: list[str] | None):  # noqa: ANN202
 def run(
     product: list[str] = typer.Argument(None, help="Bridged products to run (default: every bridge)."),
     queue: str = typer.Option(None, "--queue", help="Queue URL or name instead of the spec's (one bridge only)."),
+    topic: str = typer.Option(None, "--topic", help="Kafka topic instead of the product's, e.g. for a rehearsal "
+                                                    "(one bridge only)."),
     wait_seconds: int = typer.Option(20, "--wait-seconds", min=0, max=20, help="SQS long-poll wait per receive."),
     visibility_timeout: int = typer.Option(30, "--visibility-timeout", min=1,
                                            help="Seconds a received message stays hidden; extended while in hand."),
@@ -61,8 +63,8 @@ def run(
     from dataplatform.producers.bridges.runner import BridgeRunner
 
     bridges = _bridges(product)
-    if queue and len(bridges) != 1:
-        typer.secho("error: --queue needs exactly one bridge: name its product", err=True, fg="red")
+    if (queue or topic) and len(bridges) != 1:
+        typer.secho("error: --queue and --topic need exactly one bridge: name its product", err=True, fg="red")
         raise typer.Exit(1)
     if metrics_port:
         from prometheus_client import start_http_server
@@ -81,7 +83,7 @@ def run(
                               client_secret=settings.bridge_client_secret.get_secret_value()
                               if settings.bridge_client_secret else None, retry_seconds=detail_retry_seconds)
         try:
-            runner = BridgeRunner(bridge, settings, queue=queue, wait_seconds=wait_seconds, detail=detail,
+            runner = BridgeRunner(bridge, settings, queue=queue, topic=topic, wait_seconds=wait_seconds, detail=detail,
                                   visibility_timeout=visibility_timeout, status_dir=_status_dir())
         except Exception as exc:  # noqa: BLE001 - the queue cannot be found: say which and why
             typer.secho(f"error: bridge {bridge.name}: cannot open queue {queue or bridge.queue}: {exc}", err=True,

@@ -5,6 +5,10 @@ every kind of bad message is dead-lettered once with its reason, and nothing is 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from collections import Counter
@@ -121,3 +125,78 @@ def test_domain_events_become_change_events_and_bad_messages_dead_letters(wiring
                                      {"bridge": PRODUCT, "outcome": "invalid-entity"}) >= 1
     status = json.loads((tmp_path / "bridges" / f"{PRODUCT}.json").read_text())
     assert status["counts"]["published"] == 5 and status["topic"] == topic
+
+
+def start_bridge(settings: Settings, queue: str, topic: str, home, plan_dir) -> subprocess.Popen:
+    """``dataplatform bridge run`` as its own process, as in production, armed with the crash plans."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+           "SCHEMA_REGISTRY_URL": settings.schema_registry_url, "AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+           "DATAPLATFORM_HOME": str(home), "DATAPLATFORM_CRASH_PLAN": str(plan_dir)}
+    return subprocess.Popen([sys.executable, "-m", "dataplatform.cli", "bridge", "run", PRODUCT, "--queue", queue,
+                             "--topic", topic, "--wait-seconds", "1", "--visibility-timeout", "4",
+                             "--detail-retry-seconds", "60"], env=env,
+                            stdout=(home / "bridge.log").open("ab"), stderr=subprocess.STDOUT)
+
+
+def test_kill_9_at_chosen_points_and_a_detail_api_outage_lose_nothing_and_repeat_nothing(wiring, bootstrap,
+                                                                                          registry_url, tmp_path):
+    settings, sns, sqs, topic_arn, queue, topic = wiring
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    for i, (point, n) in enumerate([("bridge.published", 1), ("bridge.detail-fetch", 3), ("bridge.mid-batch", 2)]):
+        (plans / f"{i:03d}.plan").write_text(f"{point} {n}")
+    expected: dict[str, tuple[str, str]] = {}   # case -> (status of its latest event, event id)
+    ids: set[str] = set()
+    with DetailApi() as api:
+        def case_events(case: str, outage: bool = False) -> None:
+            scheduled = api.add(release_case(case), 1)
+            released = api.add(release_case(case, status="released"), 2)
+            later = release_event(RELEASED, case, "N" + case, "2026-12-05T12:00:00Z", released)
+            earlier = release_event(SCHEDULED, case, "N" + case, "2026-12-05T08:00:00Z", scheduled)
+            for event in (later, earlier):   # out of order
+                ids.add(publish(sns, topic_arn, event))
+        for n in range(12):
+            case_events(f"RC-{n:02d}")
+        for body in ("{poison", json.dumps({"Type": "Notification", "MessageId": "m", "Message": "7"})):
+            sqs.send_message(QueueUrl=queue, MessageBody=body)
+        twice = release_event(SCHEDULED, "RC-D", "ND", "2026-12-05T09:00:00Z", api.add(release_case("RC-D"), 1))
+        envelope = json.dumps({"Type": "Notification", "MessageId": str(uuid.uuid4()), "Message": json.dumps(twice)})
+        for _ in range(2):   # SQS delivering one notification twice
+            sqs.send_message(QueueUrl=queue, MessageBody=envelope)
+        ids.add(json.loads(envelope)["MessageId"])
+
+        deaths = 0
+        while list(plans.glob("*.plan")) or list(plans.glob("*.claimed-*")):
+            process = start_bridge(settings, queue, topic, tmp_path, plans)
+            assert process.wait(120) == -signal.SIGKILL, (tmp_path / "bridge.log").read_text()[-3000:]
+            deaths += 1
+        assert deaths == 3 and len(list(plans.glob("*.done"))) == 3
+
+        # the detail API goes down for 20 s with events still coming; the bridge waits, loses nothing
+        api.down.set()
+        threading.Timer(20.0, api.down.clear).start()
+        for n in range(12, 16):
+            case_events(f"RC-{n:02d}")
+        process = start_bridge(settings, queue, topic, tmp_path, plans)
+        try:
+            wait_until(lambda: not api.down.is_set() and queue_empty(sqs, queue), timeout=120,
+                       message="the queue emptied after the outage")
+        finally:
+            process.terminate()
+            process.wait(30)
+
+    with TopicReader(bootstrap, registry_url, {topic: get_product(PRODUCT)}) as reader:
+        records = reader.read_to_end()
+    contents: dict[str, set[bytes]] = {}
+    for r in records:
+        contents.setdefault(r.value["source"]["event_id"], set()).add(r.message.value())
+    assert set(contents) == ids                                   # nothing lost, nothing made up
+    assert all(len(c) == 1 for c in contents.values())            # one content per event id
+    latest = {}
+    for r in sorted(records, key=lambda r: r.value["source"]["position"]):
+        latest[r.key] = r.value["after"]["status"]
+    assert latest == {**{f"RC-{n:02d}": "released" for n in range(16)}, "RC-D": "scheduled"}
+    with TopicReader(bootstrap, registry_url, {dead_letter_topic(topic): None}) as reader:
+        dead = reader.read_to_end()
+    assert Counter(d.headers[H_REASON] for d in dead) == {"not-json": 1, "not-a-domain-event": 1}   # once each
+    assert "retrying" in (tmp_path / "bridge.log").read_text()   # it did meet the outage
