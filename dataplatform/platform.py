@@ -1,9 +1,11 @@
 """The whole platform on one machine: what ``dataplatform run`` (and ``make run``) starts.
 
-Order matters and is the order a reader would expect: Kafka, the web service (registry,
-catalogue, warnings), every product registered and its topic created, the stream
-processor of every derivation spec, the sinks, then the service simulators of both
-examples (housing and releases; court hearings and interpreter bookings). Everything started here is
+Order matters and is the order a reader would expect: Kafka, a local SNS/SQS server
+(moto's), the web service (registry, catalogue, warnings), every product registered and its
+topic created, the stream processor of every derivation spec, the sinks, the bridges of
+every bridge spec, then the service simulators of both examples (housing and releases;
+court hearings and interpreter bookings). The releases service publishes HMPPS domain
+events to SNS, as the ministry's services do, and its product's bridge feeds the platform. Everything started here is
 stopped here, in reverse, so no Java or Python process outlives the run. State lives in
 ``DATAPLATFORM_HOME``, so a second run resumes where the first stopped (``fresh`` wipes it).
 
@@ -11,13 +13,15 @@ This module is the orchestration: what starts, in which order, with which settin
 the started parts alive (threads, the processor's worker processes) is
 :mod:`dataplatform.supervisor`'s job.
 
-With ``KAFKA_BOOTSTRAP_SERVERS``, ``SCHEMA_REGISTRY_URL`` or ``DATABASE_URL`` set, those
-are used instead of the embedded broker, the platform's registry and SQLite.
+With ``KAFKA_BOOTSTRAP_SERVERS``, ``SCHEMA_REGISTRY_URL``, ``DATABASE_URL`` or
+``AWS_ENDPOINT_URL`` set, those are used instead of the embedded broker, the platform's
+registry, SQLite and the local SNS/SQS server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import shutil
 import threading
@@ -81,6 +85,8 @@ class Platform:
         self.transitions: queue.Queue = queue.Queue()
         self._stop_simulators = threading.Event()
         self._stop_sinks = threading.Event()
+        self._stop_bridges = threading.Event()
+        self._domain_events_topic: str | None = None   # the SNS topic the releases service publishes to
         self.supervisor = Supervisor(say)
         self._resources = contextlib.ExitStack()  # what must stop last: Kafka
         self._server = None
@@ -116,11 +122,13 @@ class Platform:
             self.say(f"Logs            {log_to_file(self.log_file)}")
         try:
             self._start_kafka()
+            self._start_aws()
             self._start_web()
             self._register_products()
             self._start_warnings()
             self._start_processor()
             self._start_sinks()
+            self._start_bridges()
             self._start_simulators()
         except BaseException:
             self.stop()
@@ -132,6 +140,32 @@ class Platform:
         self.settings = self.settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
         where = "existing cluster" if external else f"data in {self.settings.kafka_data_dir}"
         self.say(f"Kafka           {bootstrap} ({where})")
+
+    def _start_aws(self) -> None:
+        from dataplatform.aws_local import LocalAws
+
+        if not self.settings.aws_endpoint_url:
+            server = self._resources.enter_context(LocalAws(self.home / "aws" / "moto.log"))
+            self.settings = self.settings.model_copy(update={"aws_endpoint_url": server.url})
+            self.say(f"SNS/SQS         {server.url} (moto, local)")
+
+    def _start_bridges(self) -> None:
+        """One bridge per bridge spec, each reading its queue (subscribed to its topic here, as
+        a service team's infrastructure would be) into its product."""
+        from dataplatform.aws import aws_client
+        from dataplatform.aws_local import subscribed_queue
+        from dataplatform.bridges.loading import load_bridges
+        from dataplatform.producers.bridges.runner import BridgeRunner
+
+        sns, sqs = aws_client("sns", self.settings), aws_client("sqs", self.settings)
+        for bridge in load_bridges().values():
+            topic_arn, _ = subscribed_queue(sns, sqs, bridge.topic or f"{bridge.name}-events", bridge.queue)
+            if bridge.product == "prison_releases_housing_need":
+                self._domain_events_topic = topic_arn
+            runner = BridgeRunner(bridge, self.settings, wait_seconds=1, status_dir=self.home / "bridges")
+            self.supervisor.spawn(f"{bridge.name}-bridge", lambda r=runner: r.run(self._stop_bridges))
+            self.say(f"Bridge          {bridge.name} <- SQS {bridge.queue} (SNS {bridge.topic}), "
+                     f"{len(bridge.events)} event types")
 
     def _start_web(self) -> None:
         from uvicorn.config import LOGGING_CONFIG
@@ -221,8 +255,11 @@ class Platform:
             finally:
                 self.counters.simulators_done += 1
 
+        releases = run_releases_simulator
+        if self._domain_events_topic:   # the releases service as it really is: domain events, no SDK
+            releases = functools.partial(run_releases_simulator, domain_events_topic=self._domain_events_topic)
         simulators = [("housing", run_housing_simulator, "housing_changes", opts.scenario),
-                      ("releases", run_releases_simulator, "release_changes", opts.scenario),
+                      ("releases", releases, "release_changes", opts.scenario),
                       ("hearings", run_hearings_simulator, "hearing_changes", opts.court_scenario),
                       ("bookings", run_bookings_simulator, "booking_changes", opts.court_scenario)]
         self.counters.simulators = len(simulators)
@@ -231,7 +268,9 @@ class Platform:
 
         def what(scenario: str | None) -> str:
             return f"scenario {scenario}" if scenario else "ordinary activity"
-        self.say(f"Simulators      housing service (outbox relay) and releases service (SDK), {what(opts.scenario)}")
+        releases_way = "domain events on SNS, bridged" if self._domain_events_topic else "SDK"
+        self.say(f"Simulators      housing service (outbox relay) and releases service ({releases_way}), "
+                 f"{what(opts.scenario)}")
         self.say(f"                listing service and interpreter bookings (SDK), {what(opts.court_scenario)}")
 
 
@@ -248,6 +287,8 @@ class Platform:
         self.supervisor.stop_watching()
         self._stop_simulators.set()
         self.supervisor.join("simulator")
+        self._stop_bridges.set()   # after the simulators: the last events still reach the product
+        self.supervisor.join("-bridge")
         self.supervisor.stop_processor(timeout=45)
         self._stop_sinks.set()
         for sink in self._sinks:

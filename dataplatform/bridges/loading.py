@@ -25,7 +25,12 @@ def check_file(path: Path, root: Path = PRODUCTS_ROOT) -> tuple[Bridge | None, l
         doc = read_yaml(path)
     except DerivationError as exc:
         return None, exc.problems
-    return parse(doc, path, load_products(root))
+    try:
+        products = load_products(root)
+    except Exception as exc:  # noqa: BLE001 - a broken product is reported by its own check
+        return None, [SpecError(path, "product", f"not checked: the products do not load ({exc})",
+                                "fix the products first")]
+    return parse(doc, path, products)
 
 
 def load_bridges(root: Path = PRODUCTS_ROOT) -> dict[str, Bridge]:

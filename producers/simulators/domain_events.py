@@ -1,0 +1,87 @@
+"""The releases service as most of the ministry's services really are: it publishes HMPPS
+domain events to SNS, never the platform's SDK, and serves the detail behind each event.
+
+:class:`DomainEventPublisher` has the SDK's ``created``/``updated`` surface, so the same
+business rules (:class:`~dataplatform.producers.simulators.releases.ReleasesService`) run
+either way. Each change becomes a thin domain event (the case id, the prison, the person's
+NOMS number) whose ``detailUrl`` names the version of the case it is about, served by a
+small HTTP API on loopback: the product's bridge (``schemas/hmpps/prison_releases_housing_need/bridge.yaml``)
+fetches it and publishes the change event. ``dataplatform run`` plays the releases service
+this way, so its warnings come from a service that never used the SDK.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from dataplatform.aws import aws_client
+from dataplatform.config import Settings
+
+EVENT_TYPES = {"scheduled": "release-planning.case.scheduled", "released": "prison-offender-events.prisoner.released",
+               "housed": "release-planning.case.housed", "cancelled": "release-planning.case.cancelled"}
+RESCHEDULED = "release-planning.case.rescheduled"
+
+
+def case_detail(case: dict) -> dict[str, Any]:
+    """A release case as the service's API shows it (camelCase JSON)."""
+    return {"caseId": case["case_id"], "expectedReleaseDate": case["expected_release_date"].isoformat(),
+            "localAuthorityCode": case["local_authority_code"], "regionCode": case["region_code"],
+            "housingNeed": case["housing_need"], "status": case["status"]}
+
+
+class DomainEventPublisher:
+    """Publishes each change of a case as an HMPPS domain event on ``topic_arn``; serves the detail."""
+
+    def __init__(self, settings: Settings, topic_arn: str) -> None:
+        self.topic_arn = topic_arn
+        self.sns = aws_client("sns", settings)
+        self._details: dict[str, bytes] = {}
+        self._versions: dict[str, int] = {}
+        details = self._details
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                body = details.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body if body is not None else b'{"status": 404}')
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="releases-detail-api", daemon=True)
+
+    def __enter__(self) -> "DomainEventPublisher":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def created(self, case: dict) -> None:
+        self._publish(EVENT_TYPES["scheduled"], case)
+
+    def updated(self, before: dict, after: dict) -> None:
+        changed = after["status"] != before["status"]
+        self._publish(EVENT_TYPES[after["status"]] if changed else RESCHEDULED, after)
+
+    def _publish(self, event_type: str, case: dict) -> None:
+        case_id = case["case_id"]
+        version = self._versions[case_id] = self._versions.get(case_id, 0) + 1
+        path = f"/cases/{case_id}/v{version}"
+        self._details[path] = json.dumps(case_detail(case)).encode()
+        occurred: dt.datetime = case["updated_at"]
+        event = {"eventType": event_type, "version": 1, "occurredAt": occurred.isoformat(),
+                 "description": f"release case {event_type.rsplit('.', 1)[-1]}", "detailUrl": self.url + path,
+                 "additionalInformation": {"caseId": case_id, "prisonId": case["prison_code"]},
+                 "personReference": {"identifiers": [{"type": "NOMS", "value": case["person_ref"]}]}}
+        self.sns.publish(TopicArn=self.topic_arn, Message=json.dumps(event),
+                         MessageAttributes={"eventType": {"DataType": "String", "StringValue": event_type}})
