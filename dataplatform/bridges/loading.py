@@ -8,7 +8,7 @@ from dataplatform.bridges.parse import parse
 from dataplatform.bridges.spec import SPEC_FILE, Bridge
 from dataplatform.derivations.loading import DerivationError, read_yaml
 from dataplatform.derivations.spec import SpecError
-from dataplatform.products.product import PRODUCTS_ROOT, load_products
+from dataplatform.products.product import PRODUCTS_ROOT, DataProduct, load_products
 
 
 class BridgeSpecError(DerivationError):
@@ -49,3 +49,18 @@ def get_bridge(name: str, root: Path = PRODUCTS_ROOT) -> Bridge:
     if name not in found:
         raise KeyError(f"no bridge feeds {name!r}; bridged products: {', '.join(sorted(found)) or 'none'}")
     return found[name]
+
+
+def bridge_source(product: DataProduct) -> dict | None:
+    """Where a bridged product's events come from (for the catalogue): queue, topic, service and
+    event types, read from the spec in its folder; None for a product without a bridge."""
+    path = product.folder / SPEC_FILE
+    if not path.is_file():
+        return None
+    bridge, problems = check_file(path, product.folder.parent.parent)
+    if bridge is None:
+        return {"problems": [str(p) for p in problems]}
+    return {"queue": bridge.queue, "topic": bridge.topic, "system": bridge.system,
+            "event_types": [{"type": m.event_type, "versions": list(m.versions), "op": m.op,
+                             "detail": m.reads_detail} for m in bridge.events],
+            "other_types": "ignored" if bridge.ignore_unknown else "dead-lettered"}
