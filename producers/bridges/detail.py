@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, stop_when_event_set, wait_exponential
 
 log = logging.getLogger(__name__)
 TOKEN_EARLY_S = 30.0   # renew this long before the token expires
@@ -27,6 +27,10 @@ TOKEN_EARLY_S = 30.0   # renew this long before the token expires
 
 class DetailUnavailable(RuntimeError):
     """The detail could not be fetched after the retries."""
+
+
+class Stopping(RuntimeError):
+    """The bridge is stopping while a fetch was being retried: the message stays on the queue."""
 
 
 class _Retry(Exception):
@@ -46,16 +50,20 @@ class DetailClient:
         self._lock = threading.Lock()
         self.retries = 0
 
-    def fetch(self, url: str) -> dict[str, Any]:
-        """The JSON object at ``url``; DetailUnavailable once the retries are spent."""
-        retrying = Retrying(stop=stop_after_delay(self.retry_seconds), reraise=True,
-                            wait=wait_exponential(multiplier=0.2, max=self.max_backoff),
+    def fetch(self, url: str, stop: threading.Event | None = None) -> dict[str, Any]:
+        """The JSON object at ``url``; DetailUnavailable once the retries are spent, Stopping
+        when ``stop`` is set meanwhile (a stopping bridge does not dead-letter what it could not fetch)."""
+        stop = stop or threading.Event()
+        retrying = Retrying(stop=stop_after_delay(self.retry_seconds) | stop_when_event_set(stop), reraise=True,
+                            wait=wait_exponential(multiplier=0.2, max=self.max_backoff), sleep=stop.wait,
                             retry=retry_if_exception_type(_Retry), before_sleep=self._before_sleep(url))
         try:
             for attempt in retrying:
                 with attempt:
                     return self._get(url)
         except _Retry as exc:
+            if stop.is_set():
+                raise Stopping(f"stopped while GET {url} was failing: {exc}") from None
             raise DetailUnavailable(f"GET {url} failed for {self.retry_seconds:.0f}s: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -31,7 +31,7 @@ from dataplatform.bridges.spec import Bridge
 from dataplatform.config import Settings, get_settings
 from dataplatform.metrics import BRIDGE_MESSAGES
 from dataplatform.producers.bridges.dead_letters import BridgeDeadLetters
-from dataplatform.producers.bridges.detail import DetailClient, DetailUnavailable
+from dataplatform.producers.bridges.detail import DetailClient, DetailUnavailable, Stopping
 from dataplatform.producers.bridges.messages import (DETAIL_UNAVAILABLE, INVALID_ENTITY, NOT_MAPPED, UNKNOWN_TYPE,
                                                      UNKNOWN_VERSION, Incoming, Poison, read_event, received)
 from dataplatform.producers.publisher import DeliveryError, Publisher
@@ -69,6 +69,7 @@ class BridgeRunner:
         self.counts: dict[str, int] = {}
         self.started_at = time.time()
         self.last_message_at: float | None = None
+        self._stop = threading.Event()
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> "BridgeRunner":
@@ -88,6 +89,7 @@ class BridgeRunner:
     def run(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set; an unreachable queue is retried with backoff."""
         backoff, last_summary = 1.0, time.monotonic()
+        self._stop = stop
         self.open()
         try:
             while not stop.is_set():
@@ -125,6 +127,9 @@ class BridgeRunner:
             try:
                 incoming = read_event(incoming)   # its SNS id, if any, goes with a dead letter
                 event = self._change_event(incoming)
+            except Stopping as exc:   # this message and the rest stay on the queue for the next run
+                log.info("bridge %s: %s", self.bridge.name, exc)
+                break
             except Poison as poison:
                 self.dead.send(incoming, poison.reason, str(poison), _personal(incoming))
                 finished.append(incoming)
@@ -172,7 +177,7 @@ class BridgeRunner:
                 raise Poison(NOT_MAPPED, "the mapping reads detail but the event has no detailUrl")
             crash_point("bridge.detail-fetch")
             try:
-                detail = self.detail.fetch(event["detailUrl"])
+                detail = self.detail.fetch(event["detailUrl"], self._stop)
             except DetailUnavailable as exc:
                 raise Poison(DETAIL_UNAVAILABLE, str(exc)) from None
         context = context_of(event, detail)

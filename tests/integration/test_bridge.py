@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 
@@ -20,6 +21,7 @@ from dataplatform.aws import aws_client
 from dataplatform.aws_local import subscribed_queue
 from dataplatform.bridges.loading import get_bridge
 from dataplatform.config import Settings
+from dataplatform.kafka import EmbeddedKafka
 from dataplatform.product_io.dead_letters import H_REASON, H_SNS_MESSAGE_ID, H_SQS_MESSAGE_ID
 from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.producers.bridges.detail import DetailClient
@@ -200,3 +202,51 @@ def test_kill_9_at_chosen_points_and_a_detail_api_outage_lose_nothing_and_repeat
         dead = reader.read_to_end()
     assert Counter(d.headers[H_REASON] for d in dead) == {"not-json": 1, "not-a-domain-event": 1}   # once each
     assert "retrying" in (tmp_path / "bridge.log").read_text()   # it did meet the outage
+
+
+def test_a_20s_broker_outage_delays_the_bridge_and_loses_nothing(aws_endpoint, registry_url, tmp_path):
+    """The test's own broker (the session's is shared) is stopped for 20 s with events on the queue."""
+    broker = EmbeddedKafka(tmp_path / "kafka")
+    bootstrap = broker.start()
+    try:
+        settings = Settings(kafka_bootstrap_servers=bootstrap, schema_registry_url=registry_url,
+                            aws_endpoint_url=aws_endpoint, dataplatform_home=tmp_path)
+        sns, sqs = aws_client("sns", settings), aws_client("sqs", settings)
+        name = unique_name("releases-outage")
+        topic_arn, queue = subscribed_queue(sns, sqs, name, f"{name}-queue", visibility_timeout=5)
+        topic = create_topic(bootstrap, unique_name("bridged.releases"))
+        ids = set()
+        with DetailApi() as api:
+            def events(first: int, last: int) -> None:
+                for n in range(first, last):
+                    url = api.add(release_case(f"RC-{n}"), 1)
+                    ids.add(publish(sns, topic_arn, release_event(SCHEDULED, f"RC-{n}", f"N{n}",
+                                                                  "2026-12-05T10:00:00Z", url)))
+            runner = BridgeRunner(get_bridge(PRODUCT), settings, queue=queue, wait_seconds=1, visibility_timeout=5,
+                                  topic=topic, detail=DetailClient(retry_seconds=5.0))
+            stop = threading.Event()
+            worker = threading.Thread(target=runner.run, args=(stop,))
+            worker.start()
+            try:
+                events(0, 5)
+                wait_until(lambda: runner.counts.get("published") == 5, timeout=60, message="the first events")
+                broker.stop()
+                events(5, 10)
+                outage_ends = time.monotonic() + 20
+                while time.monotonic() < outage_ends:   # the outage: nothing acknowledged, nothing deleted
+                    assert runner.counts == {"published": 5}
+                    attrs = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+                    in_queue = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+                    assert in_queue == 5, attrs
+                    stop.wait(1.0)
+                broker.start()
+                wait_until(lambda: runner.counts.get("published") == 10 and queue_empty(sqs, queue), timeout=120,
+                           message="the events held during the outage")
+            finally:
+                stop.set()
+                worker.join(60)
+        assert runner.counts == {"published": 10}
+        with TopicReader(bootstrap, registry_url, {topic: get_product(PRODUCT)}) as reader:
+            assert {r.value["source"]["event_id"] for r in reader.read_to_end()} == ids
+    finally:
+        broker.stop()
