@@ -70,7 +70,8 @@ def fill(sqs, queue: str, api: DetailApi, n: int) -> None:
                                   api.add(release_case(case), 1))
             entries.append({"Id": str(i - start), "MessageBody": json.dumps(
                 {"Type": "Notification", "MessageId": str(uuid.uuid4()), "Message": json.dumps(event)})})
-        sqs.send_message_batch(QueueUrl=queue, Entries=entries)
+        failed = sqs.send_message_batch(QueueUrl=queue, Entries=entries).get("Failed")
+        assert not failed, failed
 
 
 def drain_bare(sqs, queue: str, n: int) -> None:
@@ -119,6 +120,7 @@ def main() -> None:
                 started = time.perf_counter()
                 ways[name]()
                 rates[name].append(args.messages / (time.perf_counter() - started))
+                console.print(f"pass {p + 1} {name}: {rates[name][-1]:,.0f} messages/s")
         for runner in runners.values():
             runner.close()
     median = {name: statistics.median(r) for name, r in rates.items()}

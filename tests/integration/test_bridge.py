@@ -38,13 +38,17 @@ SCHEDULED, RELEASED = "release-planning.case.scheduled", "prison-offender-events
 
 @pytest.fixture
 def wiring(aws_endpoint, bootstrap, registry_url, tmp_path):
-    settings = Settings(kafka_bootstrap_servers=bootstrap, schema_registry_url=registry_url,
-                        aws_endpoint_url=aws_endpoint, dataplatform_home=tmp_path)
+    return wire(Settings(kafka_bootstrap_servers=bootstrap, schema_registry_url=registry_url,
+                         aws_endpoint_url=aws_endpoint, dataplatform_home=tmp_path))
+
+
+def wire(settings: Settings):  # noqa: ANN201
+    """An SNS topic with a subscribed queue, and a product topic (and its dead-letter topic) of the test's own."""
     sns, sqs = aws_client("sns", settings), aws_client("sqs", settings)
     name = unique_name("releases")
     topic_arn, queue = subscribed_queue(sns, sqs, name, f"{name}-queue", visibility_timeout=5)
-    topic = create_topic(bootstrap, unique_name("bridged.releases"))
-    create_topic(bootstrap, dead_letter_topic(topic))
+    topic = create_topic(settings.kafka_bootstrap_servers, unique_name("bridged.releases"))
+    create_topic(settings.kafka_bootstrap_servers, dead_letter_topic(topic))
     return settings, sns, sqs, topic_arn, queue, topic
 
 
@@ -209,12 +213,9 @@ def test_a_20s_broker_outage_delays_the_bridge_and_loses_nothing(aws_endpoint, r
     broker = EmbeddedKafka(tmp_path / "kafka")
     bootstrap = broker.start()
     try:
-        settings = Settings(kafka_bootstrap_servers=bootstrap, schema_registry_url=registry_url,
-                            aws_endpoint_url=aws_endpoint, dataplatform_home=tmp_path)
-        sns, sqs = aws_client("sns", settings), aws_client("sqs", settings)
-        name = unique_name("releases-outage")
-        topic_arn, queue = subscribed_queue(sns, sqs, name, f"{name}-queue", visibility_timeout=5)
-        topic = create_topic(bootstrap, unique_name("bridged.releases"))
+        settings, sns, sqs, topic_arn, queue, topic = wire(Settings(
+            kafka_bootstrap_servers=bootstrap, schema_registry_url=registry_url, aws_endpoint_url=aws_endpoint,
+            dataplatform_home=tmp_path))
         ids = set()
         with DetailApi() as api:
             def events(first: int, last: int) -> None:
