@@ -109,9 +109,11 @@ def main() -> None:
                                          detail=DetailClient(retry_seconds=5)).open()
         ways = {"baseline": lambda: drain_bare(sqs, queue, args.messages),
                 **{name: (lambda r=r: drain_bridge(r, args.messages)) for name, r in runners.items()}}
-        fill(sqs, queue, api, 50)
-        for name, drain in ways.items():   # warm-up: connections, schema registration, first PID
-            drain() if name == "baseline" else drain_bridge(runners[name], 0)
+        for runner in runners.values():   # warm-up: connections, the producer's first PID, the detail client
+            fill(sqs, queue, api, 20)
+            drain_bridge(runner, 20)
+        fill(sqs, queue, api, 20)
+        drain_bare(sqs, queue, 20)
         rates: dict[str, list[float]] = {name: [] for name in ways}
         order = list(ways)
         for p in range(args.passes):

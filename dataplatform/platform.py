@@ -240,6 +240,7 @@ class Platform:
 
     def _start_simulators(self) -> None:
         from dataplatform.producers.simulators.bookings import run_bookings_simulator
+        from dataplatform.producers.simulators.domain_events import CaseDetailApi
         from dataplatform.producers.simulators.hearings import run_hearings_simulator
         from dataplatform.producers.simulators.housing import run_housing_simulator
         from dataplatform.producers.simulators.releases import run_releases_simulator
@@ -257,7 +258,10 @@ class Platform:
 
         releases = run_releases_simulator
         if self._domain_events_topic:   # the releases service as it really is: domain events, no SDK
-            releases = functools.partial(run_releases_simulator, domain_events_topic=self._domain_events_topic)
+            # its detail API serves until the run stops, past the scenario's last change
+            api = self._resources.enter_context(CaseDetailApi())
+            releases = functools.partial(run_releases_simulator, domain_events_topic=self._domain_events_topic,
+                                         detail_api=api)
         simulators = [("housing", run_housing_simulator, "housing_changes", opts.scenario),
                       ("releases", releases, "release_changes", opts.scenario),
                       ("hearings", run_hearings_simulator, "hearing_changes", opts.court_scenario),

@@ -1,7 +1,8 @@
 """A running bridge: its SQS queue long-polled, each domain event published as a change event.
 
 For each batch (up to ten messages): every message is read (SNS envelope or raw), its
-``eventType`` looked up in the spec, its ``detailUrl`` fetched when the mapping reads it,
+``eventType`` looked up in the spec, its ``detailUrl`` fetched when the mapping reads it
+(the batch's fetches in parallel),
 its entity mapped and checked, and its change event handed to the producer SDK; once the
 broker has acknowledged every event (``acks=all``) and every dead letter, the batch is
 deleted from the queue. A crash anywhere before the delete leaves the messages on the
@@ -22,6 +23,7 @@ import json
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,7 @@ class BridgeRunner:
         self.started_at = time.time()
         self.last_message_at: float | None = None
         self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=batch_size, thread_name_prefix=f"{bridge.name}-detail")
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> "BridgeRunner":
@@ -82,6 +85,7 @@ class BridgeRunner:
         try:
             self.publisher.close()
         finally:
+            self._pool.shutdown(wait=True)
             self.detail.close()
             self._write_status()
             log.info("bridge %s stopped: %s", self.bridge.name, self._summary())
@@ -120,13 +124,17 @@ class BridgeRunner:
         return len(batch)
 
     def _work(self, batch: list[Incoming]) -> None:
+        reads, fetches = self._read_all(batch)
         sent, finished, outcomes = [], [], []
         for i, incoming in enumerate(batch):
             if i == 1:
                 crash_point("bridge.mid-batch")
             try:
-                incoming = read_event(incoming)   # its SNS id, if any, goes with a dead letter
-                event = self._change_event(incoming)
+                read = reads[incoming.sqs_id]
+                if isinstance(read, Poison):
+                    raise read
+                incoming = read   # its SNS id, if any, goes with a dead letter
+                event = self._change_event(incoming, fetches.get(incoming.sqs_id))
             except Stopping as exc:   # this message and the rest stay on the queue for the next run
                 log.info("bridge %s: %s", self.bridge.name, exc)
                 break
@@ -159,7 +167,28 @@ class BridgeRunner:
             self.counts[outcome] = self.counts.get(outcome, 0) + 1
             BRIDGE_MESSAGES.labels(self.bridge.name, outcome).inc()
 
-    def _change_event(self, incoming: Incoming) -> ChangeEvent | None:
+    def _read_all(self, batch: list[Incoming]) -> tuple[dict[str, Incoming | Poison], dict[str, Future]]:
+        """Every message of the batch read, and the detail fetches it needs started at once (in
+        parallel: a batch costs one round trip to the detail API, not ten)."""
+        reads: dict[str, Incoming | Poison] = {}
+        fetches: dict[str, Future] = {}
+        for incoming in batch:
+            try:
+                reads[incoming.sqs_id] = read = read_event(incoming)
+            except Poison as poison:
+                reads[incoming.sqs_id] = poison
+                continue
+            mapping = self.bridge.mapping(read.event["eventType"])   # type: ignore[index]
+            url = read.event.get("detailUrl")   # type: ignore[union-attr]
+            if mapping is not None and mapping.reads_detail and isinstance(url, str):
+                fetches[incoming.sqs_id] = self._pool.submit(self._fetch, url)
+        return reads, fetches
+
+    def _fetch(self, url: str) -> dict:
+        crash_point("bridge.detail-fetch")
+        return self.detail.fetch(url, self._stop)
+
+    def _change_event(self, incoming: Incoming, fetch: Future | None) -> ChangeEvent | None:
         """The change event of one read message (None: an eventType to ignore); Poison if it has none."""
         event: dict[str, Any] = incoming.event   # type: ignore[assignment]
         mapping = self.bridge.mapping(event["eventType"])
@@ -173,11 +202,10 @@ class BridgeRunner:
                                           f"spec maps ({', '.join(map(str, mapping.versions))})")
         detail = None
         if mapping.reads_detail:
-            if not isinstance(event.get("detailUrl"), str):
+            if fetch is None:
                 raise Poison(NOT_MAPPED, "the mapping reads detail but the event has no detailUrl")
-            crash_point("bridge.detail-fetch")
             try:
-                detail = self.detail.fetch(event["detailUrl"], self._stop)
+                detail = fetch.result()
             except DetailUnavailable as exc:
                 raise Poison(DETAIL_UNAVAILABLE, str(exc)) from None
         context = context_of(event, detail)

@@ -33,15 +33,14 @@ def case_detail(case: dict) -> dict[str, Any]:
             "housingNeed": case["housing_need"], "status": case["status"]}
 
 
-class DomainEventPublisher:
-    """Publishes each change of a case as an HMPPS domain event on ``topic_arn``; serves the detail."""
+class CaseDetailApi:
+    """The releases service's API behind ``detailUrl``: ``GET /cases/<id>/v<n>``, one JSON per
+    version of a case. It outlives the simulated changes (a service keeps serving its API when
+    it has nothing new to say), so events still on the queue can be fetched."""
 
-    def __init__(self, settings: Settings, topic_arn: str) -> None:
-        self.topic_arn = topic_arn
-        self.sns = aws_client("sns", settings)
-        self._details: dict[str, bytes] = {}
-        self._versions: dict[str, int] = {}
-        details = self._details
+    def __init__(self) -> None:
+        details: dict[str, bytes] = {}
+        self._details = details
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
@@ -58,13 +57,33 @@ class DomainEventPublisher:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="releases-detail-api", daemon=True)
 
-    def __enter__(self) -> "DomainEventPublisher":
+    def add(self, path: str, detail: dict) -> str:
+        """Serve ``detail`` at ``path``; its URL."""
+        self._details[path] = json.dumps(detail).encode()
+        return self.url + path
+
+    def __enter__(self) -> "CaseDetailApi":
         self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class DomainEventPublisher:
+    """Publishes each change of a case as an HMPPS domain event on ``topic_arn``, its detail served by ``api``."""
+
+    def __init__(self, settings: Settings, topic_arn: str, api: CaseDetailApi) -> None:
+        self.topic_arn, self.api = topic_arn, api
+        self.sns = aws_client("sns", settings)
+        self._versions: dict[str, int] = {}
+
+    def __enter__(self) -> "DomainEventPublisher":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        pass
 
     def created(self, case: dict) -> None:
         self._publish(EVENT_TYPES["scheduled"], case)
@@ -76,11 +95,10 @@ class DomainEventPublisher:
     def _publish(self, event_type: str, case: dict) -> None:
         case_id = case["case_id"]
         version = self._versions[case_id] = self._versions.get(case_id, 0) + 1
-        path = f"/cases/{case_id}/v{version}"
-        self._details[path] = json.dumps(case_detail(case)).encode()
+        url = self.api.add(f"/cases/{case_id}/v{version}", case_detail(case))
         occurred: dt.datetime = case["updated_at"]
         event = {"eventType": event_type, "version": 1, "occurredAt": occurred.isoformat(),
-                 "description": f"release case {event_type.rsplit('.', 1)[-1]}", "detailUrl": self.url + path,
+                 "description": f"release case {event_type.rsplit('.', 1)[-1]}", "detailUrl": url,
                  "additionalInformation": {"caseId": case_id, "prisonId": case["prison_code"]},
                  "personReference": {"identifiers": [{"type": "NOMS", "value": case["person_ref"]}]}}
         self.sns.publish(TopicArn=self.topic_arn, Message=json.dumps(event),

@@ -10,12 +10,13 @@ product's bridge turns into change events (:mod:`.domain_events`). The RNG is se
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.producers.publisher import Publisher
-from dataplatform.producers.simulators.domain_events import DomainEventPublisher
+from dataplatform.producers.simulators.domain_events import CaseDetailApi, DomainEventPublisher
 from dataplatform.producers.simulators.publishing import now, run_publishing_simulator
 from dataplatform.producers.simulators.scenarios import SimulationReport, Step
 from dataplatform.products.reference import local_authorities, prisons
@@ -101,11 +102,16 @@ class ReleasesService:
 
 
 def run_releases_simulator(settings: Settings | None = None, *, domain_events_topic: str | None = None,
-                           **options: object) -> SimulationReport:
+                           detail_api: CaseDetailApi | None = None, **options: object) -> SimulationReport:
     """Run the releases service (options as :func:`run_publishing_simulator`'s): every change is
     acknowledged before the next. With ``domain_events_topic`` (an SNS topic ARN) the service
-    publishes HMPPS domain events there instead of using the SDK, for the product's bridge."""
-    if domain_events_topic:
-        options["publisher"] = DomainEventPublisher(settings or get_settings(), domain_events_topic)
-    return run_publishing_simulator("releases", PRODUCT, SOURCE_SYSTEM, ReleasesService, settings,
-                                    **options)  # type: ignore[arg-type]
+    publishes HMPPS domain events there instead of using the SDK, for the product's bridge; their
+    detail is served by ``detail_api`` (one of its own, for the run, when not given)."""
+    if not domain_events_topic:
+        return run_publishing_simulator("releases", PRODUCT, SOURCE_SYSTEM, ReleasesService, settings,
+                                        **options)  # type: ignore[arg-type]
+    with contextlib.ExitStack() as stack:
+        api = detail_api or stack.enter_context(CaseDetailApi())
+        options["publisher"] = DomainEventPublisher(settings or get_settings(), domain_events_topic, api)
+        return run_publishing_simulator("releases", PRODUCT, SOURCE_SYSTEM, ReleasesService, settings,
+                                        **options)  # type: ignore[arg-type]
