@@ -33,6 +33,14 @@ def case_detail(case: dict) -> dict[str, Any]:
             "housingNeed": case["housing_need"], "status": case["status"]}
 
 
+class _Server(ThreadingHTTPServer):
+    """http.server's threading server with a listen backlog for a bridge's parallel fetches
+    (its default of 5 drops connections beyond it, and each dropped one waits a second)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class CaseDetailApi:
     """The releases service's API behind ``detailUrl``: ``GET /cases/<id>/v<n>``, one JSON per
     version of a case. It outlives the simulated changes (a service keeps serving its API when
@@ -53,7 +61,7 @@ class CaseDetailApi:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="releases-detail-api", daemon=True)
 

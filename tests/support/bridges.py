@@ -14,6 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class _Server(ThreadingHTTPServer):
+    """http.server's threading server with a listen backlog for a bridge's parallel fetches
+    (its default of 5 drops connections beyond it, and each dropped one waits a second)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class DetailApi:
     """``GET /cases/<id>/v<n>`` answers the JSON stored under that path; 503 while ``down``."""
 
@@ -38,7 +46,7 @@ class DetailApi:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
