@@ -1,12 +1,11 @@
 """The whole platform on one machine: what ``dataplatform run`` (and ``make run``) starts.
 
-Order matters and is the order a reader would expect: Kafka, a local SNS/SQS server
-(moto's), the web service (registry, catalogue, warnings), every product registered and its
-topic created, the stream processor of every derivation spec, the sinks, the bridges of
-every bridge spec, then the service simulators of both examples (housing and releases;
-court hearings and interpreter bookings). The releases service publishes HMPPS domain
-events to SNS, as the ministry's services do, and its product's bridge feeds the platform. Everything started here is
-stopped here, in reverse, so no Java or Python process outlives the run. State lives in
+Order matters and is the order a reader would expect: Kafka, the web service (registry,
+catalogue, warnings), every product registered and its topic created, the stream processor
+of every derivation spec, the sinks, a local SNS/SQS server and the bridges, then the
+simulators (housing, releases: HMPPS domain events to SNS, for its bridge; court hearings,
+interpreter bookings). Everything started here is stopped here, in reverse, so no Java or
+Python process outlives the run. State lives in
 ``DATAPLATFORM_HOME``, so a second run resumes where the first stopped (``fresh`` wipes it).
 
 This module is the orchestration: what starts, in which order, with which settings. Keeping
@@ -21,7 +20,6 @@ registry, SQLite and the local SNS/SQS server.
 from __future__ import annotations
 
 import contextlib
-import functools
 import queue
 import shutil
 import threading
@@ -122,7 +120,6 @@ class Platform:
             self.say(f"Logs            {log_to_file(self.log_file)}")
         try:
             self._start_kafka()
-            self._start_aws()
             self._start_web()
             self._register_products()
             self._start_warnings()
@@ -141,31 +138,21 @@ class Platform:
         where = "existing cluster" if external else f"data in {self.settings.kafka_data_dir}"
         self.say(f"Kafka           {bootstrap} ({where})")
 
-    def _start_aws(self) -> None:
+    def _start_bridges(self) -> None:
+        """A local SNS/SQS server (unless AWS_ENDPOINT_URL is set), then every bridge on it."""
         from dataplatform.aws_local import LocalAws
+        from dataplatform.producers.bridges.local import local_bridges
 
         if not self.settings.aws_endpoint_url:
-            server = self._resources.enter_context(LocalAws(self.home / "aws" / "moto.log"))
-            self.settings = self.settings.model_copy(update={"aws_endpoint_url": server.url})
-            self.say(f"SNS/SQS         {server.url} (moto, local)")
-
-    def _start_bridges(self) -> None:
-        """One bridge per bridge spec, each reading its queue (subscribed to its topic here, as
-        a service team's infrastructure would be) into its product."""
-        from dataplatform.aws import aws_client
-        from dataplatform.aws_local import subscribed_queue
-        from dataplatform.bridges.loading import load_bridges
-        from dataplatform.producers.bridges.runner import BridgeRunner
-
-        sns, sqs = aws_client("sns", self.settings), aws_client("sqs", self.settings)
-        for bridge in load_bridges().values():
-            topic_arn, _ = subscribed_queue(sns, sqs, bridge.topic or f"{bridge.name}-events", bridge.queue)
-            if bridge.product == "prison_releases_housing_need":
+            url = self._resources.enter_context(LocalAws(self.home / "aws" / "moto.log")).url
+            self.settings = self.settings.model_copy(update={"aws_endpoint_url": url})
+            self.say(f"SNS/SQS         {url} (moto, local)")
+        for runner, topic_arn in local_bridges(self.settings, self.home / "bridges"):
+            bridge = runner.bridge
+            if bridge.product == "prison_releases_housing_need":   # where the releases service publishes
                 self._domain_events_topic = topic_arn
-            runner = BridgeRunner(bridge, self.settings, wait_seconds=1, status_dir=self.home / "bridges")
             self.supervisor.spawn(f"{bridge.name}-bridge", lambda r=runner: r.run(self._stop_bridges))
-            self.say(f"Bridge          {bridge.name} <- SQS {bridge.queue} (SNS {bridge.topic}), "
-                     f"{len(bridge.events)} event types")
+            self.say(f"Bridge          {bridge.name} <- SQS {bridge.queue} (SNS {bridge.topic})")
 
     def _start_web(self) -> None:
         from uvicorn.config import LOGGING_CONFIG
@@ -257,11 +244,9 @@ class Platform:
                 self.counters.simulators_done += 1
 
         releases = run_releases_simulator
-        if self._domain_events_topic:   # the releases service as it really is: domain events, no SDK
-            # its detail API serves until the run stops, past the scenario's last change
-            api = self._resources.enter_context(CaseDetailApi())
-            releases = functools.partial(run_releases_simulator, domain_events_topic=self._domain_events_topic,
-                                         detail_api=api)
+        if self._domain_events_topic:   # domain events, no SDK; its detail API serves until the run stops
+            api, arn = self._resources.enter_context(CaseDetailApi()), self._domain_events_topic
+            releases = lambda *a, **kw: run_releases_simulator(*a, domain_events_topic=arn, detail_api=api, **kw)  # noqa: E731
         simulators = [("housing", run_housing_simulator, "housing_changes", opts.scenario),
                       ("releases", releases, "release_changes", opts.scenario),
                       ("hearings", run_hearings_simulator, "hearing_changes", opts.court_scenario),
@@ -272,11 +257,9 @@ class Platform:
 
         def what(scenario: str | None) -> str:
             return f"scenario {scenario}" if scenario else "ordinary activity"
-        releases_way = "domain events on SNS, bridged" if self._domain_events_topic else "SDK"
-        self.say(f"Simulators      housing service (outbox relay) and releases service ({releases_way}), "
-                 f"{what(opts.scenario)}")
+        way = "domain events on SNS, bridged" if self._domain_events_topic else "SDK"
+        self.say(f"Simulators      housing service (outbox relay) and releases service ({way}), {what(opts.scenario)}")
         self.say(f"                listing service and interpreter bookings (SDK), {what(opts.court_scenario)}")
-
 
     # -- health --------------------------------------------------------------------------
     def processor_alive(self) -> bool:
