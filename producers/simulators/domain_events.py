@@ -33,7 +33,7 @@ def case_detail(case: dict) -> dict[str, Any]:
             "housingNeed": case["housing_need"], "status": case["status"]}
 
 
-class _Server(ThreadingHTTPServer):
+class LoopbackHttpServer(ThreadingHTTPServer):
     """http.server's threading server with a listen backlog for a bridge's parallel fetches
     (its default of 5 drops connections beyond it, and each dropped one waits a second)."""
 
@@ -61,7 +61,7 @@ class CaseDetailApi:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server = LoopbackHttpServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="releases-detail-api", daemon=True)
 

@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-
-class _Server(ThreadingHTTPServer):
-    """http.server's threading server with a listen backlog for a bridge's parallel fetches
-    (its default of 5 drops connections beyond it, and each dropped one waits a second)."""
-
-    request_queue_size = 128
-    daemon_threads = True
+from dataplatform.producers.simulators.domain_events import LoopbackHttpServer
 
 
 class DetailApi:
@@ -46,7 +40,7 @@ class DetailApi:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server = LoopbackHttpServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
