@@ -143,6 +143,17 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"DISPLAY_TIMEZONE={value!r} is not an IANA time zone, e.g. Europe/London or UTC") from None
         return value
+    aws_endpoint_url: str | None = Field(
+        default=None, description="SNS/SQS endpoint for the bridges: unset in AWS (boto3 picks the region's); "
+                                  "the local server's URL in `run` and the tests.")
+    aws_region: str | None = Field(
+        default=None, description="AWS region of the bridges' queues; unset: as boto3 finds it (AWS_DEFAULT_REGION, "
+                                  "the profile), else eu-west-2.")
+    bridge_token_url: str | None = Field(
+        default=None, description="OAuth2 token endpoint (client credentials) for the bridges' detailUrl calls, "
+                                  "e.g. HMPPS Auth's /auth/oauth/token. Unset: detail calls carry no token.")
+    bridge_client_id: str | None = Field(default=None, description="OAuth2 client id of the bridges.")
+    bridge_client_secret: SecretStr | None = Field(default=None, description="OAuth2 client secret (never logged).")
     webhook_urls: str = Field(default="", description="Comma-separated URLs that receive warning transitions.")
     webhook_secret: SecretStr | None = Field(default=None, description="HMAC key that signs webhook bodies.")
 

@@ -4,8 +4,9 @@ Two kinds of metric, both served by the web service at ``/metrics``:
 
 * **measured in this process** (counters and histograms in prometheus-client's default
   registry): warning transitions read, sink rows written and how long each sink commit
-  took, the outbox relay's lag and rows published. In ``dataplatform run`` the sinks and
-  the housing simulator's relay share the web service's process; a sink or relay started
+  took, the outbox relay's lag and rows published, bridge messages by outcome. In
+  ``dataplatform run`` the sinks and the housing simulator's relay share the web service's
+  process; a sink or relay started
   alone serves its own with ``--metrics-port``.
 * **read from elsewhere at scrape time** (:class:`PlatformCollector`): consumer lag per
   group and partition, events per topic, dead letters per topic (from a Kafka snapshot
@@ -45,6 +46,8 @@ SINK_ROWS = Counter(f"{PREFIX}_sink_rows", "Rows a sink made durable (Parquet: i
                     ["group", "topic"])
 SINK_BUFFERED_ROWS = Gauge(f"{PREFIX}_sink_buffered_rows", "Rows a sink has read but not yet made durable "
                            "(Parquet: in files still open; their offsets are not committed).", ["group", "topic"])
+BRIDGE_MESSAGES = Counter(f"{PREFIX}_bridge_messages", "Queue messages a bridge finished with, by outcome: "
+                          "published, ignored, or the reason it was dead-lettered.", ["bridge", "outcome"])
 SINK_COMMIT_SECONDS = Histogram(f"{PREFIX}_sink_commit_seconds",
                                 "Time to write one batch and its offsets durably (one checkpoint).", ["group"],
                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))

@@ -1,18 +1,20 @@
 """The whole platform on one machine: what ``dataplatform run`` (and ``make run``) starts.
 
 Order matters and is the order a reader would expect: Kafka, the web service (registry,
-catalogue, warnings), every product registered and its topic created, the stream
-processor of every derivation spec, the sinks, then the service simulators of both
-examples (housing and releases; court hearings and interpreter bookings). Everything started here is
-stopped here, in reverse, so no Java or Python process outlives the run. State lives in
+catalogue, warnings), every product registered and its topic created, the stream processor
+of every derivation spec, the sinks, a local SNS/SQS server and the bridges, then the
+simulators (housing, releases: HMPPS domain events to SNS, for its bridge; court hearings,
+interpreter bookings). Everything started here is stopped here, in reverse, so no Java or
+Python process outlives the run. State lives in
 ``DATAPLATFORM_HOME``, so a second run resumes where the first stopped (``fresh`` wipes it).
 
 This module is the orchestration: what starts, in which order, with which settings. Keeping
 the started parts alive (threads, the processor's worker processes) is
 :mod:`dataplatform.supervisor`'s job.
 
-With ``KAFKA_BOOTSTRAP_SERVERS``, ``SCHEMA_REGISTRY_URL`` or ``DATABASE_URL`` set, those
-are used instead of the embedded broker, the platform's registry and SQLite.
+With ``KAFKA_BOOTSTRAP_SERVERS``, ``SCHEMA_REGISTRY_URL``, ``DATABASE_URL`` or
+``AWS_ENDPOINT_URL`` set, those are used instead of the embedded broker, the platform's
+registry, SQLite and the local SNS/SQS server.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class Platform:
         self.transitions: queue.Queue = queue.Queue()
         self._stop_simulators = threading.Event()
         self._stop_sinks = threading.Event()
+        self._stop_bridges = threading.Event()
+        self._domain_events_topic: str | None = None   # the SNS topic the releases service publishes to
         self.supervisor = Supervisor(say)
         self._resources = contextlib.ExitStack()  # what must stop last: Kafka
         self._server = None
@@ -123,6 +127,7 @@ class Platform:
             self._start_warnings()
             self._start_processor()
             self._start_sinks()
+            self._start_bridges()
             self._start_simulators()
         except BaseException:
             self.stop()
@@ -134,6 +139,22 @@ class Platform:
         self.settings = self.settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
         where = "existing cluster" if external else f"data in {self.settings.kafka_data_dir}"
         self.say(f"Kafka           {bootstrap} ({where})")
+
+    def _start_bridges(self) -> None:
+        """A local SNS/SQS server (unless AWS_ENDPOINT_URL is set), then every bridge on it."""
+        from dataplatform.aws_local import LocalAws
+        from dataplatform.producers.bridges.local import local_bridges
+
+        if not self.settings.aws_endpoint_url:
+            url = self._resources.enter_context(LocalAws(self.home / "aws" / "moto.log")).url
+            self.settings = self.settings.model_copy(update={"aws_endpoint_url": url})
+            self.say(f"SNS/SQS         {url} (moto, local)")
+        for runner, topic_arn in local_bridges(self.settings, self.home / "bridges"):
+            bridge = runner.bridge
+            if bridge.product == "prison_releases_housing_need":   # where the releases service publishes
+                self._domain_events_topic = topic_arn
+            self.supervisor.spawn(f"{bridge.name}-bridge", lambda r=runner: r.run(self._stop_bridges))
+            self.say(f"Bridge          {bridge.name} <- SQS {bridge.queue} (SNS {bridge.topic})")
 
     def _start_web(self) -> None:
         from uvicorn.config import LOGGING_CONFIG
@@ -214,6 +235,7 @@ class Platform:
 
     def _start_simulators(self) -> None:
         from dataplatform.producers.simulators.bookings import run_bookings_simulator
+        from dataplatform.producers.simulators.domain_events import CaseDetailApi
         from dataplatform.producers.simulators.hearings import run_hearings_simulator
         from dataplatform.producers.simulators.housing import run_housing_simulator
         from dataplatform.producers.simulators.releases import run_releases_simulator
@@ -229,8 +251,12 @@ class Platform:
             finally:
                 self.counters.simulators_done += 1
 
+        releases = run_releases_simulator
+        if self._domain_events_topic:   # domain events, no SDK; its detail API serves until the run stops
+            api, arn = self._resources.enter_context(CaseDetailApi()), self._domain_events_topic
+            releases = lambda *a, **kw: run_releases_simulator(*a, domain_events_topic=arn, detail_api=api, **kw)  # noqa: E731
         simulators = [("housing", run_housing_simulator, "housing_changes", opts.scenario),
-                      ("releases", run_releases_simulator, "release_changes", opts.scenario),
+                      ("releases", releases, "release_changes", opts.scenario),
                       ("hearings", run_hearings_simulator, "hearing_changes", opts.court_scenario),
                       ("bookings", run_bookings_simulator, "booking_changes", opts.court_scenario)]
         self.counters.simulators = len(simulators)
@@ -239,9 +265,9 @@ class Platform:
 
         def what(scenario: str | None) -> str:
             return f"scenario {scenario}" if scenario else "ordinary activity"
-        self.say(f"Simulators      housing service (outbox relay) and releases service (SDK), {what(opts.scenario)}")
+        way = "domain events on SNS, bridged" if self._domain_events_topic else "SDK"
+        self.say(f"Simulators      housing service (outbox relay) and releases service ({way}), {what(opts.scenario)}")
         self.say(f"                listing service and interpreter bookings (SDK), {what(opts.court_scenario)}")
-
 
     # -- health --------------------------------------------------------------------------
     def processor_alive(self) -> bool:
@@ -256,6 +282,8 @@ class Platform:
         self.supervisor.stop_watching()
         self._stop_simulators.set()
         self.supervisor.join("simulator")
+        self._stop_bridges.set()   # after the simulators: the last events still reach the product
+        self.supervisor.join("-bridge")
         self.supervisor.stop_processor(timeout=45)
         self._stop_sinks.set()
         for sink in self._sinks:

@@ -41,6 +41,9 @@ POINTS = (
     "iceberg.history-committed",      # the history table committed, the current-state table not yet
     "iceberg.current-files-written",  # a current-state commit's files written, not committed
     "iceberg.committed",              # both tables committed, nothing else done (Kafka not told)
+    "bridge.mid-batch",          # a bridge: a received batch's second message about to be read
+    "bridge.detail-fetch",       # a bridge: an event's detailUrl about to be fetched
+    "bridge.published",          # a bridge: a batch's events acknowledged, its messages not yet deleted
 )
 
 log = logging.getLogger(__name__)

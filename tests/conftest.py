@@ -27,6 +27,15 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield address
 
 
+@pytest.fixture(scope="session")
+def aws_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real SNS/SQS server for the session (moto's standalone server, a child process on loopback)."""
+    from dataplatform.aws_local import LocalAws
+
+    with LocalAws(tmp_path_factory.mktemp("aws") / "moto.log") as server:
+        yield server.url
+
+
 @pytest.fixture
 def topic(bootstrap: str, request: pytest.FixtureRequest) -> str:
     """A fresh single-partition topic named after the test."""

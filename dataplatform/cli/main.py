@@ -13,6 +13,7 @@ import httpx
 import typer
 
 from dataplatform import __version__
+from dataplatform.cli import bridge as bridge_cli
 from dataplatform.cli import kafka as kafka_cli
 from dataplatform.cli import registry as registry_cli
 from dataplatform.cli import products as products_cli
@@ -55,6 +56,7 @@ app.command("consume")(consume_cli.consume)
 app.add_typer(sink_cli.app, name="sink")
 app.add_typer(topics_cli.app, name="topics")
 app.add_typer(outbox_cli.app, name="outbox")
+app.add_typer(bridge_cli.app, name="bridge")
 app.command("query")(query_cli.query)
 app.add_typer(warnings_cli.app, name="warnings")
 app.command("serve", help="Serve the web service: registry, catalogue, live warnings, API docs.")(registry_cli.serve)

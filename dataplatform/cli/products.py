@@ -93,18 +93,19 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Validate every manifest and schema, check each change follows the versioning rules, and
-    check every derivation spec (each problem names its file, the spec path and the fix)."""
+    check every derivation and bridge spec (each problem names its file, the spec path and the fix)."""
     from dataplatform.cli.derivations import check_results
-    from dataplatform.products.checks import check_products
+    from dataplatform.products.checks import check_bridges, check_products
 
     registry = registry or get_settings().schema_registry_url
     results = check_products(root, against or None, registry)
     derivations = check_results(root)
+    bridges = check_bridges(root)
     if as_json:
         typer.echo(json.dumps([{
             "folder": r.folder, "name": r.name, "ok": r.ok, "problems": r.problems, "registry": r.registry,
             "change": r.report.to_dict() if r.report else None} for r in results]
-            + [{"derivation": d["file"], **d} for d in derivations], indent=2))
+            + [{"derivation": d["file"], **d} for d in derivations] + bridges, indent=2))
     else:
         for r in results:
             level = r.report.level if r.report else "new"
@@ -117,7 +118,12 @@ def check(
                         fg=None if d["ok"] else "red")
             for p in d["problems"]:
                 typer.echo(f"      - {p}")
-    if not all(r.ok for r in results) or not all(d["ok"] for d in derivations):
+        for b in bridges:
+            typer.secho(f"{'ok  ' if b['ok'] else 'FAIL'}  bridge {b['name'] or b['bridge']}  ({b['bridge']})",
+                        fg=None if b["ok"] else "red")
+            for p in b["problems"]:
+                typer.echo(f"      - {p}")
+    if not all(r.ok for r in results) or not all(d["ok"] for d in [*derivations, *bridges]):
         raise typer.Exit(1)
 
 

@@ -20,9 +20,11 @@ from dataplatform.products.product import PACKAGE_SCHEMAS
 SCHEMA = json.loads((PACKAGE_SCHEMAS / "derivation.schema.json").read_text())   # ships with the project
 
 
-def schema_problems(doc: Any, file: Path) -> list[SpecError]:
-    """What the JSON Schema says about ``doc``, each at its spec path."""
-    validator = jsonschema.Draft202012Validator(SCHEMA)
+def schema_problems(doc: Any, file: Path, schema: dict = SCHEMA,
+                    schema_name: str = "derivation.schema.json") -> list[SpecError]:
+    """What the JSON Schema (a derivation spec's unless given: a bridge spec's too) says about
+    ``doc``, each at its spec path."""
+    validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for error in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path)):
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
@@ -37,5 +39,5 @@ def schema_problems(doc: Any, file: Path) -> list[SpecError]:
                                       f"{type(error.instance).__name__}, not a string",
                                       f"quote it: {where.rsplit('.', 1)[-1]}: \"...\""))
         else:
-            problems.append(SpecError(file, where, error.message, "see schemas/derivation.schema.json"))
+            problems.append(SpecError(file, where, error.message, f"see schemas/{schema_name}"))
     return problems

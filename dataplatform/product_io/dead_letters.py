@@ -9,7 +9,8 @@ This module is the one place that knows what a dead letter looks like, so that t
 the processor, the platform and ``dataplatform consume`` agree:
 
 - headers: :func:`dead_letter_headers` builds them for everyone (a sink adds
-  ``dlq.sink.group``, the processor ``dlq.processor.app``, through its ``extra``);
+  ``dlq.sink.group``, the processor ``dlq.processor.app``, a bridge ``dlq.bridge``, its reason
+  and the SQS and SNS message ids, through its ``extra``);
 - topics: :func:`ensure_dead_letter_topics` is the only code that creates one. The rule: a
   dead-letter topic has **the same partition count as its source topic**, read from the
   cluster, the platform's replication (:func:`dataplatform.topics.replication`, as every
@@ -50,6 +51,10 @@ H_ERROR_CLASS = "dlq.error.class"
 H_ERROR_MESSAGE = "dlq.error.message"
 H_SINK_GROUP = "dlq.sink.group"
 H_PROCESSOR = "dlq.processor.app"
+H_BRIDGE = "dlq.bridge"                      # a bridge's dead letters: which bridge, why, which message
+H_REASON = "dlq.reason"
+H_SQS_MESSAGE_ID = "dlq.sqs.message_id"
+H_SNS_MESSAGE_ID = "dlq.sns.message_id"
 
 
 def dead_letter_headers(topic: str, partition: int, offset: int, error_class: str, error_message: str,
@@ -97,19 +102,34 @@ def already_dead_lettered(dlq_topic: str, header: str, value: str, bootstrap: st
                           settings: Settings | None = None, timeout: float = 30.0) -> set[tuple[str, int, int]]:
     """(topic, partition, offset) of every source record in ``dlq_topic`` whose ``header`` is
     ``value`` (the group or app that dead-lettered it), read up to the end as it is now."""
+    return {(h[H_SOURCE_TOPIC].decode(), int(h[H_SOURCE_PARTITION]), int(h[H_SOURCE_OFFSET]))
+            for h in _headers_by(dlq_topic, header, value, bootstrap, settings, timeout)}
+
+
+def dead_lettered_values(dlq_topic: str, header: str, value: str, id_header: str, bootstrap: str | None = None,
+                         settings: Settings | None = None, timeout: float = 30.0) -> set[str]:
+    """The ``id_header`` of every dead letter in ``dlq_topic`` whose ``header`` is ``value``: the
+    ledger of a dead-letterer whose sources are not Kafka records (a bridge's SQS message ids)."""
+    return {h[id_header].decode() for h in _headers_by(dlq_topic, header, value, bootstrap, settings, timeout)
+            if id_header in h}
+
+
+def _headers_by(dlq_topic: str, header: str, value: str, bootstrap: str | None, settings: Settings | None,
+                timeout: float) -> list[dict[str, bytes]]:
+    """The headers of every dead letter in ``dlq_topic`` whose ``header`` is ``value``, read to the end as it is now."""
     consumer = Consumer({**client_config(bootstrap, settings), "group.id": f"dlq-ledger-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         topics = consumer.list_topics(dlq_topic, timeout=timeout).topics
         if dlq_topic not in topics or topics[dlq_topic].error is not None:
-            return set()
+            return []
         ends = {}
         for p in topics[dlq_topic].partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(dlq_topic, p), timeout=timeout)
             if high > low:
                 ends[p] = high
         consumer.assign([TopicPartition(dlq_topic, p, 0) for p in ends])
-        done, seen, deadline = set(), set(), time.monotonic() + timeout
+        done, seen, deadline = set(), [], time.monotonic() + timeout
         while len(done) < len(ends):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read {dlq_topic} to its end within {timeout}s")
@@ -118,9 +138,7 @@ def already_dead_lettered(dlq_topic: str, header: str, value: str, bootstrap: st
                     continue
                 headers = dict(msg.headers() or [])
                 if headers.get(header, b"").decode() == value:
-                    done_with = (headers[H_SOURCE_TOPIC].decode(), int(headers[H_SOURCE_PARTITION]),
-                                 int(headers[H_SOURCE_OFFSET]))
-                    seen.add(done_with)
+                    seen.append(headers)
                 if msg.offset() >= ends[msg.partition()] - 1:
                     done.add(msg.partition())
         return seen

@@ -6,6 +6,9 @@ Three layers, each naming the product, the field and the rule it breaks:
    far as the change requires (see :mod:`dataplatform.products.versioning`);
 3. against a schema registry, when one is reachable, the new value schema is compatible
    with what is registered under the subject's compatibility rule.
+
+Beside the products, every bridge spec (``bridge.yaml``, :func:`check_bridges`) is checked
+against the product it feeds, each problem with its file, place and fix.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import yaml
 from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from dataplatform.bridges.loading import bridge_files, check_file
 from dataplatform.product_io.serialization import registry_client
 from dataplatform.products.manifest import ManifestError, parse_manifest
 from dataplatform.products.product import PRODUCTS_ROOT, DataProduct, SchemaFileError, load_product, product_folders
@@ -107,3 +111,17 @@ def check_products(root: Path = PRODUCTS_ROOT, against: str | None = "HEAD",
                 if up not in known:
                     check.problems.append(f"{check.folder}/manifest.yaml: upstreamProducts names {up!r}, which is not a data product")
     return results
+
+
+def check_bridges(root: Path = PRODUCTS_ROOT) -> list[dict]:
+    """One result per bridge spec under ``root``: its product, file and every problem."""
+    out = []
+    for path in bridge_files(root):
+        bridge, problems = check_file(path, root)
+        try:
+            shown = str(path.relative_to(root))
+        except ValueError:
+            shown = str(path)
+        out.append({"bridge": shown, "name": bridge.name if bridge else None, "ok": not problems,
+                    "problems": [str(p) for p in problems]})
+    return out

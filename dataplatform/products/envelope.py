@@ -3,7 +3,8 @@
 Product authors write only their entity record (``entity.avsc``); this module wraps it:
 
     op      c (create), u (update), d (delete), r (snapshot read)
-    before  the entity before the change (null for c and r)
+    before  the entity before the change (null for c and r, and for a u whose source says
+            only what the entity is now, such as a bridged domain event)
     after   the entity after the change (null for d)
     ts_ms   when the change happened at the source (epoch milliseconds)
     source  system, unique event id, position (monotonically increasing per entity)
@@ -103,8 +104,8 @@ class ChangeEvent:
             raise ValueError(f"op must be one of {', '.join(OPS)}, not {self.op!r}")
         if self.op in ("c", "r") and (self.after is None or self.before is not None):
             raise ValueError(f"op={self.op!r} needs 'after' and no 'before'")
-        if self.op == "u" and (self.after is None or self.before is None):
-            raise ValueError("op='u' needs both 'before' and 'after'")
+        if self.op == "u" and self.after is None:
+            raise ValueError("op='u' needs 'after' ('before' when the source knows it)")
         if self.op == "d" and (self.before is None or self.after is not None):
             raise ValueError("op='d' needs 'before' and no 'after'")
 

@@ -20,6 +20,7 @@ from dataplatform.catalogue.facts_cache import CatalogueFacts
 from dataplatform.catalogue.freshness import humanise
 from dataplatform.catalogue.iceberg import iceberg_delivery
 from dataplatform.catalogue.lineage import edges, lineage_svg
+from dataplatform.bridges.loading import bridge_source
 from dataplatform.catalogue.search import Filters, facets, find
 from dataplatform.catalogue.usage import usage
 from dataplatform.config import shown
@@ -183,7 +184,7 @@ def create_catalogue_router(registry: SchemaRegistryStore, facts: CatalogueFacts
             "freshness": fresh, "kafka": kafka_status(), "consumers": consumers, "refresh": refresh_text(p),
             "dpia": dpia(p), "report_issue": report_issue_link(p), "use": usage_of(request, p),
             "iceberg": iceberg_delivery(request.app.state.settings, p),
-            "lineage": lineage_svg(products(request), highlight=p.name)})
+            "lineage": lineage_svg(products(request), highlight=p.name), "bridge": bridge_source(p)})
 
     def usage_of(request: Request, p: DataProduct):
         settings = request.app.state.settings
@@ -216,7 +217,7 @@ def create_catalogue_router(registry: SchemaRegistryStore, facts: CatalogueFacts
         p = get(request, name)
         fresh, consumers = kafka_facts(p)
         return {**summary(p), "versions": versions(p), "freshness": fresh, "consumers": consumers,
-                "how_to_use": vars(usage_of(request, p))}
+                "how_to_use": vars(usage_of(request, p)), "bridge": bridge_source(p)}
 
     @router.get("/api/lineage", tags=["catalogue"], summary="Lineage edges (upstream, downstream)")
     def api_lineage(request: Request) -> list[dict]:

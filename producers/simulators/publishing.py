@@ -12,6 +12,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from dataplatform.config import Settings, get_settings
@@ -39,9 +40,11 @@ def run_publishing_simulator(service_name: str, product_name: str, source_system
                              count: int | None = None, duration: float | None = None, scenario: str | None = None,
                              stop_event: threading.Event | None = None, progress: Progress | None = None,
                              topic: str | None = None, time_scale: float = 1.0,
-                             product: DataProduct | None = None) -> SimulationReport:
+                             product: DataProduct | None = None,
+                             publisher: AbstractContextManager | None = None) -> SimulationReport:
     """Run ``make_service(publisher, seed)``: changes at ``rate`` per second until ``count``
-    /``duration``/the scenario's end/``stop_event``; every change is acknowledged before the next."""
+    /``duration``/the scenario's end/``stop_event``; every change is acknowledged before the next.
+    ``publisher``: another way out of the service than the SDK (entered as the SDK's would be)."""
     settings = settings or get_settings()
     if scenario:
         plan = scenario_plan(scenario, seed=seed, rate=rate, time_scale=time_scale)
@@ -50,9 +53,10 @@ def run_publishing_simulator(service_name: str, product_name: str, source_system
     else:
         steps, total = random_steps(rate), None
     started = time.monotonic()
-    with Publisher(product or get_product(product_name), source_system=source_system, settings=settings,
-                   topic=topic) as publisher:
-        service = make_service(publisher, seed)
+    publisher = publisher or Publisher(product or get_product(product_name), source_system=source_system,
+                                       settings=settings, topic=topic)
+    with publisher as out:
+        service = make_service(out, seed)
         changes = run_steps(steps, service.apply, count=count, duration=duration, stop_event=stop_event,
                             progress=progress, total=total)
     return SimulationReport(service_name, changes, service.published, time.monotonic() - started)

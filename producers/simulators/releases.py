@@ -4,16 +4,19 @@ Cases are scheduled (a person due to leave a prison, going to a local authority,
 housing need), rescheduled (the expected release date moves), released, housed, or
 cancelled. The service keeps its cases in memory and publishes each change synchronously
 with :class:`~dataplatform.producers.publisher.Publisher` (no outbox: the contrast with the housing
-simulator). The RNG is seeded, so the same seed gives the same changes.
+simulator), or, as ``dataplatform run`` plays it, as HMPPS domain events on SNS that the
+product's bridge turns into change events (:mod:`.domain_events`). The RNG is seeded, so the same seed gives the same changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 
-from dataplatform.config import Settings
+from dataplatform.config import Settings, get_settings
 from dataplatform.producers.publisher import Publisher
+from dataplatform.producers.simulators.domain_events import CaseDetailApi, DomainEventPublisher
 from dataplatform.producers.simulators.publishing import now, run_publishing_simulator
 from dataplatform.producers.simulators.scenarios import SimulationReport, Step
 from dataplatform.products.reference import local_authorities, prisons
@@ -26,7 +29,7 @@ NEEDS = ("general", "general", "general", "accessible", "supported", "family")
 class ReleasesService:
     """The business side: applies steps to its cases and publishes each change."""
 
-    def __init__(self, publisher: Publisher, seed: int) -> None:
+    def __init__(self, publisher: Publisher | DomainEventPublisher, seed: int) -> None:
         self.publisher = publisher
         self.seed = seed
         self.rng = random.Random(f"releases:{seed}")
@@ -98,8 +101,17 @@ class ReleasesService:
             self._change(self.rng.choice(scheduled + released), status="cancelled")
 
 
-def run_releases_simulator(settings: Settings | None = None, **options: object) -> SimulationReport:
+def run_releases_simulator(settings: Settings | None = None, *, domain_events_topic: str | None = None,
+                           detail_api: CaseDetailApi | None = None, **options: object) -> SimulationReport:
     """Run the releases service (options as :func:`run_publishing_simulator`'s): every change is
-    acknowledged before the next."""
-    return run_publishing_simulator("releases", PRODUCT, SOURCE_SYSTEM, ReleasesService, settings,
-                                    **options)  # type: ignore[arg-type]
+    acknowledged before the next. With ``domain_events_topic`` (an SNS topic ARN) the service
+    publishes HMPPS domain events there instead of using the SDK, for the product's bridge; their
+    detail is served by ``detail_api`` (one of its own, for the run, when not given)."""
+    if not domain_events_topic:
+        return run_publishing_simulator("releases", PRODUCT, SOURCE_SYSTEM, ReleasesService, settings,
+                                        **options)  # type: ignore[arg-type]
+    with contextlib.ExitStack() as stack:
+        api = detail_api or stack.enter_context(CaseDetailApi())
+        options["publisher"] = DomainEventPublisher(settings or get_settings(), domain_events_topic, api)
+        return run_publishing_simulator("releases", PRODUCT, SOURCE_SYSTEM, ReleasesService, settings,
+                                        **options)  # type: ignore[arg-type]

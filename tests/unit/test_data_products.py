@@ -106,10 +106,15 @@ def test_envelope_round_trips_through_avro():
     assert back.after == case and back.event_id == event.event_id and back.op == "c"
 
 
-@pytest.mark.parametrize("op,before,after", [("c", {"a": 1}, {"a": 1}), ("u", None, {"a": 1}), ("d", None, None), ("x", None, {})])
+@pytest.mark.parametrize("op,before,after", [("c", {"a": 1}, {"a": 1}), ("u", {"a": 1}, None), ("d", None, None), ("x", None, {})])
 def test_envelope_refuses_inconsistent_events(op, before, after):
     with pytest.raises(ValueError):
         ChangeEvent(op, before, after, source_system="s", position=1)
+
+
+def test_an_update_may_say_only_what_the_entity_is_now():
+    """A bridged domain event knows the entity after the change, not before it."""
+    assert ChangeEvent("u", None, {"a": 1}, source_system="s", position=1).entity == {"a": 1}
 
 
 def test_bad_record_error_names_field_path_value_and_type():

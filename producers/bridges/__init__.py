@@ -1,0 +1,1 @@
+"""The bridges' runtime: HMPPS domain events read from SQS and published as data products (docs/bridges.md)."""
