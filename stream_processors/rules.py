@@ -96,7 +96,7 @@ def message_of(severity: str, transition: str, name: str, judged: Judged, rule: 
     if severity == "NONE":
         why = (f": below the minimum of {number(rule.min_need)} {rule.need_unit or need_label}, not judged"
                if n <= 0 or n < rule.min_need else ": covered")
-    elif _rank(called_for) > _rank(severity):  # a higher level not yet held for raise_for
+    elif _rank(called_for) > _rank(severity) and rule.raise_for_ms:  # a higher level not yet held for raise_for
         why = f": {called_for} once that holds for {rule.raise_for}"
     elif called_for != severity:  # stepping down, held back by hysteresis
         leave_at = (rule.amber_below if severity == "AMBER" else rule.red_below) + rule.clear_margin

@@ -75,16 +75,16 @@ def figures_chart(series: list[dict], *, days: int = 28, now: dt.datetime | None
             at, colour, words = x(t["at"]), SEVERITY_COLOURS.get(t["severity"], "#0b0c0c"), f"{t['severity']} {t['transition']}"
             marks.append(f'<g class="transition" data-transition="{escape(words)}"><title>{escape(words)}, '
                          f'{escape(t.get("at_display") or t["at"])}</title><line x1="{at:.1f}" x2="{at:.1f}" y1="{top}" '
-                         f'y2="{top + plot_h}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="4 3"/>'
-                         f'<text x="{at:.1f}" y="{top - 3}" text-anchor="middle" font-size="10" fill="{colour}">'
-                         f'{escape(t["transition"])}</text></g>')
+                         f'y2="{top + plot_h}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="4 3"/></g>')
     last = points[-1] if points else None
     desc = (f"Over the last {days} days: {len(inside)} change(s); now supply {last['supply']}, demand {last['demand']}."
             if last else f"No figures recorded in the last {days} days.")
     if marks:
         desc += f" {len(marks)} warning transition(s) marked."
     legend = (f'<text x="{left}" y="14" font-size="12" fill="{SUPPLY_COLOUR}">━ homes available (supply)</text>'
-              f'<text x="{left + 190}" y="14" font-size="12" fill="{DEMAND_COLOUR}">━ people needing housing (demand)</text>')
+              f'<text x="{left + 190}" y="14" font-size="12" fill="{DEMAND_COLOUR}">━ people needing housing (demand)</text>'
+              + (f'<line x1="{left + 420}" x2="{left + 420}" y1="4" y2="16" stroke="#0b0c0c" stroke-dasharray="3 2"/>'
+                 f'<text x="{left + 426}" y="14" font-size="12" fill="#0b0c0c">warning transitions</text>' if marks else ""))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="app-chart" role="img" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" font-family="Arial, sans-serif"><title>{escape(title)}</title>'
             f'<desc>{escape(desc)}</desc>{"".join(ticks)}{"".join(dates)}{"".join(lines)}{"".join(marks)}{legend}</svg>')

@@ -99,6 +99,11 @@ def test_chart_draws_supply_and_demand_as_step_lines_and_says_so_in_words():
     assert "<title>" in svg and "cdn" not in svg.lower()
     assert sparkline(series, now=now).count("<path") == 2
     assert "No figures" in figures_chart([], now=now)
+    marked = figures_chart(series, days=28, now=now, transitions=[
+        {"at": (now - dt.timedelta(days=d)).isoformat(), "severity": severity, "transition": transition}
+        for d, severity, transition in ((40, "RED", "raised"), (5, "RED", "raised"), (1, "AMBER", "deescalated"))])
+    assert marked.count('class="transition"') == 2 and 'data-transition="AMBER deescalated"' in marked   # 40 days: outside
+    assert "2 warning transition(s) marked" in marked and "warning transitions" not in svg
 
 
 def test_tiles_take_each_regions_worst_warning_from_its_local_authorities():
