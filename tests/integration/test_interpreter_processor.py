@@ -117,7 +117,7 @@ def test_interpreter_cover_equals_an_independent_recomputation(bootstrap, regist
         def warned() -> dict:
             latest = latest_outputs(reader, topics, seen).get(WARNINGS, {})
             return {group: latest[group]["severity"] if group in latest else "NONE" for group in levels}
-        # the rule holds a level 15 s before raising it and 10 s before clearing it; ticks every 2 s
+        # the rule holds a level 10 s before raising it and 10 s before clearing it; ticks every 2 s
         wait_until(lambda: warned() == levels, timeout=60, interval=1, message=f"warning levels == {levels}")
         checked = assert_warnings_carry_published_figures(seen[(FIGURES, "events")], seen[(WARNINGS, "events")],
                                                           GROUP, ("hearings", "bookings"))

@@ -43,7 +43,7 @@ def test_the_shipped_specs_load_with_their_inputs_levels_and_rules():
 
 def test_a_rule_holds_for_a_duration():
     rule = get_derivation("interpreter_cover").rules[0]
-    assert (rule.raise_for_ms, rule.keep_for_ms) == (15_000, 10_000)
+    assert (rule.raise_for_ms, rule.keep_for_ms) == (10_000, 10_000)
     assert get_derivation("housing_supply_demand").rules[0].raise_for_ms == 0   # no hold unless declared
     for bad in ("soon", "15", "1.5m"):
         found = [p for p in problems(lambda d: d["rules"][0].update(raise_for=bad)) if ": rules[0].raise_for: " in p]
