@@ -145,12 +145,11 @@ def _rise(rule: Rule, code: str, name: str, judged: Judged, state: dict[str, Any
     one that has been called for ``raise_for``."""
     held = state.pop("rising", None) or {}
     rising = {level: held.get(level, now_ms) for level in SEVERITIES[_rank(current) + 1:_rank(wanted) + 1]}
-    ready = [level for level, since in rising.items() if now_ms - since >= rule.raise_for_ms]
-    if ready:
-        state["rising"] = rising
-        return _move(rule, code, name, judged, state, current, ready[-1], now_ms, evidence_ms)
     if rising:
         state["rising"] = rising
+    ready = [level for level, since in rising.items() if now_ms - since >= rule.raise_for_ms]
+    if ready:
+        return _move(rule, code, name, judged, state, current, ready[-1], now_ms, evidence_ms)
     return Outcome(state, None)
 
 
