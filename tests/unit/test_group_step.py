@@ -231,3 +231,32 @@ def test_a_pending_hold_is_stored_in_the_head_and_resumed_after_a_restart():
     (raised,) = per_topic(events)["warnings"]
     assert (raised["after"]["transition"], raised["after"]["severity"], raised["after"]["raised_at"]) == (
         "raised", "RED", NOON_MS + 120_000)
+
+
+def test_the_interpreter_spec_does_not_flap_on_a_booking_seconds_after_its_hearing():
+    compiled = CompiledDerivation(get_derivation("interpreter_cover"))
+    day = dt.date(2026, 3, 2)
+    hearing = {"court_code": "PBOMC", "hearing_date": day, "language": "pol", "interpreter_required": True,
+               "status": "listed"}
+    booking = {"court_code": "PBOMC", "hearing_date": day, "language": "pol", "status": "booked"}
+    ((code, level, fields),) = compiled.groups_of("court_hearings_interpreter_need", hearing)
+
+    def arrives(entity_key: str, product: str, entity: dict, at_ms: int) -> dict:
+        return group_message([Move(code, level, fields, entity_key, compiled.contribution_of(product, entity), at_ms)],
+                             at_ms)
+
+    def warnings(messages: list[dict]) -> list[tuple[str, str, int]]:
+        held = HeldGroup(GroupState(code, ""))
+        out = []
+        for offset, message in enumerate(messages):
+            step = step_group(compiled, held, [(offset, message)])
+            out += [(w.after["severity"], w.after["transition"], w.ts_ms - NOON_MS) for w in (step.warnings if step else [])]
+        return out
+
+    hearing_listed = arrives("h1", "court_hearings_interpreter_need", hearing, NOON_MS)
+    booked_after = [arrives("b1", "interpreter_bookings", booking, NOON_MS + 4_500), tick_message(code, NOON_MS + 60_000)]
+    # the booking 4.5 s after its hearing: nothing raised, nothing cleared (at once: RED, then cleared 4.5 s later)
+    assert warnings([hearing_listed, tick_message(code, NOON_MS + 2_000), *booked_after]) == []
+    # no booking: RED once the court day has been short for 10 s, at the first evaluation after
+    assert warnings([hearing_listed, tick_message(code, NOON_MS + 5_000), tick_message(code, NOON_MS + 10_000)]) == [
+        ("RED", "raised", 10_000)]
