@@ -6,7 +6,10 @@ Each run publishes a seeded, messy stream (creates, moves, deletes with tombston
 duplicates, a replayed slice, late events) slice by slice while the workers work through
 it, with a crash plan (stream_processors/crash_points.py) that kills a worker at each
 listed point in turn; the pool's supervisor restarts it. Then both output topics are read
-event by event and checked against an independent recomputation from the raw events.
+event by event and checked against an independent recomputation from the raw events. The
+rule holds its levels in time (``raise_for``, ``keep_for``) with a tick a second, so kills
+land on pending holds too; every transition must carry figures its area published and
+keep the holds, judged from the figures events alone.
 """
 
 from __future__ import annotations
