@@ -4,10 +4,9 @@ Given the group's contributions, its last published figures and its rule states,
 the derived figures change event (only when the figures moved) and the warning
 transitions. The Faust agent only loads and stores these dicts in its tables.
 
-The two are separate because they run at different rates: the rules step after every
-change of a group (so the sequence of transitions does not depend on how events were
-batched), the derived figures once per batch (the latest figures of the group, as a
-Kafka Streams record cache would emit them).
+Both run once per repartition message that changed the group (or tick), the figures
+first: the rules are judged on the figures the step publishes (see group_step.py), so a
+warning's figures are always those of a figures event of its group.
 """
 
 from __future__ import annotations

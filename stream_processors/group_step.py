@@ -8,9 +8,11 @@ is given, so a step replayed after a crash produces the very same outputs, byte 
 * "now" (the horizon, ``as_of``, ``raised_at``, each event's ``ts_ms``) is the time the
   message carries (its ``now``), set by stage 1 or the timer when it was sent,
   never the clock at the time of processing;
-* the rules step after every move that changed the group and on every tick, and the
-  derived figures are emitted after each message whose figures moved, so the outputs do
-  not depend on how messages were batched.
+* after each message that changed the group, and on every tick, the derived figures are
+  emitted (when they moved) and then the rules are judged, once, on those very figures:
+  every warning carries figures that a figures event of its group published, never an
+  intermediate state inside one message (a hearing applied before its booking), and the
+  outputs do not depend on how messages were batched.
 """
 
 from __future__ import annotations
@@ -67,15 +69,12 @@ def step_group(compiled: CompiledDerivation, held: HeldGroup, messages: list[tup
                 continue   # a duplicate or replay changes nothing
             touched = True
             before.setdefault(move.entity_key, previous)
-            held.rules, events = evaluate_rules(compiled, group, held.rules, at)
-            step.warnings += events
-        if tick:
-            held.rules, events = evaluate_rules(compiled, group, held.rules, at)
-            step.warnings += events
         if touched:
             held.published, change = derive_figures(compiled, group, held.published, at)
             if change is not None:
                 step.figures.append(change)
+            held.rules, events = evaluate_rules(compiled, group, held.rules, at)
+            step.warnings += events
         held.applied = offset
     changed = {entity: (old, group.entities.get(entity)) for entity, old in before.items()
                if old != group.entities.get(entity)}

@@ -121,7 +121,9 @@ class Rule:
 
     RED below ``red_below``, AMBER below ``amber_below``, not judged while need is under
     ``min_need``; stepping down needs ``clear_margin`` more for ``clear_after`` evaluations
-    in a row (hysteresis)."""
+    in a row (hysteresis). Holds in time, as Prometheus' ``for`` and ``keep_firing_for``:
+    a level is raised once the figures have called for it for ``raise_for``, and steps down
+    once they have been clear of it for ``keep_for`` (durations such as ``30s``, ``5m``)."""
 
     id: str
     have: Expression
@@ -137,8 +139,27 @@ class Rule:
     amber_below: float = 1.2
     clear_margin: float = 0.1
     clear_after: int = 1
+    raise_for: str = "0s"
+    keep_for: str = "0s"
     description: str = ""
     runbook: str = ""   # what to do: a file in the runbook folder, or a link (default: <id>.md)
+
+    @property
+    def raise_for_ms(self) -> int:
+        return duration_ms(self.raise_for)
+
+    @property
+    def keep_for_ms(self) -> int:
+        return duration_ms(self.keep_for)
+
+
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+def duration_ms(text: str) -> int:
+    """``30s`` -> 30000: a duration as the schema allows it (digits, then ms, s, m or h)."""
+    digits = text.rstrip("hms")
+    return int(digits) * _UNIT_MS[text[len(digits):]]
 
 
 @dataclass(frozen=True)

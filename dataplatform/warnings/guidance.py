@@ -20,7 +20,7 @@ from markdown_it import MarkdownIt
 
 from dataplatform.config import get_settings
 from dataplatform.derivations.loading import load_derivations
-from dataplatform.derivations.spec import Rule
+from dataplatform.derivations.spec import Rule, duration_ms
 
 RUNBOOKS = Path(__file__).with_name("runbooks")
 
@@ -44,6 +44,11 @@ def _percent(ratio: float) -> str:
     return f"{round((ratio - 1) * 100):d}%"
 
 
+def _held(duration: str, words: str, at_once: str = "at once") -> str:
+    """A rule's hold (``raise_for``, ``keep_for``) in words: ``words 30s``, or ``at_once`` for none."""
+    return at_once if duration_ms(duration) == 0 else f"{words} {duration}"
+
+
 def explain(rule: Rule, groups: str = "groups") -> RuleGuide:
     """``rule`` in words; ``groups`` is what its spec's groups are called (``groups.noun``)."""
     have, need = rule.have.source, rule.need.source
@@ -61,9 +66,11 @@ def explain(rule: Rule, groups: str = "groups") -> RuleGuide:
         minimum=(f"{groups.capitalize()} where fewer than {rule.min_need:g} "
                  f"{rule.need_phrase or need_unit} in the window are not judged: too few to say anything "
                  "reliable, so any warning there is cleared."),
-        stepping_down=(f"A warning steps up at once but steps down slowly: only once {have} has stayed at or above "
+        stepping_down=(f"A warning steps up {_held(rule.raise_for, 'once the figures have called for it for')} "
+                       f"but steps down slowly: only once {have} has stayed at or above "
                        f"{clear_at:g} × {need} (a further {round(rule.clear_margin * 100)} points of cover) for "
-                       f"{evaluations}. A figure hovering at a threshold therefore does not flap between colours."),
+                       f"{evaluations}{_held(rule.keep_for, ' and for', '')}. A figure hovering at a threshold "
+                       "therefore does not flap between colours."),
         runbook_html=runbook_html(rule.runbook or f"{rule.id}.md"),
     )
 

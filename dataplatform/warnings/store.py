@@ -47,7 +47,8 @@ class WarningTransition(Base):
     evidence_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     raised_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     message: Mapped[str] = mapped_column(String(500))
-    record: Mapped[dict] = mapped_column(JSON)      # the warning as published (its own field names)
+    record: Mapped[dict] = mapped_column(JSON)      # the warning as published (its own field names), and
+    #                                                 transition_at: when the processor judged it (the event's ts_ms)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     kafka_partition: Mapped[int] = mapped_column(Integer)
     kafka_offset: Mapped[int] = mapped_column(BigInteger)
@@ -142,7 +143,8 @@ class WarningStore:
             **kind.row(w), rule_id=w["rule_id"], severity=w["severity"], transition=w["transition"],
             horizon_days=w["horizon_days"], evidence_at=as_datetime(w["evidence_at"]),
             raised_at=as_datetime(w.get("raised_at")), message=w["message"],
-            record={k: plain(v) for k, v in w.items()}, received_at=dt.datetime.now(dt.timezone.utc),
+            record={**{k: plain(v) for k, v in w.items()}, "transition_at": iso(as_datetime(change_event.get("ts_ms")))},
+            received_at=dt.datetime.now(dt.timezone.utc),
             kafka_partition=partition, kafka_offset=offset,
         )
         with Session(self.engine, expire_on_commit=False) as session:

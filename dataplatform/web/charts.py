@@ -39,8 +39,10 @@ def _step_path(points: list[tuple[float, float]]) -> str:
 
 
 def figures_chart(series: list[dict], *, days: int = 28, now: dt.datetime | None = None,
-                  width: int = 640, height: int = 200, title: str = "Supply and demand") -> str:
-    """Supply and demand of one area over the last ``days`` as two step lines with axes."""
+                  width: int = 640, height: int = 200, title: str = "Supply and demand",
+                  transitions: list[dict] = ()) -> str:
+    """Supply and demand of one area over the last ``days`` as two step lines with axes, and a
+    vertical mark at the moment of each of ``transitions`` (``at``, ``severity``, ``transition``)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     start = now - dt.timedelta(days=days)
     left, right, top, bottom = 44, 28, 30, 28
@@ -67,14 +69,25 @@ def figures_chart(series: list[dict], *, days: int = 28, now: dt.datetime | None
              for v in sorted({0, top_value // 2, top_value})]
     dates = [f'<text x="{left + plot_w * i / 4:.1f}" y="{height - 8}" text-anchor="middle" font-size="11">'
              f'{(start + (now - start) * i / 4):%d %b}</text>' for i in range(5)]
+    marks = []
+    for t in transitions:
+        if t.get("at") and start <= _time(t["at"]) <= now:
+            at, colour, words = x(t["at"]), SEVERITY_COLOURS.get(t["severity"], "#0b0c0c"), f"{t['severity']} {t['transition']}"
+            marks.append(f'<g class="transition" data-transition="{escape(words)}"><title>{escape(words)}, '
+                         f'{escape(t.get("at_display") or t["at"])}</title><line x1="{at:.1f}" x2="{at:.1f}" y1="{top}" '
+                         f'y2="{top + plot_h}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="4 3"/></g>')
     last = points[-1] if points else None
     desc = (f"Over the last {days} days: {len(inside)} change(s); now supply {last['supply']}, demand {last['demand']}."
             if last else f"No figures recorded in the last {days} days.")
+    if marks:
+        desc += f" {len(marks)} warning transition(s) marked."
     legend = (f'<text x="{left}" y="14" font-size="12" fill="{SUPPLY_COLOUR}">━ homes available (supply)</text>'
-              f'<text x="{left + 190}" y="14" font-size="12" fill="{DEMAND_COLOUR}">━ people needing housing (demand)</text>')
+              f'<text x="{left + 190}" y="14" font-size="12" fill="{DEMAND_COLOUR}">━ people needing housing (demand)</text>'
+              + (f'<line x1="{left + 420}" x2="{left + 420}" y1="4" y2="16" stroke="#0b0c0c" stroke-dasharray="3 2"/>'
+                 f'<text x="{left + 426}" y="14" font-size="12" fill="#0b0c0c">warning transitions</text>' if marks else ""))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="app-chart" role="img" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" font-family="Arial, sans-serif"><title>{escape(title)}</title>'
-            f'<desc>{escape(desc)}</desc>{"".join(ticks)}{"".join(dates)}{"".join(lines)}{legend}</svg>')
+            f'<desc>{escape(desc)}</desc>{"".join(ticks)}{"".join(dates)}{"".join(lines)}{"".join(marks)}{legend}</svg>')
 
 
 def sparkline(series: list[dict], *, days: int = 28, now: dt.datetime | None = None) -> str:

@@ -53,6 +53,14 @@ def history_filter(area: str, severity: str, since: str, until: str, zone: str) 
     return HistoryFilter(area=area.strip(), severity=severity, since=start, until=end)
 
 
+def _with_moment(view: WarningsView, transition: dict) -> dict:
+    """A transition as the evidence page shows it, with ``at``: when the processor judged it
+    (rows stored before that was kept: its raising time, else when it was received)."""
+    t = view.decorate(transition)
+    at = t.get("transition_at") or (t.get("raised_at") if t["transition"] == "raised" else t.get("received_at"))
+    return {**t, "at": at, "at_display": display_time(at, view.zone)}
+
+
 def create_warnings_router(view: WarningsView) -> APIRouter:
     router = APIRouter()
 
@@ -110,14 +118,20 @@ def create_warnings_router(view: WarningsView) -> APIRouter:
         changes = [c for c in reversed(series) if c["supply_before"] is not None or c["demand_before"] is not None][:50]
         acks = [view.decorate_ack(a, latest) for a in view.acks.for_warning(warning_id)]
         guide = next((g for g in guides() if g.id == latest["rule_id"]), None)
+        transitions = [_with_moment(view, t) for t in view.store.history(20, HistoryFilter(area=latest["group_code"]))
+                       if t["warning_id"] == warning_id]
+        w = _with_moment(view, latest)
+        raised = next((t for t in transitions if t["transition"] == "raised"), None)
+        now = ({**view.decorate({**latest, "have": series[-1]["supply"], "need": series[-1]["demand"]}),
+                "at_display": display_time(series[-1]["as_of"], view.zone)} if series else None)
         return templates.TemplateResponse(request, "warning.html", {
             "title": f"{latest['group_name']}: {latest['severity']}", "w": w, "acks": acks,
-            "chart": figures_chart(series, days=days, title=f"Supply and demand in {latest['group_name']}")
-            if w["charted"] else None,
+            "chart": figures_chart(series, days=days, title=f"Supply and demand in {latest['group_name']}",
+                                   transitions=transitions) if w["charted"] else None,
             "days": days, "changes": [{**c, "as_of_display": display_time(c["as_of"], view.zone)} for c in changes],
-            "transitions": [view.decorate(t) for t in view.store.history(20, HistoryFilter(area=latest["group_code"]))
-                            if t["warning_id"] == warning_id],
-            "owners": view.input_owners(latest["product"]), "guide": guide, "quoted_id": quote(warning_id, safe="")})
+            "transitions": transitions, "raised": raised if raised and raised["event_id"] != w["event_id"] else None,
+            "now": now, "owners": view.input_owners(latest["product"]), "guide": guide,
+            "quoted_id": quote(warning_id, safe="")})
 
     @router.post("/warnings/{warning_id:path}/acknowledge", tags=["warnings"], summary="Acknowledge a warning (HTML form)")
     async def acknowledge_form(request: Request, warning_id: str):

@@ -135,8 +135,11 @@ def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
     assert re.search(r"demand \d+ > supply \d+ \(next 28 days\)", red_line)
     # ... and so was the interpreter shortage, by the second derivation (YAML only)
     court = [line for line in lines if "Peterborough Magistrates' Court" in line and " · Polish  " in line]
-    assert any(re.match(r"RED raised  Peterborough Magistrates' Court · \S+ · Polish  hearings \d+ > bookings 0 "
-                        r"\(next 7 days\)", line) for line in court), output[-3000:]
+    # (raised once short for the rule's raise_for, in the processor's time: on a loaded host the
+    # first booking may already be in by then)
+    assert any((m := re.match(r"RED raised  Peterborough Magistrates' Court · \S+ · Polish  hearings (\d+) > "
+                              r"bookings (\d+) \(next 7 days\)", line)) and int(m[1]) > int(m[2])
+               for line in court), output[-3000:]
     assert any(line.startswith("NONE cleared  Peterborough") for line in court), output[-3000:]
 
     # the terminal shows the platform's own lines only: Kafka clients' lines went to the log file

@@ -6,29 +6,36 @@ Each run publishes a seeded, messy stream (creates, moves, deletes with tombston
 duplicates, a replayed slice, late events) slice by slice while the workers work through
 it, with a crash plan (stream_processors/crash_points.py) that kills a worker at each
 listed point in turn; the pool's supervisor restarts it. Then both output topics are read
-event by event and checked against an independent recomputation from the raw events.
+event by event and checked against an independent recomputation from the raw events. The
+rule holds its levels in time (``raise_for``, ``keep_for``) with a tick a second, so kills
+land on pending holds too; every transition must carry figures its area published and
+keep the holds, judged from the figures events alone.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import dataclasses
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
+from dataplatform.products.envelope import epoch_ms
 from dataplatform.products.product import get_product
 from dataplatform.stream_processors.crash_points import PLAN_ENV
 from dataplatform.derivations.spec import SEVERITIES
+from dataplatform.derivations.spec import duration_ms
 from dataplatform.stream_processors.rules import Judged, level_of
 from tests.support.entities import HOUSING, MANCHESTER, NEWCASTLE, NORTH_EAST, NORTH_WEST, RELEASES, housing_unit, release_case
 from dataplatform.stream_processors.pool import start_workers
 from tests.support.change_streams import change_events, seeded_stream
 from tests.support.processor_harness import (
-    TODAY, caught_up, committed_offsets, expected_figures, harness_rule, processor_config,
+    TEST_RULES, TODAY, caught_up, committed_offsets, expected_figures, harness_rule, processor_config,
 )
+from tests.support.published_figures import assert_warnings_carry_published_figures
 from tests.support.local_store import assert_stores_hold_their_changelogs
 from tests.support.sending import ChangeSender
 from tests.support.product_topics import TopicReader
@@ -43,6 +50,9 @@ TWO_WORKER_PLAN = [("stage2.output-sent", 2), ("stage1.state-queued", 1), ("stag
                    ("commit.after", 1), ("restore", 1), ("stage2.members-queued", 1),
                    ("stage1.repartition-sent", 1), ("commit.before", 3)]
 SLICE = 120
+# the rule held in time: pending holds are rule state, so the kills land on them too
+RAISE_FOR, KEEP_FOR = "1s", "2s"
+HELD_RULES = TEST_RULES + f"    raise_for: {RAISE_FOR}\n    keep_for: {KEEP_FOR}\n"
 
 
 def write_plan(folder: Path, plan: list[tuple[str, int]]) -> Path:
@@ -52,20 +62,23 @@ def write_plan(folder: Path, plan: list[tuple[str, int]]) -> Path:
     return folder
 
 
-
-
 @pytest.mark.parametrize("workers,plan,seed,store", [(1, ONE_WORKER_PLAN, 11, "memory://"),
                                                      (2, TWO_WORKER_PLAN, 12, "memory://"),
                                                      (2, TWO_WORKER_PLAN, 13, "rocksdb://")],
                          ids=["one-worker", "two-workers", "two-workers-rocksdb-disks-lost"])
 def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, registry_url, tmp_path, monkeypatch,
                                                                     workers, plan, seed, store):
+    rules = tmp_path / "held-rules.yaml"
+    rules.write_text(HELD_RULES)
     # rocksdb://: each killed worker's disk is lost, so it restarts with no local store (bulk
     # restored from 100 records behind), and while it is down the other worker may take its
     # partitions over (a restore on a worker that never held them, or a stale store of its own)
     lose_disks = store == "rocksdb://"
-    config = processor_config(bootstrap, registry_url, tmp_path, f"crash{workers}", tick_seconds=3600,
-                              batch_size=40, store=store, bulk_restore_from=100, bulk_restore_batch=200)
+    # ticks every second: a hold pending when the stream ends still matures (and the kills
+    # also land on steps a tick made)
+    config = processor_config(bootstrap, registry_url, tmp_path, f"crash{workers}", tick_seconds=1,
+                              batch_size=40, store=store, rules_path=str(rules), bulk_restore_from=100,
+                              bulk_restore_batch=200)
     if config.store != "memory://":
         # a worker restarted on its local store has (next to) nothing to restore from the
         # changelogs, so a kill while restoring is seldom reached: the run would wait for it
@@ -130,7 +143,14 @@ def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, re
         for area in set(expected) | set(final):
             got = (final[area]["supply"], final[area]["demand"]) if area in final else (0, 0)
             assert got == expected.get(area, (0, 0)), f"figures of {area}"
-        check_final_levels(outputs, final)
+
+        def wrong_levels() -> list[str] | None:   # holds pending when the stream ended mature on ticks
+            outputs.update(read_outputs(bootstrap, registry_url, config))
+            return final_levels_wrong(outputs, final) or None
+        wait_until(lambda: not wrong_levels(), timeout=30, interval=1,
+                   message="each area's last warning level one its final figures allow")
+        check_each_event_once_and_in_order(outputs)
+        check_warnings_on_published_figures_and_held(outputs)
         if lose_disks:
             # (a store a worker kept of a partition that moved away is behind its changelog by
             # design: the store checks are test_fast_restore's and the local-store test below)
@@ -211,14 +231,44 @@ def check_each_event_once_and_in_order(outputs: dict[str, dict[str, list[dict]]]
                 assert event["op"] == "u" and event["before"] == previous["after"], f"chain break in {kind} {key}"
 
 
-def check_final_levels(outputs: dict[str, dict[str, list[dict]]], final: dict[str, dict]) -> None:
-    """Each area's last warning level is one its final figures allow: at least what they
-    call for, at most what they call for with the clearing margin (hysteresis)."""
+def final_levels_wrong(outputs: dict[str, dict[str, list[dict]]], final: dict[str, dict]) -> list[str]:
+    """The areas whose last warning level is not one their final figures allow: at least
+    what they call for, at most what they call for with the clearing margin (hysteresis)."""
     rule = harness_rule()
     warned = {events[-1]["after"]["area_code"]: events[-1]["after"]["severity"]
               for events in outputs["warnings"].values()}
+    wrong = []
     for area, figures in final.items():
         f = Judged(figures["supply"], figures["demand"])
         low, high = (SEVERITIES.index(level_of(rule, f, m)) for m in (0.0, rule.clear_margin))
-        assert low <= SEVERITIES.index(warned.get(area, "NONE")) <= high, f"level of {area} with {f}"
+        if not low <= SEVERITIES.index(warned.get(area, "NONE")) <= high:
+            wrong.append(f"{area} {warned.get(area, 'NONE')} with {f}")
+    return wrong
+
+
+def check_warnings_on_published_figures_and_held(outputs: dict[str, dict[str, list[dict]]]) -> None:
+    """Every transition carries figures its area published, and was held as the rule says:
+    a step up only once the published figures had called for that level for ``raise_for``,
+    a step down only once they had been clear of the old level for ``keep_for``."""
+    figures = [e for events in outputs["figures"].values() for e in events]
+    warnings = [e for events in outputs["warnings"].values() for e in events]
+    assert assert_warnings_carry_published_figures(figures, warnings, ("area_code",), ("supply", "demand")) >= 3
+    rule = dataclasses.replace(harness_rule(), raise_for=RAISE_FOR, keep_for=KEEP_FOR)
+    for event in warnings:
+        w, at = event["after"], epoch_ms(event["ts_ms"])
+        up = w["transition"] in ("raised", "escalated")
+        hold = rule.raise_for_ms if up else rule.keep_for_ms
+        seen = outputs["figures"][w["area_code"]]
+        since = [e for e in seen if epoch_ms(e["after"]["as_of"]) <= at - hold][-1:]   # in force when the hold began
+        during = since + [e for e in seen if at - hold < epoch_ms(e["after"]["as_of"]) <= at]
+        assert since, f"{w['message']} at {at}: no figures published {hold} ms before it"
+        old = SEVERITIES.index(event["before"]["severity"]) if event["before"] else 0
+        for f in during:
+            judged = Judged(f["after"]["supply"], f["after"]["demand"])
+            if up:
+                assert SEVERITIES.index(level_of(rule, judged)) >= SEVERITIES.index(w["severity"]), \
+                    f"{w['message']} at {at}, but {judged} was published at {f['after']['as_of']}"
+            else:
+                assert SEVERITIES.index(level_of(rule, judged, rule.clear_margin)) < old, \
+                    f"{w['message']} at {at}, but {judged} was published at {f['after']['as_of']}"
 

@@ -219,7 +219,7 @@ def test_a_warning_links_to_its_evidence_owners_runbook_and_can_be_acknowledged(
     for days_ago, supply, demand in ((20, 9, 4), (12, 8, 6), (6, 6, 9), (2, 4, 12)):
         live.figures.send(figures("E08000012", supply=supply, demand=demand, as_of_ms=now - days_ago * 24 * HOUR_MS))
     raised_id = live.warnings.send(warning("E08000012", "Liverpool", "RED", demand=12, supply=4,
-                                           raised_at_ms=now - 2 * 24 * HOUR_MS))
+                                           raised_at_ms=now - 2 * 24 * HOUR_MS), ts_ms=now - 2 * 24 * HOUR_MS)
     wait_until(lambda: httpx.get(f"{live.url}/api/warnings").json(), timeout=30, message="the warning stored")
     before = httpx.get(f"{live.url}/api/warnings/E08000012:shortfall").json()
     colleague = open_live(browser, live.url)           # someone else watching the live page
@@ -257,6 +257,32 @@ def test_a_warning_links_to_its_evidence_owners_runbook_and_can_be_acknowledged(
     assert {k: v for k, v in after.items() if k != "acknowledgements"} == {
         k: v for k, v in before.items() if k != "acknowledgements"}           # the warning itself is unchanged
     assert after["event_id"] == raised_id and [a["by"] for a in after["acknowledgements"]] == ["Sam Patel"]
+
+    # The figures at raising, at the latest transition and now, each labelled; the chart marks each transition
+    page.goto(f"{live.url}/warnings/E08000012:shortfall")
+    expect(page.locator("#figures-raised")).to_have_count(0)      # the latest transition is the raise itself
+    expect(page.locator("#figures")).to_contain_text("demand 12 people, supply 4 homes")
+    expect(page.locator("#figures")).to_contain_text("RED raised")
+    live.figures.send(figures("E08000012", supply=11, demand=12, as_of_ms=now - 24 * HOUR_MS))
+    live.warnings.send(warning("E08000012", "Liverpool", "AMBER", transition="deescalated", demand=12, supply=11,
+                               raised_at_ms=now - 2 * 24 * HOUR_MS), ts_ms=now - 24 * HOUR_MS)
+    live.figures.send(figures("E08000012", supply=10, demand=14, as_of_ms=now - HOUR_MS))
+    wait_until(lambda: httpx.get(f"{live.url}/api/warnings/E08000012:shortfall").json()["severity"] == "AMBER",
+               timeout=30, message="the step down stored")
+    wait_until(lambda: "supply 10 homes" in httpx.get(f"{live.url}/warnings/E08000012:shortfall").text,
+               timeout=30, message="the latest figures stored")
+    page.goto(f"{live.url}/warnings/E08000012:shortfall")
+    expect(page.locator("#figures-raised")).to_contain_text("demand 12 people, supply 4 homes")
+    expect(page.locator("#figures-raised")).to_contain_text("RED raised")
+    expect(page.locator("#figures")).to_contain_text("demand 12 people, supply 11 homes")
+    expect(page.locator("#figures")).to_contain_text("AMBER deescalated")
+    expect(page.locator("#figures-now")).to_contain_text("demand 14 people, supply 10 homes")
+    for label in ("Figures when raised", "Figures when deescalated", "Figures now"):
+        expect(page.locator("dt", has_text=label)).to_have_count(1)
+    marks = page.locator("#chart svg g.transition")
+    expect(marks).to_have_count(2)
+    assert [m.get_attribute("data-transition") for m in marks.all()] == ["AMBER deescalated", "RED raised"]
+    screenshot(page, "warning-evidence-transitions.png")
 
 
 def test_region_tiles_are_coloured_by_the_worst_warning_and_follow_live(live: Live, browser):

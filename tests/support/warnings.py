@@ -70,13 +70,14 @@ class WarningSender:
         self.position = 0
         self.previous: dict[str, dict] = {}
 
-    def send(self, w: dict, event_id: str | None = None) -> str:
+    def send(self, w: dict, event_id: str | None = None, ts_ms: int | None = None) -> str:
+        """Send ``w``; ``ts_ms``: when the processor judged it (default now)."""
         self.position += 1
         key = self.sender.products[self.product].key_of(w)
         before = self.previous.get(key) if self.product != "housing_shortfall_warnings" else (
             dict(w) if self.position > 1 else None)
-        event = ChangeEvent("u" if before else "c", before, w,
-                            source_system="test", position=self.position, event_id=event_id or str(uuid.uuid4()))
+        event = ChangeEvent("u" if before else "c", before, w, source_system="test", position=self.position,
+                            event_id=event_id or str(uuid.uuid4()), **({"ts_ms": ts_ms} if ts_ms is not None else {}))
         self.sender.send(self.product, event)
         self.sender.flush(30)
         self.previous[key] = dict(w)

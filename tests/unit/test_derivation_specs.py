@@ -41,6 +41,15 @@ def test_the_shipped_specs_load_with_their_inputs_levels_and_rules():
     assert [r.id for r in interpreters.rules] == ["interpreter_shortfall"] and interpreters.horizon_days == 7
 
 
+def test_a_rule_holds_for_a_duration():
+    rule = get_derivation("interpreter_cover").rules[0]
+    assert (rule.raise_for_ms, rule.keep_for_ms) == (10_000, 10_000)
+    assert get_derivation("housing_supply_demand").rules[0].raise_for_ms == 0   # no hold unless declared
+    for bad in ("soon", "15", "1.5m"):
+        found = [p for p in problems(lambda d: d["rules"][0].update(raise_for=bad)) if ": rules[0].raise_for: " in p]
+        assert found and "does not match" in found[0], found
+
+
 @pytest.mark.parametrize("change,where,says", [
     (lambda d: d["inputs"][0].update(colour="red"), "inputs[0].colour", "unknown key 'colour'"),
     (lambda d: d["inputs"][1].update(member_when="status + 1"), "inputs[1].member_when", "type error"),

@@ -188,3 +188,59 @@ def test_the_evaluator_words_a_held_step_down_and_a_minimum_volume_clear():
     assert down.warning["transition"] == "deescalated" and "held at AMBER until supply reaches 7" in down.warning["message"]
     cleared = evaluate(rule, AREA, "North West", Judged(2, 4), down.state, now_ms=3, evidence_ms=3)
     assert cleared.warning["transition"] == "cleared" and "below the minimum of 5 people" in cleared.warning["message"]
+
+
+def timed(rule, evaluations: list[tuple[int, int, int]]) -> list[str | None]:
+    """Transitions (or None) for ``(seconds, supply, demand)`` evaluations at those times."""
+    state, out = None, []
+    for seconds, s, d in evaluations:
+        o = evaluate(rule, AREA, "North West", Judged(s, d), state, now_ms=seconds * 1000, evidence_ms=0)
+        state = o.state
+        out.append(o.warning and f"{o.warning['severity']} {o.warning['transition']}")
+    return out
+
+
+def test_raise_for_raises_only_once_the_level_held_that_long():
+    rule = Rule(id="r", raise_for="30s", clear_margin=0.0)
+    # RED called for at 0 s; evaluations at 10 and 29 s still inside the hold; raised at 30 s
+    assert timed(rule, [(0, 0, 5), (10, 0, 5), (29, 0, 5), (30, 0, 5)]) == [None, None, None, "RED raised"]
+    # a booking seconds later covers it: nothing is ever raised, nothing clears
+    assert timed(rule, [(0, 0, 5), (4, 10, 5), (40, 10, 5)]) == [None, None, None]
+    # a dip below the level starts the hold again
+    assert timed(rule, [(0, 0, 5), (20, 9, 5), (25, 0, 5), (50, 0, 5), (55, 0, 5)]) == [
+        None, None, None, None, "RED raised"]
+
+
+def test_raise_for_holds_each_level_on_its_own():
+    rule = Rule(id="r", raise_for="30s")
+    # AMBER since 0 s, RED since 20 s: AMBER at 30 s (RED still pending), RED at 50 s
+    assert timed(rule, [(0, 11, 10), (20, 9, 10), (30, 9, 10), (49, 9, 10), (50, 9, 10)]) == [
+        None, None, "AMBER raised", None, "RED escalated"]
+    state = None
+    for seconds in (0, 20):   # the pending holds are state, stored with the rest
+        o = evaluate(rule, AREA, "North West", Judged(9 if seconds else 11, 10), state, seconds * 1000, 0)
+        state = o.state
+    assert o.warning is None and state["rising"] == {"AMBER": 0, "RED": 20_000}
+
+
+def test_an_amber_raised_while_red_is_pending_says_so():
+    rule = Rule(id="r", raise_for="30s")
+    state = evaluate(rule, AREA, "North West", Judged(11, 10), None, 0, 0).state
+    state = evaluate(rule, AREA, "North West", Judged(9, 10), state, 20_000, 0).state
+    warning = evaluate(rule, AREA, "North West", Judged(9, 10), state, 30_000, 0).warning
+    assert warning["message"] == "AMBER raised  North West  demand 10 > supply 9 (next 28 days): RED once that holds for 30s"
+
+
+def test_keep_for_steps_down_only_once_the_figures_stayed_clear_that_long():
+    rule = Rule(id="r", keep_for="2m", clear_margin=0.0)
+    assert timed(rule, [(0, 0, 5), (10, 10, 5), (60, 10, 5), (129, 10, 5), (130, 10, 5)]) == [
+        "RED raised", None, None, None, "NONE cleared"]
+    # back below within the hold: the clock starts again when it recovers
+    assert timed(rule, [(0, 0, 5), (10, 10, 5), (100, 0, 5), (110, 10, 5), (200, 10, 5), (230, 10, 5)]) == [
+        "RED raised", None, None, None, None, "NONE cleared"]
+
+
+def test_keep_for_and_clear_after_both_hold():
+    rule = Rule(id="r", keep_for="1m", clear_after=3, clear_margin=0.0)
+    # a minute passed after two evaluations: the third clears it
+    assert timed(rule, [(0, 0, 5), (10, 10, 5), (90, 10, 5), (91, 10, 5)]) == ["RED raised", None, None, "NONE cleared"]

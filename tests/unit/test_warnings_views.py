@@ -99,6 +99,11 @@ def test_chart_draws_supply_and_demand_as_step_lines_and_says_so_in_words():
     assert "<title>" in svg and "cdn" not in svg.lower()
     assert sparkline(series, now=now).count("<path") == 2
     assert "No figures" in figures_chart([], now=now)
+    marked = figures_chart(series, days=28, now=now, transitions=[
+        {"at": (now - dt.timedelta(days=d)).isoformat(), "severity": severity, "transition": transition}
+        for d, severity, transition in ((40, "RED", "raised"), (5, "RED", "raised"), (1, "AMBER", "deescalated"))])
+    assert marked.count('class="transition"') == 2 and 'data-transition="AMBER deescalated"' in marked   # 40 days: outside
+    assert "2 warning transition(s) marked" in marked and "warning transitions" not in svg
 
 
 def test_tiles_take_each_regions_worst_warning_from_its_local_authorities():
@@ -116,7 +121,11 @@ def test_rules_are_explained_from_their_thresholds():
     assert "less than 20%" in guide.amber and "fewer than 12 homes for 10 people" in guide.amber
     assert "fewer than 5 people" in guide.minimum
     assert "1.3 × demand" in guide.stepping_down and "2 evaluations in a row" in guide.stepping_down
+    assert guide.stepping_down.startswith("A warning steps up at once")
     assert guide.runbook_html and "<h3>" in guide.runbook_html
+    held = explain(housing_rule(id="shortfall", clear_after=1, raise_for="15s", keep_for="2m")).stepping_down
+    assert held.startswith("A warning steps up once the figures have called for it for 15s but steps down slowly")
+    assert "for one evaluation and for 2m." in held
 
 
 def test_a_team_can_point_the_pages_at_its_own_runbooks(tmp_path, monkeypatch):
