@@ -16,12 +16,14 @@ from datetime import timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, Table, create_engine, inspect, select
+from sqlalchemy import MetaData, Table, create_engine, insert, inspect, select, text
 
 from dataplatform.config import Settings
 from dataplatform.product_io.dead_letters import H_ERROR_CLASS, H_ERROR_MESSAGE, H_SOURCE_OFFSET, H_SOURCE_PARTITION, H_SOURCE_TOPIC
 from dataplatform.kafka_config import client_config
-from dataplatform.sinks.sql.tables import table_name
+from dataplatform.sinks.sql.bulk import insert_rows
+from dataplatform.sinks.sql.history_index import event_index_name
+from dataplatform.sinks.sql.tables import TableManager, table_name
 from dataplatform.sinks.sql.writer import SqlSink
 from tests.support.kafka import consume, create_topic, end_offset, unique_name
 from tests.support.sending import ChangeSender
@@ -269,6 +271,39 @@ def test_personal_fields_hashed_when_allowed(tmp_path, bootstrap, registry_url, 
     with pytest.raises(ValueError, match="SINK_PERSONAL_DATA_KEY"):
         SqlSink(settings(bootstrap, registry_url), products=[product], database_url=db_url,
                 allow_personal=[product.name])
+
+
+def test_a_history_table_with_duplicates_is_refused_with_the_statement_that_removes_them(tmp_path, registry_url, db_url):
+    """A table from before the event-id index, holding re-sent events twice: the sink says
+    what and how to fix it, deletes nothing; after the printed statement it adds the index."""
+    product = make_product(tmp_path / "products")
+    name, engine = table_name(product.topic, "append"), create_engine(db_url)
+    old = TableManager(engine).ensure(name, "append", [])
+    row = {"_key": "k", "_op": "c", "_deleted": False}
+    copies = [("e1", 0, 0), ("e2", 0, 1), ("e1", 0, 3), ("e2", 1, 0), ("e2", 1, 4), (None, 0, 5), (None, 0, 6)]
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP INDEX "{event_index_name(name)}"'))
+        conn.execute(insert(old), [{**row, "_event_id": e, "_kafka_partition": p, "_kafka_offset": o} for e, p, o in copies])
+    out = subprocess.run([sys.executable, "-m", "dataplatform.cli", "sink", "sql", "--topic", product.topic,
+                          "--products-root", str(tmp_path / "products"), "--database-url", db_url, "--mode", "append"],
+                         env={**os.environ, "SCHEMA_REGISTRY_URL": registry_url, "DATAPLATFORM_HOME": str(tmp_path / "home")},
+                         cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stderr
+    assert f"history table {name} holds 2 event id(s) more than once (3 extra row(s)" in out.stderr
+    assert "e1 (2 copies), e2 (3 copies)" in out.stderr and "Traceback" not in out.stderr
+    assert len(rows_of(db_url, name)) == len(copies), "nothing deleted by the sink"
+    statement = next(line.strip() for line in out.stderr.splitlines() if line.strip().startswith("DELETE FROM"))
+    with engine.begin() as conn:
+        conn.execute(text(statement))
+    table = TableManager(engine).ensure(name, "append", [])
+    assert event_index_name(name) in {ix["name"] for ix in inspect(engine).get_indexes(name)}
+    assert sorted((r["_event_id"] or "", r["_kafka_partition"], r["_kafka_offset"]) for r in rows_of(db_url, name)) == [
+        ("", 0, 5), ("", 0, 6), ("e1", 0, 0), ("e2", 0, 1)]   # first copies and the rows without an id
+    with engine.begin() as conn:
+        assert insert_rows(conn, table, [{**row, "_event_id": "e1", "_kafka_partition": 1, "_kafka_offset": 9}],
+                           lambda ins: ins.on_conflict_do_nothing()) == 0   # a re-send: skipped by the index
+    engine.dispose()
 
 
 def sink_process(env: dict, topic: str, root: Path, db_url: str, group: str, batch_size: int = 15) -> subprocess.Popen:
