@@ -45,7 +45,7 @@ from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import DataProduct, get_product
 from dataplatform.sinks.sql.bulk import insert_rows
-from dataplatform.sinks.sql.history_index import event_index_name
+from dataplatform.sinks.sql.history_index import event_index, event_index_name
 from dataplatform.sinks.sql.offsets import offsets_table
 from dataplatform.sinks.sql.tables import table_name
 from dataplatform.sinks.sql.writer import SqlSink, make_engine
@@ -218,11 +218,13 @@ def main() -> None:
                       f"{r['ratio_vs_copy']:.2f}" if r["ratio_vs_copy"] else "-")
     console.print(table)
     if index_cost:
-        cost = RichTable("database", "append rows/s before the index", "with the index", "ratio", "passes",
-                         title="history table's unique event-id index (median of alternating passes)")
+        cost = RichTable("database", "sink before the index", "sink with it", "ratio", "write step before",
+                         "write step with it", "ratio (paired)",
+                         title="history table's unique event-id index (rows/s, medians of alternating passes)")
         for r in index_cost:
             cost.add_row(r["database"], f"{r['before_rows_per_s']:,}", f"{r['with_index_rows_per_s']:,}",
-                         f"{r['ratio']:.2f}", str(r["passes"]))
+                         f"{r['ratio']:.2f}", f"{r['write_before_rows_per_s']:,}",
+                         f"{r['write_with_index_rows_per_s']:,}", f"{r['write_ratio']:.2f}")
         console.print(cost)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"date": dt.date.today().isoformat(), "machine": machine(), "results": results,
@@ -232,16 +234,53 @@ def main() -> None:
 
 
 def event_index_cost(settings: Settings, product: DataProduct, url: str, db: str, args) -> dict:  # noqa: ANN001
-    """Alternating passes of the append sink with and without the event-id index, each on a fresh table."""
+    """Alternating passes of the append sink with and without the event-id index, each on a
+    fresh table; then the write step alone (the sink's insert of the same rows, no Kafka)."""
     rates: dict[str, list[float]] = {"before": [], "with": []}
     for _ in range(args.index_passes):
         for variant, sink_class in (("before", BeforeEventIndexSink), ("with", TimedSqlSink)):
             cleanup(url, product)
             rates[variant].append(run_sink(settings, product, url, "append", args.events, args.batch_size, sink_class))
     before, with_index = statistics.median(rates["before"]), statistics.median(rates["with"])
+    writes = write_step_cost(url, table_name(product.topic, "append"), args.batch_size, args.index_passes * 3)
     return {"database": db, "passes": args.index_passes, "before_rows_per_s": round(before),
             "with_index_rows_per_s": round(with_index), "ratio": round(with_index / before, 2),
-            "before_passes": [round(r) for r in rates["before"]], "with_passes": [round(r) for r in rates["with"]]}
+            "before_passes": [round(r) for r in rates["before"]], "with_passes": [round(r) for r in rates["with"]],
+            **writes}
+
+
+def write_step_cost(url: str, source: str, batch_size: int, passes: int) -> dict:
+    """Rows/s of the sink's own insert (``insert_rows``, COPY on PostgreSQL) of the rows it wrote
+    into a fresh copy of its table, before the index (ON CONFLICT on the position) and with it
+    (ON CONFLICT DO NOTHING on both), alternating; medians and the median of paired ratios."""
+    engine = make_engine(url)
+    table = Table(source, MetaData(), autoload_with=engine)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(select(table))]
+    rates: dict[str, list[float]] = {"before": [], "with": []}
+    for _ in range(passes):
+        for variant in ("before", "with"):
+            copy = Table(f"{source}_baseline", MetaData(), *[
+                Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, autoincrement=False)
+                for c in table.c])
+            if variant == "with":
+                event_index(copy)
+            target = ["_kafka_partition", "_kafka_offset"] if variant == "before" else None
+            copy.create(engine)
+            try:
+                start = time.perf_counter()
+                for i in range(0, len(rows), batch_size):
+                    with engine.begin() as conn:
+                        insert_rows(conn, copy, rows[i:i + batch_size],
+                                    lambda ins, t=target: ins.on_conflict_do_nothing(index_elements=t))
+                rates[variant].append(len(rows) / (time.perf_counter() - start))
+            finally:
+                copy.drop(engine)
+    engine.dispose()
+    pairs = [w / b for b, w in zip(rates["before"], rates["with"])]
+    return {"write_before_rows_per_s": round(statistics.median(rates["before"])),
+            "write_with_index_rows_per_s": round(statistics.median(rates["with"])),
+            "write_ratio": round(statistics.median(pairs), 2), "write_passes": passes}
 
 
 def cleanup(url: str, product: DataProduct) -> None:
