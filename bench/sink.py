@@ -10,7 +10,12 @@ committed (decoding, mapping, upsert, offsets in the same transaction included).
 baseline inserts the very rows the sink wrote into a copy of its table with
 ``conn.execute(insert(table), rows)`` (executemany, insertmanyvalues) in the same batch
 size, same driver, no Kafka. On PostgreSQL a raw ``COPY`` of the same rows is timed too, as
-the ceiling (the sink itself loads through COPY there). Writes bench/results/sink.json.
+the ceiling (the sink itself loads through COPY there).
+
+The cost of the history table's unique event-id index: ``--index-passes`` P alternating
+passes per database of the append sink as it is and as it was before the index
+(``BeforeEventIndexSink``: unique on (partition, offset) only), each on a fresh table;
+median rows/s of each and their ratio. Writes bench/results/sink.json.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -33,11 +39,13 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from sqlalchemy import Column, MetaData, Table, func, insert, select
 
-from bench.common import TimedAssignment, machine, platform_services
+from bench.common import TimedAssignment, load_average, machine, platform_services
 from dataplatform.config import Settings
 from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import DataProduct, get_product
+from dataplatform.sinks.sql.bulk import insert_rows
+from dataplatform.sinks.sql.history_index import event_index, event_index_name
 from dataplatform.sinks.sql.offsets import offsets_table
 from dataplatform.sinks.sql.tables import table_name
 from dataplatform.sinks.sql.writer import SqlSink, make_engine
@@ -84,8 +92,24 @@ class TimedSqlSink(TimedAssignment, SqlSink):
     pass
 
 
-def run_sink(settings: Settings, product: DataProduct, url: str, mode: str, n: int, batch_size: int) -> float:
-    sink = TimedSqlSink(settings, products=[product], database_url=url, mode=mode, group=f"bench-{uuid.uuid4().hex[:8]}",
+class BeforeEventIndexSink(TimedSqlSink):
+    """The append sink before its history table was unique on the event id: the index
+    dropped, ON CONFLICT on (partition, offset) only."""
+
+    def open(self) -> None:
+        super().open()
+        with self.engine.begin() as conn:
+            for topic in self.products:
+                conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{event_index_name(self.table_name(topic))}"')
+
+    def _append(self, conn, table, items, batch) -> None:  # noqa: ANN001
+        insert_rows(conn, table, [i.row for i in items],
+                    lambda ins: ins.on_conflict_do_nothing(index_elements=["_kafka_partition", "_kafka_offset"]))
+
+
+def run_sink(settings: Settings, product: DataProduct, url: str, mode: str, n: int, batch_size: int,
+             sink_class: type[TimedSqlSink] = TimedSqlSink) -> float:
+    sink = sink_class(settings, products=[product], database_url=url, mode=mode, group=f"bench-{uuid.uuid4().hex[:8]}",
                         batch_size=batch_size, batch_timeout=0.5)
     stop = threading.Event()
     thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
@@ -149,9 +173,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=5_000)
+    parser.add_argument("--index-passes", type=int, default=5, help="alternating passes with/without the event-id index")
     args = parser.parse_args()
     console = Console()
-    results = []
+    results, index_cost = [], []
+    load_before = load_average()
     with tempfile.TemporaryDirectory() as tmpdir, platform_services(Path(tmpdir)) as (bootstrap, registry):
         settings = Settings(kafka_bootstrap_servers=bootstrap, schema_registry_url=registry)
         product = bench_product()
@@ -173,6 +199,8 @@ def main() -> None:
                                     "baseline_rows_per_s": round(base), "ratio_vs_baseline": round(rate / base, 2),
                                     "copy_rows_per_s": round(ceiling) if ceiling else None,
                                     "ratio_vs_copy": round(rate / ceiling, 2) if ceiling else None})
+                if args.index_passes:
+                    index_cost.append(event_index_cost(settings, product, url, db, args))
             finally:
                 cleanup(url, product)
     table = RichTable("database", "mode", "sink rows/s", "baseline rows/s", "ratio", "raw COPY rows/s",
@@ -182,10 +210,70 @@ def main() -> None:
                       f"{r['ratio_vs_baseline']:.2f}", f"{r['copy_rows_per_s']:,}" if r["copy_rows_per_s"] else "-",
                       f"{r['ratio_vs_copy']:.2f}" if r["ratio_vs_copy"] else "-")
     console.print(table)
+    if index_cost:
+        cost = RichTable("database", "sink before the index", "sink with it", "ratio", "write step before",
+                         "write step with it", "ratio (paired)",
+                         title="history table's unique event-id index (rows/s, medians of alternating passes)")
+        for r in index_cost:
+            cost.add_row(r["database"], f"{r['before_rows_per_s']:,}", f"{r['with_index_rows_per_s']:,}",
+                         f"{r['ratio']:.2f}", f"{r['write_before_rows_per_s']:,}",
+                         f"{r['write_with_index_rows_per_s']:,}", f"{r['write_ratio']:.2f}")
+        console.print(cost)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"date": dt.date.today().isoformat(), "machine": machine(), "results": results},
+    RESULTS.write_text(json.dumps({"date": dt.date.today().isoformat(), "machine": machine(), "results": results,
+                                   "event_index": index_cost, "load_average": [load_before, load_average()]},
                                   indent=2) + "\n")
     console.print(f"wrote {RESULTS}")
+
+
+def event_index_cost(settings: Settings, product: DataProduct, url: str, db: str, args) -> dict:  # noqa: ANN001
+    """Alternating passes of the append sink with and without the event-id index, each on a
+    fresh table; then the write step alone (the sink's insert of the same rows, no Kafka)."""
+    rates: dict[str, list[float]] = {"before": [], "with": []}
+    for _ in range(args.index_passes):
+        for variant, sink_class in (("before", BeforeEventIndexSink), ("with", TimedSqlSink)):
+            cleanup(url, product)
+            rates[variant].append(run_sink(settings, product, url, "append", args.events, args.batch_size, sink_class))
+    before, with_index = statistics.median(rates["before"]), statistics.median(rates["with"])
+    writes = write_step_cost(url, table_name(product.topic, "append"), args.batch_size, args.index_passes * 3)
+    return {"database": db, "passes": args.index_passes, "before_rows_per_s": round(before),
+            "with_index_rows_per_s": round(with_index), "ratio": round(with_index / before, 2),
+            "before_passes": [round(r) for r in rates["before"]], "with_passes": [round(r) for r in rates["with"]],
+            **writes}
+
+
+def write_step_cost(url: str, source: str, batch_size: int, passes: int) -> dict:
+    """Rows/s of the sink's own insert (``insert_rows``, COPY on PostgreSQL) of the rows it wrote
+    into a fresh copy of its table, before the index (ON CONFLICT on the position) and with it
+    (ON CONFLICT DO NOTHING on both), alternating; medians and the median of paired ratios."""
+    engine = make_engine(url)
+    table = Table(source, MetaData(), autoload_with=engine)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(select(table))]
+    rates: dict[str, list[float]] = {"before": [], "with": []}
+    for _ in range(passes):
+        for variant in ("before", "with"):
+            copy = Table(f"{source}_baseline", MetaData(), *[
+                Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, autoincrement=False)
+                for c in table.c])
+            if variant == "with":
+                event_index(copy)
+            target = ["_kafka_partition", "_kafka_offset"] if variant == "before" else None
+            copy.create(engine)
+            try:
+                start = time.perf_counter()
+                for i in range(0, len(rows), batch_size):
+                    with engine.begin() as conn:
+                        insert_rows(conn, copy, rows[i:i + batch_size],
+                                    lambda ins, t=target: ins.on_conflict_do_nothing(index_elements=t))
+                rates[variant].append(len(rows) / (time.perf_counter() - start))
+            finally:
+                copy.drop(engine)
+    engine.dispose()
+    pairs = [w / b for b, w in zip(rates["before"], rates["with"])]
+    return {"write_before_rows_per_s": round(statistics.median(rates["before"])),
+            "write_with_index_rows_per_s": round(statistics.median(rates["with"])),
+            "write_ratio": round(statistics.median(pairs), 2), "write_passes": passes}
 
 
 def cleanup(url: str, product: DataProduct) -> None:

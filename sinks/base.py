@@ -40,6 +40,7 @@ from dataplatform.product_io.reader import Position, ProductReader
 from dataplatform.product_io.serialization import registry_client
 from dataplatform.products.product import DataProduct
 from dataplatform.repeats import RepeatFilter
+from dataplatform.sinks.crash_points import crash_point
 from dataplatform.sinks.poison import dead_letter, is_poison
 from dataplatform.sinks.records import Batch, SinkRecord, TopicPartitionKey, event_id, resolve_products
 from dataplatform.sinks.retrying import SinkStopped, retry_until_stopped
@@ -187,6 +188,7 @@ class BatchingSink(ABC):
                 raise
             log.warning("stopped before the last batch was written; it will be read again on restart")
             return
+        crash_point("batch.committed")
         self.rows_written += len(batch.items)
         self.batches_written += 1
         SINK_COMMIT_SECONDS.labels(self.group).observe(time.monotonic() - started)

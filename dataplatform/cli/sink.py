@@ -69,6 +69,7 @@ def sql(
 ) -> None:
     """Keep topics in SQL tables (tables named after the topic: dots become '__')."""
     from dataplatform.sinks.records import UnknownTopicError
+    from dataplatform.sinks.sql.history_index import DuplicateEventsError
     from dataplatform.sinks.sql.upsert import UnsupportedDatabaseError
     from dataplatform.sinks.sql.writer import SqlSink
 
@@ -80,7 +81,10 @@ def sql(
                        instance_id=instance_id, products_root=products_root)
     except (UnknownTopicError, UnsupportedDatabaseError, ValueError) as exc:
         _fail("cannot start the SQL sink", exc)
-    _run_until_signal(sink, metrics_port)
+    try:
+        _run_until_signal(sink, metrics_port)
+    except DuplicateEventsError as exc:   # a history table from before its event-id index
+        _fail("cannot start the SQL sink", exc)
 
 
 @app.command("parquet")

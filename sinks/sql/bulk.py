@@ -23,15 +23,16 @@ from dataplatform.sinks.sql.upsert import dialect_insert
 OnConflict = Callable[[Any], Any]   # (dialect insert) -> the same insert with its ON CONFLICT clause
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]], on_conflict: OnConflict) -> None:
-    """Insert ``rows`` (dicts by column name; missing columns are NULL) into ``table``."""
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]], on_conflict: OnConflict) -> int:
+    """Insert ``rows`` (dicts by column name; missing columns are NULL) into ``table``; the
+    number of rows inserted or updated (not those the ON CONFLICT clause skipped)."""
     if not rows:
-        return
+        return 0
     names = [c.name for c in table.c]
     if conn.dialect.name == "postgresql":
-        _copy_insert(conn, table, names, rows, on_conflict)
-    else:
-        conn.execute(on_conflict(dialect_insert(conn.dialect, table)), [{n: r.get(n) for n in names} for r in rows])
+        return _copy_insert(conn, table, names, rows, on_conflict)
+    return conn.execute(on_conflict(dialect_insert(conn.dialect, table)).execution_options(preserve_rowcount=True),
+                        [{n: r.get(n) for n in names} for r in rows]).rowcount
 
 
 _STAGES: dict[tuple[str | None, str, tuple[str, ...]], Table] = {}
@@ -49,7 +50,7 @@ def _stage_for(table: Table, names: list[str]) -> Table:
 
 
 def _copy_insert(conn: Connection, table: Table, names: list[str], rows: list[dict[str, Any]],
-                 on_conflict: OnConflict) -> None:
+                 on_conflict: OnConflict) -> int:
     stage = _stage_for(table, names)
     preparer = conn.dialect.identifier_preparer
     target = preparer.format_table(table)
@@ -69,4 +70,4 @@ def _copy_insert(conn: Connection, table: Table, names: list[str], rows: list[di
     finally:
         cursor.close()
     statement: PgInsert = dialect_insert(conn.dialect, table).from_select(names, select(*stage.c))
-    conn.execute(on_conflict(statement))
+    return conn.execute(on_conflict(statement).execution_options(preserve_rowcount=True)).rowcount

@@ -8,23 +8,27 @@ end with a short hash of the full name.
 
 Evolution only ever adds nullable columns: a compatible schema version that adds a field
 adds a column; nothing is dropped or retyped, so no row is lost.
+
+A history table is unique on the event id too (a partial unique index over the rows that
+have one; tombstones have none), so an event re-sent at a later offset is skipped by the
+database itself, whether or not the sink restarted since it wrote the first copy
+(:mod:`.history_index` adds the index to tables created before it existed).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
-from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Engine, Integer, MetaData, String, Table, inspect,
-                        text)
+from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Engine, Integer, MetaData, String, Table,
+                        inspect, text)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateColumn
 
 from dataplatform.sinks.columns import FieldColumn
+from dataplatform.sinks.sql.history_index import ensure_event_index, event_index, short_identifier
 from dataplatform.sinks.sql.types import sql_type
 
 log = logging.getLogger(__name__)
-MAX_IDENTIFIER = 63
 UPSERT, APPEND = "upsert", "append"
 KEY = "_key"
 METADATA_COLUMNS = ("_key", "_op", "_event_id", "_ts", "_kafka_partition", "_kafka_offset", "_deleted")
@@ -34,10 +38,7 @@ def table_name(topic: str, mode: str = UPSERT) -> str:
     name = topic.replace(".", "__").replace("-", "_").lower()
     if mode == APPEND:
         name += "_history"
-    if len(name) > MAX_IDENTIFIER:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-        name = f"{name[:MAX_IDENTIFIER - 9]}_{digest}"
-    return name
+    return short_identifier(name)
 
 
 def metadata_columns(mode: str) -> list[Column]:
@@ -82,6 +83,8 @@ class TableManager:
         if existing is None:
             table = Table(name, self.metadata, *metadata_columns(mode),
                           *[Column(c.name, sql_type(c), nullable=True) for c in columns])
+            if mode == APPEND:
+                event_index(table)
             try:
                 table.create(self.engine)
             except DBAPIError:  # another instance created it at the same moment
@@ -92,6 +95,9 @@ class TableManager:
             known = set(METADATA_COLUMNS) | {c.name for c in ours}
             theirs = [Column(n, info["type"], nullable=True) for n, info in existing.items() if n not in known]
             table = Table(name, self.metadata, *metadata_columns(mode), *ours, *theirs)
+            if mode == APPEND:
+                event_index(table)
+                ensure_event_index(self.engine, table)
         self.tables[name] = table
         return table
 

@@ -3,8 +3,10 @@
 ``upsert`` keeps the current state, one row per record key: creates and updates replace
 the row, a delete event or a tombstone removes it (``--delete-mode soft``: keeps it with
 ``_deleted`` true). ``append`` keeps the history, one row per event, unique on
-(partition, offset) so a replay cannot add a row twice. Either way the batch's rows and
-its next offsets (``sink_offsets``) are committed in one transaction.
+(partition, offset) so a replay cannot add a row twice, and on the event id so an event
+re-sent at a later offset is skipped, even after a restart (the repeat filter in memory
+only spares the work). Either way the batch's rows and its next offsets (``sink_offsets``)
+are committed in one transaction.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, delete, event, update
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, delete, event, func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dataplatform.config import Settings
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
+from dataplatform.sinks.crash_points import crash_point
 from dataplatform.sinks.columns import FieldColumn, MappingError, change_of, entity_columns, entity_schema_of_envelope, entity_values, personal_data_policy
 from dataplatform.sinks.records import Batch, SinkRecord
 from dataplatform.sinks.sql.bulk import insert_rows
@@ -140,14 +143,22 @@ class SqlSink(BatchingSink):
             for topic, items in by_topic.items():
                 table = self.tables.tables[self.table_name(topic)]
                 if self.mode == APPEND:
-                    self._append(conn, table, items)
+                    self._append(conn, table, items, batch)
                 else:
                     self._upsert(conn, table, items)
+            crash_point("batch.written")
             save_offsets(conn, self._offsets, self.group, batch.next_offsets, batch.rows, batch.errors)
 
-    def _append(self, conn: Connection, table: Table, items: list[PreparedRow]) -> None:
-        insert_rows(conn, table, [i.row for i in items],
-                    lambda ins: ins.on_conflict_do_nothing(index_elements=["_kafka_partition", "_kafka_offset"]))
+    def _append(self, conn: Connection, table: Table, items: list[PreparedRow], batch: Batch) -> None:
+        """Insert the events; one whose (partition, offset) or event id is there already is skipped
+        (no conflict target: DO NOTHING covers both unique indexes)."""
+        inserted = insert_rows(conn, table, [i.row for i in items], lambda ins: ins.on_conflict_do_nothing())
+        if inserted < len(items):   # rare: count per partition what went in, for rows_written
+            for tp in {(i.topic, i.row["_kafka_partition"]) for i in items}:
+                offsets = [i.row["_kafka_offset"] for i in items if (i.topic, i.row["_kafka_partition"]) == tp]
+                batch.rows[tp] = conn.execute(select(func.count()).select_from(table).where(
+                    table.c._kafka_partition == tp[1], table.c._kafka_offset.between(min(offsets), max(offsets)))
+                ).scalar_one()
 
     def _upsert(self, conn: Connection, table: Table, items: list[PreparedRow]) -> None:
         """Reduce the batch to each key's final state, then delete and upsert in bulk."""
