@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from dataplatform.config import Settings, get_settings
@@ -152,3 +152,20 @@ def check_replication(admin: AdminClient, topics: list[str], settings: Settings 
     return [TopicReplication(t, len(metadata[t].partitions),
                              min(len(p.replicas) for p in metadata[t].partitions.values()),
                              int(configs[t]["min.insync.replicas"].value), wanted) for t in present]
+
+
+_NO_LEADER_YET = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                  KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+
+def watermarks(consumer: Consumer, partition: TopicPartition, timeout: float = 30.0) -> tuple[int, int]:
+    """The partition's (low, high) offsets, waiting out a partition that has no leader yet (a
+    topic just created, a broker just restarted) for up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(partition, timeout=timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() not in _NO_LEADER_YET or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

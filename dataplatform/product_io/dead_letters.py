@@ -38,7 +38,7 @@ from confluent_kafka.admin import AdminClient
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config, reliable_producer_config
 from dataplatform.product_io.names import dead_letter_topic
-from dataplatform.topics import TopicSpec, create_missing, wait_for_topics
+from dataplatform.topics import TopicSpec, create_missing, wait_for_topics, watermarks
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 500
@@ -125,7 +125,7 @@ def _headers_by(dlq_topic: str, header: str, value: str, bootstrap: str | None, 
             return []
         ends = {}
         for p in topics[dlq_topic].partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(dlq_topic, p), timeout=timeout)
+            low, high = watermarks(consumer, TopicPartition(dlq_topic, p), timeout)   # a new topic may lack a leader
             if high > low:
                 ends[p] = high
         consumer.assign([TopicPartition(dlq_topic, p, 0) for p in ends])
