@@ -23,7 +23,6 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import sys
 import threading
 from dataclasses import dataclass
 
@@ -34,7 +33,7 @@ from dataplatform.background import BackgroundReader
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config
 from dataplatform.products.envelope import epoch_ms
-from dataplatform.topics import TopicSpec, create_missing
+from dataplatform.topics import TopicSpec, create_missing, watermarks
 
 log = logging.getLogger(__name__)
 HEARTBEAT_TOPIC = "_dataplatform.heartbeats"
@@ -194,18 +193,23 @@ class HeartbeatBoard(BackgroundReader):
             consumer.assign([partition])
             self.ready.set()
             try:
-                end = consumer.get_watermark_offsets(partition, timeout=10)[1]
+                low, end = watermarks(consumer, partition, 10)
             except KafkaException:   # then caught up once a poll finds nothing more
-                end = sys.maxsize
+                low, end = 0, None
+            if end is not None and end <= low:
+                self.caught_up.set()   # nothing on the topic yet
             while not self._stop.is_set():
                 msg = consumer.poll(0.5)
-                if msg is None or msg.offset() >= end - 1:   # the last one at start, or nothing more to read
+                if msg is not None and not msg.error() and msg.value() is not None:
+                    try:
+                        self.record(Heartbeat.from_json(msg.value()))
+                    except (ValueError, TypeError) as exc:
+                        log.warning("skipping a heartbeat that is not the agreed JSON at offset %s: %s",
+                                    msg.offset(), exc)
+                # caught up once the last heartbeat there at start is recorded (a poll that finds
+                # nothing says so only when the end could not be read: the first fetch may be late)
+                if end is None and msg is None or (end is not None and msg is not None and not msg.error()
+                                                   and msg.offset() >= end - 1):
                     self.caught_up.set()
-                if msg is None or msg.error() or msg.value() is None:
-                    continue
-                try:
-                    self.record(Heartbeat.from_json(msg.value()))
-                except (ValueError, TypeError) as exc:
-                    log.warning("skipping a heartbeat that is not the agreed JSON at offset %s: %s", msg.offset(), exc)
         finally:
             consumer.close()
