@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from confluent_kafka import KafkaError
+
 
 class PublisherError(RuntimeError):
     """The publisher could not start or was used wrongly."""
@@ -56,6 +58,22 @@ class _Tracker(Protocol):
     def _wait_for(self, handle: DeliveryHandle, timeout: float | None) -> None: ...
 
 
+#: librdkafka's "Local: Message timed out" alone does not say why, nor that the event may be
+#: in the topic after all: with the cluster unable to take writes (fewer in-sync replicas
+#: than min.insync.replicas, or no leader) it is what a publish ends with.
+TIMED_OUT_HINT = ("not acknowledged within the producer's delivery.timeout.ms: no leader was reachable, or "
+                  "fewer replicas were in sync than the topic's min.insync.replicas. It may still have been "
+                  "written")
+
+
+def explain(err: Any) -> str:
+    """The broker's or client's error, with what it means when it is a delivery timeout."""
+    code = getattr(err, "code", lambda: None)()
+    if code == KafkaError._MSG_TIMED_OUT:
+        return f"{TIMED_OUT_HINT} ({err})"
+    return str(err)
+
+
 class DeliveryHandle:
     """A future-like handle on one asynchronous publish."""
 
@@ -71,7 +89,7 @@ class DeliveryHandle:
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:
-            self._error = str(err)
+            self._error = explain(err)
             self._publisher._failures.append(DeliveryFailure(self.event_id, self.key, self._error))
         else:
             self._msg = msg  # the DeliveryResult is built only if someone asks for it

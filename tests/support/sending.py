@@ -29,6 +29,8 @@ class ChangeSender:
         self.topics = {name: (topics or {}).get(name, p.topic) for name, p in self.products.items()}
         self.producer = Producer({**reliable_producer_config(bootstrap), "linger.ms": 20})
         self.sent: list[tuple[str, ChangeEvent]] = []
+        self.acked: list[tuple[str, ChangeEvent]] = []   # those the broker acknowledged, as they are
+        self.failed: list[str] = []                      # the delivery errors of any it did not
         self.positions: dict[tuple[str, str], int] = {}
 
     def _product(self, product: str | None) -> str:
@@ -41,7 +43,10 @@ class ChangeSender:
         """Send ``event`` keyed by its entity's key (again, if it was sent before)."""
         serde, topic = self.serdes[product], self.topics[product]
         key = serde.serialize_key(self.products[product].key_of(event.entity), topic)
-        self.raw(key, serde.serialize_value(event.to_record(), topic), product, partition, timestamp_ms)
+
+        def delivered(err, _msg) -> None:  # noqa: ANN001 - confluent_kafka's callback
+            (self.failed.append(str(err)) if err else self.acked.append((product, event)))
+        self.raw(key, serde.serialize_value(event.to_record(), topic), product, partition, timestamp_ms, delivered)
         self.sent.append((product, event))
 
     def change(self, op: str, before: dict | None, after: dict | None, product: str | None = None,
@@ -59,9 +64,11 @@ class ChangeSender:
         self.raw(self.serdes[product].serialize_key(key, self.topics[product]), None, product, partition)
 
     def raw(self, key: bytes | None, value: bytes | None, product: str | None = None, partition: int | None = None,
-            timestamp_ms: int | None = None) -> None:
+            timestamp_ms: int | None = None, on_delivery=None) -> None:  # noqa: ANN001
         """Send bytes as they are (garbage, a tombstone) to a product's topic."""
-        kwargs: dict[str, int] = {} if partition is None else {"partition": partition}
+        kwargs: dict = {} if partition is None else {"partition": partition}
+        if on_delivery is not None:
+            kwargs["on_delivery"] = on_delivery
         if timestamp_ms is not None:
             kwargs["timestamp"] = timestamp_ms
         self.producer.produce(self.topics[self._product(product)], key=key, value=value, **kwargs)

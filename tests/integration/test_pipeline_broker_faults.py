@@ -1,0 +1,271 @@
+"""The housing pipeline on a three-node cluster while brokers die: nothing the producers had
+acknowledged is lost, the processor says nothing twice, the SQL sink ends at the true
+state, and every component resumes by itself.
+
+One cluster for the whole run (starting three JVMs is the dearest part). A seeded, messy
+stream (duplicates, late events, deletes with tombstones) flows through the processor's
+two workers and the SQL sink while, in turn: the broker leading the most partitions is
+killed (-9) and restarted once its partitions have new leaders; every broker is restarted
+with SIGTERM, one at a time, each time waiting for every replica to be back in sync; and
+the active controller is killed (-9) and restarted. Then two of the three nodes go down at
+once (with ``min.insync.replicas=2`` nothing can be written, and the controller quorum is
+lost too): the SDK's publish fails with a clear error within its delivery timeout, the
+processor and the sink wait without dying, and all go on when the nodes return.
+The stalls of each component after each fault are printed (and quoted in
+docs/operations.md, "Running on a cluster").
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from sqlalchemy import create_engine, text
+
+from dataplatform.config import Settings
+from dataplatform.kafka import EmbeddedKafkaCluster
+from dataplatform.kafka_config import client_config
+from dataplatform.producers.publisher import DeliveryError, Publisher
+from dataplatform.products.product import get_product
+from dataplatform.sinks.sql.tables import table_name
+from dataplatform.sinks.sql.writer import SqlSink
+from dataplatform.stream_processors.pool import start_workers
+from tests.integration.test_processor_crashes import check_each_event_once_and_in_order, read_outputs
+from tests.support.change_streams import seeded_stream
+from tests.support.cluster_faults import (
+    ProgressClock, active_controller, busiest_leader, cluster_admin, stall_table, wait_for_new_leaders, wait_in_sync,
+)
+from tests.support.entities import HOUSING, RELEASES, housing_unit
+from tests.support.processor_harness import TODAY, caught_up, expected_figures, processor_config
+from tests.support.kafka import unique_name
+from tests.support.product_topics import TopicReader
+from tests.support.sending import ChangeSender
+from tests.support.waiting import wait_until
+
+SLICE, PACE_S = 40, 0.4   # the stream's rate: about 100 events a second
+
+
+T0 = time.monotonic()
+
+
+def say(what: str, clock: "ProgressClock | None" = None) -> None:
+    """Progress on the test's output: where a slow or failed run was, and how long ago
+    each component last moved."""
+    now = time.monotonic()
+    moved = "" if clock is None else "; last moved " + ", ".join(
+        f"{name} {now - times[-1]:.1f}s ago" if times else f"{name} never" for name, times in clock.moved.items())
+    print(f"[{now - T0:6.1f}s] {what}{moved}", flush=True)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    cluster = EmbeddedKafkaCluster(tmp_path / "cluster")
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+class StreamFeeder(threading.Thread):
+    """Publishes the seeded stream slice by slice, at a steady pace, until told to finish."""
+
+    def __init__(self, sender: ChangeSender, stream: list) -> None:
+        super().__init__(daemon=True)
+        self.sender, self.stream, self.published = sender, stream, 0
+        self.finish = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while self.published < len(self.stream) and not self.finish.is_set():
+                for product, item in self.stream[self.published:self.published + SLICE]:
+                    (self.sender.tombstone(item, product) if isinstance(item, str) else self.sender.send(product, item))
+                self.published = min(len(self.stream), self.published + SLICE)
+                self.sender.producer.poll(0)
+                self.finish.wait(PACE_S)   # the stream's pace, not a synchronisation
+            self.sender.flush(120)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the test
+            self.error = exc
+
+
+def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, registry_url, tmp_path, caplog):
+    bootstrap = cluster.bootstrap_servers
+    admin = cluster_admin(bootstrap)
+    config = processor_config(bootstrap, registry_url, tmp_path, "faults", tick_seconds=3600, batch_size=40)
+    pool = start_workers(2, config=config)
+    pool.stall_after_s = 0   # a stall must end by itself: no restart by the supervisor
+    config = pool.config
+    settings = Settings(kafka_bootstrap_servers=bootstrap, schema_registry_url=registry_url)
+    outputs = {config.topic(p): get_product(p) for p in ("area_supply_demand", "housing_shortfall_warnings")}
+    database_url = f"sqlite:///{tmp_path / 'faults.db'}"
+    sink = SqlSink(settings, topics=list(outputs), topic_products=outputs, database_url=database_url,
+                   group=f"{config.app_id}-sql", batch_timeout=0.5)
+    stop_sink = threading.Event()
+    sink_thread = threading.Thread(target=sink.run, args=(stop_sink,), daemon=True)
+    sender = ChangeSender(bootstrap, registry_url, HOUSING, RELEASES,
+                          topics={p: config.topic(p) for p in (HOUSING, RELEASES)})
+    feeder = StreamFeeder(sender, seeded_stream(27, events=30_000, today=TODAY))
+
+    offsets_probe = Consumer({**client_config(bootstrap), "group.id": config.app_id})   # reads, never joins
+    inputs = [TopicPartition(config.topic(p), i) for p in (HOUSING, RELEASES) for i in range(config.partitions)]
+
+    def committed() -> int:
+        return sum(tp.offset for tp in offsets_probe.committed(inputs, timeout=5) if tp.offset > 0)
+    clock = ProgressClock({"publisher": lambda: len(sender.acked), "processor": committed,
+                           "sql sink": lambda: sink.rows_written})
+    restarts: list[str] = []
+
+    def settle(wait, *args) -> None:   # noqa: ANN001 - a wait on the cluster, then a round of supervision
+        wait(*args)
+        restarts.extend(pool.supervise())
+
+    def kill_and_restart(node_id: int, fault: str) -> None:
+        """kill -9 a node; start it again once its partitions have new leaders; wait until
+        every replica is in sync."""
+        clock.fault(fault)
+        cluster.nodes[node_id - 1].kill()
+        settle(wait_for_new_leaders, admin, node_id)
+        cluster.nodes[node_id - 1].start()
+        settle(wait_in_sync, admin)
+        say(f"{fault}: back and in sync", clock)
+
+    try:
+        sink_thread.start()
+        feeder.start()
+        clock.start()
+        wait_until(lambda: sink.rows_written > 0 and len(sender.acked) > 500, timeout=120,
+                   message="events flowing through the processor into the SQL sink")
+
+        say("events flowing", clock)
+        killed = busiest_leader(admin)
+        kill_and_restart(killed, f"kill -9 node {killed} (most leaders)")
+
+        clock.fault("rolling restart (SIGTERM each)")
+        for node in cluster.nodes:
+            assert node.stop(), f"node {node.node.node_id} was not running"
+            node.start()
+            settle(wait_in_sync, admin)
+            say(f"node {node.node.node_id} restarted", clock)
+
+        say("rolling restart done", clock)
+        controller = active_controller(cluster)
+        kill_and_restart(controller, f"kill -9 active controller {controller}")
+        rows = sink.rows_written
+        wait_until(lambda: (restarts.extend(pool.supervise()) or True) and sink.rows_written > rows,
+                   timeout=60, message="the sink writing again after the last fault")
+        say("the sink writes again", clock)
+
+        # two of three nodes down: no write can reach min.insync.replicas=2 (and the KRaft
+        # quorum is lost); the feeder goes on sending, its producer holding and retrying
+        down = [n for n in cluster.nodes if n.node.node_id != controller][:2]
+        clock.fault("two of three nodes down")
+        logged = [path.stat().st_size for path in pool.logs]
+        caplog.clear()
+        for node in down:
+            node.kill()
+        started = time.monotonic()
+        let = dict(status="let")   # counted nowhere: the probe events change no figure
+        with Publisher(get_product(HOUSING), source_system="faults", settings=settings, topic=config.topic(HOUSING),
+                       producer_config={"delivery.timeout.ms": 8000, "request.timeout.ms": 4000}) as pub:
+            with pytest.raises(DeliveryError) as failed:
+                pub.created(housing_unit("FAULT-1", "E08000003", "E12000002", **let))
+            waited = time.monotonic() - started
+            assert waited < 8 + 10, f"publish failed only after {waited:.0f}s"
+            said = str(failed.value)   # which event, where, why, and that it may be sent again
+            assert "'FAULT-1'" in said and config.topic(HOUSING) in said and "min.insync.replicas" in said, said
+            assert all(pool.alive()) and sink_thread.is_alive(), "a component died while no write could be taken"
+            for path, size in zip(pool.logs, logged):
+                with open(path, "rb") as since:
+                    logged_since = since.seek(size) and since.read().decode(errors="replace")
+                assert re.search(r"Unable connect to node|Failed fetch messages from", logged_since), \
+                    f"{path} does not say the worker waits for the brokers"
+            assert any(r.filename == "reader.py" and "Connect to" in r.getMessage() for r in caplog.records), \
+                "the sink's log does not say it waits"
+            down[0].start()   # a majority again: the quorum and min.insync.replicas are back
+            back = time.monotonic()
+            down[1].start()
+            pub.created(housing_unit("FAULT-2", "E08000003", "E12000002", **let))   # the SDK sends again by itself
+        settle(wait_in_sync, admin)
+        outage_over = time.monotonic()
+        say("two nodes down and back", clock)
+        feeder.finish.set()
+        feeder.join(180)
+        assert feeder.error is None, feeder.error
+        assert not sender.failed, sender.failed[:5]
+        wait_until(lambda: (restarts.extend(pool.supervise()) or True) and caught_up(bootstrap, config),
+                   timeout=180, interval=0.5, message="the processor caught up")
+        wait_until(lambda: sink_at_end(database_url, sink.group, outputs, bootstrap, config.partitions),
+                   timeout=120, interval=0.5, message="the SQL sink's offsets at the end offsets")
+        clock.stop()
+        print("\nstalls (longest time without progress from each fault until the next, or until every replica"
+              " was in sync again after the outage):")
+        print(stall_table(clock.stalls(end=outage_over)))
+        print("two of three nodes down for {:.0f}s; moved again after the first node returned in: {}".format(
+            back - started, ", ".join(f"{name} {clock.first_move_after(name, back):.1f}s" for name in clock.moved)))
+        print(f"publish failed after {waited:.1f}s with: {' '.join(str(failed.value).split())}")
+        assert not restarts, f"components needed a restart: {restarts}"
+
+        check_inputs_hold_every_acknowledged_event(bootstrap, registry_url, config, sender)
+        produced = read_outputs(bootstrap, registry_url, config)
+        check_each_event_once_and_in_order(produced)
+        expected = expected_figures(sender.acked)
+        final = {area: events[-1]["after"] for area, events in produced["figures"].items()}
+        for area in set(expected) | set(final):
+            got = (final[area]["supply"], final[area]["demand"]) if area in final else (0, 0)
+            assert got == expected.get(area, (0, 0)), f"figures of {area}"
+        check_tables(database_url, outputs, produced)
+    finally:
+        clock.stop()
+        offsets_probe.close()
+        feeder.finish.set()
+        stop_sink.set()
+        sink_thread.join(30)
+        pool.stop()
+
+
+def sink_at_end(database_url: str, group: str, outputs: dict, bootstrap: str, partitions: int) -> dict | None:
+    """The sink's stored next offsets, once they equal every output partition's end offset."""
+    probe = Consumer({**client_config(bootstrap), "group.id": unique_name("ends")})
+    try:
+        ends = {(t, p): probe.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+                for t in outputs for p in range(partitions)}
+    finally:
+        probe.close()
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as db:
+            stored = {(r.topic, r.partition): r.next_offset for r in db.execute(
+                text("SELECT topic, partition, next_offset FROM sink_offsets WHERE group_id = :g"), {"g": group})}
+    finally:
+        engine.dispose()
+    wanted = {tp: end for tp, end in ends.items() if end > 0}
+    return stored if all(stored.get(tp) == end for tp, end in wanted.items()) else None
+
+
+def check_inputs_hold_every_acknowledged_event(bootstrap: str, registry_url: str, config, sender: ChangeSender) -> None:  # noqa: ANN001
+    """Every event the broker acknowledged is in its input topic."""
+    topics = {config.topic(p): get_product(p) for p in (HOUSING, RELEASES)}
+    with TopicReader(bootstrap, registry_url, topics) as reader:
+        found = {r.event_id for r in reader.read_to_end(120) if r.value}
+    missing = {event.event_id for _, event in sender.acked} - found
+    assert not missing, f"{len(missing)} acknowledged events missing from the input topics, e.g. {sorted(missing)[:3]}"
+
+
+def check_tables(database_url: str, outputs: dict, produced: dict) -> None:
+    """The SQL tables hold each output key's last event, the current state, and nothing else."""
+    figures_topic, warnings_topic = outputs
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as db:
+            figures = {r.area_code: (r.supply, r.demand) for r in db.execute(
+                text(f"SELECT area_code, supply, demand FROM {table_name(figures_topic)}"))}
+            warnings = {r.area_code: r.severity for r in db.execute(
+                text(f"SELECT area_code, severity FROM {table_name(warnings_topic)}"))}
+    finally:
+        engine.dispose()
+    last = {area: events[-1]["after"] for area, events in produced["figures"].items()}
+    assert figures == {e["area_code"]: (e["supply"], e["demand"]) for e in last.values()}
+    last = {key: events[-1]["after"] for key, events in produced["warnings"].items()}
+    assert warnings == {e["area_code"]: e["severity"] for e in last.values()}
