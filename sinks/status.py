@@ -4,7 +4,9 @@ The sinks' own stores are the truth about what is written (``sink_offsets`` for 
 file names for Parquet), so the lag is computed from them, not from Kafka's committed
 offsets (which the sinks only update afterwards, for display). For the Parquet sink it
 also says how many files and rows each partition has on disk (small files are a problem
-for readers: compare files with rows).
+for readers: compare files with rows). For the Iceberg sink, each table's checkpoint: the
+offsets in its snapshot summaries (a sink backing off from a catalog or store outage shows
+as lag that grows while the table's offsets stay).
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ from typing import Any
 
 import fsspec
 from confluent_kafka import Consumer, TopicPartition
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.table.snapshots import ancestors_of
 from sqlalchemy import MetaData, inspect, make_url
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import consumer_config
 from dataplatform.products.product import load_products
+from dataplatform.sinks.iceberg.names import table_names
+from dataplatform.sinks.iceberg.offsets import PREFIX, decode
 from dataplatform.sinks.parquet import ParquetSink
 from dataplatform.sinks.parquet_files import partition_stats, product_dir, written_offsets
 from dataplatform.sinks.sql.offsets import OFFSETS_TABLE, all_offsets, offsets_table
@@ -75,14 +82,41 @@ def parquet_offsets(path: str, group: str = ParquetSink.default_group, products_
     return rows
 
 
+def iceberg_offsets(catalog: Catalog, products_root: Any = None) -> list[dict]:
+    """Every sink group's offsets in each product's Iceberg tables: the newest snapshot in the
+    current one's ancestry that carries the group's summary property."""
+    rows = []
+    for product in (load_products(products_root) if products_root else load_products()).values():
+        names = table_names(product)
+        for identifier in (names.history_identifier, names.current_identifier):
+            try:
+                table = catalog.load_table(identifier)
+            except NoSuchTableError:
+                continue
+            groups: dict[str, Any] = {}
+            for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
+                for key, value in (snapshot.summary.additional_properties if snapshot.summary else {}).items():
+                    if key.startswith(PREFIX) and key not in groups:
+                        groups[key] = (value, snapshot.timestamp_ms)
+            for key, (value, at_ms) in sorted(groups.items()):
+                for (topic, partition), next_offset in sorted(decode(value).items()):
+                    rows.append({"group_id": f"{key.removeprefix(PREFIX)} (iceberg {'.'.join(identifier)})",
+                                 "topic": topic, "partition": partition, "next_offset": next_offset,
+                                 "rows_written": None, "last_error": None,
+                                 "updated_at": datetime.fromtimestamp(at_ms / 1000).astimezone()})
+    return rows
+
+
 def sink_status(settings: Settings | None = None, database_url: str | None = None,
                 parquet_path: str | None = None, bootstrap: str | None = None,
-                products_root: Any = None) -> list[PartitionStatus]:
+                products_root: Any = None, iceberg_catalog: Catalog | None = None) -> list[PartitionStatus]:
     """One line per (sink group, topic, partition) with its lag behind the high watermark."""
     settings = settings or get_settings()
     stored = sql_offsets(database_url or settings.effective_database_url)
     if parquet_path:
         stored += parquet_offsets(parquet_path, products_root=products_root)
+    if iceberg_catalog is not None:
+        stored += iceberg_offsets(iceberg_catalog, products_root)
     if not stored:
         return []
     consumer = Consumer(consumer_config(STATUS_GROUP, bootstrap, settings))

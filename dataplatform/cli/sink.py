@@ -169,15 +169,22 @@ def iceberg(
 def status(
     database_url: str = typer.Option(None, "--database-url", help="Where the SQL sinks keep offsets (default: DATABASE_URL)."),
     parquet_path: str = typer.Option(None, "--parquet-path", help="Also show the Parquet sink writing here."),
+    iceberg: bool = typer.Option(False, "--iceberg", help="Also show the Iceberg sink's offsets in its tables "
+                                                          "(the catalog of ICEBERG_CATALOG, as the sink opens it)."),
     products_root: Path = ProductsRoot,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Each sink group's lag per partition, last stored offset, rows written, last error, and for
-    the Parquet sink the files and rows on disk per partition."""
+    the Parquet sink the files and rows on disk per partition.
+
+    Example: dataplatform sink status --parquet-path .dataplatform/parquet --iceberg"""
+    from dataplatform.sinks.iceberg.catalog import open_catalog
     from dataplatform.sinks.status import sink_status
 
     try:
-        rows = sink_status(get_settings(), database_url, parquet_path, products_root=products_root)
+        catalog = open_catalog(get_settings()) if iceberg else None
+        rows = sink_status(get_settings(), database_url, parquet_path, products_root=products_root,
+                           iceberg_catalog=catalog)
     except Exception as exc:  # noqa: BLE001 - reported with where and how to fix
         _fail("cannot read sink status (is DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS right?)", exc)
     if as_json:

@@ -22,6 +22,7 @@ from dataplatform.sinks.iceberg.maintenance import remove_orphan_files
 from dataplatform.sinks.iceberg.names import table_names
 from dataplatform.sinks.iceberg.offsets import stored_offsets
 from dataplatform.sinks.iceberg.sink import IcebergSink
+from dataplatform.sinks.status import sink_status
 from dataplatform.stream_processors.crash_points import PLAN_ENV
 from tests.support.iceberg_tables import assert_tables_match_topic, scan_rows, topic_events
 from tests.support.kafka import consume, create_topic, end_offset, unique_name
@@ -79,6 +80,13 @@ def test_both_tables_hold_the_topic_exactly_with_poison_dead_lettered_and_a_new_
     events = topic_events(bootstrap, registry_url, evolved, 2, skip_unreadable=True)
     assert len(events) == 12 + 6 + 1 + 1 + 3
     assert_tables_match_topic(history, current, events, group, ends(bootstrap, product.topic, 2))
+    # `dataplatform sink status --iceberg`: each table's checkpoint, at the end of the topic
+    status = sink_status(Settings(kafka_bootstrap_servers=bootstrap, database_url=f"sqlite:///{tmp_path / 'none.db'}"),
+                         products_root=tmp_path / "products", iceberg_catalog=catalog)
+    assert sorted((r.group, r.partition, r.next_offset, r.lag) for r in status) == sorted(
+        (f"{group} (iceberg {'.'.join(table)})", p, end, 0)
+        for table in (names.history_identifier, names.current_identifier)
+        for (_, p), end in ends(bootstrap, product.topic, 2).items())
     rows = {r["_key"]: r for r in scan_rows(current)}
     assert rows["case-0"]["status"] == "closed" and rows["case-0"]["address"]["town"] == "Town 0"
     assert {k: r["priority"] for k, r in rows.items() if r["priority"] is not None} == {
