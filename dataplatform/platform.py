@@ -3,20 +3,14 @@
 Order matters and is the order a reader would expect: Kafka, the web service (registry,
 catalogue, warnings), every product registered and its topic created, the stream processor
 of every derivation spec, the sinks, a local SNS/SQS server and the bridges, then the
-simulators (housing, releases: HMPPS domain events to SNS, for its bridge; court hearings,
-interpreter bookings). Everything started here is stopped here, in reverse, so no Java or
-Python process outlives the run. State lives in
-``DATAPLATFORM_HOME``, so a second run resumes where the first stopped (``fresh`` wipes it).
-
-This module is the orchestration: what starts, in which order, with which settings. Keeping
-the started parts alive (threads, the processor's worker processes) is
-:mod:`dataplatform.supervisor`'s job.
-
-With ``KAFKA_BOOTSTRAP_SERVERS``, ``SCHEMA_REGISTRY_URL``, ``DATABASE_URL`` or
-``AWS_ENDPOINT_URL`` set, those are used instead of the embedded broker, the platform's
-registry, SQLite and the local SNS/SQS server.
+simulators (housing; releases, as HMPPS domain events to SNS for its bridge; court
+hearings; interpreter bookings). Everything started here is stopped here, in reverse, so no
+Java or Python process outlives the run. State lives in ``DATAPLATFORM_HOME``, so a second
+run resumes where the first stopped (``fresh`` wipes it). Keeping the started parts alive is
+:mod:`dataplatform.supervisor`'s job. ``KAFKA_BOOTSTRAP_SERVERS``, ``SCHEMA_REGISTRY_URL``,
+``DATABASE_URL`` or ``AWS_ENDPOINT_URL``, when set, replace the embedded broker, the
+platform's registry, SQLite and the local SNS/SQS server.
 """
-
 from __future__ import annotations
 
 import contextlib
