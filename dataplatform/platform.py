@@ -57,7 +57,6 @@ class RunOptions:
 @dataclass
 class Counters:
     """Live figures for the progress line."""
-
     housing_changes: int = 0
     release_changes: int = 0
     hearing_changes: int = 0
@@ -204,8 +203,7 @@ class Platform:
             config = ProcessorConfig(derivation=name, datadir=str(self.home / "processor" / name),
                                      tick_seconds=self.options.tick_seconds, loglevel="INFO")
             self.supervisor.start_processor(self.options.workers, self.settings, config)
-            self.say(f"Stream processor {name}: {self.options.workers} Faust worker(s), "
-                     f"logs in {self.home / 'processor' / name}")
+            self.say(f"Stream processor {name}: {self.options.workers} Faust worker(s), logs in {config.datadir}")
 
     def _start_sinks(self) -> None:
         from dataplatform.sinks.iceberg.catalog import describe_catalog
@@ -213,7 +211,7 @@ class Platform:
         from dataplatform.sinks.parquet import ParquetSink
         from dataplatform.sinks.sql import SqlSink
 
-        topics = [p.topic for p in load_products().values()]
+        topics = [p.topic for p in load_products().values()]   # every product, source and derived
         sql = SqlSink(self.settings, topics=topics, mode="upsert", database_url=self.analytics_url,
                       group=SQL_SINK_GROUP, instance_id="run-sql-0")
         parquet = ParquetSink(self.settings, topics=topics, path=str(self.parquet_path),
