@@ -38,11 +38,12 @@ from dataplatform.metrics import SINK_COMMIT_SECONDS, SINK_ROWS
 from dataplatform.product_io.dead_letters import DeadLetterQueue
 from dataplatform.product_io.reader import Position, ProductReader
 from dataplatform.product_io.serialization import registry_client
+from dataplatform.products.envelope import event_id_of
 from dataplatform.products.product import DataProduct
 from dataplatform.repeats import RepeatFilter
 from dataplatform.sinks.crash_points import crash_point
 from dataplatform.sinks.poison import dead_letter, is_poison
-from dataplatform.sinks.records import Batch, SinkRecord, TopicPartitionKey, event_id, resolve_products
+from dataplatform.sinks.records import Batch, SinkRecord, TopicPartitionKey, resolve_products
 from dataplatform.sinks.retrying import SinkStopped, retry_until_stopped
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ class BatchingSink(ABC):
             if read is None:
                 continue   # dead-lettered by _on_unreadable
             try:
-                if not self.repeats.first_time(read.topic, event_id(read.value)):
+                if not self.repeats.first_time(read.topic, event_id_of(read.value)):
                     continue   # an exact repeat (same event id) of an event written already
                 item = self.prepare(SinkRecord.of(read, self.products[read.topic]))
             except Exception as exc:  # noqa: BLE001 - classified by _dead_letter

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dataplatform.config import Settings
+from dataplatform.products.envelope import OPS, entity_of
 from dataplatform.products.product import DataProduct
 
 PRIMITIVES = {"string", "int", "long", "float", "double", "boolean", "bytes", "null"}
@@ -66,13 +67,18 @@ class PersonalDataPolicy:
         return hmac.new(self.key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def change_of(value: dict, kafka_key: str | None, product: DataProduct) -> tuple[str, dict, str]:
-    """(op, entity, key) of a change event: the entity is ``before`` for a delete, else
-    ``after``; the key is the Kafka key, else the product's key fields of the entity."""
-    op = value.get("op")
-    entity = value.get("before") if op == "d" else value.get("after")
-    if op not in ("c", "u", "d", "r") or not isinstance(entity, dict):
+def op_and_entity(value: dict) -> tuple[str, dict]:
+    """(op, entity) of a change event (:func:`entity_of`); a MappingError when either is missing."""
+    op, entity = value.get("op"), entity_of(value)
+    if op not in OPS or not isinstance(entity, dict):
         raise MappingError(f"change event with op {op!r} has no {'before' if op == 'd' else 'after'} entity")
+    return op, entity
+
+
+def change_of(value: dict, kafka_key: str | None, product: DataProduct) -> tuple[str, dict, str]:
+    """(op, entity, key) of a change event: the key is the Kafka key, else the product's key
+    fields of the entity."""
+    op, entity = op_and_entity(value)
     try:
         return op, entity, kafka_key if kafka_key is not None else product.key_of(entity)
     except KeyError as exc:

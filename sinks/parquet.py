@@ -33,9 +33,10 @@ import pyarrow as pa
 
 from dataplatform.config import Settings
 from dataplatform.metrics import SINK_BUFFERED_ROWS, SINK_ROWS
+from dataplatform.products.envelope import event_id_of
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
-from dataplatform.sinks.columns import FieldColumn, MappingError, entity_columns, personal_data_policy, entity_schema_of_envelope, entity_values
+from dataplatform.sinks.columns import FieldColumn, entity_columns, op_and_entity, personal_data_policy, entity_schema_of_envelope, entity_values
 from dataplatform.sinks.parquet_compaction import compact_product
 from dataplatform.sinks.parquet_files import product_dir, remove_leftovers, written_offsets
 from dataplatform.sinks.parquet_writer import OpenFile, write_open_file
@@ -136,17 +137,14 @@ class ParquetSink(BatchingSink):
                                                             "_deleted": True}
             return ParquetRow(record.topic, record.partition, record.offset, kafka_ts.date(), columns, row)
         value = record.value
-        op = value.get("op")
-        entity = value.get("before") if op == "d" else value.get("after")
-        if op not in ("c", "u", "d", "r") or not isinstance(entity, dict):
-            raise MappingError(f"change event with op {op!r} has no {'before' if op == 'd' else 'after'} entity")
+        op, entity = op_and_entity(value)
         columns = self.columns_for(record)
         row = entity_values(entity, columns, self.policies[record.topic])
         for c in columns:
             if c.kind == "json" and row[c.name] is not None:
                 row[c.name] = json.dumps(row[c.name], default=str)
         ts = value.get("ts_ms") or kafka_ts
-        row |= meta | {"_op": op, "_event_id": (value.get("source") or {}).get("event_id"), "_ts": ts,
+        row |= meta | {"_op": op, "_event_id": event_id_of(value), "_ts": ts,
                        "_deleted": op == "d"}
         return ParquetRow(record.topic, record.partition, record.offset, ts.date(), columns, row)
 

@@ -68,8 +68,3 @@ def resolve_products(topics: Iterable[str] = (), products: Iterable[DataProduct]
         raise UnknownTopicError("no topic to sink: pass at least one --topic")
     return by_topic
 
-
-def event_id(value: dict | None) -> str | None:
-    """A change event's id (None for a tombstone or a value without one)."""
-    source = value.get("source") if isinstance(value, dict) else None
-    return source.get("event_id") if isinstance(source, dict) else None

@@ -14,6 +14,7 @@ from rich.markup import escape
 from dataplatform.config import get_settings
 from dataplatform.product_io.reader import Position, ProductReader, ProductRecord, ReadError
 from dataplatform.product_io.serialization import registry_client
+from dataplatform.products.envelope import event_id_of
 from dataplatform.products.product import DataProduct, load_products
 from dataplatform.repeats import RepeatFilter
 
@@ -42,7 +43,7 @@ def describe(record: ProductRecord) -> dict[str, Any]:
                            "key": record.key}
     if value is None:
         return {**out, "op": "tombstone", "event_id": headers.get("event_id"), "before": None, "after": None}
-    return {**out, "op": value["op"], "event_id": value["source"]["event_id"],
+    return {**out, "op": value["op"], "event_id": event_id_of(value),
             "position": value["source"]["position"], "before": value["before"], "after": value["after"],
             "ts_ms": value["ts_ms"], "trace_id": headers.get("trace_id")}
 

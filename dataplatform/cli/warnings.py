@@ -10,6 +10,7 @@ import typer
 from dataplatform.config import get_settings
 from dataplatform.product_io.reader import Position, ProductReader
 from dataplatform.product_io.serialization import registry_client
+from dataplatform.products.envelope import entity_of
 from dataplatform.products.product import get_product
 from dataplatform.repeats import RepeatFilter
 from dataplatform.warnings.kinds import kind_for, plain, recognise, warning_kinds
@@ -59,7 +60,7 @@ def tail(
         for record in reader.follow(done):
             if record.value is None or not repeats.first_time(record.topic, record.event_id):
                 continue
-            w = record.value["after"] or record.value["before"]
+            w = entity_of(record.value)
             kind = recognise(w) if topic else kind_for(read[record.topic])
             if only and (kind is None or kind.product not in only):
                 continue

@@ -28,6 +28,7 @@ from dataplatform.config import Settings
 from dataplatform.kafka_config import consumer_config
 from dataplatform.product_io.serialization import ProductSerde, WireDecoder
 from dataplatform.product_io.wire import schema_id_of
+from dataplatform.products.envelope import event_id_of
 from dataplatform.products.product import DataProduct
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class ProductRecord:
 
     @property
     def event_id(self) -> str | None:
-        return self.value["source"]["event_id"] if self.value else self.headers.get("event_id")
+        return event_id_of(self.value) if self.value else self.headers.get("event_id")
 
 
 class ReadError(RuntimeError):

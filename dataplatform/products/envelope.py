@@ -86,6 +86,19 @@ def envelope_record(op: str, before: dict | None, after: dict | None, ts_ms: int
             "transaction": transaction}
 
 
+def entity_of(record: dict) -> dict | None:
+    """The entity a change event's record is about: ``before`` for a delete, else ``after``
+    (None when the record lacks it). The one reading of "the entity" every consumer shares."""
+    return record.get("before") if record.get("op") == "d" else record.get("after")
+
+
+def event_id_of(record: dict | None) -> str | None:
+    """A change event's unique id, from its ``source`` (None for a tombstone or a value
+    without one): what a reader de-duplicates on and a sink stores as ``_event_id``."""
+    source = record.get("source") if isinstance(record, dict) else None
+    return source.get("event_id") if isinstance(source, dict) else None
+
+
 @dataclass
 class ChangeEvent:
     """One change event, before serialization."""
@@ -112,7 +125,7 @@ class ChangeEvent:
     @property
     def entity(self) -> dict:
         """The entity this event is about (after, or before for a delete)."""
-        return self.after if self.after is not None else self.before  # type: ignore[return-value]
+        return self.before if self.op == "d" else self.after  # type: ignore[return-value]
 
     def to_record(self) -> dict[str, Any]:
         return envelope_record(self.op, self.before, self.after, self.ts_ms, self.source_system, self.event_id,

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from dataplatform.products.envelope import event_id_of
 from dataplatform.warnings.store import Base, as_datetime, iso
 
 
@@ -57,7 +58,7 @@ class FiguresStore:
         row = AreaFigures(area_code=after["area_code"], area_name=after["area_name"], region_code=after["region_code"],
                           supply=after["supply"], demand=after["demand"], supply_before=before.get("supply"),
                           demand_before=before.get("demand"), as_of=as_datetime(after["as_of"]),
-                          event_id=change_event["source"]["event_id"], kafka_partition=partition, kafka_offset=offset)
+                          event_id=event_id_of(change_event), kafka_partition=partition, kafka_offset=offset)
         with Session(self.engine, expire_on_commit=False) as session:
             session.add(row)
             try:

@@ -20,6 +20,7 @@ from dataplatform.config import Settings
 from dataplatform.metrics import WARNING_TRANSITIONS
 from dataplatform.product_io.reader import Position, ProductReader, ProductRecord
 from dataplatform.product_io.serialization import registry_client
+from dataplatform.products.envelope import entity_of
 from dataplatform.products.product import DataProduct, get_product
 from dataplatform.warnings.kinds import WarningKind, recognise, warning_kinds
 from dataplatform.warnings.store import WarningStore
@@ -140,7 +141,7 @@ class WarningFollower(Follower):
         on_topic = self.kinds_on.get(record.topic, [])
         if len(on_topic) == 1:
             return on_topic[0]
-        w = record.value["after"] or record.value["before"] or {}
+        w = entity_of(record.value) or {}
         return next((k for k in on_topic if k.fields <= w.keys()), None) or recognise(w)
 
     def handle(self, record: ProductRecord) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from dataplatform.products.envelope import entity_of, event_id_of
 from dataplatform.warnings.kinds import WarningKind, plain, recognise
 
 
@@ -133,13 +134,13 @@ class WarningStore:
             kind: WarningKind | None = None) -> WarningTransition | None:
         """Store one warning change event of ``kind`` (by default, the kind whose fields it has);
         None if it was already stored."""
-        w = change_event["after"] or change_event["before"]
+        w = entity_of(change_event)
         kind = kind or recognise(w)
         if kind is None:
             raise ValueError(f"warning {w.get('warning_id')!r} has the fields of no warnings product's spec: "
                              f"{', '.join(sorted(w))}")
         row = WarningTransition(
-            event_id=change_event["source"]["event_id"], warning_id=w["warning_id"],
+            event_id=event_id_of(change_event), warning_id=w["warning_id"],
             **kind.row(w), rule_id=w["rule_id"], severity=w["severity"], transition=w["transition"],
             horizon_days=w["horizon_days"], evidence_at=as_datetime(w["evidence_at"]),
             raised_at=as_datetime(w.get("raised_at")), message=w["message"],

@@ -33,6 +33,7 @@ from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownExcept
 from sqlalchemy.exc import OperationalError
 
 from dataplatform.config import Settings
+from dataplatform.products.envelope import event_id_of
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
 from dataplatform.sinks.columns import MappingError, change_of, entity_schema_of_envelope, personal_data_policy
@@ -146,7 +147,7 @@ class IcebergSink(BatchingSink):
         value = record.value
         op, entity, key = change_of(value, record.key, record.product)
         row = self.shape(record.topic, record.schema_id).values(entity) | meta | {
-            "_key": key, "_op": op, "_event_id": (value.get("source") or {}).get("event_id"),
+            "_key": key, "_op": op, "_event_id": event_id_of(value),
             "_ts": value.get("ts_ms") or kafka_ts, "_deleted": op == "d"}
         return IcebergRow(record.topic, record.partition, record.offset, key, op == "d", row)
 

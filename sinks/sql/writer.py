@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, delet
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dataplatform.config import Settings
+from dataplatform.products.envelope import event_id_of
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
 from dataplatform.sinks.crash_points import crash_point
@@ -128,9 +129,8 @@ class SqlSink(BatchingSink):
         value = record.value
         op, entity, key = change_of(value, record.key, record.product)
         row = entity_values(entity, self.columns_for(record), self.policies[record.topic])
-        source = value.get("source") or {}
         row[KEY], row["_op"], row["_event_id"], row["_ts"], row["_deleted"] = (
-            key, op, source.get("event_id"), value.get("ts_ms"), op == "d")
+            key, op, event_id_of(value), value.get("ts_ms"), op == "d")
         row["_kafka_partition"], row["_kafka_offset"] = record.partition, record.offset
         return PreparedRow(record.topic, key, "delete" if op == "d" else "upsert", row)
 

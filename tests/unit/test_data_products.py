@@ -15,7 +15,7 @@ import pytest
 import yaml
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from dataplatform.products.envelope import ChangeEvent
+from dataplatform.products.envelope import ChangeEvent, entity_of, event_id_of
 from dataplatform.products.manifest import ManifestError, manifest_json_schema, parse_manifest
 from dataplatform.products.product import PRODUCTS_ROOT, load_products
 from dataplatform.products.reference import area_name, local_authorities, prisons, region_of
@@ -115,6 +115,16 @@ def test_envelope_refuses_inconsistent_events(op, before, after):
 def test_an_update_may_say_only_what_the_entity_is_now():
     """A bridged domain event knows the entity after the change, not before it."""
     assert ChangeEvent("u", None, {"a": 1}, source_system="s", position=1).entity == {"a": 1}
+
+
+def test_the_entity_and_event_id_read_from_a_record():
+    """Every reader of a change event's record takes the entity and the event id the same way."""
+    created = ChangeEvent("c", None, {"a": 1}, source_system="s", position=1, event_id="e1").to_record()
+    deleted = ChangeEvent("d", {"a": 2}, None, source_system="s", position=2).to_record()
+    assert entity_of(created) == {"a": 1} and entity_of(deleted) == {"a": 2}
+    assert entity_of({"op": "u", "before": {"a": 1}, "after": None}) is None  # not silently the old entity
+    assert event_id_of(created) == "e1"
+    assert event_id_of(None) is None and event_id_of({"op": "c"}) is None and event_id_of({"source": None}) is None
 
 
 def test_bad_record_error_names_field_path_value_and_type():
