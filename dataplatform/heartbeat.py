@@ -20,7 +20,6 @@ The contract is this module: the topic name, the :class:`Heartbeat` record and i
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import logging
 import threading
@@ -32,7 +31,7 @@ from confluent_kafka.admin import AdminClient
 from dataplatform.background import BackgroundReader
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config
-from dataplatform.products.envelope import epoch_ms
+from dataplatform.products.envelope import epoch_ms, from_epoch_ms
 from dataplatform.topics import TopicSpec, create_missing, watermarks
 
 log = logging.getLogger(__name__)
@@ -136,7 +135,7 @@ class ProcessorStatus:
 
 
 def _iso(ms: int | None) -> str | None:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).isoformat() if ms else None
+    return from_epoch_ms(ms).isoformat() if ms else None
 
 
 class HeartbeatBoard(BackgroundReader):

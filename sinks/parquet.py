@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from dataplatform.config import Settings
 from dataplatform.metrics import SINK_BUFFERED_ROWS, SINK_ROWS
-from dataplatform.products.envelope import event_id_of
+from dataplatform.products.envelope import event_id_of, from_epoch_ms
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
 from dataplatform.sinks.columns import FieldColumn, entity_columns, op_and_entity, personal_data_policy, entity_schema_of_envelope, entity_values
@@ -129,7 +129,7 @@ class ParquetSink(BatchingSink):
         return self._shapes[shape_key]
 
     def prepare(self, record: SinkRecord) -> ParquetRow:
-        kafka_ts = datetime.fromtimestamp((record.timestamp_ms or 0) / 1000, timezone.utc)
+        kafka_ts = from_epoch_ms(record.timestamp_ms or 0)
         meta = {"_key": record.key, "_kafka_partition": record.partition, "_kafka_offset": record.offset}
         if record.value is None:
             columns = self.columns_for(record)

@@ -25,6 +25,7 @@ from sqlalchemy import MetaData, inspect, make_url
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka_config import consumer_config
+from dataplatform.products.envelope import from_epoch_ms
 from dataplatform.products.product import load_products
 from dataplatform.sinks.iceberg.names import table_names
 from dataplatform.sinks.iceberg.offsets import PREFIX, decode
@@ -103,7 +104,7 @@ def iceberg_offsets(catalog: Catalog, products_root: Any = None) -> list[dict]:
                     rows.append({"group_id": f"{key.removeprefix(PREFIX)} (iceberg {'.'.join(identifier)})",
                                  "topic": topic, "partition": partition, "next_offset": next_offset,
                                  "rows_written": None, "last_error": None,
-                                 "updated_at": datetime.fromtimestamp(at_ms / 1000).astimezone()})
+                                 "updated_at": from_epoch_ms(at_ms).astimezone()})
     return rows
 
 

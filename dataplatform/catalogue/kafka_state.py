@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config
 from dataplatform.product_io.reader import Position, ProductReader
+from dataplatform.products.envelope import from_epoch_ms
 
 log = logging.getLogger(__name__)
 PROBE_GROUP = "dataplatform-catalogue-probe"
@@ -86,7 +87,7 @@ class KafkaProbe:
         self._read_newest(stale_partitions, timeout)
         stamps = [self._newest[(topic, p)][1] for p in highs if (topic, p) in self._newest]
         newest = max((s for s in stamps if s is not None), default=None)
-        last = dt.datetime.fromtimestamp(newest / 1000, tz=dt.timezone.utc) if newest else None
+        last = from_epoch_ms(newest) if newest else None
         return TopicFacts(exists=True, events=events, high_watermarks=highs, last_event_at=last)
 
     def _read_newest(self, partitions: list[TopicPartition], timeout: float) -> None:

@@ -37,6 +37,12 @@ def epoch_ms(value: dt.datetime | int | float | None = None) -> int:
     return int(value)
 
 
+def from_epoch_ms(ms: int | float) -> dt.datetime:
+    """The aware UTC datetime of ``ms`` epoch milliseconds (a Kafka or Avro timestamp):
+    the inverse of :func:`epoch_ms`."""
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
+
+
 def envelope_schema(entity_schema: dict, product_name: str, namespace: str) -> dict:
     """The Avro schema of ``product_name``'s change events, wrapping ``entity_schema``."""
     entity = copy.deepcopy(entity_schema)

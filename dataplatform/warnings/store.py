@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from dataplatform.products.envelope import entity_of, event_id_of
+from dataplatform.products.envelope import entity_of, event_id_of, from_epoch_ms
 from dataplatform.warnings.kinds import WarningKind, plain, recognise
 
 
@@ -69,7 +69,7 @@ def as_datetime(value: Any) -> dt.datetime | None:
     """A timestamp from Avro (epoch milliseconds or a datetime) as an aware datetime."""
     if value is None or isinstance(value, dt.datetime):
         return value
-    return dt.datetime.fromtimestamp(value / 1000, tz=dt.timezone.utc)
+    return from_epoch_ms(value)
 
 
 def iso(value: dt.datetime | None) -> str | None:

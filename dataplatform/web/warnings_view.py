@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from dataplatform.derivations.loading import declared_upstream
 from dataplatform.heartbeat import HeartbeatBoard, ProcessorStatus
-from dataplatform.products.envelope import epoch_ms
+from dataplatform.products.envelope import epoch_ms, from_epoch_ms
 from dataplatform.warnings.acknowledgements import AcknowledgementStore
 from dataplatform.warnings.figures import FiguresStore
 from dataplatform.warnings.follower import FIGURES_PRODUCT
@@ -140,7 +140,7 @@ class WarningsView:
             if st.alarming:
                 late.append(d)
         return {"products": rows, "late": late, "checked_at_display": display_time(
-            dt.datetime.fromtimestamp(at / 1000, dt.timezone.utc), self.zone)}
+            from_epoch_ms(at), self.zone)}
 
     # -- who to call ---------------------------------------------------------------------
     def input_owners(self, product_name: str) -> list[dict]:

@@ -25,7 +25,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from pyiceberg.catalog import Catalog
@@ -33,7 +33,7 @@ from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownExcept
 from sqlalchemy.exc import OperationalError
 
 from dataplatform.config import Settings
-from dataplatform.products.envelope import event_id_of
+from dataplatform.products.envelope import event_id_of, from_epoch_ms
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
 from dataplatform.sinks.columns import MappingError, change_of, entity_schema_of_envelope, personal_data_policy
@@ -137,7 +137,7 @@ class IcebergSink(BatchingSink):
 
     def prepare(self, record: SinkRecord) -> IcebergRow:
         meta = {"_kafka_partition": record.partition, "_kafka_offset": record.offset}
-        kafka_ts = datetime.fromtimestamp((record.timestamp_ms or 0) / 1000, timezone.utc)
+        kafka_ts = from_epoch_ms(record.timestamp_ms or 0)
         if record.value is None:
             if record.key is None:
                 raise MappingError("a tombstone without a key")

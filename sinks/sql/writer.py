@@ -15,14 +15,13 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, delete, event, func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dataplatform.config import Settings
-from dataplatform.products.envelope import event_id_of
+from dataplatform.products.envelope import event_id_of, from_epoch_ms
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
 from dataplatform.sinks.crash_points import crash_point
@@ -122,7 +121,7 @@ class SqlSink(BatchingSink):
         if record.value is None:
             if record.key is None:
                 raise MappingError("a tombstone without a key")
-            ts = datetime.fromtimestamp(record.timestamp_ms / 1000, timezone.utc) if record.timestamp_ms else None
+            ts = from_epoch_ms(record.timestamp_ms) if record.timestamp_ms else None
             return PreparedRow(record.topic, record.key, "tombstone",
                                {KEY: record.key, "_op": TOMBSTONE_OP, "_event_id": None, "_ts": ts, "_deleted": True,
                                 "_kafka_partition": record.partition, "_kafka_offset": record.offset})

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from dataplatform.products.envelope import ChangeEvent, entity_of, event_id_of
+from dataplatform.products.envelope import ChangeEvent, entity_of, epoch_ms, event_id_of, from_epoch_ms
 from dataplatform.products.manifest import ManifestError, manifest_json_schema, parse_manifest
 from dataplatform.products.product import PRODUCTS_ROOT, load_products
 from dataplatform.products.reference import area_name, local_authorities, prisons, region_of
@@ -125,6 +125,12 @@ def test_the_entity_and_event_id_read_from_a_record():
     assert entity_of({"op": "u", "before": {"a": 1}, "after": None}) is None  # not silently the old entity
     assert event_id_of(created) == "e1"
     assert event_id_of(None) is None and event_id_of({"op": "c"}) is None and event_id_of({"source": None}) is None
+
+
+def test_epoch_milliseconds_to_an_aware_utc_datetime_and_back():
+    at = from_epoch_ms(1_767_225_600_123)
+    assert at == dt.datetime(2026, 1, 1, 0, 0, 0, 123_000, tzinfo=dt.timezone.utc)
+    assert epoch_ms(at) == 1_767_225_600_123 and from_epoch_ms(0).tzinfo is dt.timezone.utc
 
 
 def test_bad_record_error_names_field_path_value_and_type():
