@@ -21,9 +21,11 @@ import decimal
 from collections.abc import Callable
 from typing import Any
 
+from dataplatform.products.validation import INT_RANGE, LONG_RANGE
+
 Check = Callable[[Any], bool]
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1
-LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+INT_MIN, INT_MAX = INT_RANGE
+LONG_MIN, LONG_MAX = LONG_RANGE
 
 _PRIMITIVES: dict[str, str] = {
     "null": "v is None",

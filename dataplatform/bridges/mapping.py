@@ -21,10 +21,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dataplatform.bridges.spec import EventMapping
+from dataplatform.products.validation import LONG_RANGE
 
 LONDON = ZoneInfo("Europe/London")
 TIE_BREAK = 1024
-MAX_LONG = 2**63 - 1
+MAX_LONG = LONG_RANGE[1]
 
 
 class MappingError(ValueError):

@@ -15,7 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-INT32 = 2 ** 31
+from dataplatform.products.validation import INT_RANGE
+
 NUMBERS = {"int", "long", "float", "double"}
 
 
@@ -81,7 +82,7 @@ def misfit(value: Any, kind: AvroKind) -> tuple[str, str] | None:
     if isinstance(value, bool):
         ok = "boolean" in kind.bases
     elif isinstance(value, int):
-        ok = bool(kind.bases & {"long", "float", "double"}) or ("int" in kind.bases and -INT32 <= value < INT32)
+        ok = bool(kind.bases & {"long", "float", "double"}) or ("int" in kind.bases and INT_RANGE[0] <= value <= INT_RANGE[1])
     elif isinstance(value, float):
         if kind.bases & {"int", "long"} and not kind.bases & {"float", "double"}:
             return ("gives a double, but the field is an integer: writing it would drop the fraction",

@@ -11,6 +11,8 @@ import datetime as dt
 import decimal
 from typing import Any
 
+# Avro's int and long (32- and 64-bit signed): the one statement of their ranges, which the
+# publisher's fast check, the derivations' output fitting and the bridges' positions share.
 INT_RANGE = (-(2**31), 2**31 - 1)
 LONG_RANGE = (-(2**63), 2**63 - 1)
 
