@@ -19,10 +19,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from dataplatform.config import Settings, get_settings
+from dataplatform.kafka.process import set_parent_death_signal
 from dataplatform.stream_processors.config import CONFIG_ENV, ProcessorConfig
 from dataplatform.stream_processors.progress import LagWatch
 from dataplatform.stream_processors.topic_layout import ensure_topics, seed_group_offsets
@@ -83,7 +85,7 @@ class WorkerPool:
         with open(log_path, "ab") as out:
             process = subprocess.Popen([self.executable, "-m", "dataplatform.stream_processors.worker"],
                                        env=env, stdout=out, stderr=subprocess.STDOUT,
-                                       preexec_fn=_stop_with_parent,
+                                       preexec_fn=partial(set_parent_death_signal, signal.SIGTERM),  # no orphans
                                        # Ctrl-C reaches the owner, which stops workers in order
                                        start_new_session=True)
         if index in self.indexes:
@@ -188,13 +190,3 @@ def start_workers(n: int = 1, settings: Settings | None = None, config: Processo
     for i in range(first_index, first_index + n):
         pool.start(i)
     return pool
-
-
-def _stop_with_parent() -> None:
-    """Ask Linux to SIGTERM the worker when the process that started it dies (no orphans)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - not Linux: the caller's stop() still works
-        pass

@@ -3,7 +3,8 @@
 A broker is a separate JVM process found again through a pid file and a TCP port, so the
 node, the cluster and ``dataplatform run`` need the same small, careful answers to "is
 this port free?", "is that pid still alive (and not a zombie)?" and "signal it, if it is
-still there". Nothing here knows about Kafka.
+still there". Nothing here knows about Kafka; the stream processor's worker pool takes its
+parent-death signal from here too.
 """
 
 from __future__ import annotations
@@ -63,13 +64,15 @@ def send_signal(pid: int, sig: int) -> None:
         pass
 
 
-def set_parent_death_signal() -> None:
-    """Ask Linux to SIGKILL this (child) process if the process that owns it dies (tests, `run`).
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to send ``sig`` to this (child) process if the process that owns it dies
+    (tests, `run`), so that nothing it started outlives it: SIGKILL for a server, SIGTERM for
+    a stream processor worker, which then stops cleanly. The one home of that signal.
 
     Meant as a ``preexec_fn``: it runs in the child between fork and exec.
     """
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        libc.prctl(1, sig)  # PR_SET_PDEATHSIG
     except Exception:  # pragma: no cover - not Linux
         pass
