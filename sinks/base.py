@@ -22,6 +22,7 @@ or map is in :mod:`.poison`, and how it waits out a store that is down is in :mo
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -41,6 +42,7 @@ from dataplatform.product_io.serialization import registry_client
 from dataplatform.products.envelope import event_id_of
 from dataplatform.products.product import DataProduct
 from dataplatform.repeats import RepeatFilter
+from dataplatform.sinks.columns import entity_schema_of_envelope, personal_data_policy
 from dataplatform.sinks.crash_points import crash_point
 from dataplatform.sinks.poison import dead_letter, is_poison
 from dataplatform.sinks.records import Batch, SinkRecord, TopicPartitionKey, resolve_products
@@ -59,9 +61,11 @@ class BatchingSink(ABC):
                  batch_size: int = 2000, batch_timeout: float = 1.0, bootstrap: str | None = None,
                  registry_url: str | None = None, instance_id: str | None = None,
                  products_root: Any = None, consumer_overrides: dict[str, object] | None = None,
-                 topic_products: Mapping[str, DataProduct] | None = None) -> None:
+                 topic_products: Mapping[str, DataProduct] | None = None, allow_personal: Sequence[str] = ()) -> None:
         self.settings = settings or get_settings()
         self.products = resolve_products(topics, products, products_root, topic_products)
+        # each topic's personal-data policy: fields dropped, or hashed for --allow-personal
+        self.policies = {t: personal_data_policy(self.settings, p, set(allow_personal)) for t, p in self.products.items()}
         self.group = group or self.default_group
         self.batch_size = batch_size
         self.batch_timeout = batch_timeout
@@ -96,6 +100,13 @@ class BatchingSink(ABC):
     @abstractmethod
     def write_batch(self, batch: Batch) -> None:
         """Make the batch's items and its next offsets durable together, or raise."""
+
+    def entity_schema(self, topic: str, schema_id: int | None) -> dict:
+        """The entity schema a record was written with: its writer's, from the registry, or
+        the product's own for a record with no schema id."""
+        if schema_id is None:
+            return self.products[topic].entity_schema
+        return entity_schema_of_envelope(json.loads(self.registry.get_schema(schema_id).schema_str))
 
     def is_transient(self, exc: BaseException) -> bool:
         """Errors worth waiting out (store unreachable, locked) rather than crashing."""

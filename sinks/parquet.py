@@ -36,7 +36,7 @@ from dataplatform.metrics import SINK_BUFFERED_ROWS, SINK_ROWS
 from dataplatform.products.envelope import event_id_of, from_epoch_ms
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
-from dataplatform.sinks.columns import FieldColumn, entity_columns, op_and_entity, personal_data_policy, entity_schema_of_envelope, entity_values
+from dataplatform.sinks.columns import FieldColumn, entity_columns, entity_values, op_and_entity
 from dataplatform.sinks.parquet_compaction import compact_product
 from dataplatform.sinks.parquet_files import product_dir, remove_leftovers, written_offsets
 from dataplatform.sinks.parquet_writer import OpenFile, write_open_file
@@ -82,12 +82,11 @@ class ParquetSink(BatchingSink):
 
     def __init__(self, settings: Settings | None = None, *, topics: Sequence[str] = (),
                  products: Sequence[DataProduct] = (), path: str | None = None,
-                 allow_personal: Sequence[str] = (), roll_size_mb: float | None = None,
-                 roll_seconds: float | None = None, compact_seconds: float | None = None, **kwargs: Any) -> None:
+                 roll_size_mb: float | None = None, roll_seconds: float | None = None,
+                 compact_seconds: float | None = None, **kwargs: Any) -> None:
         super().__init__(settings, topics=topics, products=products, **kwargs)
         self.path = str(path or (self.settings.dataplatform_home / "parquet").resolve())
         self.fs, self.root = fsspec.core.url_to_fs(self.path)
-        self.policies = {t: personal_data_policy(self.settings, p, set(allow_personal)) for t, p in self.products.items()}
         self._shapes: dict[tuple[str, int], list[FieldColumn]] = {}
         pick = lambda given, default: default if given is None else given  # noqa: E731
         self.roll_bytes = int(pick(roll_size_mb, self.settings.parquet_roll_size_mb) * MB)
@@ -121,10 +120,7 @@ class ParquetSink(BatchingSink):
     def columns_for(self, record: SinkRecord) -> list[FieldColumn]:
         shape_key = (record.topic, record.schema_id or 0)
         if shape_key not in self._shapes:
-            if record.schema_id is None:
-                entity = record.product.entity_schema
-            else:
-                entity = entity_schema_of_envelope(json.loads(self.registry.get_schema(record.schema_id).schema_str))
+            entity = self.entity_schema(record.topic, record.schema_id)
             self._shapes[shape_key] = entity_columns(entity, self.policies[record.topic])
         return self._shapes[shape_key]
 

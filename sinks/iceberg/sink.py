@@ -21,7 +21,6 @@ again, the history table skips them and the current-state table applies them.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from dataplatform.config import Settings
 from dataplatform.products.envelope import event_id_of, from_epoch_ms
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
-from dataplatform.sinks.columns import MappingError, change_of, entity_schema_of_envelope, personal_data_policy
+from dataplatform.sinks.columns import MappingError, change_of
 from dataplatform.sinks.iceberg.catalog import open_catalog
 from dataplatform.sinks.iceberg.commits import CommitConflict, IcebergRow, TableCommitter
 from dataplatform.sinks.iceberg.maintenance import expire_snapshots, remove_orphan_files
@@ -63,7 +62,7 @@ class IcebergSink(BatchingSink):
 
     def __init__(self, settings: Settings | None = None, *, topics: Sequence[str] = (),
                  products: Sequence[DataProduct] = (), catalog: Catalog | None = None,
-                 allow_personal: Sequence[str] = (), commit_seconds: float | None = None,
+                 commit_seconds: float | None = None,
                  commit_rows: int | None = None, maintenance_seconds: float | None = None,
                  snapshot_retention: timedelta | None = None, orphan_age: timedelta = timedelta(hours=1),
                  **kwargs: Any) -> None:
@@ -78,7 +77,6 @@ class IcebergSink(BatchingSink):
         if self.commit_seconds <= 0 or self.commit_rows <= 0 or self.maintenance_seconds < 0:
             raise ValueError("the commit interval and rows must be above 0, the maintenance interval 0 (off) or more")
         self._catalog = catalog
-        self.policies = {t: personal_data_policy(self.settings, p, set(allow_personal)) for t, p in self.products.items()}
         self._shapes: dict[tuple[str, int | None], EntityShape] = {}
         self.history: dict[str, TableCommitter] = {}
         self.current: dict[str, TableCommitter] = {}
@@ -125,10 +123,7 @@ class IcebergSink(BatchingSink):
         """The shape of the schema a record was written with; a new compatible version's new
         fields are added to both tables first."""
         if (topic, schema_id) not in self._shapes:
-            product = self.products[topic]
-            entity = product.entity_schema if schema_id is None else entity_schema_of_envelope(
-                json.loads(self.registry.get_schema(schema_id).schema_str))
-            shape = EntityShape(entity, self.policies[topic])
+            shape = EntityShape(self.entity_schema(topic, schema_id), self.policies[topic])
             if schema_id is not None and topic in self.history:
                 for committer, history in ((self.history[topic], True), (self.current[topic], False)):
                     self.retrying(lambda c=committer, h=history: evolve(c.load(), shape.schema(h)))

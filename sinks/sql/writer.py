@@ -25,7 +25,7 @@ from dataplatform.products.envelope import event_id_of, from_epoch_ms
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.base import BatchingSink
 from dataplatform.sinks.crash_points import crash_point
-from dataplatform.sinks.columns import FieldColumn, MappingError, change_of, entity_columns, entity_schema_of_envelope, entity_values, personal_data_policy
+from dataplatform.sinks.columns import FieldColumn, MappingError, change_of, entity_columns, entity_values
 from dataplatform.sinks.records import Batch, SinkRecord
 from dataplatform.sinks.sql.bulk import insert_rows
 from dataplatform.sinks.sql.offsets import ensure_offsets_table, load_offsets, save_offsets
@@ -67,7 +67,7 @@ class SqlSink(BatchingSink):
 
     def __init__(self, settings: Settings | None = None, *, topics: Sequence[str] = (),
                  products: Sequence[DataProduct] = (), mode: str = UPSERT, database_url: str | None = None,
-                 delete_mode: str = HARD, allow_personal: Sequence[str] = (), engine: Engine | None = None,
+                 delete_mode: str = HARD, engine: Engine | None = None,
                  db_schema: str | None = None, **kwargs: Any) -> None:
         super().__init__(settings, topics=topics, products=products, **kwargs)
         if mode not in (UPSERT, APPEND):
@@ -76,7 +76,6 @@ class SqlSink(BatchingSink):
             raise ValueError(f"delete mode must be {HARD} or {SOFT}, not {delete_mode!r}")
         self.mode, self.delete_mode = mode, delete_mode
         self.engine = engine or make_engine(database_url or self.settings.effective_database_url)
-        self.policies = {t: personal_data_policy(self.settings, p, set(allow_personal)) for t, p in self.products.items()}
         self.tables = TableManager(self.engine, db_schema)
         self.metadata = MetaData(schema=db_schema)
         self._offsets: Table | None = None
@@ -111,8 +110,7 @@ class SqlSink(BatchingSink):
         """The columns of the schema the record was written with; new fields add table columns."""
         shape_key = (record.topic, record.schema_id)
         if shape_key not in self._shapes:
-            writer = json.loads(self.registry.get_schema(record.schema_id).schema_str)
-            columns = entity_columns(entity_schema_of_envelope(writer), self.policies[record.topic])
+            columns = entity_columns(self.entity_schema(record.topic, record.schema_id), self.policies[record.topic])
             self.retrying(lambda: self.tables.ensure(self.table_name(record.topic), self.mode, columns))
             self._shapes[shape_key] = columns
         return self._shapes[shape_key]
