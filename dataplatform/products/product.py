@@ -91,12 +91,6 @@ class DataProduct:
         """Raise RecordValidationError naming the field path, value and expected type."""
         validate_record(entity, self.entity_schema, product=self.name)
 
-    def redact(self, entity: dict | None) -> dict | None:
-        """The entity without its personal fields, for anything leaving the product."""
-        if entity is None:
-            return None
-        return {k: v for k, v in entity.items() if k not in self.personal_fields}
-
 
 def load_product(folder: Path) -> DataProduct:
     manifest = load_manifest(folder / "manifest.yaml")
