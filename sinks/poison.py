@@ -14,7 +14,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import SerializationError
 
 from dataplatform.product_io.dead_letters import DeadLetterQueue
-from dataplatform.product_io.reader import personal_values
+from dataplatform.products.personal_data import personal_values
 from dataplatform.products.product import DataProduct
 from dataplatform.sinks.retrying import SinkStopped
 

@@ -40,7 +40,8 @@ from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
 from dataplatform.kafka_config import client_config, faust_broker_credentials
 from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.product_io.serialization import registry_client
-from dataplatform.products.envelope import ChangeEvent, entity_of, epoch_ms
+from dataplatform.products.envelope import ChangeEvent, epoch_ms
+from dataplatform.products.personal_data import personal_values
 from dataplatform.products.product import DataProduct, load_products
 from dataplatform.product_io.dead_letters import H_PROCESSOR, already_dead_lettered, dead_letter_headers, scrub
 from dataplatform.stream_processors.batches import batch_agent
@@ -180,8 +181,7 @@ class DerivationProcessor:
             decision = decide(self.compiled, product.name, entity_key, change.op, change.entity, change.position,
                               change.ts_ms, previous)
         except Exception as exc:  # noqa: BLE001 - an unprocessable event is a dead letter
-            entity = (entity_of(value) or {}) if isinstance(value, dict) else {}
-            personal = [entity.get(f) for f in product.personal_fields]
+            personal = personal_values(product, value if isinstance(value, dict) else None)
             await self._dead_letter(product.name, event, type(exc).__name__, scrub(str(exc), personal))
             return []
         if decision.state is not None:

@@ -3,7 +3,7 @@
 The sinks, ``dataplatform consume``, ``warnings tail``, the warnings follower, the catalogue's
 freshness probe and the tests all read data products through :class:`ProductReader`, so that
 a product event is decoded one way (:class:`~dataplatform.product_io.serialization.WireDecoder`),
-personal fields are hidden one way (:func:`redact`), and the consumer reaches a secured broker
+personal fields are hidden one way (:func:`~dataplatform.products.personal_data.redact_event`), and the consumer reaches a secured broker
 with the platform's own credentials (:func:`~dataplatform.kafka_config.consumer_config`).
 
 Where to start is a :class:`Position`: the beginning, the end, a group's committed offsets
@@ -29,33 +29,12 @@ from dataplatform.kafka_config import consumer_config
 from dataplatform.product_io.serialization import ProductSerde, WireDecoder
 from dataplatform.product_io.wire import schema_id_of
 from dataplatform.products.envelope import event_id_of
+from dataplatform.products.personal_data import redact_event
 from dataplatform.products.product import DataProduct
 
 log = logging.getLogger(__name__)
-REDACTED = "***redacted***"
-ENVELOPE_SIDES = ("before", "after")
 TopicPartitionKey = tuple[str, int]
 StartOffsets = Callable[[list[TopicPartitionKey]], Mapping[TopicPartitionKey, int] | None]
-
-
-def redact(product: DataProduct, entity: dict | None) -> dict | None:
-    """The entity with each personal field of ``product`` shown as ``***redacted***``."""
-    if entity is None:
-        return None
-    return {k: (REDACTED if k in product.personal_fields else v) for k, v in entity.items()}
-
-
-def redact_event(product: DataProduct, event: dict | None) -> dict | None:
-    """A change event with the personal fields of its ``before`` and ``after`` redacted."""
-    if event is None or not product.personal_fields:
-        return event
-    return {**event, **{side: redact(product, event.get(side)) for side in ENVELOPE_SIDES}}
-
-
-def personal_values(product: DataProduct, event: dict | None) -> list[object]:
-    """The values of the personal fields in a change event (to keep them out of error texts)."""
-    entities = [(event or {}).get(side) or {} for side in ENVELOPE_SIDES]
-    return [entity.get(f) for entity in entities for f in product.personal_fields]
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from confluent_kafka import Producer
 from dataplatform.config import Settings
 from dataplatform.kafka_config import client_config
 from dataplatform.product_io import wire
-from dataplatform.product_io.reader import REDACTED, Position, ProductRecord, ReadError
+from dataplatform.product_io.reader import Position, ProductRecord, ReadError
 from dataplatform.producers.publisher import Publisher
+from dataplatform.products.personal_data import REDACTED
 from dataplatform.products.product import get_product
 from tests.support.entities import release_case
 from tests.support.kafka import create_topic, unique_name

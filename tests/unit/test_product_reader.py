@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import OFFSET_BEGINNING
 
-from dataplatform.product_io.reader import REDACTED, Position, ProductReader, redact, redact_event
+from dataplatform.product_io.reader import Position, ProductReader
+from dataplatform.products.personal_data import REDACTED, redact, redact_event
 from dataplatform.products.product import load_products
 
 
