@@ -29,7 +29,6 @@ from dataplatform import __version__
 from dataplatform.catalogue.facts_cache import CatalogueFacts
 from dataplatform.config import Settings, get_settings
 from dataplatform.heartbeat import HEARTBEAT_TOPIC, HeartbeatBoard
-from dataplatform.metrics import KafkaSampler, PlatformCollector, exposition
 from dataplatform.registry.api import create_registry_router
 from dataplatform.registry.store import SchemaRegistryStore
 from dataplatform.warnings.acknowledgements import AcknowledgementStore
@@ -42,6 +41,7 @@ from dataplatform.web.auth import AccessRules, TokenAuthMiddleware
 from dataplatform.web.catalogue_routes import create_catalogue_router, default_products_loader
 from dataplatform.web.errors import CatchErrorsMiddleware, install_error_handlers
 from dataplatform.web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from dataplatform.web.scrape_metrics import KafkaSampler, PlatformCollector, exposition
 from dataplatform.web.sign_in import create_sign_in_router
 from dataplatform.web.templating import STATIC_DIR
 from dataplatform.web.warnings_api import create_warnings_api

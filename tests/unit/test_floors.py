@@ -58,3 +58,10 @@ def test_no_import_from_a_floor_above_nor_hidden_in_a_function(module, path):
         elif in_function and floor(module) < 2:
             problems.append(f"{where} imports {target} inside a function: import it at the top")
     assert not problems, "\n".join(problems)
+
+
+def test_the_metrics_counters_are_plumbing_and_the_scrape_time_collector_is_the_web_service():
+    """The components update the counters, so they sit below them (docs/architecture.md);
+    the collector reads Kafka, the database and the heartbeats for the web service."""
+    assert floor("dataplatform.metrics") == 0
+    assert floor("dataplatform.web.scrape_metrics") == 2

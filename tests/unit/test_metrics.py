@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dataplatform.heartbeat import Heartbeat, HeartbeatBoard
-from dataplatform.metrics import KafkaSnapshot, PlatformCollector
+from dataplatform.web.scrape_metrics import KafkaSnapshot, PlatformCollector
 
 
 class FixedSampler:
