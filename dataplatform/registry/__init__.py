@@ -8,7 +8,8 @@ so ``SCHEMA_REGISTRY_URL`` can point at a real Confluent registry without code c
 Modules: ``errors`` (Confluent error codes), ``canonical`` (parsing and fingerprints),
 ``compatibility`` (Avro reader/writer rules), ``models`` (tables), ``database`` (engine,
 transactions, shared queries), ``levels`` (stored compatibility levels), ``store`` (schemas,
-subjects and versions), ``api`` (the REST routes), ``client`` (waiting for a registry to answer).
+subjects and versions), ``api`` (the REST routes). The platform's clients of a registry are
+confluent-kafka's, made in :func:`dataplatform.product_io.serialization.registry_client`.
 """
 
 from dataplatform.registry.errors import RegistryError

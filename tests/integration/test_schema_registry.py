@@ -21,9 +21,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.support.concurrency import run_together
+from tests.support.waiting import wait_for_registry
 from dataplatform.config import Settings
 from dataplatform.product_io import wire
-from dataplatform.registry.client import wait_for_registry
 from dataplatform.web.server import RunningServer
 
 ORDER_V1 = json.dumps({
