@@ -3,8 +3,9 @@
 The sinks, ``dataplatform consume``, ``warnings tail``, the warnings follower, the catalogue's
 freshness probe and the tests all read data products through :class:`ProductReader`, so that
 a product event is decoded one way (:class:`~dataplatform.product_io.serialization.WireDecoder`),
-personal fields are hidden one way (:func:`~dataplatform.products.personal_data.redact_event`), and the consumer reaches a secured broker
-with the platform's own credentials (:func:`~dataplatform.kafka_config.consumer_config`).
+personal fields are hidden one way (:func:`~dataplatform.products.personal_data.redact_event`),
+and the consumer reaches a secured broker with the platform's own credentials
+(:func:`~dataplatform.kafka_config.consumer_config`).
 
 Where to start is a :class:`Position`: the beginning, the end, a group's committed offsets
 (the group's members share the partitions and commit), or explicit offsets per partition (a
