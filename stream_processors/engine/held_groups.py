@@ -1,9 +1,9 @@
 """Stage 2's groups in memory, read from the groups table as each is first needed.
 
 Stage 2 steps a group against the group as it holds it in memory (its members'
-contributions and its head: :class:`.group_table.HeldGroup`). After a rebalance, the table
+contributions and its head: :class:`..core.group_table.HeldGroup`). After a rebalance, the table
 holds what the changelogs of the worker's partitions restored, and every group is read again
-from it (:func:`.group_table.rebuild`, which also undoes a step that never finished).
+from it (:func:`..core.group_table.rebuild`, which also undoes a step that never finished).
 
 **When.** On a ``rocksdb://`` store a group is read when a batch first needs it: one seek and
 the group's own keys. A restarted worker's first output then waits for the groups its first
