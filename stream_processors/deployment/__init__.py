@@ -3,7 +3,7 @@
 supervised (:mod:`.pool`), and the watchdog that restarts a group that stopped committing
 (:mod:`.progress`).
 
-It starts the engine (:func:`dataplatform.stream_processors.engine.topology.run`) without
+It starts the engine (:func:`dataplatform.stream_processors.engine.app.run`) without
 touching Faust itself; :mod:`.pool` does not even import the engine, so the CLI and ``run``
 load it cheaply.
 """
