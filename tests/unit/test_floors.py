@@ -5,7 +5,7 @@ the top no import of the project hides inside a function (the usual way round th
 The top floor may import lazily: a CLI command loads only what it runs.
 
 Inside the stream processors, three rooms (docs/architecture.md, "The stream processor's
-three rooms"): the core imports no engine, no deployment and no framework; the engine
+modules"): the core imports no engine, no deployment and no framework; the engine
 imports no deployment; the deployment starts the engine without importing Faust itself."""
 
 from __future__ import annotations
@@ -66,18 +66,6 @@ def project_imports(tree: ast.AST) -> list[tuple[ast.stmt, str, bool]]:
     return out
 
 
-@pytest.mark.parametrize("module,path", modules(), ids=lambda v: v if isinstance(v, str) else "")
-def test_no_import_from_a_floor_above_nor_hidden_in_a_function(module, path):
-    problems = []
-    for node, target, in_function in project_imports(ast.parse(path.read_text())):
-        where = f"{path.relative_to(REPO)}:{node.lineno}"
-        if floor(target) > floor(module):
-            problems.append(f"{where} imports {target}, a floor above {module}")
-        elif in_function and floor(module) < 2:
-            problems.append(f"{where} imports {target} inside a function: import it at the top")
-    assert not problems, "\n".join(problems)
-
-
 def imports(tree: ast.AST, package: str) -> list[tuple[ast.stmt, str]]:
     """(node, imported module) for every import, the project's and the libraries', relative
     ones resolved against ``package`` (the module's own package)."""
@@ -123,3 +111,15 @@ def test_the_core_loads_without_faust_or_a_kafka_client():
             f"print(' '.join(n for n in {(*FAUST, 'confluent_kafka')!r} if n in sys.modules))\n")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert not loaded, f"importing {CORE} loads {', '.join(loaded)}: {ROOM_RULES[CORE][1]}"
+
+
+@pytest.mark.parametrize("module,path", modules(), ids=lambda v: v if isinstance(v, str) else "")
+def test_no_import_from_a_floor_above_nor_hidden_in_a_function(module, path):
+    problems = []
+    for node, target, in_function in project_imports(ast.parse(path.read_text())):
+        where = f"{path.relative_to(REPO)}:{node.lineno}"
+        if floor(target) > floor(module):
+            problems.append(f"{where} imports {target}, a floor above {module}")
+        elif in_function and floor(module) < 2:
+            problems.append(f"{where} imports {target} inside a function: import it at the top")
+    assert not problems, "\n".join(problems)
