@@ -28,9 +28,9 @@ from bench.baselines import step_output
 from dataplatform.product_io.serialization import registry_client
 from dataplatform.topics import TopicSpec, create_missing
 from dataplatform.products.product import load_products
-from dataplatform.stream_processors.codec import AvroEventCodec
+from dataplatform.stream_processors.engine.codec import AvroEventCodec
 from dataplatform.stream_processors.config import ProcessorConfig
-from dataplatform.stream_processors.faust_patches.transport import broker_url
+from dataplatform.stream_processors.engine.faust_patches.transport import broker_url
 
 
 def main(argv: list[str] | None = None) -> None:

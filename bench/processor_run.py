@@ -25,7 +25,7 @@ from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from dataplatform.products.reference import local_authorities
 from dataplatform.stream_processors.config import ProcessorConfig
-from dataplatform.stream_processors.pool import WorkerPool, start_workers
+from dataplatform.stream_processors.deployment.pool import WorkerPool, start_workers
 from tests.support.entities import HOUSING, RELEASES, housing_unit, release_case
 from tests.support.waiting import wait_until
 

@@ -54,8 +54,8 @@ from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
 from dataplatform.stream_processors.config import STORES
-from dataplatform.stream_processors.pool import WorkerPool, start_workers
-from dataplatform.stream_processors.topic_layout import ensure_topics
+from dataplatform.stream_processors.deployment.pool import WorkerPool, start_workers
+from dataplatform.stream_processors.deployment.topic_layout import ensure_topics
 from tests.support.entities import RELEASES, release_case
 
 CHART = Path(__file__).resolve().parent.parent / "docs" / "restart-with-state.svg"

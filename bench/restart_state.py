@@ -37,12 +37,12 @@ from faust.serializers import codecs
 from bench.processor_run import create_events
 from dataplatform.kafka_config import client_config
 from dataplatform.products.product import get_product
-from dataplatform.stream_processors.compiled import CompiledDerivation
+from dataplatform.stream_processors.core.compiled import CompiledDerivation
 from dataplatform.stream_processors.config import GROUPS_TABLE, ProcessorConfig, entity_table
-from dataplatform.stream_processors.entity_step import by_group, decide, group_message
-from dataplatform.stream_processors.group_state import GroupState
-from dataplatform.stream_processors.group_step import step_group
-from dataplatform.stream_processors.group_table import HeldGroup
+from dataplatform.stream_processors.core.entity_step import by_group, decide, group_message
+from dataplatform.stream_processors.core.group_state import GroupState
+from dataplatform.stream_processors.core.group_step import step_group
+from dataplatform.stream_processors.core.group_table import HeldGroup
 
 BATCH = 1000   # the processor's default batch size: one repartition message per group per batch
 

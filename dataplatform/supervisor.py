@@ -19,7 +19,7 @@ from dataplatform.config import Settings
 
 if TYPE_CHECKING:   # imported when the processor starts: other commands do not load it
     from dataplatform.stream_processors.config import ProcessorConfig
-    from dataplatform.stream_processors.pool import WorkerPool
+    from dataplatform.stream_processors.deployment.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 2.0   # how often the processor's workers are checked
@@ -48,7 +48,7 @@ class Supervisor:
     # -- the stream processor's worker processes -----------------------------------------
     def start_processor(self, workers: int, settings: Settings, config: ProcessorConfig) -> None:
         """Start the workers of one derivation's processor and a thread that keeps them running."""
-        from dataplatform.stream_processors.pool import start_workers
+        from dataplatform.stream_processors.deployment.pool import start_workers
 
         pool = self._pools[config.derivation] = start_workers(workers, settings, config)
         self.spawn(f"processor-supervisor-{config.derivation}", lambda: self._watch_processor(pool))

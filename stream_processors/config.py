@@ -1,5 +1,8 @@
 """Configuration of a compiled processor: which derivation, app id, topics, partitions, rules.
 
+Shared by two rooms: the engine builds its app from it, the deployment writes it for each
+worker (and creates the topics it names), so it lives beside both, not in the deployment.
+
 Topic names come from :attr:`DataProduct.topic`; ``topic_prefix`` and ``topic_overrides``
 let tests (and parallel deployments) give every run its own topics, and ``app_id`` its
 own consumer group and internal topics. Every topic name the processor uses comes from
@@ -19,7 +22,6 @@ from dataplatform.derivations.loading import load_derivation, read_yaml, spec_pa
 from dataplatform.derivations.parse import default_app_id
 from dataplatform.derivations.spec import Derivation
 from dataplatform.kafka_config import client_config
-from dataplatform.stream_processors.fast_restore import BULK_FROM_RECORDS, FETCH_RECORDS
 from dataplatform.products.product import get_product
 
 CONFIG_ENV = "DATAPLATFORM_PROCESSOR_CONFIG"   # a worker process's configuration (JSON), set by its pool
@@ -30,6 +32,9 @@ STORE_ENV = "PROCESSOR_STORE"
 # so a restarted worker reads only the changelog records written since; memory://: rebuilt from
 # the changelogs at every start (docs/stream-processing.md, "State stores").
 STORES = ("rocksdb://", "memory://")
+# rocksdb:// only: the bulk restore of a table partition (engine/fast_restore.py)
+BULK_FROM_RECORDS = 10_000   # behind by fewer: Faust's own recovery reads them as quickly
+FETCH_RECORDS = 20_000       # records per consume() call, and so per RocksDB write batch
 
 
 def default_store() -> str:
@@ -68,7 +73,7 @@ class ProcessorConfig:
     loglevel: str = "WARNING"
     store: str = field(default_factory=default_store)
     # rocksdb:// only: a table partition whose local store is this many changelog records
-    # behind or more is bulk-restored (stream_processors/fast_restore.py) before Faust's recovery
+    # behind or more is bulk-restored (stream_processors/engine/fast_restore.py) before Faust's recovery
     bulk_restore_from: int = BULK_FROM_RECORDS
     bulk_restore_batch: int = FETCH_RECORDS
 

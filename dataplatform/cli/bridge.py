@@ -74,7 +74,7 @@ def run(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    from dataplatform.stream_processors.crash_points import arm_from_environment
+    from dataplatform.crash_points import arm_from_environment
 
     arm_from_environment()
     threads, failures = [], []

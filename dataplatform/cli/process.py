@@ -67,8 +67,8 @@ def process(
     except (DerivationError, KeyError, ValueError) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2)
-    from dataplatform.stream_processors.topic_layout import TopicLayoutError
-    from dataplatform.stream_processors.pool import start_workers
+    from dataplatform.stream_processors.deployment.topic_layout import TopicLayoutError
+    from dataplatform.stream_processors.deployment.pool import start_workers
 
     try:
         pool = start_workers(workers, settings, config)

@@ -40,7 +40,7 @@ from dataplatform.producers.publisher import DeliveryError, Publisher
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import DataProduct, get_product
 from dataplatform.products.validation import RecordValidationError
-from dataplatform.stream_processors.crash_points import crash_point
+from dataplatform.crash_points import crash_point
 
 log = logging.getLogger(__name__)
 PUBLISHED, IGNORED = "published", "ignored"

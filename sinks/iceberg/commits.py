@@ -38,7 +38,7 @@ from pyiceberg.table import Table, Transaction
 from dataplatform.sinks.iceberg.offsets import Offsets, advanced, snapshot_properties, stored_offsets
 from dataplatform.sinks.iceberg.schema import KEY
 from dataplatform.sinks.records import TopicPartitionKey
-from dataplatform.stream_processors.crash_points import crash_point
+from dataplatform.crash_points import crash_point
 
 log = logging.getLogger(__name__)
 CONFLICT_ATTEMPTS = 10

@@ -44,7 +44,7 @@ from dataplatform.sinks.iceberg.schema import EntityShape
 from dataplatform.sinks.iceberg.tables import ensure_table, evolve
 from dataplatform.sinks.records import Batch, SinkRecord, TopicPartitionKey
 from dataplatform.sinks.retrying import SinkStopped
-from dataplatform.stream_processors.crash_points import arm_from_environment, crash_point
+from dataplatform.crash_points import arm_from_environment, crash_point
 
 log = logging.getLogger(__name__)
 TOMBSTONE_OP = "t"

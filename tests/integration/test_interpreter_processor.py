@@ -14,7 +14,7 @@ import pytest
 
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.products.product import get_product
-from dataplatform.stream_processors.pool import start_workers
+from dataplatform.stream_processors.deployment.pool import start_workers
 from tests.support.interpreter_counts import BOOKINGS, HEARINGS, expected_cover, without_empty
 from tests.support.processor_harness import caught_up, processor_config
 from tests.support.product_topics import TopicReader

@@ -195,7 +195,7 @@ def test_run_detects_and_clears_the_shortage_and_keeps_results(tmp_path: Path):
 
     # nothing outlives it: neither the broker's JVM nor the processor's workers
     assert any("kafka.Kafka" in cmd for cmd in seen_children.values()), "no broker JVM was seen"
-    assert any("dataplatform.stream_processors.worker" in cmd for cmd in seen_children.values()), "no processor worker was seen"
+    assert any("dataplatform.stream_processors.deployment.worker" in cmd for cmd in seen_children.values()), "no processor worker was seen"
     survivors = [f"{p}: {cmd[:120]}" for p, cmd in seen_children.items() if pid_alive(p)]
     assert not survivors, f"processes outlived `dataplatform run`: {survivors}"
 

@@ -106,7 +106,7 @@ def test_warnings_page_shows_a_simulated_shortage_live_and_drops_it_when_housing
     from dataplatform.producers.publisher import Publisher
     from dataplatform.products.product import load_products
     from dataplatform.stream_processors.config import ProcessorConfig
-    from dataplatform.stream_processors.pool import start_workers
+    from dataplatform.stream_processors.deployment.pool import start_workers
     from tests.support.entities import housing_unit, release_case
 
     prefix = unique_name("live") + "."

@@ -32,7 +32,7 @@ from dataplatform.producers.publisher import DeliveryError, Publisher
 from dataplatform.products.product import get_product
 from dataplatform.sinks.sql.tables import table_name
 from dataplatform.sinks.sql.writer import SqlSink
-from dataplatform.stream_processors.pool import start_workers
+from dataplatform.stream_processors.deployment.pool import start_workers
 from tests.integration.test_processor_crashes import check_each_event_once_and_in_order, read_outputs
 from tests.support.change_streams import seeded_stream
 from tests.support.cluster_faults import (

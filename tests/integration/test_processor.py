@@ -8,7 +8,7 @@ import time
 from dataplatform.products.envelope import ChangeEvent
 from dataplatform.product_io import wire
 from tests.support.entities import HOUSING, RELEASES
-from dataplatform.stream_processors.pool import start_workers
+from dataplatform.stream_processors.deployment.pool import start_workers
 from tests.support.entities import (
     LEEDS, MANCHESTER, NEWCASTLE, NORTH_EAST, NORTH_WEST, YORKSHIRE, housing_unit, release_case,
 )

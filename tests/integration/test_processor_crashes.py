@@ -4,7 +4,7 @@ a worker that lost its disk restores its partitions from the changelogs.
 
 Each run publishes a seeded, messy stream (creates, moves, deletes with tombstones,
 duplicates, a replayed slice, late events) slice by slice while the workers work through
-it, with a crash plan (stream_processors/crash_points.py) that kills a worker at each
+it, with a crash plan (dataplatform/crash_points.py) that kills a worker at each
 listed point in turn; the pool's supervisor restarts it. Then both output topics are read
 event by event and checked against an independent recomputation from the raw events. The
 rule holds its levels in time (``raise_for``, ``keep_for``) with a tick a second, so kills
@@ -25,12 +25,12 @@ import pytest
 
 from dataplatform.products.envelope import epoch_ms
 from dataplatform.products.product import get_product
-from dataplatform.stream_processors.crash_points import PLAN_ENV
+from dataplatform.crash_points import PLAN_ENV
 from dataplatform.derivations.spec import SEVERITIES
 from dataplatform.derivations.spec import duration_ms
-from dataplatform.stream_processors.rules import Judged, level_of
+from dataplatform.stream_processors.core.rules import Judged, level_of
 from tests.support.entities import HOUSING, MANCHESTER, NEWCASTLE, NORTH_EAST, NORTH_WEST, RELEASES, housing_unit, release_case
-from dataplatform.stream_processors.pool import start_workers
+from dataplatform.stream_processors.deployment.pool import start_workers
 from tests.support.change_streams import change_events, seeded_stream
 from tests.support.processor_harness import (
     TEST_RULES, TODAY, caught_up, committed_offsets, expected_figures, harness_rule, processor_config,

@@ -1,5 +1,5 @@
 """Seeking a partition back to a committed offset of 0, on the real broker
-(stream_processors/faust_patches/recovery.py): aiokafka's own ``seek_to_committed`` leaves it where it is."""
+(stream_processors/engine/faust_patches/recovery.py): aiokafka's own ``seek_to_committed`` leaves it where it is."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from confluent_kafka import Producer
 
 from dataplatform.kafka_config import client_config
-from dataplatform.stream_processors.faust_patches.recovery import seek_to_committed
+from dataplatform.stream_processors.engine.faust_patches.recovery import seek_to_committed
 from tests.support.kafka import create_topic, unique_name
 
 
@@ -56,7 +56,7 @@ def test_a_committed_offset_of_0_is_seeked_to(bootstrap):
 
 
 def test_the_broker_probe_finds_the_first_record_at_or_after_an_offset(bootstrap):
-    from dataplatform.stream_processors.continuity import broker_probe
+    from dataplatform.stream_processors.engine.continuity import broker_probe
 
     topic = topic_of(bootstrap, 3)
     probe = broker_probe(bootstrap)

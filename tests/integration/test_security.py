@@ -173,7 +173,7 @@ def test_producer_processor_sink_path_runs_over_tls_and_sasl(secure_broker, regi
     from dataplatform.producers.publisher import Publisher
     from dataplatform.sinks.sql import SqlSink, table_name
     from dataplatform.stream_processors.config import ProcessorConfig
-    from dataplatform.stream_processors.pool import start_workers
+    from dataplatform.stream_processors.deployment.pool import start_workers
     from tests.support.entities import housing_unit, release_case
     from tests.support.kafka import unique_name
     from tests.support.waiting import wait_until

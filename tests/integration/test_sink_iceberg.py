@@ -1,7 +1,7 @@
 """The Iceberg sink on a real broker and registry, with the SQL catalog on SQLite and on
 PostgreSQL: both tables against a recomputation from the topic, read by pyiceberg and by
 DuckDB; poison records dead-lettered once; a new schema version evolving the tables; and
-kill -9 at chosen points of the commit (stream_processors/crash_points.py)."""
+kill -9 at chosen points of the commit (dataplatform/crash_points.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from dataplatform.sinks.iceberg.names import table_names
 from dataplatform.sinks.iceberg.offsets import stored_offsets
 from dataplatform.sinks.iceberg.sink import IcebergSink
 from dataplatform.sinks.status import sink_status
-from dataplatform.stream_processors.crash_points import PLAN_ENV
+from dataplatform.crash_points import PLAN_ENV
 from tests.support.iceberg_tables import assert_tables_match_topic, scan_rows, topic_events
 from tests.support.kafka import consume, create_topic, end_offset, unique_name
 from tests.support.sending import ChangeSender

@@ -9,9 +9,9 @@ from typing import Any
 
 from dataplatform.derivations.loading import get_derivation
 from dataplatform.derivations.spec import Rule
-from dataplatform.stream_processors.compiled import CompiledDerivation
-from dataplatform.stream_processors.entity_step import Move, decide
-from dataplatform.stream_processors.group_state import GroupState
+from dataplatform.stream_processors.core.compiled import CompiledDerivation
+from dataplatform.stream_processors.core.entity_step import Move, decide
+from dataplatform.stream_processors.core.group_state import GroupState
 
 HOUSING_SPEC = "housing_supply_demand"
 

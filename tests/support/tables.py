@@ -7,7 +7,7 @@ import asyncio
 from types import SimpleNamespace
 
 from dataplatform.stream_processors.config import ProcessorConfig
-from dataplatform.stream_processors.faust_patches.producer import Delivery
+from dataplatform.stream_processors.engine.faust_patches.producer import Delivery
 
 
 class _Message:
@@ -26,7 +26,7 @@ def run_with_table(tmp_path, scenario, store: str = "memory://", failing: frozen
     """``scenario(table, sent)`` on the processor app's real groups table, its producer's
     ``send_records`` recording what it is given in ``sent`` and delivering it at once to
     consecutive offsets from 0 per partition (a partition in ``failing``: the batch fails)."""
-    from dataplatform.stream_processors.topology import DerivationProcessor
+    from dataplatform.stream_processors.engine.topology import DerivationProcessor
 
     config = ProcessorConfig(app_id="tables-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path), store=store)

@@ -10,7 +10,7 @@ import uuid
 from dataplatform.derivations.loading import get_derivation
 
 from dataplatform.products.envelope import ChangeEvent
-from dataplatform.stream_processors.rules import Judged, message_of
+from dataplatform.stream_processors.core.rules import Judged, message_of
 from tests.support.in_memory import housing_rule
 from tests.support.sending import ChangeSender
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from dataplatform.derivations.expressions import epoch_day
-from dataplatform.stream_processors.clock import ManualClock, today_of
-from dataplatform.stream_processors.entity_step import Move, by_group, group_message, moves_of_message, tick_message
-from dataplatform.stream_processors.group_state import GroupState
+from dataplatform.stream_processors.core.clock import ManualClock, today_of
+from dataplatform.stream_processors.core.entity_step import Move, by_group, group_message, moves_of_message, tick_message
+from dataplatform.stream_processors.core.group_state import GroupState
 from tests.support.entities import HOUSING, RELEASES, housing_unit, release_case
 from tests.support.in_memory import EntityTracker, GroupBook, housing
 

@@ -1,11 +1,11 @@
-"""The processor's continuity check (stream_processors/continuity.py): a batch that would go on
+"""The processor's continuity check (stream_processors/engine/continuity.py): a batch that would go on
 past a record that never reached the stream is refused; a hole the broker confirms is not."""
 
 from __future__ import annotations
 
 from collections import namedtuple
 
-from dataplatform.stream_processors.continuity import Continuity
+from dataplatform.stream_processors.engine.continuity import Continuity
 
 TP = namedtuple("TP", "topic partition")
 A, B = TP("proc-area-contributions", 0), TP("hmpps.releases.v1", 1)

@@ -1,9 +1,9 @@
-"""Crash plans (stream_processors/crash_points.py): a worker that stops before its armed point,
+"""Crash plans (dataplatform/crash_points.py): a worker that stops before its armed point,
 for example on a failed step, gives its plan back to the next worker."""
 
 from __future__ import annotations
 
-from dataplatform.stream_processors import crash_points
+from dataplatform import crash_points
 
 
 def test_a_plan_not_reached_goes_back_to_the_next_worker(tmp_path, monkeypatch):

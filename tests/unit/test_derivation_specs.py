@@ -1,6 +1,6 @@
 """Derivation specs: the shipped ones load; every mistake a team can make is refused with the
 file, the spec path and the fix; a composite group key compiles to groups that move with the
-clock (no broker: dataplatform/derivations/, stream_processors/compiled.py)."""
+clock (no broker: dataplatform/derivations/, stream_processors/core/compiled.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dataplatform.derivations.expressions import ExpressionError, compile_expres
 from dataplatform.derivations.loading import DerivationError, get_derivation, load_derivation
 from dataplatform.derivations.parse import parse
 from dataplatform.products.product import PACKAGE_SCHEMAS, load_products
-from dataplatform.stream_processors.compiled import CompiledDerivation
+from dataplatform.stream_processors.core.compiled import CompiledDerivation
 
 HOUSING_FILE = PACKAGE_SCHEMAS / "platforms/area_supply_demand/derivation.yaml"
 DOC = yaml.safe_load(HOUSING_FILE.read_text())

@@ -12,7 +12,7 @@ from importlib.metadata import version
 
 import pytest
 
-from dataplatform.stream_processors.faust_patches import VERIFIED_WITH
+from dataplatform.stream_processors.engine.faust_patches import VERIFIED_WITH
 
 
 @pytest.mark.parametrize("distribution", sorted(VERIFIED_WITH))
@@ -21,6 +21,6 @@ def test_the_installed_framework_is_the_version_the_patches_were_verified_agains
     installed = version(distribution)
     assert installed == verified, (
         f"{distribution} {installed} is installed, but the processor's patches were verified against "
-        f"{verified}. Verify again stream_processors/faust_patches/{{{', '.join(patches)}}}.py (their unit "
+        f"{verified}. Verify again stream_processors/engine/faust_patches/{{{', '.join(patches)}}}.py (their unit "
         f"tests and tests/integration/test_processor_crashes.py), then update VERIFIED_WITH and the cap "
         f"in pyproject.toml")

@@ -1,5 +1,5 @@
 """Stage 2's crash safety in plain Python: a step cut short anywhere is undone by the
-rebuild, and the replay sends the very same events (stream_processors/group_step.py,
+rebuild, and the replay sends the very same events (stream_processors/core/group_step.py,
 group_table.py)."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import pytest
 
 from dataplatform.derivations.expressions import epoch_day
 from dataplatform.derivations.loading import get_derivation
-from dataplatform.stream_processors.compiled import CompiledDerivation
-from dataplatform.stream_processors.entity_step import Move, group_message, tick_message
-from dataplatform.stream_processors.group_state import GroupState
-from dataplatform.stream_processors.group_step import step_group
-from dataplatform.stream_processors.group_table import HeldGroup, head_key, member_key, rebuild
+from dataplatform.stream_processors.core.compiled import CompiledDerivation
+from dataplatform.stream_processors.core.entity_step import Move, group_message, tick_message
+from dataplatform.stream_processors.core.group_state import GroupState
+from dataplatform.stream_processors.core.group_step import step_group
+from dataplatform.stream_processors.core.group_table import HeldGroup, head_key, member_key, rebuild
 from tests.support.in_memory import HOUSING_SPEC, housing_rule
 from tests.support.published_figures import assert_warnings_carry_published_figures
 

@@ -1,14 +1,14 @@
 """Stage 2's groups read from the real groups table on either store
-(stream_processors/held_groups.py): on rocksdb:// one group's keys when first needed, on
+(stream_processors/engine/held_groups.py): on rocksdb:// one group's keys when first needed, on
 memory:// every group at once; either way exactly the groups a full rebuild gives."""
 
 from __future__ import annotations
 
 import pytest
 
-from dataplatform.stream_processors.faust_patches.tables import durable
-from dataplatform.stream_processors.group_table import head_key, member_key, rebuild
-from dataplatform.stream_processors.held_groups import HeldGroups
+from dataplatform.stream_processors.engine.checkpoint import durable
+from dataplatform.stream_processors.core.group_table import head_key, member_key, rebuild
+from dataplatform.stream_processors.engine.held_groups import HeldGroups
 from tests.support.tables import Event, run_with_table
 
 STORES = ["memory://", "rocksdb://"]

@@ -1,5 +1,5 @@
 """The processor's Faust tables and where its streams start after an assignment
-(stream_processors/faust_patches/recovery.py, stream_processors/config.py)."""
+(stream_processors/engine/faust_patches/recovery.py, stream_processors/config.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataplatform.stream_processors.config import ProcessorConfig
 
 
 def test_the_changelogs_created_up_front_are_the_ones_faust_writes_to(tmp_path):
-    from dataplatform.stream_processors.topology import DerivationProcessor
+    from dataplatform.stream_processors.engine.topology import DerivationProcessor
 
     config = ProcessorConfig(app_id="names-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))
@@ -25,7 +25,7 @@ def _active_while_the_app_handles_an_assignment(tmp_path, on_partitions_assigned
     new assignment (its own handler stubbed: the real one pauses them, then recovers)."""
     from faust.types import TP
 
-    from dataplatform.stream_processors.topology import DerivationProcessor
+    from dataplatform.stream_processors.engine.topology import DerivationProcessor
 
     config = ProcessorConfig(app_id="assign-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))
@@ -48,7 +48,7 @@ def _active_while_the_app_handles_an_assignment(tmp_path, on_partitions_assigned
 def test_partitions_just_assigned_are_not_fetched_before_recovery_resumes_them(tmp_path):
     from faust.transport.consumer import Consumer
 
-    from dataplatform.stream_processors.faust_patches.recovery import HeldStreams
+    from dataplatform.stream_processors.engine.faust_patches.recovery import HeldStreams
 
     assert _active_while_the_app_handles_an_assignment(tmp_path / "ours", HeldStreams.on_partitions_assigned) == set()
     # Faust's own makes them all fetchable before its handler pauses them
@@ -58,7 +58,7 @@ def test_partitions_just_assigned_are_not_fetched_before_recovery_resumes_them(t
 def _flow_during_the_seek(tmp_path, perform_seek) -> bool:
     """Whether the processor app's real consumer would fetch and deliver while ``perform_seek``
     seeks its partitions (the broker call stubbed)."""
-    from dataplatform.stream_processors.topology import DerivationProcessor
+    from dataplatform.stream_processors.engine.topology import DerivationProcessor
 
     config = ProcessorConfig(app_id="seek-flow-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))
@@ -82,7 +82,7 @@ def _flow_during_the_seek(tmp_path, perform_seek) -> bool:
 def test_nothing_is_fetched_while_the_streams_are_seeked(tmp_path):
     from faust.transport.consumer import Consumer
 
-    from dataplatform.stream_processors.faust_patches.recovery import HeldStreams
+    from dataplatform.stream_processors.engine.faust_patches.recovery import HeldStreams
 
     assert _flow_during_the_seek(tmp_path / "ours", HeldStreams.perform_seek) is False
     assert _flow_during_the_seek(tmp_path / "faust", Consumer.perform_seek) is True   # Faust's own keeps fetching

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dataplatform.stream_processors.config import STORE_ENV, ProcessorConfig
-from dataplatform.stream_processors.topology import build_app
+from dataplatform.stream_processors.engine.topology import build_app
 
 
 def test_rocksdb_is_the_default(monkeypatch):

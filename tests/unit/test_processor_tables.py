@@ -1,4 +1,4 @@
-"""The processor's table writes (stream_processors/faust_patches/tables.py): the store and the
+"""The processor's table writes (stream_processors/engine/faust_patches/tables.py): the store and the
 changelog records of a step's writes, the records byte for byte those of Faust's own write path.
 
 Delivery itself (batches, the barrier, a restarted worker restoring the records) is exercised
@@ -11,7 +11,7 @@ import pytest
 from faust.types import TP
 
 from dataplatform.stream_processors.config import GROUPS_TABLE
-from dataplatform.stream_processors.faust_patches.tables import durable
+from dataplatform.stream_processors.engine.checkpoint import durable
 from tests.support.tables import Event, run_with_table
 
 

@@ -1,15 +1,15 @@
-"""The processor's Faust consumer: a short fetch wait, deliveries without tasks (stream_processors/faust_patches/transport.py)."""
+"""The processor's Faust consumer: a short fetch wait, deliveries without tasks (stream_processors/engine/faust_patches/transport.py)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from dataplatform.stream_processors.config import ProcessorConfig
-from dataplatform.stream_processors.faust_patches.transport import FETCH_MAX_WAIT_MS
+from dataplatform.stream_processors.engine.faust_patches.transport import FETCH_MAX_WAIT_MS
 
 
 def test_the_processor_app_consumes_with_a_short_fetch_wait(tmp_path):
-    from dataplatform.stream_processors.topology import DerivationProcessor
+    from dataplatform.stream_processors.engine.topology import DerivationProcessor
 
     config = ProcessorConfig(app_id="transport-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))
@@ -28,7 +28,7 @@ def test_the_processor_app_consumes_with_a_short_fetch_wait(tmp_path):
 
 def _consumer_and_run(tmp_path, scenario):
     """Run ``scenario(consumer)`` on the processor app's real Faust consumer (not started)."""
-    from dataplatform.stream_processors.topology import DerivationProcessor
+    from dataplatform.stream_processors.engine.topology import DerivationProcessor
 
     config = ProcessorConfig(app_id="transport-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))
@@ -165,7 +165,7 @@ def _flush_run(buffer_cls, more: int = 0) -> tuple[list[int], list[int]]:
 def test_a_flush_waits_for_every_message_buffered_before_it():
     from faust.transport.producer import ProducerBuffer
 
-    from dataplatform.stream_processors.faust_patches.producer import DrainingBuffer
+    from dataplatform.stream_processors.engine.faust_patches.producer import DrainingBuffer
 
     assert _flush_run(DrainingBuffer)[0] == [0, 1, 2]
     # Faust's own buffer gives up after 0.1 s without a message sent: a commit then went
@@ -174,7 +174,7 @@ def test_a_flush_waits_for_every_message_buffered_before_it():
 
 
 def test_a_flush_is_not_held_back_by_messages_put_after_it():
-    from dataplatform.stream_processors.faust_patches.producer import DrainingBuffer
+    from dataplatform.stream_processors.engine.faust_patches.producer import DrainingBuffer
 
     at_flush, everything = _flush_run(DrainingBuffer, more=20)
     assert at_flush[:3] == [0, 1, 2] and len(at_flush) < len(everything) == 23
@@ -204,7 +204,7 @@ def test_a_message_no_stream_took_is_never_counted_as_done(tmp_path):
 def test_the_processor_producer_is_idempotent_with_acks_all(tmp_path):
     """Faust asks aiokafka for idempotence only inside transactions; without it a send retried
     across a broker failover can land twice or out of order in a changelog."""
-    from dataplatform.stream_processors.topology import DerivationProcessor
+    from dataplatform.stream_processors.engine.topology import DerivationProcessor
 
     config = ProcessorConfig(app_id="transport-test", bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
                              datadir=str(tmp_path))

@@ -7,12 +7,12 @@ import datetime as dt
 from types import SimpleNamespace
 
 from dataplatform.derivations.loading import get_derivation
-from dataplatform.stream_processors.clock import ManualClock, Moment, today_of
-from dataplatform.stream_processors.compiled import CompiledDerivation
-from dataplatform.stream_processors.entity_step import Move
-from dataplatform.stream_processors.evaluation import derive_figures, evaluate_rules
-from dataplatform.stream_processors.group_state import GroupState
-from dataplatform.stream_processors.rules import Judged, evaluate, level_of, message_of
+from dataplatform.stream_processors.core.clock import ManualClock, Moment, today_of
+from dataplatform.stream_processors.core.compiled import CompiledDerivation
+from dataplatform.stream_processors.core.entity_step import Move
+from dataplatform.stream_processors.core.evaluation import derive_figures, evaluate_rules
+from dataplatform.stream_processors.core.group_state import GroupState
+from dataplatform.stream_processors.core.rules import Judged, evaluate, level_of, message_of
 from tests.support.in_memory import HOUSING_SPEC, housing_rule
 
 REGION = "region"

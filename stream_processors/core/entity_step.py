@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dataplatform.stream_processors.compiled import CompiledDerivation, Contribution
+from dataplatform.stream_processors.core.compiled import CompiledDerivation, Contribution
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def group_message(moves: list[Move], now_ms: int) -> dict[str, Any]:
     """One repartition message carrying every move of a batch into one group (same group).
 
     ``now_ms`` is the time stage 2 evaluates these moves at (so a replay evaluates them at
-    the same time, see :mod:`dataplatform.stream_processors.group_step`)."""
+    the same time, see :mod:`dataplatform.stream_processors.core.group_step`)."""
     first = moves[0]
     return {"group": first.code, "level": first.level, "fields": first.fields, "now": now_ms,
             "moves": [[m.entity_key, list(m.contribution) if m.contribution else None, m.ts_ms] for m in moves]}

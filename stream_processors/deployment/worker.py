@@ -1,7 +1,7 @@
-"""One processor worker, in this process: ``python -m dataplatform.stream_processors.worker``.
+"""One processor worker, in this process: ``python -m dataplatform.stream_processors.deployment.worker``.
 
-``run_worker`` blocks until SIGTERM/SIGINT (Faust's worker stops gracefully: finishes the
-batch in hand, commits offsets, flushes the producer). The configuration comes from the
+``run_worker`` blocks until SIGTERM/SIGINT (the engine's worker stops gracefully: finishes
+the batch in hand, commits offsets, flushes the producer). The configuration comes from the
 environment (:data:`CONFIG_ENV`, set by :mod:`.pool`, which starts and supervises N of
 these processes).
 """
@@ -12,14 +12,13 @@ import argparse
 import logging
 import os
 
-import faust
-
 from dataplatform.config import Settings
+from dataplatform.crash_points import arm_from_environment
 from dataplatform.stream_processors.config import CONFIG_ENV, ProcessorConfig
-from dataplatform.stream_processors.crash_points import arm_from_environment
-from dataplatform.stream_processors.clock import Clock
-from dataplatform.stream_processors.topic_layout import ensure_topics, seed_group_offsets
-from dataplatform.stream_processors.topology import build_app
+from dataplatform.stream_processors.core.clock import Clock
+from dataplatform.stream_processors.deployment.topic_layout import ensure_topics, seed_group_offsets
+from dataplatform.stream_processors.engine.app import run
+from dataplatform.stream_processors.engine.topology import build_app
 
 
 def run_worker(settings: Settings | None = None, config: ProcessorConfig | None = None,
@@ -29,13 +28,7 @@ def run_worker(settings: Settings | None = None, config: ProcessorConfig | None 
     arm_from_environment()
     ensure_topics(config, settings)
     seed_group_offsets(config, settings)
-    processor = build_app(config, clock, settings=settings)
-    worker = faust.Worker(processor.app, loglevel=config.loglevel, quiet=True, redirect_stdouts=False)
-    try:
-        worker.execute_from_commandline()
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise
+    run(build_app(config, clock, settings=settings).app, config.loglevel)
 
 
 def main(argv: list[str] | None = None) -> None:

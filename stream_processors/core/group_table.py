@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataplatform.stream_processors.compiled import Contribution
-from dataplatform.stream_processors.group_state import GroupState
+from dataplatform.stream_processors.core.compiled import Contribution
+from dataplatform.stream_processors.core.group_state import GroupState
 
 NOTHING_APPLIED = -1
 

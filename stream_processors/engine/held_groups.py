@@ -1,9 +1,9 @@
 """Stage 2's groups in memory, read from the groups table as each is first needed.
 
 Stage 2 steps a group against the group as it holds it in memory (its members'
-contributions and its head: :class:`.group_table.HeldGroup`). After a rebalance, the table
+contributions and its head: :class:`..core.group_table.HeldGroup`). After a rebalance, the table
 holds what the changelogs of the worker's partitions restored, and every group is read again
-from it (:func:`.group_table.rebuild`, which also undoes a step that never finished).
+from it (:func:`..core.group_table.rebuild`, which also undoes a step that never finished).
 
 **When.** On a ``rocksdb://`` store a group is read when a batch first needs it: one seek and
 the group's own keys. A restarted worker's first output then waits for the groups its first
@@ -23,18 +23,16 @@ import contextlib
 import gc
 from collections.abc import Callable, Iterator
 
-import faust
-
-from dataplatform.stream_processors.faust_patches.tables import ProcessorTable
-from dataplatform.stream_processors.group_state import GroupState
-from dataplatform.stream_processors.group_table import NOTHING_APPLIED, HeldGroup, head_key, rebuild
+from dataplatform.stream_processors.core.group_state import GroupState
+from dataplatform.stream_processors.core.group_table import NOTHING_APPLIED, HeldGroup, head_key, rebuild
+from dataplatform.stream_processors.engine.store import Event, Store
 
 
 class HeldGroups:
     """The groups stage 2 holds, read again from ``table`` after each rebalance
     (``generation()`` changes with every rebalance)."""
 
-    def __init__(self, table: ProcessorTable, generation: Callable[[], int]) -> None:
+    def __init__(self, table: Store, generation: Callable[[], int]) -> None:
         self._table, self._generation = table, generation
         self._held: dict[str, HeldGroup] = {}
         self._read: set[str] = set()   # the codes read from the table since the rebalance, held or not
@@ -46,7 +44,7 @@ class HeldGroups:
         if self._built != self._generation():
             self._held, self._read, self._all_read, self._built = {}, set(), False, self._generation()
 
-    def get(self, code: str, event: faust.types.EventT) -> HeldGroup:
+    def get(self, code: str, event: Event) -> HeldGroup:
         """The group as held, read from the table (in ``event``'s partition, where the group
         lives) when first needed; a new empty group, not yet held, if the table has none."""
         if code not in self._read and not self._all_read:

@@ -10,7 +10,7 @@ just after lost those state changes for good while their input offsets were comm
 flush waits until every message buffered before it has been handed to the client, the
 client's flush until each is acknowledged, and a send that failed makes the flush raise,
 so the offsets are never committed past a lost write. The processor's own step barrier
-(:func:`.tables.durable`) is the same flush.
+(:func:`..checkpoint.durable`) is the same flush.
 
 **Record batches.** Faust sends every record through its whole send path: a
 ``FutureMessage``, the serializer registry, the topic's publish and one aiokafka send, each

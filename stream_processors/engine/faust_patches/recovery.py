@@ -6,7 +6,7 @@ their records reach a stream. Defects of Faust 0.15 and aiokafka 0.12 let record
 *before* that seek through, and the crash tests caught them: a worker processed offset 5
 of a repartition partition without ever seeing 0 to 4, or offset 246 after a committed 32,
 and then committed past what it had skipped (an area lost dozens of contributions; an
-event id was said with two contents). Two are fixed here; :mod:`dataplatform.stream_processors.continuity` stops a
+event id was said with two contents). Two are fixed here; :mod:`dataplatform.stream_processors.engine.continuity` stops a
 worker before it processes past any record that still goes missing.
 
 * **Assignment activates every partition** (``Consumer.on_partitions_assigned``) before the

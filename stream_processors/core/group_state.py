@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataplatform.stream_processors.compiled import CompiledDerivation, Contribution
-from dataplatform.stream_processors.entity_step import Move
+from dataplatform.stream_processors.core.compiled import CompiledDerivation, Contribution
+from dataplatform.stream_processors.core.entity_step import Move
 
 
 @dataclass

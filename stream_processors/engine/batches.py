@@ -20,8 +20,8 @@ from typing import Any
 import faust
 
 from dataplatform.stream_processors.config import ProcessorConfig
-from dataplatform.stream_processors.continuity import Continuity
-from dataplatform.stream_processors.crash_points import give_back
+from dataplatform.stream_processors.engine.continuity import Continuity
+from dataplatform.crash_points import give_back
 
 log = logging.getLogger(__name__)
 EXIT_STEP_FAILED = 70

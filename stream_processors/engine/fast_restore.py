@@ -7,7 +7,7 @@ new machine, a pod rescheduled without its volume, a partition moved to another 
 store deleted after the topics were recreated) published nothing for those 11 minutes.
 
 Here, when a table partition is assigned and its store is more than
-:data:`BULK_FROM_RECORDS` behind its changelog, a confluent-kafka consumer assigned to the
+:data:`~dataplatform.stream_processors.config.BULK_FROM_RECORDS` behind its changelog, a confluent-kafka consumer assigned to the
 changelog partition reads it in large fetches, and each fetch becomes one RocksDB write
 batch: the records' own key and value bytes (what Faust's store keeps: it applies a
 changelog record as ``put(key, value)``, a tombstone as ``delete(key)``) and, in the same
@@ -31,12 +31,10 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from rocksdict import WriteBatch
 
-from dataplatform.stream_processors.crash_points import crash_point
+from dataplatform.crash_points import crash_point
+from dataplatform.stream_processors.config import BULK_FROM_RECORDS, FETCH_RECORDS
 
 log = logging.getLogger(__name__)
-
-BULK_FROM_RECORDS = 10_000   # behind by fewer: Faust's own recovery reads them as quickly
-FETCH_RECORDS = 20_000       # records per consume() call, and so per RocksDB write batch
 
 
 @dataclass(frozen=True)

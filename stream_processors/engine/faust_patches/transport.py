@@ -26,7 +26,7 @@ messages it skips during a rebalance or a suspended flow, which let a commit pas
 messages that were never processed.
 
 **Crash points** around the offset commit (``commit.before``, ``commit.after``) for the
-crash tests (:mod:`dataplatform.stream_processors.crash_points`); free when none is armed.
+crash tests (:mod:`dataplatform.crash_points`); free when none is armed.
 
 (The producer's patches are in :mod:`.producer`; where streams start after a rebalance, in
 :mod:`.recovery`; the tables, in :mod:`.tables`.)
@@ -44,9 +44,9 @@ from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
 from mode.services import WaitResults
 
-from dataplatform.stream_processors.crash_points import crash_point
-from dataplatform.stream_processors.faust_patches.producer import _Producer
-from dataplatform.stream_processors.faust_patches.recovery import HeldStreams, seek_to_committed
+from dataplatform.crash_points import crash_point
+from dataplatform.stream_processors.engine.faust_patches.producer import _Producer
+from dataplatform.stream_processors.engine.faust_patches.recovery import HeldStreams, seek_to_committed
 
 FETCH_MAX_WAIT_MS = 100
 SCHEME = "dataplatform-kafka"

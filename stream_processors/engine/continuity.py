@@ -3,7 +3,7 @@
 Faust and aiokafka can drop records fetched around a seek (a worker starting, a rebalance):
 the crash tests caught a worker that went on from offset 5 of a partition whose committed
 offset was 0, and later committed past the five records it never saw. The causes found are
-fixed in :mod:`.recovery`; this check is the backstop for any other. When the first record
+fixed in :mod:`.faust_patches.recovery`; this check is the backstop for any other. When the first record
 a batch holds for a partition, after the partition was seeked, lies beyond its committed
 offset, the broker is asked for the first record at or after that offset: the same one (a
 compacted topic has holes) and the batch goes on; an earlier one, and the worker stops

@@ -1,5 +1,12 @@
 """The Faust app a derivation spec compiles to: inputs joined per group, rules, warnings.
 
+The engine's stage code: it runs the core's steps on Kafka, and makes their effects
+durable through the engine's two interfaces, the :class:`~.checkpoint.Checkpoint` and the
+:class:`~.store.Store`, not through Faust's producer and tables. (Dead letters, horizon
+ticks and heartbeats still go out through Faust's topics: Faust attaches a send made while
+an event is current to that event and publishes it when the event is acknowledged, and
+sending them otherwise would change when they are written.)
+
 ::
 
     input topic A ─┐                               moves keyed by group                            ┌─▶ figures product
@@ -11,18 +18,18 @@ Faust's Stream.join/Table.join are not implemented, so the join is two keyed sta
 first keeps each entity's latest state (keyed by entity id, on the input's partitions) and
 emits "entity X contributes C to group G" to a group-keyed topic; the second, keyed by
 group, holds the contributions per group and derives the measures from them. What counts,
-where and how is the spec's, compiled by :mod:`.compiled`; this module is the same for
+where and how is the spec's, compiled by :mod:`..core.compiled`; this module is the same for
 every spec. Both stages work on batches (``take_events``).
 
 Crash safety (docs/stream-processing.md, "Crashes"): each batch sends its outputs, makes
 them durable, then writes the state they came from and makes that durable, and only then
 are its events acknowledged, so Faust never commits an offset past an effect that could
-still be lost. A batch that fails stops the worker at once (:mod:`.batches`): its events
-are never acknowledged, and a restarted worker redoes them from the state the changelogs
-restore. Stage 2's outputs are a pure function of that state and the repartition messages
-(:mod:`dataplatform.stream_processors.group_step`), so a redone step re-sends exactly the same events.
-The counting logic is plain Python (:mod:`.compiled`, :mod:`.entity_step`, :mod:`.group_step`,
-:mod:`.group_table`, :mod:`.rules`, :mod:`.evaluation`); this module wires it to Kafka.
+still be lost (:mod:`.checkpoint`). A batch that fails stops the worker at once
+(:mod:`.batches`): its events are never acknowledged, and a restarted worker redoes them
+from the state the changelogs restore. Stage 2's outputs are a pure function of that state and the repartition messages
+(:mod:`..core.group_step`), so a redone step re-sends exactly the same events. The
+counting logic is plain Python, the core (:mod:`dataplatform.stream_processors.core`); this
+module wires it to Kafka.
 """
 
 from __future__ import annotations
@@ -37,26 +44,27 @@ from faust.serializers import codecs
 
 from dataplatform.config import Settings, get_settings
 from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
-from dataplatform.kafka_config import client_config, faust_broker_credentials
+from dataplatform.kafka_config import client_config
 from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.product_io.serialization import registry_client
 from dataplatform.products.envelope import ChangeEvent, epoch_ms
 from dataplatform.products.personal_data import personal_values
 from dataplatform.products.product import DataProduct, load_products
 from dataplatform.product_io.dead_letters import H_PROCESSOR, already_dead_lettered, dead_letter_headers, scrub
-from dataplatform.stream_processors.batches import batch_agent
-from dataplatform.stream_processors.clock import Clock, SystemClock
-from dataplatform.stream_processors.codec import AvroEventCodec, Undecodable
-from dataplatform.stream_processors.compiled import CompiledDerivation
+from dataplatform.crash_points import crash_point
 from dataplatform.stream_processors.config import GROUPS_TABLE, ProcessorConfig, entity_table
-from dataplatform.stream_processors.crash_points import crash_point
-from dataplatform.stream_processors.entity_step import Move, by_group, decide, group_message, tick_message
-from dataplatform.stream_processors.group_step import step_group
-from dataplatform.stream_processors.held_groups import HeldGroups
-from dataplatform.stream_processors.continuity import Continuity, broker_probe
-from dataplatform.stream_processors.faust_patches.tables import ProcessorTable, durable
-from dataplatform.stream_processors.fast_restore import BulkRestore
-from dataplatform.stream_processors.faust_patches.transport import broker_url
+from dataplatform.stream_processors.core.clock import Clock, SystemClock
+from dataplatform.stream_processors.core.compiled import CompiledDerivation
+from dataplatform.stream_processors.core.entity_step import Move, by_group, decide, group_message, tick_message
+from dataplatform.stream_processors.core.group_step import step_group
+from dataplatform.stream_processors.engine.app import faust_app
+from dataplatform.stream_processors.engine.batches import batch_agent
+from dataplatform.stream_processors.engine.checkpoint import Checkpoint, FaustCheckpoint
+from dataplatform.stream_processors.engine.codec import AvroEventCodec, Undecodable
+from dataplatform.stream_processors.engine.continuity import Continuity, broker_probe
+from dataplatform.stream_processors.engine.fast_restore import BulkRestore
+from dataplatform.stream_processors.engine.held_groups import HeldGroups
+from dataplatform.stream_processors.engine.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +82,9 @@ class DerivationProcessor:
         self.codecs = {name: AvroEventCodec(self.products[name], client, config.topic(name))
                        for name in config.inputs + config.outputs}
         self._dead_lettered: set[tuple[str, int, int]] = set()   # by this app before this worker started
-        self.progress = Progress()
-        self.app = self._make_app()
+        self.activity = Activity()
+        self.app = faust_app(config, self.settings)
+        self.checkpoint: Checkpoint = FaustCheckpoint(self.app)
         self._wire()
 
     def warm(self) -> None:
@@ -87,34 +96,6 @@ class DerivationProcessor:
             self._dead_lettered |= already_dead_lettered(dead_letter_topic(self.config.topic(name)), H_PROCESSOR,
                                                          self.config.app_id, self.config.bootstrap, self.settings)
 
-    def _make_app(self) -> faust.App:
-        c = self.config
-        return faust.App(
-            c.app_id,
-            broker=broker_url(c.bootstrap),
-            broker_credentials=faust_broker_credentials(self.settings),
-            store=c.store,
-            Table=ProcessorTable,
-            topic_partitions=c.partitions,
-            # every topic the app uses is created up front (topic_layout), with the platform's replication
-            table_standby_replicas=0,
-            processing_guarantee="at_least_once",   # with deterministic steps, not transactions (docs)
-            consumer_auto_offset_reset="earliest",
-            # static membership: a restarted worker takes its partitions back at once instead
-            # of waiting for the group to time out its previous incarnation
-            consumer_group_instance_id=c.instance_id,
-            broker_session_timeout=c.session_timeout_seconds,
-            broker_heartbeat_interval=max(0.5, c.session_timeout_seconds / 5),
-            producer_acks=-1,
-            web_enabled=False,
-            datadir=c.datadir,
-            key_serializer="raw",
-            value_serializer="json",
-            broker_commit_every=10_000,
-            broker_commit_interval=1.0,
-            producer_linger=0.01,
-        )
-
     def _wire(self) -> None:
         app, c = self.app, self.config
         continuity = app.consumer.continuity = Continuity(broker_probe(c.bootstrap, self.settings))
@@ -125,8 +106,8 @@ class DerivationProcessor:
         self.dead_letters = {name: app.topic(dead_letter_topic(c.topic(name)), key_serializer="raw", value_serializer="raw")
                              for name in c.inputs}
         table = dict(partitions=c.partitions, key_type=str, default=None)
-        self.entities = {name: app.Table(entity_table(name), **table) for name in c.inputs}
-        self.groups = app.Table(GROUPS_TABLE, **table)
+        self.entities: dict[str, Store] = {name: app.Table(entity_table(name), **table) for name in c.inputs}
+        self.groups: Store = app.Table(GROUPS_TABLE, **table)
         restore = BulkRestore(client_config(c.bootstrap, self.settings), c.bulk_restore_from, c.bulk_restore_batch)
         for each in (*self.entities.values(), self.groups):
             each.bulk_restore = restore
@@ -149,20 +130,20 @@ class DerivationProcessor:
         states: dict[str, tuple[str, faust.types.EventT, dict]] = {}   # new states (product, event, state), not yet written
         for event in events:
             moves += await self._on_entity_event(self.input_of[event.message.topic], states, event)
-        self.progress.events_in += len(events)
+        self.activity.events_in += len(events)
         now_ms = epoch_ms(self.clock.now())
         messages = [(code.encode(), self._json.dumps(group_message(group_moves, now_ms)))
                     for code, group_moves in by_group(moves).items()]
         if messages:
-            await self.app.producer.send_keyed(self.config.contributions_topic, messages)
+            await self.checkpoint.send(self.config.contributions_topic, messages)
             crash_point("stage1.repartition-sent")
-        await durable(self.app)
+        await self.checkpoint.durable()
         for name, table in self.entities.items():
             writes = ((event, (key, state)) for key, (product, event, state) in states.items() if product == name)
             for event, part in by_partition(writes):
                 await table.write(event, part)
         crash_point("stage1.state-queued")
-        await durable(self.app)
+        await self.checkpoint.durable()
 
     async def _on_entity_event(self, product: DataProduct, states: dict[str, tuple[str, Any, dict]],
                                event: faust.types.EventT) -> list[Move]:
@@ -175,7 +156,7 @@ class DerivationProcessor:
             return []
         try:
             change = ChangeEvent.from_record(value)
-            self.progress.last_input_ms = max(self.progress.last_input_ms or 0, change.ts_ms)
+            self.activity.last_input_ms = max(self.activity.last_input_ms or 0, change.ts_ms)
             entity_key = f"{self.compiled.inputs[product.name].role}:{product.key_of(change.entity)}"
             previous = states[entity_key][2] if entity_key in states else self.entities[product.name].read(event, entity_key)
             decision = decide(self.compiled, product.name, entity_key, change.op, change.entity, change.position,
@@ -223,25 +204,25 @@ class DerivationProcessor:
                    for name, key, event in [*((figures, step.code, e) for e in step.figures),
                                             *((warnings, e.after["warning_id"], e) for e in step.warnings)]]
         for i, (name, key, value) in enumerate(outputs[:2]):   # alone: crash tests stop after the first and second
-            await self.app.producer.send_keyed(self.config.topic(name), [(key, value)])
+            await self.checkpoint.send(self.config.topic(name), [(key, value)])
             crash_point("stage2.output-sent" if i == 0 else "stage2.outputs-between")
         for name in (figures, warnings):
             if rest := [(key, value) for output, key, value in outputs[2:] if output == name]:
-                await self.app.producer.send_keyed(self.config.topic(name), rest)
+                await self.checkpoint.send(self.config.topic(name), rest)
         for event, writes in by_partition((last_event[step.code], write) for step in steps for write in step.members):
             await self.groups.write(event, writes)
         crash_point("stage2.members-queued")
-        await durable(self.app)
+        await self.checkpoint.durable()
         for event, writes in by_partition((last_event[step.code], step.head) for step in steps):
             await self.groups.write(event, writes)
         crash_point("stage2.heads-queued")
-        await durable(self.app)
-        self.progress.stepped(time.monotonic() - started, [name for name, _, _ in outputs])
+        await self.checkpoint.durable()
+        self.activity.stepped(time.monotonic() - started, [name for name, _, _ in outputs])
 
     async def _heartbeat(self) -> None:
         """Tell operations this worker is alive and how far it got, per derived product (the
         live warnings page tells "all clear" from "nothing running" by it)."""
-        p, component = self.progress, self.config.instance_id or self.config.app_id
+        p, component = self.activity, self.config.instance_id or self.config.app_id
         for name in self.config.outputs:
             beat = Heartbeat(component, name, p.last_step_ms, p.last_input_ms, step_seconds=p.step_seconds,
                              events_in=p.events_in, events_out=p.events_out.get(name, 0))
@@ -265,8 +246,10 @@ def by_partition(writes: Iterable[tuple[faust.types.EventT, tuple[str, Any]]]
     return out.values()
 
 
-class Progress:
-    """What the heartbeat says: when stage 2 last stepped, the newest input event seen, counts."""
+class Activity:
+    """What this worker has done, as its heartbeat says it: when stage 2 last stepped, the
+    newest input event seen, counts. (Not the deployment's watchdog, which judges a whole
+    group from its committed offsets: :mod:`dataplatform.stream_processors.deployment.progress`.)"""
 
     def __init__(self) -> None:
         self.last_step_ms: int | None = None

@@ -17,7 +17,7 @@ that fails against the unpatched framework:
 * :mod:`.tables`: the processor's tables take a step's writes at once and send their
   changelog records as aiokafka record batches (Faust's per-write send path cost a quarter
   of a worker's CPU); the store takes a value only once its record is acknowledged (the step
-  barrier :func:`~.tables.durable`); reads by key prefix; a ``restore`` crash point. Tests:
+  barrier, :func:`..checkpoint.durable`); reads by key prefix; a ``restore`` crash point. Tests:
   tests/unit/test_processor_tables.py, tests/unit/test_held_groups.py (and every processor
   integration test, which restores from those records).
 

@@ -11,10 +11,10 @@ sends their changelog records as aiokafka record batches
 (:meth:`.producer._Producer.send_records`): one future per batch instead of several per
 record. The records are the ones Faust would have sent (same topic, partition, key bytes,
 value bytes through the table's codec, a tombstone for a deletion), so Faust's recovery
-restores them as before, and the step's barrier (:func:`durable`) waits for them, and
-raises if one was lost, exactly as for Faust's own writes.
+restores them as before, and the step's barrier (:func:`..checkpoint.durable`) waits for
+them, and raises if one was lost, exactly as for Faust's own writes.
 
-**The store takes a value once its changelog record is acknowledged** (:func:`durable`),
+**The store takes a value once its changelog record is acknowledged** (:func:`..checkpoint.durable`),
 not when it is written, as Faust's own ``Table.__setitem__`` does. A ``rocksdb://`` store
 outlives a crash, and a value it took before its record reached the broker would be in the
 restarted worker's store and in no changelog: the worker would skip the redo of the step
@@ -28,16 +28,16 @@ groups in memory.
 **Reads by key prefix.** :meth:`ProcessorTable.scan` and :meth:`ProcessorTable.prefixes` let
 stage 2 read one group's keys (all prefixed ``<group>|``) when it first needs them. A
 ``rocksdb://`` store keeps its keys in order and seeks to a prefix, so a read costs the keys it
-finds, not the table (see :mod:`dataplatform.stream_processors.held_groups` for why that
+finds, not the table (see :mod:`dataplatform.stream_processors.engine.held_groups` for why that
 matters to a restart); the ``memory://`` store has to look at every key.
 
 **Bulk restore first.** When a partition of a ``rocksdb://`` table is assigned, its store
-is first brought up to its changelog's end by :mod:`dataplatform.stream_processors.fast_restore`
+is first brought up to its changelog's end by :mod:`dataplatform.stream_processors.engine.fast_restore`
 (large fetches, RocksDB write batches) when it is far behind; Faust's recovery then reads
 only what is left.
 
 **Restore crash point** (``restore``) on each changelog batch a table applies, for the crash
-tests (:mod:`dataplatform.stream_processors.crash_points`).
+tests (:mod:`dataplatform.crash_points`).
 """
 
 from __future__ import annotations
@@ -57,20 +57,20 @@ from faust.streams import _current_event
 from faust.types import TP
 from rocksdict import WriteBatch
 
-from dataplatform.stream_processors.crash_points import crash_point
-from dataplatform.stream_processors.fast_restore import BulkRestore
-from dataplatform.stream_processors.faust_patches.producer import Delivery
+from dataplatform.crash_points import crash_point
+from dataplatform.stream_processors.engine.fast_restore import BulkRestore
+from dataplatform.stream_processors.engine.faust_patches.producer import Delivery
 
 
 class ProcessorTable(faust.Table):
     """Faust's table, with :meth:`read` and :meth:`write` for a batch's reads and writes, and
-    the ``restore`` crash point."""
+    the ``restore`` crash point: the engine's :class:`..store.Store`."""
 
     bulk_restore: BulkRestore | None = None   # set by the topology: how to reach the changelogs
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._written = 0   # writes numbered in the order they were sent
+        self.written = 0   # writes numbered in the order they were sent
         self._undelivered: deque[_Write] = deque()
 
     async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP],
@@ -102,7 +102,7 @@ class ProcessorTable(faust.Table):
         """Send the changelog records of ``values`` (``(key, value)``; a value of None deletes the
         key, if present) in order to the partition of ``event`` (the event the values come from,
         as Faust's own writes do). Awaited, the records are queued; the store takes the values
-        once :func:`durable` has seen them acknowledged (:meth:`_apply_delivered`)."""
+        once :func:`..checkpoint.durable` has seen them acknowledged (:meth:`apply_delivered`)."""
         key_codec, value_codec = self._codecs()
         with _current(event):   # a rocksdb:// store looks in the current event's partition
             writes = [(key, value) for key, value in values if value is not None or key in self.data]
@@ -111,13 +111,13 @@ class ProcessorTable(faust.Table):
         records = [(key_codec.dumps(key), None if value is None else value_codec.dumps(value)) for key, value in writes]
         tp = TP(self.changelog_topic.get_topic_name(), event.message.partition)
         delivery = await self.app.producer.send_records(tp.topic, tp.partition, records)
-        self._written += 1
-        self._undelivered.append(_Write(self._written, tp, writes, records, delivery))
+        self.written += 1
+        self._undelivered.append(_Write(self.written, tp, writes, records, delivery))
 
-    async def _apply_delivered(self, upto: int) -> None:
+    async def apply_delivered(self, upto: int) -> None:
         """Wait for the delivery of the writes up to number ``upto``, then apply to the store,
-        in order, every write delivered so far (one failed: raise; :func:`durable` has already
-        raised for it, and the store must not take it)."""
+        in order, every write delivered so far (one failed: raise; :func:`..checkpoint.durable`
+        has already raised for it, and the store must not take it)."""
         waiting = [fut for write in self._undelivered if write.number <= upto for fut, _ in write.delivery.batches]
         if waiting:
             await asyncio.wait(waiting)
@@ -200,18 +200,6 @@ class _Write:
     values: list[tuple[str, Any]]
     records: list[tuple[bytes, bytes | None]]   # the values as sent, through the table's codecs
     delivery: Delivery
-
-
-async def durable(app: faust.App) -> None:
-    """Wait until everything this worker has sent or written is acknowledged by the broker
-    (raises if anything was lost), then let each table's store take the values written:
-    the barrier between a step's outputs and its state, and between its state and the
-    acknowledgement of its events."""
-    tables = [table for table in app.tables.values() if isinstance(table, ProcessorTable)]
-    marks = [table._written for table in tables]   # what was written before this barrier
-    await app.producer.flush()
-    for table, mark in zip(tables, marks):
-        await table._apply_delivered(mark)
 
 
 def _key_prefix(key_codec: codecs.Codec, prefix: str) -> bytes:

@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from dataplatform.products.envelope import ChangeEvent
-from dataplatform.stream_processors.clock import Moment
-from dataplatform.stream_processors.compiled import CompiledDerivation
-from dataplatform.stream_processors.group_state import GroupState
-from dataplatform.stream_processors.rules import Judged, evaluate
+from dataplatform.stream_processors.core.clock import Moment
+from dataplatform.stream_processors.core.compiled import CompiledDerivation
+from dataplatform.stream_processors.core.group_state import GroupState
+from dataplatform.stream_processors.core.rules import Judged, evaluate
 
 PROCESSOR_SYSTEM = "dataplatform-processor"
 

@@ -1,7 +1,7 @@
 """Worker processes of the processor: start N, restart the dead, stop them in order.
 
 ``start_workers`` starts N workers as separate processes (``python -m
-dataplatform.stream_processors.worker``, see :mod:`.worker`) and returns a
+dataplatform.stream_processors.deployment.worker``, see :mod:`.worker`) and returns a
 :class:`WorkerPool`: ``restart_dead()`` restarts a worker that died (with backoff, the
 others keep working), ``supervise()`` also restarts a group that stalled, ``stop()``
 terminates them cleanly, killing only stragglers. Each worker has a stable
@@ -26,8 +26,8 @@ from typing import Any
 from dataplatform.config import Settings, get_settings
 from dataplatform.kafka.process import set_parent_death_signal
 from dataplatform.stream_processors.config import CONFIG_ENV, ProcessorConfig
-from dataplatform.stream_processors.progress import LagWatch
-from dataplatform.stream_processors.topic_layout import ensure_topics, seed_group_offsets
+from dataplatform.stream_processors.deployment.progress import LagWatch
+from dataplatform.stream_processors.deployment.topic_layout import ensure_topics, seed_group_offsets
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class WorkerPool:
         config = self.config.with_(datadir=str(workdir), instance_id=worker_instance_id(self.config.app_id, index))
         env = {**os.environ, **(self.settings or get_settings()).child_environment(), CONFIG_ENV: config.to_json()}
         with open(log_path, "ab") as out:
-            process = subprocess.Popen([self.executable, "-m", "dataplatform.stream_processors.worker"],
+            process = subprocess.Popen([self.executable, "-m", "dataplatform.stream_processors.deployment.worker"],
                                        env=env, stdout=out, stderr=subprocess.STDOUT,
                                        preexec_fn=partial(set_parent_death_signal, signal.SIGTERM),  # no orphans
                                        # Ctrl-C reaches the owner, which stops workers in order

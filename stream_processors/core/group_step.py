@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dataplatform.products.envelope import ChangeEvent
-from dataplatform.stream_processors.clock import Moment
-from dataplatform.stream_processors.compiled import CompiledDerivation, Contribution
-from dataplatform.stream_processors.entity_step import moves_of_message
-from dataplatform.stream_processors.evaluation import derive_figures, evaluate_rules
-from dataplatform.stream_processors.group_table import HeldGroup, head_key, member_writes
+from dataplatform.stream_processors.core.clock import Moment
+from dataplatform.stream_processors.core.compiled import CompiledDerivation, Contribution
+from dataplatform.stream_processors.core.entity_step import moves_of_message
+from dataplatform.stream_processors.core.evaluation import derive_figures, evaluate_rules
+from dataplatform.stream_processors.core.group_table import HeldGroup, head_key, member_writes
 
 
 @dataclass
