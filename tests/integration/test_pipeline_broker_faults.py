@@ -26,7 +26,6 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from sqlalchemy import create_engine, text
 
 from dataplatform.config import Settings
 from dataplatform.heartbeat import HeartbeatBoard
@@ -35,7 +34,6 @@ from dataplatform.kafka_config import client_config
 from dataplatform.producers.publisher import DeliveryError, Publisher
 from dataplatform.products.product import get_product
 from dataplatform.sinks.parquet import ParquetSink
-from dataplatform.sinks.sql.tables import table_name
 from dataplatform.sinks.sql.writer import SqlSink
 from dataplatform.stream_processors.pool import start_workers
 from tests.integration.test_processor_crashes import check_each_event_once_and_in_order, read_outputs
@@ -44,14 +42,13 @@ from tests.support.cluster_faults import (
     ProgressClock, active_controller, busiest_leader, cluster_admin, partition_leaders, stall_table,
     wait_for_new_leaders, wait_in_sync,
 )
-from tests.support.fault_pipeline import (
-    Followers, OutboxService, check_parquet_holds_each_event_once, follower_holds_each_transition_once, group_at_end,
-    heartbeat_ages, metric, parquet_latest, said,
+from tests.support.fault_pipeline import Followers, OutboxService, back_said, outage_said
+from tests.support.pipeline_checks import (
+    check_inputs_hold_every_acknowledged_event, check_parquet_holds_each_event_once, check_tables,
+    follower_holds_each_transition_once, group_at_end, parquet_latest, sink_at_end,
 )
 from tests.support.entities import HOUSING, RELEASES, housing_unit
 from tests.support.processor_harness import TODAY, caught_up, expected_figures, processor_config
-from tests.support.kafka import unique_name
-from tests.support.product_topics import TopicReader
 from tests.support.sending import ChangeSender
 from tests.support.waiting import wait_until
 
@@ -126,7 +123,7 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
     board = HeartbeatBoard(bootstrap, settings)
     sender = ChangeSender(bootstrap, registry_url, HOUSING, RELEASES,
                           topics={p: config.topic(p) for p in (HOUSING, RELEASES)})
-    feeder = StreamFeeder(sender, seeded_stream(27, events=30_000, today=TODAY))
+    feeder = StreamFeeder(sender, seeded_stream(27, events=60_000, today=TODAY))
 
     offsets_probe = Consumer({**client_config(bootstrap), "group.id": config.app_id})   # reads, never joins
     inputs = [TopicPartition(config.topic(p), i) for p in (HOUSING, RELEASES) for i in range(config.partitions)]
@@ -206,7 +203,7 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
             assert waited < 8 + 10, f"publish failed only after {waited:.0f}s"
             said = str(failed.value)   # which event, where, why, and that it may be sent again
             assert "'FAULT-1'" in said and config.topic(HOUSING) in said and "min.insync.replicas" in said, said
-            outage_said(pool, cut_off, service, board, caplog)
+            outage_said(len(pool.processes), cut_off, service, board, caplog.records, HEARTBEAT_S)
             assert all(pool.alive()) and all(t.is_alive() for t in sink_threads), \
                 "a component died while no write could be taken"
             for path, size in zip(pool.logs, logged):
@@ -223,7 +220,7 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
         settle(wait_in_sync, admin)
         outage_over = time.monotonic()
         say("two nodes down and back", clock)
-        back_said(cut_off, service, board, caplog)
+        back_said(cut_off, board, caplog.records, HEARTBEAT_S)
         feeder.finish.set()
         service.finish.set()
         feeder.join(180)
@@ -275,78 +272,3 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
         followers.stop()
         board.stop()
         pool.stop()
-
-
-def sink_at_end(database_url: str, group: str, outputs: dict, bootstrap: str, partitions: int) -> dict | None:
-    """The sink's stored next offsets, once they equal every output partition's end offset."""
-    probe = Consumer({**client_config(bootstrap), "group.id": unique_name("ends")})
-    try:
-        ends = {(t, p): probe.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
-                for t in outputs for p in range(partitions)}
-    finally:
-        probe.close()
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as db:
-            stored = {(r.topic, r.partition): r.next_offset for r in db.execute(
-                text("SELECT topic, partition, next_offset FROM sink_offsets WHERE group_id = :g"), {"g": group})}
-    finally:
-        engine.dispose()
-    wanted = {tp: end for tp, end in ends.items() if end > 0}
-    return stored if all(stored.get(tp) == end for tp, end in wanted.items()) else None
-
-
-def check_inputs_hold_every_acknowledged_event(bootstrap: str, registry_url: str, config, sender: ChangeSender,  # noqa: ANN001
-                                               relayed: set[str]) -> None:
-    """Every event the broker acknowledged is in its input topic, and every outbox row."""
-    topics = {config.topic(p): get_product(p) for p in (HOUSING, RELEASES)}
-    with TopicReader(bootstrap, registry_url, topics) as reader:
-        found = {r.event_id for r in reader.read_to_end(120) if r.value}
-    missing = {event.event_id for _, event in sender.acked} - found
-    assert not missing, f"{len(missing)} acknowledged events missing from the input topics, e.g. {sorted(missing)[:3]}"
-    assert relayed and not relayed - found, f"{len(relayed - found)} outbox rows missing from the housing topic"
-
-
-def outage_said(pool, cut_off: list[str], service: OutboxService, board: HeartbeatBoard, caplog) -> None:  # noqa: ANN001
-    """While two of three nodes are down, each component says it waits for the brokers: a log
-    line naming the outage and a value on ``/metrics``."""
-    gauge = lambda who: metric("dataplatform_kafka_up", {"component": who})  # noqa: E731
-    wait_until(lambda: all(gauge(who) == 0 for who in cut_off), timeout=30,
-               message=f"dataplatform_kafka_up at 0 for {cut_off}")
-    for who in cut_off:
-        assert said(caplog.records, who, "Kafka unavailable: KafkaUnreachable: cannot reach"), f"{who} did not say it waits"
-    relay_up = lambda: metric("dataplatform_outbox_dependency_up", {"relay": "faults-relay", "part": "broker"})  # noqa: E731
-    wait_until(lambda: relay_up() == 0, timeout=30, message="the relay's broker gauge at 0")
-    assert said(caplog.records, "outbox relay faults-relay", "broker unavailable: DeliveryError")
-    assert service.unsent() > 0, "the relay holds no row while nothing can be acknowledged"
-    wait_until(lambda: (ages := heartbeat_ages(board)) and min(ages.values()) > 5 * HEARTBEAT_S, timeout=30,
-               message="the processor's heartbeat ages on /metrics growing")
-    assert len(heartbeat_ages(board)) == len(pool.processes)
-
-
-def back_said(cut_off: list[str], service: OutboxService, board: HeartbeatBoard, caplog) -> None:  # noqa: ANN001
-    """Once the nodes are back, each component says so by itself: no restart."""
-    wait_until(lambda: all(metric("dataplatform_kafka_up", {"component": who}) == 1 for who in cut_off)
-               and metric("dataplatform_outbox_dependency_up", {"relay": "faults-relay", "part": "broker"}) == 1
-               and max(heartbeat_ages(board).values()) < 5 * HEARTBEAT_S, timeout=60,
-               message="every component reaching Kafka again")
-    for who in [*cut_off, "outbox relay faults-relay"]:
-        assert said(caplog.records, who, "is back after"), f"{who} did not say the outage ended"
-
-
-def check_tables(database_url: str, outputs: dict, produced: dict) -> None:
-    """The SQL tables hold each output key's last event, the current state, and nothing else."""
-    figures_topic, warnings_topic = outputs
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as db:
-            figures = {r.area_code: (r.supply, r.demand) for r in db.execute(
-                text(f"SELECT area_code, supply, demand FROM {table_name(figures_topic)}"))}
-            warnings = {r.area_code: r.severity for r in db.execute(
-                text(f"SELECT area_code, severity FROM {table_name(warnings_topic)}"))}
-    finally:
-        engine.dispose()
-    last = {area: events[-1]["after"] for area, events in produced["figures"].items()}
-    assert figures == {e["area_code"]: (e["supply"], e["demand"]) for e in last.values()}
-    last = {key: events[-1]["after"] for key, events in produced["warnings"].items()}
-    assert warnings == {e["area_code"]: e["severity"] for e in last.values()}

@@ -1,38 +1,31 @@
-"""The parts of the broker-fault test's pipeline beyond the processor and the SQL sink, as
-``make run`` starts them: the Parquet sink, the web service's followers (warnings and
-area figures into their stores), and a service's outbox relay; with what each must hold
-at the end, and how each says it waits for brokers.
+"""Parts of the broker-fault test's pipeline as ``make run`` starts them (the web service's
+followers of the warnings and the area figures, a service writing its outbox with its
+relay), and how each component must say, during an outage, that it waits for brokers:
+a log line when it starts and when it ends, and a value on ``/metrics``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
-from pathlib import Path
 
-import fsspec
-import pyarrow.parquet as pq
-from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from dataplatform.heartbeat import HeartbeatBoard
-from dataplatform.kafka_config import client_config
 from dataplatform.metrics import PlatformCollector
 from dataplatform.producers.outbox import outbox_table, record_change
 from dataplatform.producers.outbox_relay import OutboxRelay
 from dataplatform.producers.publisher import Publisher
 from dataplatform.products.envelope import ChangeEvent
-from dataplatform.products.product import DataProduct, get_product
-from dataplatform.sinks.parquet_files import product_dir
+from dataplatform.products.product import get_product
 from dataplatform.warnings.figures import AreaFigures, FiguresStore
 from dataplatform.warnings.follower import FiguresFollower, WarningFollower
 from dataplatform.warnings.store import WarningStore, WarningTransition
 from tests.support.entities import HOUSING, housing_unit
-from tests.support.product_topics import TopicReader
+from tests.support.waiting import wait_until
 
 RELAY_EVERY_S = 0.2   # a service committing a change to its outbox this often
 
@@ -117,76 +110,6 @@ class Followers:
         self.engine.dispose()
 
 
-def follower_holds_each_transition_once(stored: dict[str, list[tuple[str, dict]]], produced: dict) -> str | None:
-    """Why the store is not the warnings topic's chains (each event once, in order, with the
-    topic's content), or None when it is."""
-    for key, events in produced["warnings"].items():
-        want = [e["source"]["event_id"] for e in events]
-        got = [event_id for event_id, _ in stored.get(events[-1]["after"]["warning_id"], [])]
-        if got != want:
-            return f"warning {key}: stored {len(got)} transitions, the topic has {len(want)}"
-        for (event_id, record), event in zip(stored[events[-1]["after"]["warning_id"]], events):
-            if (record["severity"], record["transition"]) != (event["after"]["severity"], event["after"]["transition"]):
-                return f"warning {key}: event {event_id} stored with another content"
-    extra = set(stored) - {events[-1]["after"]["warning_id"] for events in produced["warnings"].values()}
-    return f"warnings stored that the topic does not have: {sorted(extra)[:3]}" if extra else None
-
-
-def group_at_end(bootstrap: str, group: str, topics: list[str], partitions: int) -> bool:
-    """Whether ``group``'s committed offsets are at every partition's end offset."""
-    probe = Consumer({**client_config(bootstrap), "group.id": group})
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
-        ends = [probe.get_watermark_offsets(tp, timeout=10)[1] for tp in tps]
-        committed = probe.committed(tps, timeout=10)
-    finally:
-        probe.close()
-    return all(end == 0 or c.offset == end for c, end in zip(committed, ends))
-
-
-def check_parquet_holds_each_event_once(path: Path, topics: dict[str, DataProduct], bootstrap: str,
-                                        registry_url: str) -> int:
-    """The Parquet sink's guarantee (docs/sinks.md): every offset of every partition in
-    exactly one file, each event once (an exact repeat, same event id, is skipped within a
-    run), tombstones as rows. So its rows are exactly the topics' first occurrences of each
-    event id and their tombstones. Returns the number of rows."""
-    expected: set[tuple[str, int, int, str | None]] = set()
-    seen: set[tuple[str, str]] = set()
-    with TopicReader(bootstrap, registry_url, topics) as reader:
-        for r in reader.read_to_end(120):
-            if r.value is None:
-                expected.add((r.topic, r.partition, r.offset, None))
-            elif (r.topic, r.event_id) not in seen:
-                seen.add((r.topic, r.event_id))
-                expected.add((r.topic, r.partition, r.offset, r.event_id))
-    fs, root = fsspec.core.url_to_fs(str(path))
-    rows: list[tuple[str, int, int, str | None]] = []
-    for topic, product in topics.items():
-        for file in fs.glob(f"{product_dir(root, product.name)}/date=*/part-*.parquet"):
-            t = pq.read_table(file, columns=["_kafka_partition", "_kafka_offset", "_event_id"]).to_pydict()
-            rows += [(topic, p, o, e) for p, o, e in zip(t["_kafka_partition"], t["_kafka_offset"], t["_event_id"])]
-    twice = [row for row, n in Counter(rows).items() if n > 1]
-    assert not twice, f"{len(twice)} Parquet rows written twice, e.g. {twice[:3]}"
-    ids = Counter((topic, e) for topic, _, _, e in rows if e is not None)
-    assert not [k for k, n in ids.items() if n > 1], "an event id in two Parquet rows"
-    missing, extra = expected - set(rows), set(rows) - expected
-    assert not missing and not extra, (f"Parquet rows missing: {len(missing)} (e.g. {sorted(missing)[:3]}), "
-                                       f"not in the topics: {len(extra)}")
-    return len(rows)
-
-
-def parquet_latest(path: Path, product: DataProduct, key: str, columns: list[str]) -> dict[str, tuple]:
-    """Each key's last row (by offset) in the product's Parquet files: its current state."""
-    fs, root = fsspec.core.url_to_fs(str(path))
-    latest: dict[str, tuple[int, tuple]] = {}
-    for file in fs.glob(f"{product_dir(root, product.name)}/date=*/part-*.parquet"):
-        t = pq.read_table(file, columns=[key, "_kafka_offset", *columns]).to_pydict()
-        for i, k in enumerate(t[key]):
-            if k not in latest or t["_kafka_offset"][i] > latest[k][0]:
-                latest[k] = (t["_kafka_offset"][i], tuple(t[c][i] for c in columns))
-    return {k: row for k, (_, row) in latest.items()}
-
-
 def metric(name: str, labels: dict[str, str], registry: CollectorRegistry = REGISTRY) -> float | None:
     return registry.get_sample_value(name, labels)
 
@@ -206,3 +129,33 @@ def heartbeat_ages(board: HeartbeatBoard) -> dict[str, float]:
 def said(records: list[logging.LogRecord], who: str, what: str) -> list[str]:
     """Log lines of ``who`` (an outage's component) containing ``what``."""
     return [r.getMessage() for r in records if r.getMessage().startswith(f"{who}: ") and what in r.getMessage()]
+
+
+def outage_said(workers: int, cut_off: list[str], service: OutboxService, board: HeartbeatBoard,
+                records: list[logging.LogRecord], heartbeat_s: float) -> None:
+    """While two of three nodes are down, each component says it waits for the brokers: a log
+    line naming the outage and a value on ``/metrics``."""
+    gauge = lambda who: metric("dataplatform_kafka_up", {"component": who})  # noqa: E731
+    wait_until(lambda: all(gauge(who) == 0 for who in cut_off), timeout=30,
+               message=f"dataplatform_kafka_up at 0 for {cut_off}")
+    for who in cut_off:
+        assert said(records, who, "Kafka unavailable: KafkaUnreachable: cannot reach"), f"{who} did not say it waits"
+    relay_up = lambda: metric("dataplatform_outbox_dependency_up", {"relay": "faults-relay", "part": "broker"})  # noqa: E731
+    wait_until(lambda: relay_up() == 0, timeout=30, message="the relay's broker gauge at 0")
+    assert said(records, "outbox relay faults-relay", "broker unavailable: DeliveryError")
+    assert service.unsent() > 0, "the relay holds no row while nothing can be acknowledged"
+    wait_until(lambda: (ages := heartbeat_ages(board)) and min(ages.values()) > 5 * heartbeat_s, timeout=30,
+               message="the processor's heartbeat ages on /metrics growing")
+    assert len(heartbeat_ages(board)) == workers
+
+
+def back_said(cut_off: list[str], board: HeartbeatBoard, records: list[logging.LogRecord],
+              heartbeat_s: float) -> None:
+    """Once the nodes are back, each component says so by itself: no restart."""
+    wait_until(lambda: all(metric("dataplatform_kafka_up", {"component": who}) == 1 for who in cut_off)
+               and metric("dataplatform_outbox_dependency_up", {"relay": "faults-relay", "part": "broker"}) == 1
+               and max(heartbeat_ages(board).values()) < 5 * heartbeat_s, timeout=60,
+               message="every component reaching Kafka again")
+    for who in [*cut_off, "outbox relay faults-relay"]:
+        assert said(records, who, "is back after"), f"{who} did not say the outage ended"
+
