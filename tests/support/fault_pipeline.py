@@ -28,6 +28,7 @@ from tests.support.entities import HOUSING, housing_unit
 from tests.support.waiting import wait_until
 
 RELAY_EVERY_S = 0.2   # a service committing a change to its outbox this often
+RELAY_BROKER_UP = "dataplatform_outbox_dependency_up"
 
 
 class OutboxService(threading.Thread):
@@ -140,8 +141,8 @@ def outage_said(workers: int, cut_off: list[str], service: OutboxService, board:
                message=f"dataplatform_kafka_up at 0 for {cut_off}")
     for who in cut_off:
         assert said(records, who, "Kafka unavailable: KafkaUnreachable: cannot reach"), f"{who} did not say it waits"
-    relay_up = lambda: metric("dataplatform_outbox_dependency_up", {"relay": "faults-relay", "part": "broker"})  # noqa: E731
-    wait_until(lambda: relay_up() == 0, timeout=30, message="the relay's broker gauge at 0")
+    wait_until(lambda: metric(RELAY_BROKER_UP, {"relay": "faults-relay", "part": "broker"}) == 0, timeout=30,
+               message="the relay's broker gauge at 0")
     assert said(records, "outbox relay faults-relay", "broker unavailable: DeliveryError")
     assert service.unsent() > 0, "the relay holds no row while nothing can be acknowledged"
     wait_until(lambda: (ages := heartbeat_ages(board)) and min(ages.values()) > 5 * heartbeat_s, timeout=30,
@@ -153,7 +154,7 @@ def back_said(cut_off: list[str], board: HeartbeatBoard, records: list[logging.L
               heartbeat_s: float) -> None:
     """Once the nodes are back, each component says so by itself: no restart."""
     wait_until(lambda: all(metric("dataplatform_kafka_up", {"component": who}) == 1 for who in cut_off)
-               and metric("dataplatform_outbox_dependency_up", {"relay": "faults-relay", "part": "broker"}) == 1
+               and metric(RELAY_BROKER_UP, {"relay": "faults-relay", "part": "broker"}) == 1
                and max(heartbeat_ages(board).values()) < 5 * heartbeat_s, timeout=60,
                message="every component reaching Kafka again")
     for who in [*cut_off, "outbox relay faults-relay"]:

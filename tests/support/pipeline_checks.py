@@ -23,8 +23,8 @@ from tests.support.product_topics import TopicReader
 from tests.support.sending import ChangeSender
 
 
-def check_inputs_hold_every_acknowledged_event(bootstrap: str, registry_url: str, config, sender: ChangeSender,  # noqa: ANN001
-                                               relayed: set[str]) -> None:
+def check_inputs_hold_every_acknowledged_event(bootstrap: str, registry_url: str, config,  # noqa: ANN001
+                                               sender: ChangeSender, relayed: set[str]) -> None:
     """Every event the broker acknowledged is in its input topic, and every outbox row."""
     topics = {config.topic(p): get_product(p) for p in (HOUSING, RELEASES)}
     with TopicReader(bootstrap, registry_url, topics) as reader:
