@@ -34,5 +34,7 @@ OUTBOX_PUBLISHED = Counter(f"{PREFIX}_outbox_rows_published", "Outbox rows the r
                            ["relay", "product"])
 OUTBOX_LAST_PUBLISHED = Gauge(f"{PREFIX}_outbox_last_published_timestamp_seconds",
                               "When the relay last marked a row of the product sent (Unix time).", ["relay", "product"])
+KAFKA_UP = Gauge(f"{PREFIX}_kafka_up", "1 while a consumer reaches the leaders of the partitions it reads and its group's "
+                 "coordinator, 0 while it waits for brokers (dataplatform/kafka/reachability.py).", ["component"])
 OUTBOX_UP = Gauge(f"{PREFIX}_outbox_dependency_up", "1 while the relay reaches the part (database, broker), "
                   "0 during an outage of it.", ["relay", "part"])

@@ -35,6 +35,7 @@ from confluent_kafka import KafkaException, Message
 from dataplatform.config import Settings, get_settings
 from dataplatform.instance_ids import claim_instance_id
 from dataplatform.kafka.connection import check_connection
+from dataplatform.kafka.reachability import KafkaReachability
 from dataplatform.metrics import SINK_COMMIT_SECONDS, SINK_ROWS
 from dataplatform.product_io.dead_letters import DeadLetterQueue
 from dataplatform.product_io.reader import Position, ProductReader
@@ -75,6 +76,7 @@ class BatchingSink(ABC):
         self.consumer_overrides = consumer_overrides or {}
         self.dead_letters = DeadLetterQueue(self.group, bootstrap, self.settings)
         self.repeats = RepeatFilter()   # an event re-sent after its producer crashed is written once
+        self.kafka = KafkaReachability(self.group, log)   # says when it waits for brokers, not for events
         self._stop = threading.Event()
         self._reader: ProductReader | None = None
         self._pending: list[Message] = []
@@ -147,7 +149,7 @@ class BatchingSink(ABC):
             self.products, Position.committed(self.group), registry=self.registry, bootstrap=self.bootstrap,
             settings=self.settings, show_personal=True, skip_unreadable=True,   # personal data: the sink's policy
             on_assign=self._on_assign, on_revoke=self._on_revoke, on_unreadable=self._on_unreadable,
-            **{"enable.partition.eof": False, **self.consumer_overrides,
+            **{"enable.partition.eof": False, **self.kafka.consumer_config(), **self.consumer_overrides,
                "group.instance.id": self.instance_id or claimed.value})   # static membership: back at once after a crash
         log.info("%s consuming %s as group %s", type(self).__name__, ", ".join(self.products), self.group)
         started = time.monotonic()

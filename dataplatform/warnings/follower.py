@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from dataplatform.background import BackgroundReader
 from dataplatform.config import Settings
+from dataplatform.kafka.reachability import KafkaReachability
 from dataplatform.metrics import WARNING_TRANSITIONS
 from dataplatform.product_io.reader import Position, ProductReader, ProductRecord
 from dataplatform.product_io.serialization import registry_client
@@ -49,6 +50,7 @@ class Follower(BackgroundReader):
         self._lock = threading.Lock()
         self.thread_name = "follow-" + "+".join(sorted({p.name for p in self.topics.values()}))
         self.ready = threading.Event()
+        self.kafka = KafkaReachability(self.thread_name, log)   # says when it waits for brokers
 
     # -- listeners (the web page's live stream) ---------------------------------------
     def subscribe(self) -> queue.Queue:
@@ -82,7 +84,7 @@ class Follower(BackgroundReader):
         reader = ProductReader(self.topics, Position.at(self.resume()),
                                registry=registry_client(self.registry_url, self.settings), name="dataplatform-web",
                                bootstrap=self.bootstrap, settings=self.settings, skip_unreadable=True,
-                               wait_for_topics=True, log_level=3)
+                               wait_for_topics=True, log_level=3, **self.kafka.consumer_config())
         try:
             self.ready.set()
             for record in reader.follow(self._stop.is_set):

@@ -1,16 +1,19 @@
 """The housing pipeline on a three-node cluster while brokers die: nothing the producers had
 acknowledged is lost, the processor says nothing twice, the SQL sink ends at the true
-state, and every component resumes by itself.
+state, the Parquet sink holds each event once, the warnings follower each transition
+once, and every component resumes by itself.
 
 One cluster for the whole run (starting three JVMs is the dearest part). A seeded, messy
-stream (duplicates, late events, deletes with tombstones) flows through the processor's
-two workers and the SQL sink while, in turn: the broker leading the most partitions is
-killed (-9) and restarted once its partitions have new leaders; every broker is restarted
+stream (duplicates, late events, deletes with tombstones) and a service's outbox relay
+flow through the processor's two workers, the SQL and Parquet sinks and the web
+service's followers (warnings, area figures) while, in turn: the broker leading the most
+partitions is killed (-9) and restarted once its partitions have new leaders; every broker is restarted
 with SIGTERM, one at a time, each time waiting for every replica to be back in sync; and
 the active controller is killed (-9) and restarted. Then two of the three nodes go down at
 once (with ``min.insync.replicas=2`` nothing can be written, and the controller quorum is
 lost too): the SDK's publish fails with a clear error within its delivery timeout, the
-processor and the sink wait without dying, and all go on when the nodes return.
+relay keeps its rows and retries, the processor, sinks and followers wait without dying
+and say so (log lines, ``/metrics``), and all go on when the nodes return.
 The stalls of each component after each fault are printed (and quoted in
 docs/operations.md, "Running on a cluster").
 """
@@ -23,29 +26,34 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from sqlalchemy import create_engine, text
 
 from dataplatform.config import Settings
+from dataplatform.heartbeat import HeartbeatBoard
 from dataplatform.kafka import EmbeddedKafkaCluster
 from dataplatform.kafka_config import client_config
 from dataplatform.producers.publisher import DeliveryError, Publisher
 from dataplatform.products.product import get_product
-from dataplatform.sinks.sql.tables import table_name
+from dataplatform.sinks.parquet import ParquetSink
 from dataplatform.sinks.sql.writer import SqlSink
 from dataplatform.stream_processors.deployment.pool import start_workers
 from tests.integration.test_processor_crashes import check_each_event_once_and_in_order, read_outputs
 from tests.support.change_streams import seeded_stream
 from tests.support.cluster_faults import (
-    ProgressClock, active_controller, busiest_leader, cluster_admin, stall_table, wait_for_new_leaders, wait_in_sync,
+    ProgressClock, active_controller, busiest_leader, cluster_admin, partition_leaders, stall_table,
+    wait_for_new_leaders, wait_in_sync,
+)
+from tests.support.fault_pipeline import Followers, OutboxService, back_said, outage_said
+from tests.support.pipeline_checks import (
+    check_inputs_hold_every_acknowledged_event, check_parquet_holds_each_event_once, check_tables,
+    follower_holds_each_transition_once, group_at_end, parquet_latest, sink_at_end,
 )
 from tests.support.entities import HOUSING, RELEASES, housing_unit
 from tests.support.processor_harness import TODAY, caught_up, expected_figures, processor_config
-from tests.support.kafka import unique_name
-from tests.support.product_topics import TopicReader
 from tests.support.sending import ChangeSender
 from tests.support.waiting import wait_until
 
 SLICE, PACE_S = 40, 0.4   # the stream's rate: about 100 events a second
+HEARTBEAT_S = 1.0         # the processor's heartbeats: silent for 5 of them is an outage on /metrics
 
 
 T0 = time.monotonic()
@@ -93,7 +101,8 @@ class StreamFeeder(threading.Thread):
 def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, registry_url, tmp_path, caplog):
     bootstrap = cluster.bootstrap_servers
     admin = cluster_admin(bootstrap)
-    config = processor_config(bootstrap, registry_url, tmp_path, "faults", tick_seconds=3600, batch_size=40)
+    config = processor_config(bootstrap, registry_url, tmp_path, "faults", tick_seconds=3600, batch_size=40,
+                              heartbeat_seconds=HEARTBEAT_S)
     pool = start_workers(2, config=config)
     pool.stall_after_s = 0   # a stall must end by itself: no restart by the supervisor
     config = pool.config
@@ -102,19 +111,28 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
     database_url = f"sqlite:///{tmp_path / 'faults.db'}"
     sink = SqlSink(settings, topics=list(outputs), topic_products=outputs, database_url=database_url,
                    group=f"{config.app_id}-sql", batch_timeout=0.5)
+    parquet = ParquetSink(settings, topics=list(outputs), topic_products=outputs, path=str(tmp_path / "parquet"),
+                          group=f"{config.app_id}-parquet", batch_timeout=0.5, roll_seconds=2, compact_seconds=0)
     stop_sink = threading.Event()
-    sink_thread = threading.Thread(target=sink.run, args=(stop_sink,), daemon=True)
+    sink_threads = [threading.Thread(target=s.run, args=(stop_sink,), daemon=True) for s in (sink, parquet)]
+    figures_topic, warnings_topic = outputs
+    followers = Followers(f"sqlite:///{tmp_path / 'web.db'}", warnings_topic, figures_topic, bootstrap, registry_url,
+                          settings)
+    service = OutboxService(f"sqlite:///{tmp_path / 'outbox.db'}", config.topic(HOUSING), settings,
+                            delivery_timeout_ms=8000)
+    board = HeartbeatBoard(bootstrap, settings)
     sender = ChangeSender(bootstrap, registry_url, HOUSING, RELEASES,
                           topics={p: config.topic(p) for p in (HOUSING, RELEASES)})
-    feeder = StreamFeeder(sender, seeded_stream(27, events=30_000, today=TODAY))
+    feeder = StreamFeeder(sender, seeded_stream(27, events=60_000, today=TODAY))
 
     offsets_probe = Consumer({**client_config(bootstrap), "group.id": config.app_id})   # reads, never joins
     inputs = [TopicPartition(config.topic(p), i) for p in (HOUSING, RELEASES) for i in range(config.partitions)]
 
     def committed() -> int:
         return sum(tp.offset for tp in offsets_probe.committed(inputs, timeout=5) if tp.offset > 0)
-    clock = ProgressClock({"publisher": lambda: len(sender.acked), "processor": committed,
-                           "sql sink": lambda: sink.rows_written})
+    clock = ProgressClock({"publisher": lambda: len(sender.acked), "outbox relay": lambda: service.relay.published,
+                           "processor": committed, "sql sink": lambda: sink.rows_written,
+                           "parquet sink": lambda: parquet.rows_written, "followers": followers.rows})
     restarts: list[str] = []
 
     def settle(wait, *args) -> None:   # noqa: ANN001 - a wait on the cluster, then a round of supervision
@@ -132,11 +150,16 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
         say(f"{fault}: back and in sync", clock)
 
     try:
-        sink_thread.start()
+        for thread in sink_threads:
+            thread.start()
+        followers.start()
+        board.start()
         feeder.start()
+        service.start()
         clock.start()
-        wait_until(lambda: sink.rows_written > 0 and len(sender.acked) > 500, timeout=120,
-                   message="events flowing through the processor into the SQL sink")
+        wait_until(lambda: sink.rows_written > 0 and parquet.rows_written > 0 and followers.rows() > 0
+                   and service.relay.published > 0 and len(sender.acked) > 500, timeout=120,
+                   message="events flowing through the processor into the sinks and followers")
 
         say("events flowing", clock)
         killed = busiest_leader(admin)
@@ -160,6 +183,11 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
         # two of three nodes down: no write can reach min.insync.replicas=2 (and the KRaft
         # quorum is lost); the feeder goes on sending, its producer holding and retrying
         down = [n for n in cluster.nodes if n.node.node_id != controller][:2]
+        going = {n.node.node_id for n in down}
+        led_by_going = {t for (t, _), leader in partition_leaders(admin).items() if leader in going}
+        reads = {sink.group: list(outputs), parquet.group: list(outputs),
+                 followers.warnings.thread_name: [warnings_topic], followers.figures.thread_name: [figures_topic]}
+        cut_off = [who for who, topics in reads.items() if led_by_going & set(topics)]   # must say they wait
         clock.fault("two of three nodes down")
         logged = [path.stat().st_size for path in pool.logs]
         caplog.clear()
@@ -175,7 +203,9 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
             assert waited < 8 + 10, f"publish failed only after {waited:.0f}s"
             said = str(failed.value)   # which event, where, why, and that it may be sent again
             assert "'FAULT-1'" in said and config.topic(HOUSING) in said and "min.insync.replicas" in said, said
-            assert all(pool.alive()) and sink_thread.is_alive(), "a component died while no write could be taken"
+            outage_said(len(pool.processes), cut_off, service, board, caplog.records, HEARTBEAT_S)
+            assert all(pool.alive()) and all(t.is_alive() for t in sink_threads), \
+                "a component died while no write could be taken"
             for path, size in zip(pool.logs, logged):
                 with open(path, "rb") as since:
                     logged_since = since.seek(size) and since.read().decode(errors="replace")
@@ -190,14 +220,20 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
         settle(wait_in_sync, admin)
         outage_over = time.monotonic()
         say("two nodes down and back", clock)
+        back_said(cut_off, board, caplog.records, HEARTBEAT_S)
         feeder.finish.set()
+        service.finish.set()
         feeder.join(180)
         assert feeder.error is None, feeder.error
         assert not sender.failed, sender.failed[:5]
+        wait_until(lambda: service.unsent() == 0, timeout=60, message="the outbox relay sent every row")
+        assert service.error is None, service.error
         wait_until(lambda: (restarts.extend(pool.supervise()) or True) and caught_up(bootstrap, config),
                    timeout=180, interval=0.5, message="the processor caught up")
         wait_until(lambda: sink_at_end(database_url, sink.group, outputs, bootstrap, config.partitions),
                    timeout=120, interval=0.5, message="the SQL sink's offsets at the end offsets")
+        wait_until(lambda: group_at_end(bootstrap, parquet.group, list(outputs), config.partitions), timeout=120,
+                   interval=0.5, message="the Parquet sink's files at the end offsets")
         clock.stop()
         print("\nstalls (longest time without progress from each fault until the next, or until every replica"
               " was in sync again after the outage):")
@@ -207,7 +243,7 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
         print(f"publish failed after {waited:.1f}s with: {' '.join(str(failed.value).split())}")
         assert not restarts, f"components needed a restart: {restarts}"
 
-        check_inputs_hold_every_acknowledged_event(bootstrap, registry_url, config, sender)
+        check_inputs_hold_every_acknowledged_event(bootstrap, registry_url, config, sender, service.event_ids())
         produced = read_outputs(bootstrap, registry_url, config)
         check_each_event_once_and_in_order(produced)
         expected = expected_figures(sender.acked)
@@ -216,56 +252,24 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
             got = (final[area]["supply"], final[area]["demand"]) if area in final else (0, 0)
             assert got == expected.get(area, (0, 0)), f"figures of {area}"
         check_tables(database_url, outputs, produced)
+        wait_until(lambda: follower_holds_each_transition_once(followers.stored_warnings(), produced) is None,
+                   timeout=60, message="the warnings follower's store equal to the warnings topic's chains")
+        stop_sink.set()   # the Parquet sink writes its open files
+        for thread in sink_threads:
+            thread.join(30)
+        rows = check_parquet_holds_each_event_once(tmp_path / "parquet", outputs, bootstrap, registry_url)
+        latest = parquet_latest(tmp_path / "parquet", get_product("area_supply_demand"), "area_code",
+                                ["supply", "demand"])   # each area's last row: the recomputed figures
+        assert all(latest.get(a, (0, 0)) == expected.get(a, (0, 0)) for a in set(expected) | set(latest))
+        print(f"Parquet: {rows} rows, each event once; outbox: {len(service.event_ids())} rows relayed")
     finally:
         clock.stop()
         offsets_probe.close()
         feeder.finish.set()
+        service.stop()
         stop_sink.set()
-        sink_thread.join(30)
+        for thread in sink_threads:
+            thread.join(30)
+        followers.stop()
+        board.stop()
         pool.stop()
-
-
-def sink_at_end(database_url: str, group: str, outputs: dict, bootstrap: str, partitions: int) -> dict | None:
-    """The sink's stored next offsets, once they equal every output partition's end offset."""
-    probe = Consumer({**client_config(bootstrap), "group.id": unique_name("ends")})
-    try:
-        ends = {(t, p): probe.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
-                for t in outputs for p in range(partitions)}
-    finally:
-        probe.close()
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as db:
-            stored = {(r.topic, r.partition): r.next_offset for r in db.execute(
-                text("SELECT topic, partition, next_offset FROM sink_offsets WHERE group_id = :g"), {"g": group})}
-    finally:
-        engine.dispose()
-    wanted = {tp: end for tp, end in ends.items() if end > 0}
-    return stored if all(stored.get(tp) == end for tp, end in wanted.items()) else None
-
-
-def check_inputs_hold_every_acknowledged_event(bootstrap: str, registry_url: str, config, sender: ChangeSender) -> None:  # noqa: ANN001
-    """Every event the broker acknowledged is in its input topic."""
-    topics = {config.topic(p): get_product(p) for p in (HOUSING, RELEASES)}
-    with TopicReader(bootstrap, registry_url, topics) as reader:
-        found = {r.event_id for r in reader.read_to_end(120) if r.value}
-    missing = {event.event_id for _, event in sender.acked} - found
-    assert not missing, f"{len(missing)} acknowledged events missing from the input topics, e.g. {sorted(missing)[:3]}"
-
-
-def check_tables(database_url: str, outputs: dict, produced: dict) -> None:
-    """The SQL tables hold each output key's last event, the current state, and nothing else."""
-    figures_topic, warnings_topic = outputs
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as db:
-            figures = {r.area_code: (r.supply, r.demand) for r in db.execute(
-                text(f"SELECT area_code, supply, demand FROM {table_name(figures_topic)}"))}
-            warnings = {r.area_code: r.severity for r in db.execute(
-                text(f"SELECT area_code, severity FROM {table_name(warnings_topic)}"))}
-    finally:
-        engine.dispose()
-    last = {area: events[-1]["after"] for area, events in produced["figures"].items()}
-    assert figures == {e["area_code"]: (e["supply"], e["demand"]) for e in last.values()}
-    last = {key: events[-1]["after"] for key, events in produced["warnings"].items()}
-    assert warnings == {e["area_code"]: e["severity"] for e in last.values()}

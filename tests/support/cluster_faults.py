@@ -138,9 +138,10 @@ class ProgressClock:
 
 def stall_table(stalls: dict[str, dict[str, float]]) -> str:
     components = list(next(iter(stalls.values())))
-    lines = [f"{'fault':<34}" + "".join(f"{c:>12}" for c in components)]
+    widths = {c: max(12, len(c) + 2) for c in components}
+    lines = [f"{'fault':<34}" + "".join(f"{c:>{widths[c]}}" for c in components)]
     for fault, row in stalls.items():
-        lines.append(f"{fault:<34}" + "".join(f"{row[c]:>11.1f}s" for c in components))
+        lines.append(f"{fault:<34}" + "".join(f"{row[c]:>{widths[c] - 1}.1f}s" for c in components))
     return "\n".join(lines)
 
 
