@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dataplatform.config import Settings
@@ -64,3 +65,23 @@ class TimedAssignment:
         starts = super()._on_assign(partitions)
         self.assigned_at = time.perf_counter()
         return starts
+
+
+def time_sink(sink: TimedAssignment, done: Callable[[], bool], what: str, timeout: float, interval: float) -> float:
+    """Seconds from the sink's partition assignment to the first time ``done()`` is true: the
+    sink runs on a thread, polled every ``interval`` seconds, and is stopped after (also on
+    a timeout, a TimeoutError saying it did not ``what`` in time)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while not done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the sink did not {what} in time")
+            time.sleep(interval)
+        finished = time.perf_counter()
+    finally:
+        stop.set()
+        thread.join(60)
+    return finished - sink.assigned_at

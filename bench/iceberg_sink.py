@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import statistics
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -33,7 +32,7 @@ from pyiceberg.io.pyarrow import schema_to_pyarrow
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from bench.common import TimedAssignment, load_average, machine, platform_services, write_results
+from bench.common import TimedAssignment, load_average, machine, platform_services, time_sink, write_results
 from bench.sink import bench_product, produce
 from dataplatform.config import Settings
 from dataplatform.products.product import DataProduct
@@ -67,24 +66,11 @@ def one_pass(settings: Settings, product: DataProduct, folder: Path, n: int, com
     sink = TimedIcebergSink(settings, products=[product], catalog=catalog, group=f"bench-{uuid.uuid4().hex[:8]}",
                             batch_size=5000, batch_timeout=0.5, commit_rows=commit_rows, commit_seconds=5)
     names = table_names(product)
-    stop = threading.Event()
-    thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 600
-    try:
-        while time.monotonic() < deadline:
-            if sink.history and stored_offsets(sink.history[product.topic].load(), sink.group).get((product.topic, 0)) == n:
-                finished = time.perf_counter()
-                break
-            time.sleep(0.05)
-        else:
-            raise TimeoutError(f"the sink did not commit {n} rows in time")
-    finally:
-        stop.set()
-        thread.join(60)
+    seconds = time_sink(sink, lambda: bool(sink.history) and stored_offsets(
+        sink.history[product.topic].load(), sink.group).get((product.topic, 0)) == n,
+        f"commit {n} rows", timeout=600, interval=0.05)
     history = catalog.load_table(names.history_identifier)
     files = history.inspect.files().to_pylist()
-    seconds = finished - sink.assigned_at
     rows = history.scan().to_arrow().to_pylist()
     assert len(rows) == n
 

@@ -28,7 +28,6 @@ import os
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -39,7 +38,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from sqlalchemy import Column, MetaData, Table, func, insert, select
 
-from bench.common import TimedAssignment, load_average, machine, platform_services
+from bench.common import TimedAssignment, load_average, machine, platform_services, time_sink
 from dataplatform.config import Settings
 from dataplatform.product_io.serialization import ProductSerde, registry_client
 from dataplatform.products.envelope import ChangeEvent
@@ -111,27 +110,19 @@ def run_sink(settings: Settings, product: DataProduct, url: str, mode: str, n: i
              sink_class: type[TimedSqlSink] = TimedSqlSink) -> float:
     sink = sink_class(settings, products=[product], database_url=url, mode=mode, group=f"bench-{uuid.uuid4().hex[:8]}",
                         batch_size=batch_size, batch_timeout=0.5)
-    stop = threading.Event()
-    thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
-    thread.start()
     engine = make_engine(url)
     offsets = offsets_table(MetaData())
-    deadline = time.monotonic() + 300
+
+    def written() -> bool:
+        with contextlib.suppress(Exception), engine.connect() as conn:   # no offsets table before the first batch
+            done = conn.execute(select(func.sum(offsets.c.next_offset)).where(offsets.c.group_id == sink.group)).scalar()
+            return bool(done and done >= n)
+        return False
+
     try:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(Exception), engine.connect() as conn:
-                done = conn.execute(select(func.sum(offsets.c.next_offset)).where(offsets.c.group_id == sink.group)).scalar()
-                if done and done >= n:
-                    finished = time.perf_counter()
-                    break
-            time.sleep(0.02)
-        else:
-            raise TimeoutError(f"the sink did not write {n} rows in time")
+        return n / time_sink(sink, written, f"write {n} rows", timeout=300, interval=0.02)
     finally:
-        stop.set()
-        thread.join(60)
         engine.dispose()
-    return n / (finished - sink.assigned_at)
 
 
 def baseline(url: str, source: str, n: int, batch_size: int) -> tuple[float, float | None]:

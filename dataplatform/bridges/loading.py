@@ -6,9 +6,9 @@ from pathlib import Path
 
 from dataplatform.bridges.parse import parse
 from dataplatform.bridges.spec import SPEC_FILE, Bridge
-from dataplatform.derivations.loading import DerivationError, read_yaml
 from dataplatform.derivations.spec import SpecError
-from dataplatform.products.product import PRODUCTS_ROOT, DataProduct, load_products
+from dataplatform.derivations.spec_files import DerivationError, check_spec_file
+from dataplatform.products.product import PRODUCTS_ROOT, DataProduct
 
 
 class BridgeSpecError(DerivationError):
@@ -21,16 +21,10 @@ def bridge_files(root: Path = PRODUCTS_ROOT) -> list[Path]:
 
 def check_file(path: Path, root: Path = PRODUCTS_ROOT) -> tuple[Bridge | None, list[SpecError]]:
     """The spec in ``path`` and every problem in it."""
-    try:
-        doc = read_yaml(path)
-    except DerivationError as exc:
-        return None, exc.problems
-    try:
-        products = load_products(root)
-    except Exception as exc:  # noqa: BLE001 - a broken product is reported by its own check
-        return None, [SpecError(path, "product", f"not checked: the products do not load ({exc})",
-                                "fix the products first")]
-    return parse(doc, path, products)
+    return check_spec_file(
+        path, root, lambda doc, products: parse(doc, path, products),
+        lambda exc: SpecError(path, "product", f"not checked: the products do not load ({exc})",
+                              "fix the products first"))
 
 
 def load_bridges(root: Path = PRODUCTS_ROOT) -> dict[str, Bridge]:

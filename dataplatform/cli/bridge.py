@@ -50,7 +50,9 @@ def run(
                                            help="Seconds a received message stays hidden; extended while in hand."),
     detail_retry_seconds: float = typer.Option(60.0, "--detail-retry-seconds", min=0,
                                                help="How long a failing detailUrl is retried before dead-lettering."),
-    metrics_port: int = typer.Option(None, "--metrics-port", help="Serve Prometheus metrics on this port at /metrics."),
+    metrics_port: int = typer.Option(None, "--metrics-port", help="Serve Prometheus metrics on this port at /metrics "
+                                                                  "(needs API_READ_TOKEN or API_WRITE_TOKEN once "
+                                                                  "API_READ_TOKEN is set)."),
 ) -> None:
     """Long-poll each bridge's queue and publish its domain events (acks=all) before deleting them.
 
@@ -66,14 +68,19 @@ def run(
     if (queue or topic) and len(bridges) != 1:
         typer.secho("error: --queue and --topic need exactly one bridge: name its product", err=True, fg="red")
         raise typer.Exit(1)
-    if metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port)
     settings = get_settings()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if metrics_port:
+        from dataplatform.web.metrics_port import access_note, serve_metrics
+
+        try:
+            serve_metrics(metrics_port, settings)
+        except OSError as exc:
+            typer.secho(f"error: cannot serve metrics on port {metrics_port}: {exc}", err=True, fg="red")
+            raise typer.Exit(1)
+        typer.echo(f"metrics on http://0.0.0.0:{metrics_port}/metrics ({access_note(settings)})")
     from dataplatform.crash_points import arm_from_environment
 
     arm_from_environment()

@@ -122,7 +122,9 @@ def relay(
                                     help="This relay's name in logs, metrics and the Kafka client id; keep it the "
                                          "same across restarts."),
     metrics_port: int = typer.Option(None, "--metrics-port", help="Serve Prometheus metrics (lag, rows published, "
-                                                                  "outages) on this port at /metrics."),
+                                                                  "outages) on this port at /metrics (needs "
+                                                                  "API_READ_TOKEN or API_WRITE_TOKEN once "
+                                                                  "API_READ_TOKEN is set)."),
     report_every: float = typer.Option(60.0, "--report-every", min=1, help="Log rows published and lag this often "
                                                                            "(seconds) while there is work."),
     products_root: Path = ProductsRoot,
@@ -165,16 +167,20 @@ def relay(
     except (PublisherError, KafkaConnectionError) as exc:
         relay.close()
         _fail(f"cannot start the relay: {exc}")
-    if metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port)
-    log.info("outbox relay %s: table %s in %s, products %s, batch %d, poll %.2f s%s", name, table, shown_url(url),
-             ", ".join(product) or "all", batch_size, poll_interval,
-             f", metrics on :{metrics_port}/metrics" if metrics_port else "")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if metrics_port:
+        from dataplatform.web.metrics_port import access_note, serve_metrics
+
+        try:
+            serve_metrics(metrics_port, settings)
+        except OSError as exc:
+            relay.close()
+            _fail(f"cannot serve metrics on port {metrics_port}: {exc}")
+    log.info("outbox relay %s: table %s in %s, products %s, batch %d, poll %.2f s%s", name, table, shown_url(url),
+             ", ".join(product) or "all", batch_size, poll_interval,
+             f", metrics on :{metrics_port}/metrics ({access_note(settings)})" if metrics_port else "")
     try:
         relay.run_forever(stop, poll_interval)
     finally:

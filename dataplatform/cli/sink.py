@@ -32,7 +32,8 @@ InstanceId = typer.Option(None, "--instance-id",
                                "free on this host]: a restarted instance takes its partitions back at once.")
 ProductsRoot = typer.Option(None, "--products-root", help="Folder of <domain>/<name>/ products (default: schemas/).")
 MetricsPort = typer.Option(None, "--metrics-port", help="Serve Prometheus metrics (rows written, commit time) "
-                                                        "on this port at /metrics.")
+                                                        "on this port at /metrics (needs API_READ_TOKEN or "
+                                                        "API_WRITE_TOKEN once API_READ_TOKEN is set).")
 
 
 def _fail(what: str, exc: BaseException) -> None:
@@ -41,14 +42,18 @@ def _fail(what: str, exc: BaseException) -> None:
 
 
 def _run_until_signal(sink, metrics_port: int | None = None) -> None:  # noqa: ANN001
-    if metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port)
-        console.print(f"metrics on http://0.0.0.0:{metrics_port}/metrics")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if metrics_port:
+        from dataplatform.web.metrics_port import access_note, serve_metrics
+
+        try:
+            serve_metrics(metrics_port, get_settings())
+        except OSError as exc:
+            _fail(f"cannot serve metrics on port {metrics_port}", exc)
+        console.print(f"metrics on http://0.0.0.0:{metrics_port}/metrics ({access_note(get_settings())})",
+                      highlight=False, soft_wrap=True)
     console.print(f"[bold]{type(sink).__name__}[/bold] group [cyan]{sink.group}[/cyan] on "
                   f"{', '.join(sink.products)}. Ctrl-C stops.", highlight=False)
     sink.run(stop)

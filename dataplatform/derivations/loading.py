@@ -4,66 +4,23 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from dataplatform.derivations.parse import parse
 from dataplatform.derivations.spec import SPEC_FILE, Derivation, SpecError
+from dataplatform.derivations.spec_files import DerivationError, check_spec_file, read_yaml
 from dataplatform.products.product import PRODUCTS_ROOT, DataProduct, load_products
-
-
-class DerivationError(ValueError):
-    """A spec that cannot be used; ``problems`` lists every one, each saying where and how to fix it."""
-
-    def __init__(self, problems: list[SpecError]) -> None:
-        self.problems = problems
-        more = f"\n(and {len(problems) - 1} more: run `dataplatform schemas check`)" if len(problems) > 1 else ""
-        super().__init__(f"{problems[0]}{more}")
 
 
 def derivation_files(root: Path = PRODUCTS_ROOT) -> list[Path]:
     return sorted(root.glob(f"*/*/{SPEC_FILE}"))
 
 
-class _UniqueKeys(yaml.SafeLoader):
-    """YAML that refuses a key given twice in one mapping (PyYAML keeps the last, silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue   # `<<: *anchor`: its keys may be overridden here, which is its purpose
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"{key!r} is given twice in one mapping (first at line {seen[key] + 1})",
-                    key_node.start_mark)
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep)
-
-
-def read_yaml(path: Path) -> Any:
-    try:
-        return yaml.load(path.read_text(), Loader=_UniqueKeys)   # noqa: S506 - a SafeLoader
-    except FileNotFoundError:
-        raise DerivationError([SpecError(path, "", "no such file", "give the path of a YAML file")]) from None
-    except yaml.YAMLError as exc:
-        raise DerivationError([SpecError(path, "", f"not valid YAML: {exc}", "fix the YAML syntax")]) from None
-
-
 def check_file(path: Path, root: Path = PRODUCTS_ROOT) -> tuple[Derivation | None, list[SpecError]]:
     """The spec in ``path`` and every problem in it."""
-    try:
-        doc = read_yaml(path)
-    except DerivationError as exc:
-        return None, exc.problems
-    try:
-        products = load_products(root)
-    except (ValueError, OSError) as exc:
-        return None, [SpecError(path, "", f"the data products under {root} do not load: {exc}",
-                                "fix the products first (listed above)")]
-    return parse(doc, path, products, reference_dir=root / "reference")
+    return check_spec_file(
+        path, root, lambda doc, products: parse(doc, path, products, reference_dir=root / "reference"),
+        lambda exc: SpecError(path, "", f"the data products under {root} do not load: {exc}",
+                              "fix the products first (listed above)"))
 
 
 def load_derivation(path: Path, rules_path: Path | str | None = None, horizon_days: int | None = None,

@@ -74,8 +74,12 @@ class AccessRules:
 
 
 def header_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
+    return token_in(request.headers.get("authorization", ""))
+
+
+def token_in(authorization: str) -> str | None:
+    """The token an ``Authorization`` header value carries: Bearer's, or Basic's password."""
+    scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer":
         return value.strip()
     if scheme.lower() == "basic":
@@ -97,6 +101,23 @@ def presented_token(request: Request) -> str | None:
 def refusal(status: int, message: str) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="dataplatform"'} if status == 401 else {}
     return JSONResponse({"error_code": status * 100 + 1, "message": message}, status_code=status, headers=headers)
+
+
+def credentials_refusal(rules: AccessRules, token: str | None, writing: bool) -> JSONResponse | None:
+    """401 without a token, 403 with one that does not open this kind of request; None
+    when it does, or when no token is needed (also the rule of the components' own
+    ``/metrics`` ports: :mod:`dataplatform.web.metrics_port`)."""
+    if not rules.tokens_for(writing):
+        return None
+    what = "this write operation" if writing else "reading"
+    if token is None:
+        return refusal(401, f"Authentication required for {what}: send 'Authorization: Bearer <token>' "
+                            f"(or basic auth with the token as password).")
+    if not rules.accepts(token, writing):
+        which = ("API_WRITE_TOKEN (API_READ_TOKEN when no write token is set)" if writing
+                 else "API_READ_TOKEN or API_WRITE_TOKEN")
+        return refusal(403, f"The token presented is not allowed {what}: send {which}.")
+    return None
 
 
 def cross_site(request: Request, rules: AccessRules) -> str | None:
@@ -144,18 +165,10 @@ class TokenAuthMiddleware:
         if not self.rules.tokens_for(writing):
             return None
         token = presented_token(request)
-        what = "this write operation" if writing else "reading"
-        if token is None:
-            if wants_page(request):
-                here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse(f"{SIGN_IN_PATH}?next={quote(here, safe='')}", status_code=303)
-            return refusal(401, f"Authentication required for {what}: send 'Authorization: Bearer <token>' "
-                                f"(or basic auth with the token as password).")
-        if not self.rules.accepts(token, writing):
-            which = ("API_WRITE_TOKEN (API_READ_TOKEN when no write token is set)" if writing
-                     else "API_READ_TOKEN or API_WRITE_TOKEN")
-            return refusal(403, f"The token presented is not allowed {what}: send {which}.")
-        return None
+        if token is None and wants_page(request):
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"{SIGN_IN_PATH}?next={quote(here, safe='')}", status_code=303)
+        return credentials_refusal(self.rules, token, writing)
 
     def check_acknowledgement(self, request: Request) -> Response | None:
         """Acknowledging changes no data, only notes who saw a warning: once any token is

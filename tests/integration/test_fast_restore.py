@@ -16,7 +16,7 @@ from pathlib import Path
 from dataplatform.stream_processors.config import ProcessorConfig
 from dataplatform.crash_points import PLAN_ENV
 from dataplatform.stream_processors.deployment.pool import WorkerPool, start_workers
-from tests.integration.test_processor_crashes import write_plan
+from tests.support.crash_plans import write_plan
 from tests.support.entities import HOUSING, MANCHESTER, NEWCASTLE, NORTH_EAST, NORTH_WEST, RELEASES, housing_unit, release_case
 from tests.support.local_store import assert_stores_hold_their_changelogs, local_stores
 from tests.support.processor_harness import TODAY, caught_up, processor_config

@@ -26,8 +26,8 @@ from dataplatform.config import Settings
 from dataplatform.sinks.iceberg.catalog import open_catalog
 from dataplatform.sinks.iceberg.names import table_names
 from dataplatform.sinks.sql import table_name
+from dataplatform.topics import watermarks
 from dataplatform.products.product import load_products
-from tests.support.waiting import wait_until
 
 SCENARIO_REGION = "North West"
 
@@ -253,18 +253,6 @@ def personal_values_in_source(bootstrap: str) -> set[str]:
     return values
 
 
-def watermarks(consumer, tp) -> tuple[int, int] | None:  # noqa: ANN001
-    """The partition's (low, high), or None while the just-restarted broker elects its leader."""
-    from confluent_kafka import KafkaError, KafkaException
-
-    try:
-        return consumer.get_watermark_offsets(tp, timeout=15)
-    except KafkaException as exc:
-        if exc.args[0].code() in (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE):
-            return None
-        raise
-
-
 def read_topic(bootstrap: str, topic: str) -> list:
     from confluent_kafka import Consumer, TopicPartition
 
@@ -274,8 +262,7 @@ def read_topic(bootstrap: str, topic: str) -> list:
         md = consumer.list_topics(topic, timeout=15).topics[topic]
         messages = []
         for p in md.partitions:
-            low, high = wait_until(lambda: watermarks(consumer, TopicPartition(topic, p)), timeout=60,
-                                   message=f"a leader for {topic}[{p}] after the broker's restart")
+            low, high = watermarks(consumer, TopicPartition(topic, p), timeout=60)   # the broker just restarted
             if high <= low:
                 continue
             consumer.assign([TopicPartition(topic, p, low)])

@@ -36,7 +36,6 @@ from dataplatform.products.product import get_product
 from dataplatform.sinks.parquet import ParquetSink
 from dataplatform.sinks.sql.writer import SqlSink
 from dataplatform.stream_processors.deployment.pool import start_workers
-from tests.integration.test_processor_crashes import check_each_event_once_and_in_order, read_outputs
 from tests.support.change_streams import seeded_stream
 from tests.support.cluster_faults import (
     ProgressClock, active_controller, busiest_leader, cluster_admin, partition_leaders, stall_table,
@@ -49,6 +48,7 @@ from tests.support.pipeline_checks import (
 )
 from tests.support.entities import HOUSING, RELEASES, housing_unit
 from tests.support.processor_harness import TODAY, caught_up, expected_figures, processor_config
+from tests.support.processor_outputs import check_each_event_once_and_in_order, read_outputs
 from tests.support.sending import ChangeSender
 from tests.support.waiting import wait_until
 

@@ -18,27 +18,25 @@ import re
 import shutil
 import dataclasses
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from dataplatform.products.envelope import epoch_ms
-from dataplatform.products.product import get_product
 from dataplatform.crash_points import PLAN_ENV
 from dataplatform.derivations.spec import SEVERITIES
-from dataplatform.derivations.spec import duration_ms
 from dataplatform.stream_processors.core.rules import Judged, level_of
 from tests.support.entities import HOUSING, MANCHESTER, NEWCASTLE, NORTH_EAST, NORTH_WEST, RELEASES, housing_unit, release_case
 from dataplatform.stream_processors.deployment.pool import start_workers
 from tests.support.change_streams import change_events, seeded_stream
+from tests.support.crash_plans import write_plan
 from tests.support.processor_harness import (
     TEST_RULES, TODAY, caught_up, committed_offsets, expected_figures, harness_rule, processor_config,
 )
+from tests.support.processor_outputs import check_each_event_once_and_in_order, read_outputs
 from tests.support.published_figures import assert_warnings_carry_published_figures
 from tests.support.local_store import assert_stores_hold_their_changelogs
 from tests.support.sending import ChangeSender
-from tests.support.product_topics import TopicReader
 from tests.support.waiting import wait_until
 
 # "restore" comes after kills that leave state behind, so there is something to restore
@@ -53,13 +51,6 @@ SLICE = 120
 # the rule held in time: pending holds are rule state, so the kills land on them too
 RAISE_FOR, KEEP_FOR = "1s", "2s"
 HELD_RULES = TEST_RULES + f"    raise_for: {RAISE_FOR}\n    keep_for: {KEEP_FOR}\n"
-
-
-def write_plan(folder: Path, plan: list[tuple[str, int]]) -> Path:
-    folder.mkdir(parents=True)
-    for i, (point, n) in enumerate(plan):
-        (folder / f"{i:03d}.plan").write_text(f"{point} {n}\n")
-    return folder
 
 
 @pytest.mark.parametrize("workers,plan,seed,store", [(1, ONE_WORKER_PLAN, 11, "memory://"),
@@ -196,39 +187,6 @@ def test_a_kill_before_a_write_is_durable_leaves_each_local_store_as_its_changel
         assert assert_stores_hold_their_changelogs(bootstrap, config, config.datadir) >= 200
     finally:
         pool.stop()
-
-
-def read_outputs(bootstrap: str, registry_url: str, config) -> dict[str, dict[str, list[dict]]]:
-    """Both output topics, every message, as a subscriber reads them: per key, in order.
-
-    Checks on the way that an event id never comes with two contents (key and bytes), and
-    keeps the first of exact repeats, as a subscriber dropping them would.
-    """
-    topics = {config.topic("area_supply_demand"): "figures", config.topic("housing_shortfall_warnings"): "warnings"}
-    seen: dict[tuple[str, str], tuple[bytes, bytes]] = {}
-    kept: set[tuple[str, str]] = set()
-    out: dict[str, dict[str, list[dict]]] = {"figures": defaultdict(list), "warnings": defaultdict(list)}
-    products = {t: get_product(p) for t, p in zip(topics, ("area_supply_demand", "housing_shortfall_warnings"))}
-    with TopicReader(bootstrap, registry_url, products) as reader:
-        for record in reader.read_to_end():
-            event_id, msg = record.event_id, record.message
-            first = seen.setdefault((record.topic, event_id), (msg.key(), msg.value()))
-            assert first == (msg.key(), msg.value()), f"event {event_id} sent with two contents"
-            if (record.topic, event_id) not in kept:   # an exact repeat is dropped
-                kept.add((record.topic, event_id))
-                out[topics[record.topic]][record.key].append(record.value)
-    return out
-
-
-def check_each_event_once_and_in_order(outputs: dict[str, dict[str, list[dict]]]) -> None:
-    """Per key: positions 1, 2, 3, ... with no gap or repeat; the first a create, each
-    next event's ``before`` the previous one's ``after``."""
-    for kind, per_key in outputs.items():
-        for key, events in per_key.items():
-            assert [e["source"]["position"] for e in events] == list(range(1, len(events) + 1)), f"{kind} {key}"
-            assert events[0]["op"] == "c" and events[0]["before"] is None
-            for previous, event in zip(events, events[1:]):
-                assert event["op"] == "u" and event["before"] == previous["after"], f"chain break in {kind} {key}"
 
 
 def final_levels_wrong(outputs: dict[str, dict[str, list[dict]]], final: dict[str, dict]) -> list[str]:

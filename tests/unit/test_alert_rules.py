@@ -71,6 +71,8 @@ def test_the_documented_scrape_config_opens_metrics_when_reads_need_a_token(tmp_
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     auth = jobs["dataplatform"]["authorization"]
     assert auth["type"] == "Bearer" and auth["credentials_file"]
+    # a sink's or relay's own port needs the same token (tests/unit/test_metrics_port.py)
+    assert {name: job.get("authorization") for name, job in jobs.items()} == {name: auth for name in jobs}
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'web.db'}", api_read_token=SecretStr("reader")))
     with TestClient(app) as client:
         assert client.get("/metrics").status_code == 401
