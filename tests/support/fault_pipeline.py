@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from dataplatform.heartbeat import HeartbeatBoard
-from dataplatform.metrics import PlatformCollector
+from dataplatform.web.scrape_metrics import PlatformCollector
 from dataplatform.producers.outbox import outbox_table, record_change
 from dataplatform.producers.outbox_relay import OutboxRelay
 from dataplatform.producers.publisher import Publisher
