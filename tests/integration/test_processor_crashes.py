@@ -62,14 +62,16 @@ def test_kills_at_chosen_points_lose_nothing_and_say_nothing_twice(bootstrap, re
     rules = tmp_path / "held-rules.yaml"
     rules.write_text(HELD_RULES)
     # rocksdb://: each killed worker's disk is lost, so it restarts with no local store (bulk
-    # restored from 100 records behind), and while it is down the other worker may take its
-    # partitions over (a restore on a worker that never held them, or a stale store of its own)
+    # restored from 10 records behind: the kills come early in the stream, when a changelog
+    # partition may hold fewer than 100 records), and while it is down the other worker may
+    # take its partitions over (a restore on a worker that never held them, or a stale store
+    # of its own)
     lose_disks = store == "rocksdb://"
     # ticks every second: a hold pending when the stream ends still matures (and the kills
     # also land on steps a tick made)
     config = processor_config(bootstrap, registry_url, tmp_path, f"crash{workers}", tick_seconds=1,
-                              batch_size=40, store=store, rules_path=str(rules), bulk_restore_from=100,
-                              bulk_restore_batch=200)
+                              batch_size=40, store=store, rules_path=str(rules), bulk_restore_from=10,
+                              bulk_restore_batch=25)
     if config.store != "memory://":
         # a worker restarted on its local store has (next to) nothing to restore from the
         # changelogs, so a kill while restoring is seldom reached: the run would wait for it
