@@ -28,9 +28,10 @@ baselines in :mod:`bench.baselines`.
   processor's crash-safety barriers do not enter.
 * latency: with one worker running, events are paced at the highest rate for ``--warmup``
   seconds (not counted: the broker's JIT compiler is still busy at first), then measured
-  for ``--seconds`` at each rate, one in 50 a probe that flips a warning in Newcastle; the
-  latency of a warning is its arrival at a consumer minus ``evidence_at`` (the ts of the
-  probe event behind it). p50/p95/p99 per pass; the median over passes.
+  for ``--seconds`` at each rate, a probe every 50 events (at most two a second: two flips
+  within one batch cancel out) that flips a warning in Newcastle; the latency of a
+  warning is its arrival at a consumer minus ``evidence_at`` (the ts of the probe event
+  behind it). p50/p95/p99 per pass; the median over passes.
 * ``--restart N ...``: restart with N entities in the tables on ``--store``, from start to
   first output, and the worker's memory (:mod:`bench.restart`, which also draws the chart),
   on the same broker after the figures above. Off unless asked: with a million entities it

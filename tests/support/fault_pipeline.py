@@ -7,7 +7,9 @@ a log line when it starts and when it ends, and a value on ``/metrics``.
 from __future__ import annotations
 
 import logging
+import re
 import threading
+from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -160,3 +162,25 @@ def back_said(cut_off: list[str], board: HeartbeatBoard, records: list[logging.L
     for who in [*cut_off, "outbox relay faults-relay"]:
         assert said(records, who, "is back after"), f"{who} did not say the outage ended"
 
+
+GUARDS = ("a record was dropped before processing",      # engine/continuity.py
+          "the group coordinator no longer knows this worker")   # engine/faust_patches/recovery.py
+
+
+def unguarded(restarts: list[str]) -> list[str]:
+    """The worker restarts that were not a guard's doing.
+
+    Two guards stop a worker on purpose (exit 70) before it processes or commits anything,
+    and the pool starts it again from the committed offsets, which loses nothing: the
+    continuity guard, when a rebalance that met a coordinator's loss started a stream past
+    its committed offset (aiokafka 0.14 under faust-streaming 0.15; cause not pinned down),
+    and the membership check, when a worker's recovery outlasted its session and the group
+    went on without it (see docs/operations.md, "Running on a cluster"). Any other restart
+    (a crash, a stall) is a defect."""
+    others = []
+    for said_ in restarts:
+        log_path = re.search(r"exited with code 70; .*\(log: (.+?)\)$", said_.splitlines()[0])
+        text = Path(log_path.group(1)).read_text(errors="replace") if log_path else ""
+        if not any(guard in text for guard in GUARDS):
+            others.append(said_)
+    return others

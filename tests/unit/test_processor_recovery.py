@@ -72,7 +72,11 @@ def _flow_during_the_seek(tmp_path, perform_seek) -> bool:
             seen.append(consumer.flow_active)
             return {}
 
+        async def still_a_member():
+            return None
+
         consumer.seek_to_committed = seek_to_committed
+        consumer._thread.membership_lost = still_a_member
         await perform_seek(consumer)
         return seen[0]
 

@@ -24,11 +24,30 @@ worker before it processes past any record that still goes missing.
 * **A committed offset of 0 is never seeked to** (aiokafka's ``seek_to_committed`` only
   seeks offsets above 0), so a partition whose first records were fetched early stayed
   past them. :func:`seek_to_committed` seeks 0 as well.
+* **A worker fenced during its own recovery goes on as a member.** Faust checks, before it
+  resumes the streams, that no newer assignment has reached the worker; but a worker whose
+  recovery outlasted its session (a table restore waiting for a dead broker, 25 s in the
+  broker-fault test) has been dropped from the group without being told: its heartbeats
+  had no coordinator to go to. The group moved on, another worker took its partitions, and
+  this one resumed them anyway, in the old generation: for the second or two until its
+  first commit was refused, both workers sent the same groups' figures, one event id with
+  two contents. :func:`membership_lost` asks the coordinator (one heartbeat) before the
+  streams are seeked; a worker it no longer knows stops without processing anything
+  (:func:`..batches.fail_stop`), and the pool starts it again as a new member.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
+
+from aiokafka.protocol.group import JoinGroupRequest
+
+from dataplatform.stream_processors.engine.batches import fail_stop
+
+log = logging.getLogger(__name__)
+UNKNOWN_MEMBER = JoinGroupRequest.UNKNOWN_MEMBER_ID
 
 
 class HeldStreams:
@@ -51,6 +70,9 @@ class HeldStreams:
     async def perform_seek(self) -> None:
         # every caller resumes the flow afterwards (recovery, once the queues are emptied)
         self.stop_flow()   # type: ignore[attr-defined]
+        lost = await self._thread.membership_lost()   # type: ignore[attr-defined]
+        if lost:
+            fail_stop(RuntimeError(lost))
         await super().perform_seek()   # type: ignore[misc]
 
 
@@ -62,3 +84,34 @@ async def seek_to_committed(consumer: Any) -> dict:
         if offset == 0:
             consumer.seek(tp, 0)
     return committed
+
+
+async def membership_lost(consumer: Any, retry_s: float = 0.5) -> str | None:
+    """Why this consumer is no longer the member its assignment was given to, or None (run
+    in the consumer's own thread). One heartbeat tells: a coordinator that does not know
+    the member or its generation answers so, and aiokafka resets both. With no coordinator
+    to answer (the cluster is failing over), it asks again until its session timeout has
+    passed; still no answer, it lets the worker go on, saying so, as Kafka cannot tell."""
+    coordinator = consumer._coordinator
+    generation, member = coordinator.generation, coordinator.member_id
+    if member == UNKNOWN_MEMBER:
+        return "this worker's group membership was reset before its streams resumed; it rejoins as a new member"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + coordinator._session_timeout_ms / 1000
+    while True:
+        try:
+            await asyncio.wait_for(coordinator.ensure_coordinator_known(), max(0.1, deadline - loop.time()))
+            answered = await coordinator._do_heartbeat()
+        except Exception:  # noqa: BLE001 - a timeout, an error aiokafka does not name: no plain answer
+            answered = False
+        if coordinator.member_id != member or coordinator.generation != generation:
+            return (f"the group coordinator no longer knows this worker as member {member} of generation "
+                    f"{generation} (its recovery outlasted its session, and its partitions may be another "
+                    "worker's now); stopping before processing anything, to rejoin as a new member")
+        if answered:
+            return None
+        if loop.time() >= deadline:
+            log.warning("no group coordinator answered within the session timeout; the streams resume "
+                        "without knowing whether this worker is still a member of generation %s", generation)
+            return None
+        await asyncio.sleep(retry_s)

@@ -46,7 +46,7 @@ from mode.services import WaitResults
 
 from dataplatform.crash_points import crash_point
 from dataplatform.stream_processors.engine.faust_patches.producer import _Producer
-from dataplatform.stream_processors.engine.faust_patches.recovery import HeldStreams, seek_to_committed
+from dataplatform.stream_processors.engine.faust_patches.recovery import HeldStreams, membership_lost, seek_to_committed
 
 FETCH_MAX_WAIT_MS = 100
 SCHEME = "dataplatform-kafka"
@@ -60,6 +60,9 @@ class _ConsumerThread(AIOKafkaConsumerThread):
 
     async def seek_to_committed(self) -> Any:
         return await self.call_thread(seek_to_committed, self._ensure_consumer())
+
+    async def membership_lost(self) -> str | None:
+        return await self.call_thread(membership_lost, self._ensure_consumer())
 
 
 class Resumed:
