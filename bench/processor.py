@@ -19,7 +19,10 @@ baselines in :mod:`bench.baselines`.
   alternating with this tree's, on the same broker and events: the ratio of the two is the
   speed-up, measured in one run. Its workers are given this tree's ``ProcessorConfig`` as
   JSON, so an older checkout must ignore the fields it does not know (a one-line change to
-  its ``ProcessorConfig.from_json``).
+  its ``ProcessorConfig.from_json``). Its workers run with ``PYTHONSAFEPATH=1``, so they
+  import their own installation only (an earlier comparison, run from this tree's folder,
+  gave the other installation's workers this tree's ``dataplatform`` modules under its
+  own ``stream_processors``).
 * bare aiokafka loop (baseline): this process consumes the same events, decodes them with
   the same ProductSerde and produces one small JSON record per event.
 * Faust floor (second baseline): the same step as a stateless Faust agent
@@ -44,8 +47,11 @@ are set. Writes bench/results/processor.json.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -60,6 +66,18 @@ from dataplatform.stream_processors.config import STORES
 from dataplatform.kafka.node import EmbeddedKafka
 
 RESULTS = Path(__file__).resolve().parent / "results" / "processor.json"
+
+
+@contextmanager
+def safe_path(on: bool) -> Iterator[None]:
+    """``PYTHONSAFEPATH=1`` for the processes started meanwhile, when ``on``."""
+    if on:
+        os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        if on:
+            os.environ.pop("PYTHONSAFEPATH", None)
 
 
 def median_cores(passes: list[Throughput]) -> dict[str, float]:
@@ -88,7 +106,10 @@ def main() -> None:
         events = load_events(args.events)
 
         def one_pass(workers: int, executable: str | None = None) -> Throughput:
-            result, run = throughput(bootstrap, registry, tmp, workers, events, executable, broker_pid)
+            # the other installation's workers import its own modules only: ``python -m``
+            # would put the working directory (this tree) first on sys.path
+            with safe_path(bool(executable)):
+                result, run = throughput(bootstrap, registry, tmp, workers, events, executable, broker_pid)
             run.stop()
             console.print(f"{workers} worker(s){' (compared)' if executable else ''}: "
                           f"{result.events_per_s:,.0f} events/s, cores {result.cores}")

@@ -7,12 +7,12 @@ one (or all) in this process; Ctrl-C or SIGTERM finishes the batch in hand and s
 from __future__ import annotations
 
 import json
-import signal
 import threading
 from pathlib import Path
 
 import typer
 
+from dataplatform.cli.long_running import serve_metrics_or_exit, stop_on_signals
 from dataplatform.config import get_settings
 
 app = typer.Typer(help="Bridges: HMPPS domain events on SNS/SQS published as data products, declared in bridge.yaml.",
@@ -69,18 +69,9 @@ def run(
         typer.secho("error: --queue and --topic need exactly one bridge: name its product", err=True, fg="red")
         raise typer.Exit(1)
     settings = get_settings()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     if metrics_port:
-        from dataplatform.web.metrics_port import access_note, serve_metrics
-
-        try:
-            serve_metrics(metrics_port, settings)
-        except OSError as exc:
-            typer.secho(f"error: cannot serve metrics on port {metrics_port}: {exc}", err=True, fg="red")
-            raise typer.Exit(1)
-        typer.echo(f"metrics on http://0.0.0.0:{metrics_port}/metrics ({access_note(settings)})")
+        typer.echo(serve_metrics_or_exit(metrics_port, settings))
     from dataplatform.crash_points import arm_from_environment
 
     arm_from_environment()

@@ -10,15 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import signal
 import socket
-import threading
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from dataplatform.cli.tables import print_fitted
+from dataplatform.cli.long_running import serve_metrics_or_exit, stop_on_signals
 from dataplatform.config import get_settings, shown_url
 
 app = typer.Typer(help="The transactional outbox of a service: create its table, relay its rows to Kafka, "
@@ -167,20 +166,10 @@ def relay(
     except (PublisherError, KafkaConnectionError) as exc:
         relay.close()
         _fail(f"cannot start the relay: {exc}")
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    if metrics_port:
-        from dataplatform.web.metrics_port import access_note, serve_metrics
-
-        try:
-            serve_metrics(metrics_port, settings)
-        except OSError as exc:
-            relay.close()
-            _fail(f"cannot serve metrics on port {metrics_port}: {exc}")
+    stop = stop_on_signals()
+    metrics = serve_metrics_or_exit(metrics_port, settings, relay.close) if metrics_port else ""
     log.info("outbox relay %s: table %s in %s, products %s, batch %d, poll %.2f s%s", name, table, shown_url(url),
-             ", ".join(product) or "all", batch_size, poll_interval,
-             f", metrics on :{metrics_port}/metrics ({access_note(settings)})" if metrics_port else "")
+             ", ".join(product) or "all", batch_size, poll_interval, f", {metrics}" if metrics else "")
     try:
         relay.run_forever(stop, poll_interval)
     finally:

@@ -7,14 +7,13 @@ shared between them). Ctrl-C or SIGTERM writes what is in hand and stops.
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from dataplatform.cli.long_running import serve_metrics_or_exit, stop_on_signals
 from dataplatform.config import get_settings
 
 app = typer.Typer(help="Sink connectors: data product topics into SQL tables, Parquet files and Iceberg tables.",
@@ -42,18 +41,9 @@ def _fail(what: str, exc: BaseException) -> None:
 
 
 def _run_until_signal(sink, metrics_port: int | None = None) -> None:  # noqa: ANN001
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     if metrics_port:
-        from dataplatform.web.metrics_port import access_note, serve_metrics
-
-        try:
-            serve_metrics(metrics_port, get_settings())
-        except OSError as exc:
-            _fail(f"cannot serve metrics on port {metrics_port}", exc)
-        console.print(f"metrics on http://0.0.0.0:{metrics_port}/metrics ({access_note(get_settings())})",
-                      highlight=False, soft_wrap=True)
+        console.print(serve_metrics_or_exit(metrics_port, get_settings()), highlight=False, soft_wrap=True)
     console.print(f"[bold]{type(sink).__name__}[/bold] group [cyan]{sink.group}[/cyan] on "
                   f"{', '.join(sink.products)}. Ctrl-C stops.", highlight=False)
     sink.run(stop)

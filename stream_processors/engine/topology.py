@@ -3,7 +3,7 @@
 The engine's stage code: it runs the core's steps on Kafka, and makes their effects
 durable through the engine's two interfaces, the :class:`~.checkpoint.Checkpoint` and the
 :class:`~.store.Store`, not through Faust's producer and tables. (Dead letters, horizon
-ticks and heartbeats still go out through Faust's topics: Faust attaches a send made while
+ticks and heartbeats (:mod:`.heartbeats`) still go out through Faust's topics: Faust attaches a send made while
 an event is current to that event and publishes it when the event is acknowledged, and
 sending them otherwise would change when they are written.)
 
@@ -43,7 +43,7 @@ import faust
 from faust.serializers import codecs
 
 from dataplatform.config import Settings, get_settings
-from dataplatform.heartbeat import HEARTBEAT_TOPIC, Heartbeat
+from dataplatform.heartbeat import Heartbeat
 from dataplatform.kafka_config import client_config
 from dataplatform.product_io.names import dead_letter_topic
 from dataplatform.product_io.serialization import registry_client
@@ -63,6 +63,7 @@ from dataplatform.stream_processors.engine.checkpoint import Checkpoint, FaustCh
 from dataplatform.stream_processors.engine.codec import AvroEventCodec, Undecodable
 from dataplatform.stream_processors.engine.continuity import Continuity, broker_probe
 from dataplatform.stream_processors.engine.fast_restore import BulkRestore
+from dataplatform.stream_processors.engine.heartbeats import Heartbeats
 from dataplatform.stream_processors.engine.held_groups import HeldGroups
 from dataplatform.stream_processors.engine.store import Store
 
@@ -120,7 +121,7 @@ class DerivationProcessor:
         app.agent(sources, name="stage1-entities")(batch_agent(self._stage1_batch, c, continuity))
         app.agent(self.contributions, name="stage2-groups")(batch_agent(self._stage2_batch, c, continuity))
         app.timer(c.tick_seconds, name="horizon-tick")(self._tick)
-        self.heartbeats = app.topic(HEARTBEAT_TOPIC, key_serializer="raw", value_serializer="raw", internal=False)
+        self.heartbeats = Heartbeats(app, c.instance_id or c.app_id, c.heartbeat_seconds)
         app.timer(c.heartbeat_seconds, name="heartbeat")(self._heartbeat)
 
     # -- stage 1 --------------------------------------------------------------------------
@@ -223,10 +224,9 @@ class DerivationProcessor:
         """Tell operations this worker is alive and how far it got, per derived product (the
         live warnings page tells "all clear" from "nothing running" by it)."""
         p, component = self.activity, self.config.instance_id or self.config.app_id
-        for name in self.config.outputs:
-            beat = Heartbeat(component, name, p.last_step_ms, p.last_input_ms, step_seconds=p.step_seconds,
-                             events_in=p.events_in, events_out=p.events_out.get(name, 0))
-            await self.heartbeats.send(key=beat.key, value=beat.to_json())
+        await self.heartbeats.send([Heartbeat(component, name, p.last_step_ms, p.last_input_ms,
+                                              step_seconds=p.step_seconds, events_in=p.events_in,
+                                              events_out=p.events_out.get(name, 0)) for name in self.config.outputs])
 
     async def _tick(self) -> None:
         """The horizon moves with the clock: re-evaluate every group this worker holds."""

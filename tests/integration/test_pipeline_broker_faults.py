@@ -41,7 +41,7 @@ from tests.support.cluster_faults import (
     ProgressClock, active_controller, busiest_leader, cluster_admin, partition_leaders, stall_table,
     wait_for_new_leaders, wait_in_sync,
 )
-from tests.support.fault_pipeline import Followers, OutboxService, back_said, outage_said, unguarded
+from tests.support.fault_pipeline import Followers, OutboxService, back_said, logged_since, outage_said, unguarded
 from tests.support.pipeline_checks import (
     check_inputs_hold_every_acknowledged_event, check_parquet_holds_each_event_once, check_tables,
     follower_holds_each_transition_once, group_at_end, parquet_latest, sink_at_end,
@@ -206,10 +206,11 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
             outage_said(len(pool.processes), cut_off, service, board, caplog.records, HEARTBEAT_S)
             assert all(pool.alive()) and all(t.is_alive() for t in sink_threads), \
                 "a component died while no write could be taken"
-            for path, size in zip(pool.logs, logged):
-                with open(path, "rb") as since:
-                    logged_since = since.seek(size) and since.read().decode(errors="replace")
-                assert re.search(r"Unable connect to node|Failed fetch messages from", logged_since), \
+            wait_until(lambda: all("Kafka unavailable: KafkaUnreachable: no heartbeat acknowledged" in text
+                                   for text in logged_since(pool.logs, logged)), timeout=30,
+                       message="each worker saying, in its own words, that Kafka does not take its writes")
+            for path, text in zip(pool.logs, logged_since(pool.logs, logged)):
+                assert re.search(r"Unable connect to node|Failed fetch messages from", text), \
                     f"{path} does not say the worker waits for the brokers"
             assert any(r.filename == "reader.py" and "Connect to" in r.getMessage() for r in caplog.records), \
                 "the sink's log does not say it waits"
@@ -221,6 +222,9 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
         outage_over = time.monotonic()
         say("two nodes down and back", clock)
         back_said(cut_off, board, caplog.records, HEARTBEAT_S)
+        wait_until(lambda: all(re.search(r"Kafka is back after [0-9.]+ s down", text)
+                               for text in logged_since(pool.logs, logged)), timeout=30,
+                   message="each worker saying Kafka takes its writes again")
         feeder.finish.set()
         service.finish.set()
         feeder.join(180)

@@ -163,6 +163,16 @@ def back_said(cut_off: list[str], board: HeartbeatBoard, records: list[logging.L
         assert said(records, who, "is back after"), f"{who} did not say the outage ended"
 
 
+def logged_since(paths: list[Path], sizes: list[int]) -> list[str]:
+    """What each log file got after it was ``sizes`` bytes long."""
+    texts = []
+    for path, size in zip(paths, sizes):
+        with open(path, "rb") as log_file:
+            log_file.seek(size)
+            texts.append(log_file.read().decode(errors="replace"))
+    return texts
+
+
 GUARDS = ("a record was dropped before processing",      # engine/continuity.py
           "the group coordinator no longer knows this worker")   # engine/faust_patches/recovery.py
 

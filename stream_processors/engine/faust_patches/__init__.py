@@ -12,7 +12,8 @@ that fails against the unpatched framework:
   a step's records sent as record batches; idempotence with ``acks=all`` outside transactions.
   Tests: tests/unit/test_processor_transport.py, tests/unit/test_processor_tables.py.
 * :mod:`.recovery`: after an assignment, nothing is fetched or delivered until the streams
-  are seeked to their committed offsets (offset 0 included). Tests:
+  are seeked to their committed offsets (offset 0 included), and a worker the group dropped
+  while it recovered stops instead of resuming (one heartbeat asks the coordinator). Tests:
   tests/unit/test_processor_recovery.py, tests/integration/test_processor_seek.py.
 * :mod:`.tables`: the processor's tables take a step's writes at once and send their
   changelog records as aiokafka record batches (Faust's per-write send path cost a quarter
