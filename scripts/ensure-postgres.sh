@@ -21,7 +21,7 @@ if ! pg_isready -q -h 127.0.0.1 -p "$PGPORT" 2>/dev/null; then
     pg_createcluster "$ver" main --port "$PGPORT" >/dev/null
   fi
   read -r ver name _ < <(pg_lsclusters -h | head -n1)
-  pg_ctlcluster "$ver" "$name" start || true
+  pg_ctlcluster "$ver" "$name" start >&2 || true   # its notes (e.g. "Removed stale pid file.") must not join the URL on stdout
   for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p "$PGPORT" && break; sleep 0.5; done
   pg_isready -h 127.0.0.1 -p "$PGPORT" >&2 || { echo "ensure-postgres: PostgreSQL did not start" >&2; exit 1; }
 fi
