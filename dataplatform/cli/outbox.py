@@ -16,8 +16,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from dataplatform.cli.tables import print_fitted
 from dataplatform.cli.long_running import serve_metrics_or_exit, stop_on_signals
+from dataplatform.cli.tables import print_fitted
 from dataplatform.config import get_settings, shown_url
 
 app = typer.Typer(help="The transactional outbox of a service: create its table, relay its rows to Kafka, "

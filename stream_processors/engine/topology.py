@@ -3,9 +3,9 @@
 The engine's stage code: it runs the core's steps on Kafka, and makes their effects
 durable through the engine's two interfaces, the :class:`~.checkpoint.Checkpoint` and the
 :class:`~.store.Store`, not through Faust's producer and tables. (Dead letters, horizon
-ticks and heartbeats (:mod:`.heartbeats`) still go out through Faust's topics: Faust attaches a send made while
-an event is current to that event and publishes it when the event is acknowledged, and
-sending them otherwise would change when they are written.)
+ticks and heartbeats (:mod:`.heartbeats`) still go out through Faust's topics: Faust
+attaches a send made while an event is current to that event and publishes it when the
+event is acknowledged, and sending them otherwise would change when they are written.)
 
 ::
 

@@ -246,7 +246,7 @@ def test_the_pipeline_loses_nothing_and_resumes_through_broker_faults(cluster, r
             back - started, ", ".join(f"{name} {clock.first_move_after(name, back):.1f}s" for name in clock.moved)))
         print(f"publish failed after {waited:.1f}s with: {' '.join(str(failed.value).split())}")
         if restarts:
-            print("worker restarts (the continuity guard's stops are the designed recovery):\n" + "\n".join(restarts))
+            print("worker restarts (a guard's stop is the designed recovery):\n" + "\n".join(restarts))
         assert not unguarded(restarts), f"components needed a restart: {unguarded(restarts)}"
 
         check_inputs_hold_every_acknowledged_event(bootstrap, registry_url, config, sender, service.event_ids())
