@@ -17,7 +17,7 @@ from dataplatform.sinks.sql.writer import SqlSink
 from tests.support.kafka import consume, unique_name
 from tests.support.sending import ChangeSender
 from tests.support.sinks import entity, make_product, running
-from tests.support.sql_sink import new_topic_product, offsets_of, rows_of, settings
+from tests.support.sql_sink import new_topic_product, offsets_of, product_with_cases, rows_of, settings
 from tests.support.waiting import wait_until
 
 
@@ -69,10 +69,7 @@ def test_upsert_keeps_final_state_per_key_with_typed_columns(tmp_path, bootstrap
 
 
 def test_soft_delete_keeps_row_marked_deleted(tmp_path, bootstrap, registry_url, db_url):
-    product = new_topic_product(tmp_path, bootstrap)
-    pub = ChangeSender(bootstrap, registry_url, product)
-    for i in range(3):
-        pub.change("c", None, entity(i, 0))
+    product, pub = product_with_cases(tmp_path, bootstrap, registry_url)
     pub.change("d", entity(1, 0), None)
     pub.tombstone("case-1")
     pub.flush()
@@ -159,10 +156,7 @@ def test_schema_evolution_adds_a_column_without_losing_rows(tmp_path, bootstrap,
 
 
 def test_personal_fields_hashed_when_allowed(tmp_path, bootstrap, registry_url, db_url):
-    product = new_topic_product(tmp_path, bootstrap)
-    pub = ChangeSender(bootstrap, registry_url, product)
-    for i in range(3):
-        pub.change("c", None, entity(i, 0))
+    product, pub = product_with_cases(tmp_path, bootstrap, registry_url)
     pub.flush()
     key = "test-hmac-key"
     name = table_name(product.topic)

@@ -24,17 +24,14 @@ from dataplatform.sinks.sql.writer import SqlSink
 from tests.support.kafka import consume, end_offset, unique_name
 from tests.support.sending import ChangeSender
 from tests.support.sinks import entity, make_product, running
-from tests.support.sql_sink import new_topic_product, offsets_of, rows_of, settings
+from tests.support.sql_sink import new_topic_product, offsets_of, product_with_cases, rows_of, settings
 from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_an_event_sent_again_after_its_producer_crashed_is_written_once(tmp_path, bootstrap, registry_url, db_url):
-    product = new_topic_product(tmp_path, bootstrap)
-    pub = ChangeSender(bootstrap, registry_url, product)
-    for i in range(3):
-        pub.change("c", None, entity(i, 0))
+    product, pub = product_with_cases(tmp_path, bootstrap, registry_url)
     pub.flush()
     again = Producer(client_config(bootstrap))
     for m in consume(bootstrap, product.topic, expected=3)[:2]:   # re-sent byte for byte, at new offsets

@@ -10,7 +10,8 @@ from sqlalchemy import MetaData, Table, create_engine, inspect, select
 from dataplatform.config import Settings
 from dataplatform.products.product import DataProduct
 from tests.support.kafka import create_topic
-from tests.support.sinks import make_product
+from tests.support.sending import ChangeSender
+from tests.support.sinks import entity, make_product
 
 
 def rows_of(url: str, name: str) -> list[dict]:
@@ -38,3 +39,14 @@ def new_topic_product(tmp_path: Path, bootstrap: str, partitions: int = 1, **kw)
     product = make_product(tmp_path / "products", **kw)
     create_topic(bootstrap, product.topic, partitions=partitions)
     return product
+
+
+def product_with_cases(tmp_path: Path, bootstrap: str, registry: str,
+                       cases: int = 3) -> tuple[DataProduct, ChangeSender]:
+    """A test product on a new topic, with ``cases`` created (case-0, case-1, ...) and its
+    sender, to send more; nothing flushed yet."""
+    product = new_topic_product(tmp_path, bootstrap)
+    pub = ChangeSender(bootstrap, registry, product)
+    for i in range(cases):
+        pub.change("c", None, entity(i, 0))
+    return product, pub
